@@ -1,0 +1,232 @@
+package broker
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// Accept back-off bounds, as in net/http's Server.Serve: a temporary accept
+// error (EMFILE, ENFILE, ECONNABORTED...) is retried after 5ms, doubling up
+// to 1s, and the delay resets after a successful accept.
+const (
+	minAcceptBackoff = 5 * time.Millisecond
+	maxAcceptBackoff = time.Second
+)
+
+// DefaultMaxConns returns the default cap on concurrent connections:
+// min(10000, RLIMIT_NOFILE-256), and at least 16. The 256 descriptors kept
+// aside leave room for the event store, log files and outgoing connections,
+// so that the broker refusing a connection happens before the process as a
+// whole runs out of descriptors.
+func DefaultMaxConns() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 1024
+	}
+	n := uint64(10000)
+	if rl.Cur > 256 && rl.Cur-256 < n {
+		n = rl.Cur - 256
+	} else if rl.Cur <= 256 {
+		n = 16
+	}
+	if n < 16 {
+		n = 16
+	}
+	return int(n)
+}
+
+// Listener is a TCP (or TLS) listener for mochi that survives accept errors
+// and caps concurrent connections. It implements listeners.Listener.
+type Listener struct {
+	id       string
+	address  string
+	tls      *tls.Config
+	maxConns int
+	wrap     func(net.Listener) net.Listener
+	log      *slog.Logger
+
+	mu     sync.Mutex
+	ln     net.Listener
+	closed atomic.Bool
+
+	active   atomic.Int64
+	refused  atomic.Uint64
+	accErrs  atomic.Uint64
+	accepted atomic.Uint64
+}
+
+var _ listeners.Listener = (*Listener)(nil)
+
+// ListenerConfig configures a Listener.
+type ListenerConfig struct {
+	ID      string      // mochi listener id, e.g. "tcp"
+	Address string      // host:port to bind, e.g. "127.0.0.1:1883" or "127.0.0.1:0"
+	TLS     *tls.Config // if set, connections are TLS
+	// MaxConns caps concurrent connections; extra ones are closed at once.
+	// 0 means DefaultMaxConns().
+	MaxConns int
+	// Wrap, if set, wraps the bound net.Listener (before TLS). It exists
+	// for fault injection in tests (e.g. an Accept that fails with EMFILE).
+	Wrap func(net.Listener) net.Listener
+}
+
+// NewListener returns a Listener; it binds in Init.
+func NewListener(cfg ListenerConfig) *Listener {
+	if cfg.ID == "" {
+		cfg.ID = "tcp"
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns()
+	}
+	return &Listener{id: cfg.ID, address: cfg.Address, tls: cfg.TLS, maxConns: cfg.MaxConns, wrap: cfg.Wrap}
+}
+
+// ID returns the mochi listener id.
+func (l *Listener) ID() string { return l.id }
+
+// Protocol returns "tcp".
+func (l *Listener) Protocol() string { return "tcp" }
+
+// Address returns the bound address once Init has run (with the real port
+// when the configured port was 0), else the configured one.
+func (l *Listener) Address() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ln != nil {
+		return l.ln.Addr().String()
+	}
+	return l.address
+}
+
+// Init binds the address.
+func (l *Listener) Init(log *slog.Logger) error {
+	l.log = log
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", l.address)
+	if err != nil {
+		return fmt.Errorf("broker: listen %s: %w", l.address, err)
+	}
+	if l.wrap != nil {
+		ln = l.wrap(ln)
+	}
+	if l.tls != nil {
+		ln = tls.NewListener(ln, l.tls)
+	}
+	l.mu.Lock()
+	l.ln = ln
+	l.mu.Unlock()
+	return nil
+}
+
+// Serve accepts connections until Close, handing each to establish. An
+// accept error other than "listener closed" is treated as temporary: the loop
+// sleeps (5ms doubling to 1s) and tries again, so a spell of EMFILE degrades
+// service instead of ending it.
+func (l *Listener) Serve(establish listeners.EstablishFn) {
+	l.mu.Lock()
+	ln := l.ln
+	l.mu.Unlock()
+	if ln == nil {
+		return
+	}
+	var delay time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if l.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			l.accErrs.Add(1)
+			if delay == 0 {
+				delay = minAcceptBackoff
+			} else {
+				delay *= 2
+			}
+			if delay > maxAcceptBackoff {
+				delay = maxAcceptBackoff
+			}
+			l.log.Warn("broker: accept failed; retrying", "error", err, "delay", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if l.closed.Load() {
+			_ = conn.Close()
+			return
+		}
+		if l.active.Add(1) > int64(l.maxConns) {
+			// Refuse by closing: accepting and closing at once frees the
+			// descriptor and tells the client to back off, where leaving
+			// it in the backlog would keep it hanging.
+			l.active.Add(-1)
+			l.refused.Add(1)
+			_ = conn.Close()
+			continue
+		}
+		l.accepted.Add(1)
+		c := &countedConn{Conn: conn, l: l}
+		go func() {
+			if err := establish(l.id, c); err != nil {
+				l.log.Debug("broker: connection ended", "error", err)
+			}
+			// mochi closes the connection when the client stops; closing
+			// again is harmless and makes sure the slot is released.
+			_ = c.Close()
+		}()
+	}
+}
+
+// Close stops accepting and closes the listener's clients.
+func (l *Listener) Close(closeClients listeners.CloseFn) {
+	if l.closed.CompareAndSwap(false, true) {
+		closeClients(l.id)
+	}
+	l.mu.Lock()
+	ln := l.ln
+	l.mu.Unlock()
+	if ln != nil {
+		_ = ln.Close()
+	}
+}
+
+// ListenerStats are counters of a Listener.
+type ListenerStats struct {
+	Active       int64  // connections open now
+	Accepted     uint64 // connections accepted and handed to the broker
+	Refused      uint64 // connections closed at once because of MaxConns
+	AcceptErrors uint64 // accept errors survived
+}
+
+// Stats returns the listener's counters.
+func (l *Listener) Stats() ListenerStats {
+	return ListenerStats{
+		Active:       l.active.Load(),
+		Accepted:     l.accepted.Load(),
+		Refused:      l.refused.Load(),
+		AcceptErrors: l.accErrs.Load(),
+	}
+}
+
+// countedConn releases its connection slot exactly once when closed.
+type countedConn struct {
+	net.Conn
+	l    *Listener
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.l.active.Add(-1) })
+	return err
+}
