@@ -64,3 +64,5 @@ func sha3Sum(b []byte) []byte {
 	h := sha3.Sum256(b)
 	return h[:]
 }
+
+func hexString(b []byte) string { return hex.EncodeToString(b) }

@@ -49,12 +49,25 @@ func validScalar(c []byte) bool {
 // A candidate is rejected with probability about 2^-32, so the loop almost
 // never runs twice; 256 rejections in a row cannot happen in practice.
 func deriveScalar(prk []byte, info string) ([]byte, error) {
-	for i := 0; i < 256; i++ {
-		c, err := hkdf.Expand(sha256.New, prk, info+string([]byte{byte(i)}), 32)
+	return sampleScalar(func(i byte) ([]byte, error) {
+		c, err := hkdf.Expand(sha256.New, prk, info+string([]byte{i}), 32)
 		if err != nil {
 			return nil, fmt.Errorf("fips: hkdf expand: %w", err)
 		}
-		if validScalar(c) {
+		return c, nil
+	})
+}
+
+// sampleScalar returns the first candidate(i), i = 0..255, that is a valid
+// scalar. It is separate from deriveScalar so that the rejection path, which
+// real HKDF output practically never takes, can be tested.
+func sampleScalar(candidate func(i byte) ([]byte, error)) ([]byte, error) {
+	for i := 0; i < 256; i++ {
+		c, err := candidate(byte(i))
+		if err != nil {
+			return nil, err
+		}
+		if len(c) == 32 && validScalar(c) {
 			return c, nil
 		}
 	}
