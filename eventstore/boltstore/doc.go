@@ -1,0 +1,24 @@
+// Package boltstore is the embedded default eventstore.Store: one file on
+// go.etcd.io/bbolt, durable (every commit is fsynced by bolt), with group
+// commit so that many concurrent writers share one transaction and one
+// fsync.
+//
+// File layout (buckets):
+//
+//	events   8-byte big-endian global position -> record (compact binary)
+//	streams  uvarint(len(stream)) || stream || 8-byte BE version -> 8-byte BE position
+//	heads    stream -> 8-byte BE version || SHA-256 chain hash of the last record
+//	keyring  "keyring" -> the sealing keyring (mutable, beside the log)
+//	meta     "format" -> layout version
+//
+// Record encoding (format 1): a format byte, then uvarint-length-prefixed
+// stream, uvarint version, length-prefixed id and type, the time (flag byte,
+// then 8-byte Unix seconds and 4-byte nanoseconds when set), the
+// length-prefixed actor, causation id, correlation id, suite and mode, the
+// 32-byte previous hash and the length-prefixed data. The position is the
+// key, so it is not repeated.
+//
+// Reads copy each page of values into one buffer and point the records'
+// strings and data into it, so a replay costs about one allocation per
+// page instead of eight per record.
+package boltstore

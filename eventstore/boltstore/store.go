@@ -1,0 +1,453 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/eventstore/internal/notify"
+)
+
+var (
+	bucketEvents  = []byte("events")
+	bucketStreams = []byte("streams")
+	bucketHeads   = []byte("heads")
+	bucketKeyring = []byte("keyring")
+	bucketMeta    = []byte("meta")
+	keyKeyring    = []byte("keyring")
+	keyFormat     = []byte("format")
+)
+
+// fileFormat is the layout version written in the meta bucket.
+const fileFormat = 1
+
+// maxBatch bounds the appends of one group commit, so a single transaction
+// (and the latency of its callers) stays bounded under heavy load.
+const maxBatch = 4096
+
+// Options tune Open. The zero value is the durable default.
+type Options struct {
+	// LockTimeout bounds the wait for the file lock held by another
+	// process (default 2 s); a store file has a single writer.
+	LockTimeout time.Duration
+}
+
+// Store is the bolt-backed event log.
+type Store struct {
+	db     *bolt.DB
+	path   string
+	closed atomic.Bool
+	head   *notify.Head
+
+	queue    chan *appendReq
+	done     chan struct{} // closed by Close: the committer must stop
+	exited   chan struct{} // closed when the committer has stopped
+	nextPos  uint64        // owned by the committer after Open
+}
+
+var (
+	_ eventstore.Store          = (*Store)(nil)
+	_ eventstore.KeyringStorage = (*Store)(nil)
+	_ eventstore.HeadStore      = (*Store)(nil)
+)
+
+type appendReq struct {
+	ctx      context.Context
+	stream   string
+	expected int64
+	evs      []eventstore.EventData
+	reply    chan appendResult
+}
+
+type appendResult struct {
+	version uint64
+	err     error
+}
+
+// Open opens (creating if needed, with mode 0600) the store file at path.
+func Open(path string, opts *Options) (*Store, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	timeout := opts.LockTimeout
+	if timeout == 0 {
+		timeout = 2 * time.Second
+	}
+	// Durability: bolt fsyncs every commit unless NoSync is set; it is not.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	var last uint64
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketEvents, bucketStreams, bucketHeads, bucketKeyring} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		switch v := meta.Get(keyFormat); {
+		case v == nil:
+			if err := meta.Put(keyFormat, []byte{fileFormat}); err != nil {
+				return err
+			}
+		case len(v) != 1 || v[0] != fileFormat:
+			return fmt.Errorf("boltstore: unsupported file format %v", v)
+		}
+		if k, _ := tx.Bucket(bucketEvents).Cursor().Last(); k != nil {
+			if len(k) != 8 {
+				return fmt.Errorf("%w: event key of %d bytes", errCorrupt, len(k))
+			}
+			last = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	s := &Store{
+		db:      db,
+		path:    path,
+		head:    notify.NewHead(last),
+		queue:   make(chan *appendReq, maxBatch),
+		done:    make(chan struct{}),
+		exited:  make(chan struct{}),
+		nextPos: last + 1,
+	}
+	go s.committer()
+	return s, nil
+}
+
+// Path returns the file of the store.
+func (s *Store) Path() string { return s.path }
+
+// Append implements eventstore.Store. The append joins the next group
+// commit; it returns once that transaction is fsynced (or failed).
+//
+// A context cancelled while the append waits in the queue makes the
+// committer skip it, so an error from Append always means nothing was
+// written; once the commit has started, Append waits for its outcome.
+func (s *Store) Append(ctx context.Context, stream string, expected int64, evs ...eventstore.EventData) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := eventstore.ValidateAppend(stream, expected, evs); err != nil {
+		return 0, err
+	}
+	if s.closed.Load() {
+		return 0, eventstore.ErrClosed
+	}
+	req := &appendReq{ctx: ctx, stream: stream, expected: expected, evs: evs, reply: make(chan appendResult, 1)}
+	select {
+	case s.queue <- req:
+	case <-s.done:
+		return 0, eventstore.ErrClosed
+	}
+	select {
+	case r := <-req.reply:
+		return r.version, r.err
+	case <-s.exited:
+		// The committer may have answered just before it stopped.
+		select {
+		case r := <-req.reply:
+			return r.version, r.err
+		default:
+			return 0, eventstore.ErrClosed
+		}
+	}
+}
+
+// committer applies queued appends in batches: one bolt transaction and one
+// fsync per batch, however many writers wait.
+func (s *Store) committer() {
+	defer close(s.exited)
+	batch := make([]*appendReq, 0, maxBatch)
+	for {
+		select {
+		case req := <-s.queue:
+			batch = append(batch[:0], req)
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case req := <-s.queue:
+					batch = append(batch, req)
+				default:
+					break drain
+				}
+			}
+			s.commit(batch)
+			clear(batch)
+		case <-s.done:
+			for {
+				select {
+				case req := <-s.queue:
+					req.reply <- appendResult{err: eventstore.ErrClosed}
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// commit applies one batch. Each append checks its expected version
+// against the stream head as left by the earlier appends of the same batch;
+// a conflict fails only that append.
+func (s *Store) commit(batch []*appendReq) {
+	results := make([]appendResult, len(batch))
+	next := s.nextPos
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		events := tx.Bucket(bucketEvents)
+		events.FillPercent = 1 // keys only ever grow: pack pages full
+		index := tx.Bucket(bucketStreams)
+		heads := tx.Bucket(bucketHeads)
+		overlay := make(map[string]eventstore.StreamHead)
+		for i, req := range batch {
+			if err := req.ctx.Err(); err != nil {
+				results[i].err = err
+				continue
+			}
+			h, ok := overlay[req.stream]
+			if !ok {
+				if v := heads.Get([]byte(req.stream)); v != nil {
+					var err error
+					if h, err = decodeHead(v); err != nil {
+						return err
+					}
+				}
+			}
+			if err := eventstore.CheckExpected(req.stream, req.expected, h.Version); err != nil {
+				results[i].err = err
+				continue
+			}
+			if len(req.evs) == 0 {
+				results[i].version = h.Version
+				continue
+			}
+			for _, ev := range req.evs {
+				r := eventstore.Record{EventData: ev, Stream: req.stream, Version: h.Version + 1, Position: next, PrevHash: h.Hash}
+				// Bolt keeps references to keys and values until the
+				// transaction ends: each gets its own buffer.
+				if err := events.Put(posKey(next), encodeRecord(make([]byte, 0, recordSize(&r)), &r)); err != nil {
+					return err
+				}
+				if err := index.Put(indexKey(req.stream, r.Version), posKey(next)); err != nil {
+					return err
+				}
+				h = eventstore.StreamHead{Version: r.Version, Hash: eventstore.HashRecord(&r)}
+				next++
+			}
+			overlay[req.stream] = h
+			if err := heads.Put([]byte(req.stream), headValue(h)); err != nil {
+				return err
+			}
+			results[i].version = h.Version
+		}
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("boltstore: commit: %w", err)
+		for i := range results {
+			results[i] = appendResult{err: err}
+		}
+	} else if next != s.nextPos {
+		s.nextPos = next
+		s.head.Publish(next - 1)
+	}
+	for i, req := range batch {
+		req.reply <- results[i]
+	}
+}
+
+// view runs a read transaction, mapping a closed database to ErrClosed.
+func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return eventstore.ErrClosed
+	}
+	err := s.db.View(fn)
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return eventstore.ErrClosed
+	}
+	return err
+}
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) ([]eventstore.Record, error) {
+	if from == 0 {
+		from = 1
+	}
+	var out []eventstore.Record
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		events := tx.Bucket(bucketEvents)
+		prefix := streamPrefix(stream)
+		c := tx.Bucket(bucketStreams).Cursor()
+		var vals [][]byte
+		var poss []uint64
+		for k, v := c.Seek(indexKey(stream, from)); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = c.Next() {
+			if len(v) != 8 {
+				return fmt.Errorf("%w: index entry of %d bytes", errCorrupt, len(v))
+			}
+			pos := binary.BigEndian.Uint64(v)
+			val := events.Get(v)
+			if val == nil {
+				return fmt.Errorf("%w: index points to missing position %d", errCorrupt, pos)
+			}
+			vals = append(vals, val)
+			poss = append(poss, pos)
+		}
+		var err error
+		out, err = decodePage(vals, poss)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: read stream: %w", err)
+	}
+	return out, nil
+}
+
+// ReadAll implements eventstore.Store.
+func (s *Store) ReadAll(ctx context.Context, from uint64, limit int) ([]eventstore.Record, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("boltstore: read all: limit %d must be positive", limit)
+	}
+	if from == 0 {
+		from = 1
+	}
+	var out []eventstore.Record
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEvents).Cursor()
+		vals := make([][]byte, 0, min(limit, 4096))
+		poss := make([]uint64, 0, min(limit, 4096))
+		for k, v := c.Seek(posKey(from)); k != nil && len(vals) < limit; k, v = c.Next() {
+			if len(k) != 8 {
+				return fmt.Errorf("%w: event key of %d bytes", errCorrupt, len(k))
+			}
+			vals = append(vals, v)
+			poss = append(poss, binary.BigEndian.Uint64(k))
+		}
+		var err error
+		out, err = decodePage(vals, poss)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: read all: %w", err)
+	}
+	return out, nil
+}
+
+// decodePage copies the values (valid only inside the transaction) into
+// one buffer and decodes records that point into it.
+func decodePage(vals [][]byte, poss []uint64) ([]eventstore.Record, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	total := 0
+	for _, v := range vals {
+		total += len(v)
+	}
+	buf := make([]byte, 0, total)
+	out := make([]eventstore.Record, len(vals))
+	for i, v := range vals {
+		start := len(buf)
+		buf = append(buf, v...)
+		if err := decodeRecord(buf[start:len(buf):len(buf)], poss[i], &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Subscribe implements eventstore.Store.
+func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.Record) error) error {
+	if s.closed.Load() {
+		return eventstore.ErrClosed
+	}
+	return notify.Subscribe(ctx, s.head, s.ReadAll, from, fn)
+}
+
+// StreamHeads implements eventstore.HeadStore.
+func (s *Store) StreamHeads(ctx context.Context) (map[string]eventstore.StreamHead, error) {
+	out := make(map[string]eventstore.StreamHead)
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketHeads).ForEach(func(k, v []byte) error {
+			h, err := decodeHead(v)
+			if err != nil {
+				return err
+			}
+			out[string(k)] = h
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: stream heads: %w", err)
+	}
+	return out, nil
+}
+
+// LoadKeyring implements eventstore.KeyringStorage.
+func (s *Store) LoadKeyring(ctx context.Context) ([]byte, error) {
+	var out []byte
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketKeyring).Get(keyKeyring)
+		if v == nil {
+			return eventstore.ErrNoKeyring
+		}
+		out = append([]byte(nil), v...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: load keyring: %w", err)
+	}
+	return out, nil
+}
+
+// SaveKeyring implements eventstore.KeyringStorage. The keyring lives in its
+// own bucket of the same file and is replaced in one fsynced transaction.
+func (s *Store) SaveKeyring(ctx context.Context, keyring []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return eventstore.ErrClosed
+	}
+	v := append([]byte(nil), keyring...)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketKeyring).Put(keyKeyring, v)
+	})
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		err = eventstore.ErrClosed
+	}
+	if err != nil {
+		return fmt.Errorf("boltstore: save keyring: %w", err)
+	}
+	return nil
+}
+
+// Close stops the committer (queued appends fail with ErrClosed), ends the
+// subscriptions and closes the file. Later calls return ErrClosed.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return eventstore.ErrClosed
+	}
+	close(s.done)
+	<-s.exited
+	s.head.Close()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("boltstore: close: %w", err)
+	}
+	return nil
+}
