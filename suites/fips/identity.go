@@ -92,26 +92,20 @@ var _ core.Identity = (*Identity)(nil)
 // IdentityFromSeed expands a 32-byte seed into an Identity. It is
 // deterministic: the C2 and a device holding the same seed agree.
 func IdentityFromSeed(seed []byte) (*Identity, error) {
-	if len(seed) != SeedSize {
-		return nil, fmt.Errorf("%w: identity seed must be %d bytes, got %d", core.ErrInvalidKey, SeedSize, len(seed))
-	}
-	prk, err := hkdf.Extract(sha256.New, seed, []byte(identitySalt))
-	if err != nil {
-		return nil, fmt.Errorf("fips: hkdf extract: %w", err)
-	}
-	d, err := deriveScalar(prk, signingInfo)
+	prk, err := identityPRK(seed)
 	if err != nil {
 		return nil, err
 	}
-	sign, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), d)
+	sign, err := signingKey(prk)
 	if err != nil {
-		return nil, fmt.Errorf("%w: signing key: %w", core.ErrInvalidKey, err)
+		return nil, err
 	}
 	a, err := deriveScalar(prk, agreeInfo)
 	if err != nil {
 		return nil, err
 	}
 	agree, err := ecdh.P256().NewPrivateKey(a)
+	clear(a)
 	if err != nil {
 		return nil, fmt.Errorf("%w: agreement key: %w", core.ErrInvalidKey, err)
 	}
@@ -128,6 +122,50 @@ func IdentityFromSeed(seed []byte) (*Identity, error) {
 		sigPub:  sigPub,
 		agreePb: agreePub,
 	}, nil
+}
+
+// identityPRK checks the seed length and runs the HKDF extract step.
+func identityPRK(seed []byte) ([]byte, error) {
+	if len(seed) != SeedSize {
+		return nil, fmt.Errorf("%w: identity seed must be %d bytes, got %d", core.ErrInvalidKey, SeedSize, len(seed))
+	}
+	prk, err := hkdf.Extract(sha256.New, seed, []byte(identitySalt))
+	if err != nil {
+		return nil, fmt.Errorf("fips: hkdf extract: %w", err)
+	}
+	return prk, nil
+}
+
+// signingKey derives the ECDSA key of an identity from its prk.
+func signingKey(prk []byte) (*ecdsa.PrivateKey, error) {
+	d, err := deriveScalar(prk, signingInfo)
+	if err != nil {
+		return nil, err
+	}
+	sign, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), d)
+	clear(d)
+	if err != nil {
+		return nil, fmt.Errorf("%w: signing key: %w", core.ErrInvalidKey, err)
+	}
+	return sign, nil
+}
+
+// signingKeyOf returns the ECDSA key of any core.Identity: directly for an
+// Identity of this package, else by expanding its seed (signing key only,
+// which is what a wrapper such as suitetest.BoundIdentity costs per call;
+// binding with Identity.WithClientID avoids it).
+func signingKeyOf(id core.Identity) (*ecdsa.PrivateKey, error) {
+	if v, ok := id.(*Identity); ok && v != nil && v.sign != nil {
+		return v.sign, nil
+	}
+	if id == nil {
+		return nil, fmt.Errorf("%w: nil identity", core.ErrInvalidKey)
+	}
+	prk, err := identityPRK(id.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	return signingKey(prk)
 }
 
 // Bytes returns a copy of the 32-byte seed, the form SetIdKey carries.

@@ -45,9 +45,10 @@ func senderID(id core.Identity) ([]byte, error) {
 // AES-256-GCM of msg under topicKey with associated data ts || senderID, then
 // an ECDSA P-256 signature over SHA-256 of every preceding byte, encoded as
 // the fixed 64-byte r || s. senderID is the client id the identity is bound
-// to (see Identity.WithClientID).
+// to: Identity.WithClientID, or any core.Identity with a ClientID() []byte
+// method (the convention of every suite, e.g. suitetest.BoundIdentity).
 func (*Suite) ProtectSigned(id core.Identity, topicKey, msg []byte, ts time.Time) ([]byte, error) {
-	ident, err := asIdentity(id)
+	priv, err := signingKeyOf(id)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +63,7 @@ func (*Suite) ProtectSigned(id core.Identity, topicKey, msg []byte, ts time.Time
 	if err != nil {
 		return nil, err
 	}
-	sig, err := signRaw(ident.sign, out)
+	sig, err := signRaw(priv, out)
 	if err != nil {
 		return nil, err
 	}
