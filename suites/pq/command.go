@@ -88,7 +88,7 @@ func commandKey(ss *[mlkem768.SharedKeySize]byte, c []byte) [32]byte {
 // and decryption (ErrNotAuthentic). The signature is checked before the
 // decapsulation so that nothing but C2 can make the client spend a
 // decapsulation or probe its ML-KEM key.
-func (*Suite) UnprotectCommand(id core.Identity, c2Pub, protected []byte, now time.Time, w core.Window) ([]byte, error) {
+func (s *Suite) UnprotectCommand(id core.Identity, c2Pub, protected []byte, now time.Time, w core.Window) ([]byte, error) {
 	if len(protected) <= CommandOverhead {
 		return nil, fmt.Errorf("pq: %w: %d bytes, a command needs more than %d", core.ErrInvalidProtectedLen, len(protected), CommandOverhead)
 	}
@@ -96,7 +96,7 @@ func (*Suite) UnprotectCommand(id core.Identity, c2Pub, protected []byte, now ti
 	if err != nil {
 		return nil, err
 	}
-	pub, err := parseSigningKey(c2Pub, "c2 public key")
+	pub, err := s.signingKey(c2Pub, "c2 public key")
 	if err != nil {
 		return nil, err
 	}

@@ -137,15 +137,22 @@ func parseClientKEM(pub []byte) (*mlkem768.PublicKey, error) {
 	return &k, nil
 }
 
-// parseSigningKey parses a 1952-byte ML-DSA-65 public key (a peer's
-// SetPubKey key or C2's SetC2Key key).
-func parseSigningKey(pub []byte, what string) (*mldsa65.PublicKey, error) {
+// checkSigningKey validates a 1952-byte ML-DSA-65 public key (a peer's
+// SetPubKey key or C2's SetC2Key key). Every string of that length decodes.
+func checkSigningKey(pub []byte, what string) error {
 	if len(pub) != SigningPublicKeySize {
-		return nil, fmt.Errorf("%w: %s must be %d bytes, got %d", core.ErrInvalidKey, what, SigningPublicKeySize, len(pub))
+		return fmt.Errorf("%w: %s must be %d bytes, got %d", core.ErrInvalidKey, what, SigningPublicKeySize, len(pub))
 	}
-	var k mldsa65.PublicKey
-	k.Unpack((*[SigningPublicKeySize]byte)(pub))
-	return &k, nil
+	return nil
+}
+
+// signingKey validates and decodes an ML-DSA-65 public key, through the
+// suite's cache.
+func (s *Suite) signingKey(pub []byte, what string) (*mldsa65.PublicKey, error) {
+	if err := checkSigningKey(pub, what); err != nil {
+		return nil, err
+	}
+	return s.keys.get(pub), nil
 }
 
 // C2Key is the C2 key pair of the pq suite: an ML-DSA-65 key expanded from
@@ -195,8 +202,7 @@ func (*Suite) ParseC2Key(priv []byte) (core.C2Key, error) { return NewC2KeyFromS
 // CheckC2PublicKey validates a C2 public key carried by SetC2Key: an
 // ML-DSA-65 public key of 1952 bytes (every such string decodes).
 func (*Suite) CheckC2PublicKey(pub []byte) error {
-	_, err := parseSigningKey(pub, "c2 public key")
-	return err
+	return checkSigningKey(pub, "c2 public key")
 }
 
 // WithClientID returns a copy of the identity bound to the 16-byte client

@@ -70,3 +70,55 @@ func TestSeedExpansionLabels(t *testing.T) {
 		t.Fatal("labels do not separate the expansions")
 	}
 }
+
+func leUint64(b []byte) uint64 {
+	var v uint64
+	for i := 7; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}
+
+func isInvalidKey(err error) bool { return errors.Is(err, core.ErrInvalidKey) }
+
+// TestKeyCacheBounded checks that the decoded-key cache stays bounded and
+// keeps giving correct keys after evictions.
+func TestKeyCacheBounded(t *testing.T) {
+	s := New()
+	ts := time.Unix(1_700_000_000, 0)
+	w := core.DefaultWindow()
+	key := bytes.Repeat([]byte{3}, 32)
+	var msgs [][]byte
+	var pubs [][]byte
+	for i := 0; i < maxCachedKeys+6; i++ {
+		id, err := NewIdentityFromSeed(bytes.Repeat([]byte{byte(i)}, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ = id.WithClientID(s.ID("client"))
+		m, err := s.ProtectSigned(id, key, []byte{byte(i)}, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, pubs = append(msgs, m), append(pubs, id.SigningPublicKey())
+	}
+	for round := 0; round < 2; round++ {
+		for i, m := range msgs {
+			pub := pubs[i]
+			got, _, err := s.UnprotectSigned(key, m, ts, w, func([]byte) ([]byte, error) { return pub, nil })
+			if err != nil || !bytes.Equal(got, []byte{byte(i)}) {
+				t.Fatalf("round %d key %d: %v", round, i, err)
+			}
+			other := pubs[(i+1)%len(pubs)]
+			if _, _, err := s.UnprotectSigned(key, m, ts, w, func([]byte) ([]byte, error) { return other, nil }); !errors.Is(err, core.ErrInvalidSignature) {
+				t.Fatalf("round %d key %d: cached key of another signer accepted: %v", round, i, err)
+			}
+		}
+	}
+	s.keys.mu.Lock()
+	n := len(s.keys.m)
+	s.keys.mu.Unlock()
+	if n > maxCachedKeys {
+		t.Fatalf("cache holds %d keys, bound is %d", n, maxCachedKeys)
+	}
+}

@@ -40,9 +40,12 @@ const (
 	MinPasswordLen = 16
 )
 
-// Suite is the post-quantum E4 suite. It is stateless and safe for
-// concurrent use; New returns a ready value.
-type Suite struct{}
+// Suite is the post-quantum E4 suite. It is safe for concurrent use; its
+// only state is a bounded cache of decoded public keys (see keyCache). New
+// returns a ready value, and the zero value works too.
+type Suite struct {
+	keys keyCache
+}
 
 var _ core.PKSuite = (*Suite)(nil)
 

@@ -80,7 +80,7 @@ func appendSignature(signed []byte, priv *mldsa65.PrivateKey, ctx string, random
 // accepted, as the reference does), timestamp window, signer lookup by
 // sender id, signature, then decryption. It returns the plaintext and a
 // copy of the sender id.
-func (*Suite) UnprotectSigned(topicKey, protected []byte, now time.Time, w core.Window,
+func (s *Suite) UnprotectSigned(topicKey, protected []byte, now time.Time, w core.Window,
 	signer func(id []byte) ([]byte, error)) (plain, sender []byte, err error) {
 	if len(protected) < PKOverhead {
 		return nil, nil, fmt.Errorf("pq: %w: %d bytes, a PK message needs at least %d", core.ErrInvalidProtectedLen, len(protected), PKOverhead)
@@ -102,7 +102,7 @@ func (*Suite) UnprotectSigned(topicKey, protected []byte, now time.Time, w core.
 		}
 		return nil, nil, fmt.Errorf("%w: %w", core.ErrPubKeyNotFound, err)
 	}
-	pub, err := parseSigningKey(pubBytes, "signer public key")
+	pub, err := s.signingKey(pubBytes, "signer public key")
 	if err != nil {
 		return nil, nil, err
 	}
