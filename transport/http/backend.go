@@ -1,0 +1,219 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Backend is everything the HTTP API needs from the C2 application service.
+// The composition root passes the service (or the adapter of this package
+// around it); tests pass a fake. Every mutating call receives the Caller so
+// the events it produces are attributed to the token and the request.
+//
+// References to clients are names or lowercase hex ids; the backend resolves
+// them. Topics are always names. Cursors are the backend's own; this package
+// wraps them into opaque strings before they reach a user.
+type Backend interface {
+	// Section 9 operations.
+	NewClient(ctx context.Context, by Caller, req NewClientRequest) (Client, error)
+	RemoveClient(ctx context.Context, by Caller, client string) error
+	NewClientKey(ctx context.Context, by Caller, client string) error
+	ResetClient(ctx context.Context, by Caller, client string) error
+	NewTopic(ctx context.Context, by Caller, topic string) (rotated bool, err error)
+	RemoveTopic(ctx context.Context, by Caller, topic string) error
+	AttachClient(ctx context.Context, by Caller, client, topic string) error
+	DetachClient(ctx context.Context, by Caller, client, topic string) error
+	ResetClientPubKeys(ctx context.Context, by Caller, client string) error
+	SendClientPubKey(ctx context.Context, by Caller, dst, src string) error
+	RemoveClientPubKey(ctx context.Context, by Caller, dst, src string) error
+	NewC2Key(ctx context.Context, by Caller) error
+
+	// Queries, served from projections.
+	Client(ctx context.Context, client string) (Client, error)
+	Clients(ctx context.Context, p PageRequest) (Page[Client], error)
+	CountClients(ctx context.Context) (int, error)
+	Topic(ctx context.Context, topic string) (Topic, error)
+	Topics(ctx context.Context, p PageRequest) (Page[Topic], error)
+	CountTopics(ctx context.Context) (int, error)
+	TopicClients(ctx context.Context, topic string, p PageRequest) (Page[Client], error)
+	ClientTopics(ctx context.Context, client string, p PageRequest) (Page[Topic], error)
+	Audit(ctx context.Context, q AuditQuery) (Page[AuditEntry], error)
+	PendingDeliveries(ctx context.Context, client string, p PageRequest) (Page[Delivery], error)
+
+	// Subscribe calls fn for every event with global position >= from, first
+	// the stored ones then live ones, in order, until ctx is done or fn
+	// returns an error. It has the contract of eventstore.Store.Subscribe.
+	Subscribe(ctx context.Context, from uint64, fn func(Event) error) error
+
+	// Protect and Unprotect apply the topic's current key (Unprotect also
+	// tries the previous key within the transition period).
+	Protect(ctx context.Context, by Caller, topic string, payload []byte) ([]byte, error)
+	Unprotect(ctx context.Context, by Caller, topic string, protected []byte) ([]byte, error)
+
+	// Tokens. CreateToken returns the secret once; only its hash is kept.
+	CreateToken(ctx context.Context, by Caller, name string, role Role) (secret string, t Token, err error)
+	Tokens(ctx context.Context) ([]Token, error)
+	RevokeToken(ctx context.Context, by Caller, name string) error
+	// TokenByHash returns the live (not revoked) token whose secret hashes
+	// to SHA-256 sum, or an error wrapping ErrUnknownToken.
+	TokenByHash(ctx context.Context, sum [32]byte) (Token, error)
+
+	// Key export, for admins only: the only calls returning key material.
+	ExportClientKey(ctx context.Context, by Caller, client string) ([]byte, error)
+	ExportTopicKey(ctx context.Context, by Caller, topic string) ([]byte, error)
+}
+
+// Caller identifies who asks: the actor ("token:<name>") recorded in the
+// events' metadata and the request id that becomes their correlation id.
+type Caller struct {
+	Actor         string
+	CorrelationID string
+}
+
+// Role is the authority of an API token.
+type Role string
+
+// The roles, from most to least powerful.
+const (
+	// RoleAdmin may do everything, including token management and key export.
+	RoleAdmin Role = "admin"
+	// RoleOperator may run every key operation but manage no token and
+	// export no key.
+	RoleOperator Role = "operator"
+	// RoleReader may only read (GET).
+	RoleReader Role = "reader"
+)
+
+// rank orders roles so a route can require "at least" a role.
+func (r Role) rank() int {
+	switch r {
+	case RoleAdmin:
+		return 3
+	case RoleOperator:
+		return 2
+	case RoleReader:
+		return 1
+	}
+	return 0
+}
+
+// Valid reports whether r is one of the three roles.
+func (r Role) Valid() bool { return r.rank() > 0 }
+
+// NewClientRequest is new_client: a name or a hex id, the client's key (SK:
+// 32-byte symmetric key) or public key (PK), and its rotation role.
+type NewClientRequest struct {
+	Name      string
+	ID        []byte
+	Key       []byte
+	PublicKey []byte
+	Role      string // "publisher", "consumer" or "both" ("" = both)
+}
+
+// Client is the public view of a client: never its key.
+type Client struct {
+	Name       string    `json:"name,omitempty"`
+	ID         string    `json:"id"` // lowercase hex
+	Role       string    `json:"role,omitempty"`
+	KeyVersion uint64    `json:"key_version,omitempty"`
+	Topics     int       `json:"topics"`
+	CreatedAt  time.Time `json:"created_at,omitzero"`
+	UpdatedAt  time.Time `json:"updated_at,omitzero"`
+}
+
+// Topic is the public view of a topic: never its key.
+type Topic struct {
+	Name       string    `json:"name"`
+	Hash       string    `json:"hash"` // lowercase hex topichash
+	KeyVersion uint64    `json:"key_version,omitempty"`
+	Clients    int       `json:"clients"`
+	CreatedAt  time.Time `json:"created_at,omitzero"`
+	RotatedAt  time.Time `json:"rotated_at,omitzero"`
+}
+
+// PageRequest asks for at most Limit items after Cursor (empty: from the
+// start). Limit is already defaulted and clamped by this package.
+type PageRequest struct {
+	Cursor string
+	Limit  int
+}
+
+// Page is one page of results; Next is empty on the last page.
+type Page[T any] struct {
+	Items []T
+	Next  string
+}
+
+// AuditQuery filters the audit trail; zero fields do not filter.
+type AuditQuery struct {
+	Client string
+	Topic  string
+	Actor  string
+	From   time.Time
+	To     time.Time
+	Page   PageRequest
+}
+
+// AuditEntry is one attributed operation of the audit trail.
+type AuditEntry struct {
+	Position      uint64    `json:"position"`
+	Time          time.Time `json:"time"`
+	Type          string    `json:"type"`
+	Actor         string    `json:"actor"`
+	Client        string    `json:"client,omitempty"`
+	Topic         string    `json:"topic,omitempty"`
+	CorrelationID string    `json:"correlation_id,omitempty"`
+	Summary       string    `json:"summary,omitempty"`
+}
+
+// Delivery is a queued command not yet confirmed by the broker.
+type Delivery struct {
+	CommandID  string    `json:"command_id"`
+	Client     string    `json:"client"`
+	Command    string    `json:"command"`
+	Topic      string    `json:"topic,omitempty"`
+	QueuedAt   time.Time `json:"queued_at"`
+	Attempts   int       `json:"attempts"`
+	LastError  string    `json:"last_error,omitempty"`
+	Position   uint64    `json:"position,omitempty"`
+	KeyVersion uint64    `json:"key_version,omitempty"`
+}
+
+// Event is one event of the log as shown to API users. Data is the public
+// JSON rendering of the payload: sealed fields are omitted by the backend.
+type Event struct {
+	Position      uint64          `json:"position"`
+	Stream        string          `json:"stream"`
+	Version       uint64          `json:"version"`
+	Type          string          `json:"type"`
+	Time          time.Time       `json:"time"`
+	Actor         string          `json:"actor,omitempty"`
+	CorrelationID string          `json:"correlation_id,omitempty"`
+	CausationID   string          `json:"causation_id,omitempty"`
+	Data          json.RawMessage `json:"data,omitempty"`
+}
+
+// Token is an API token without its secret.
+type Token struct {
+	Name      string    `json:"name"`
+	Role      Role      `json:"role"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	CreatedBy string    `json:"created_by,omitempty"`
+	// Hash is SHA-256 of the secret. It is compared in constant time by the
+	// auth middleware and never serialised.
+	Hash [32]byte `json:"-"`
+}
+
+// Placeholder sentinels, used until the domain package defines its own.
+// The backend wraps them (or errors that errors.Is-match them) so the error
+// table can pick status and code without reading error text.
+var (
+	ErrUnknownClient = errors.New("unknown client")
+	ErrUnknownTopic  = errors.New("unknown topic")
+	ErrUnknownToken  = errors.New("unknown or revoked token")
+	ErrExists        = errors.New("already exists")
+	ErrNotLinked     = errors.New("client not linked to topic")
+	ErrInvalidRole   = errors.New("invalid role")
+)

@@ -1,0 +1,24 @@
+// Package http is the C2's HTTP API: every E4 operation (E4-PROTOCOL
+// section 9) plus queries with cursor pagination, batches, the audit trail,
+// the event stream over Server-Sent Events, protect/unprotect helpers,
+// API tokens and an admin-only key export, served with echo under /api/v1.
+//
+// The package owns transport concerns only: bearer-token authentication
+// (tokens looked up by SHA-256 and compared in constant time), roles
+// (admin > operator > reader; readers may only GET), per-token rate limits,
+// body limits, request ids that become the events' correlation id, one JSON
+// access log line per request, and ONE table (errors.go) that maps domain
+// and core errors to HTTP status codes and stable error codes. It never
+// matches error text.
+//
+// Key material never appears in a response, a log line or an error, with
+// exactly two deliberate exceptions: the one-time secret of a new token and
+// the admin key export. Everything else goes through a Backend, the
+// interface this package defines and the C2 application service satisfies
+// (directly or through Service adapters); the composition root wires it,
+// mounts Handler on an http.Server with explicit timeouts and registers
+// Close with RegisterOnShutdown so SSE streams end on shutdown.
+//
+// The routes, the roles they require and the OpenAPI document served at
+// /openapi.json all come from one route table (routes.go).
+package http
