@@ -1,0 +1,380 @@
+package domain
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/e4c2/e4c2/suites/core"
+)
+
+// Sealer seals key material for the log (AEAD under a data key wrapped by
+// the master key). eventstore/sealing provides the implementation; any type
+// with these methods fits, so the domain does not depend on it.
+type Sealer interface {
+	// Seal encrypts plaintext bound to ad.
+	Seal(plaintext, ad []byte) ([]byte, error)
+	// Open decrypts what Seal returned for the same ad.
+	Open(sealed, ad []byte) ([]byte, error)
+	// SealAD returns the associated data that binds a sealed field to its
+	// record: stream, version in the stream and wire type.
+	SealAD(stream string, version uint64, eventType string) []byte
+}
+
+// formatV1 is the first byte of every encoded event. A decoder refuses any
+// other value instead of guessing.
+const formatV1 = 1
+
+// maxSecret bounds a sealed field, maxBlob a public key or name: far above
+// any suite's sizes (ML-DSA-65 public keys are 1952 bytes), low enough that
+// a corrupt length cannot make the decoder allocate much.
+const (
+	maxSecret = 1 << 14
+	maxBlob   = 1 << 16
+)
+
+// Encode returns the binary form of ev as it will be stored at
+// (stream, version): secrets in clear are sealed with s under
+// SealAD(stream, version, wire name). Secrets already sealed are written as
+// they are (they must have been sealed for the same record).
+func Encode(ev Event, stream string, version uint64, s Sealer) ([]byte, error) {
+	t := ev.EventType()
+	name := t.WireName()
+	if name == "" {
+		return nil, fmt.Errorf("domain: encode: %w", ErrUnknownEvent)
+	}
+	seal := func(sec Secret) ([]byte, error) {
+		if sec.plain == nil {
+			return sec.sealed, nil
+		}
+		if s == nil {
+			return nil, fmt.Errorf("domain: encode %s: no sealer for key material", name)
+		}
+		out, err := s.Seal(sec.plain, s.SealAD(stream, version, name))
+		if err != nil {
+			return nil, fmt.Errorf("domain: encode %s: seal: %w", name, err)
+		}
+		return out, nil
+	}
+	b := make([]byte, 1, 64)
+	b[0] = formatV1
+	switch e := ev.(type) {
+	case *ClientRegistered:
+		k, err := seal(e.Key)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, e.Client[:]...)
+		b = append(b, byte(e.Role))
+		b = putBytes(b, []byte(e.Name))
+		b = putBytes(b, k)
+		b = putBytes(b, e.PublicKey)
+	case *ClientRemoved:
+		b = append(b, e.Client[:]...)
+	case *ClientKeyRotated:
+		k, err := seal(e.Key)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, e.Client[:]...)
+		b = putBytes(b, k)
+	case *ClientTopicsReset:
+		b = append(b, e.Client[:]...)
+	case *TopicCreated:
+		k, err := seal(e.Key)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, e.Topic[:]...)
+		b = putBytes(b, []byte(e.Name))
+		b = putBytes(b, k)
+	case *TopicKeyRotated:
+		k, err := seal(e.Key)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, e.Topic[:]...)
+		b = putBytes(b, k)
+	case *TopicRemoved:
+		b = append(b, e.Topic[:]...)
+	case *TopicClientLinked:
+		b = append(b, e.Topic[:]...)
+		b = append(b, e.Client[:]...)
+	case *TopicClientUnlinked:
+		b = append(b, e.Topic[:]...)
+		b = append(b, e.Client[:]...)
+	case *C2KeyGenerated:
+		k, err := seal(e.Private)
+		if err != nil {
+			return nil, err
+		}
+		b = putBytes(b, e.Public)
+		b = putBytes(b, k)
+	case *CommandQueued:
+		b = append(b, byte(e.Code))
+		b = append(b, e.Topic[:]...)
+		b = binary.AppendUvarint(b, e.TopicKeyVersion)
+		b = append(b, e.Subject[:]...)
+		b = binary.AppendUvarint(b, e.SubjectKeyVersion)
+		b = binary.AppendUvarint(b, e.C2KeyVersion)
+		b = binary.AppendUvarint(b, e.NewC2KeyVersion)
+		b = binary.AppendUvarint(b, uint64(len(e.Recipients)))
+		for _, r := range e.Recipients {
+			b = append(b, r.Client[:]...)
+			b = binary.AppendUvarint(b, r.KeyVersion)
+		}
+	case *CommandDelivered:
+		b = append(b, e.Client[:]...)
+		b = append(b, e.Ref.Event[:]...)
+		b = binary.AppendUvarint(b, uint64(e.Ref.Index))
+	case *CommandFailed:
+		b = append(b, e.Client[:]...)
+		b = append(b, e.Ref.Event[:]...)
+		b = binary.AppendUvarint(b, uint64(e.Ref.Index))
+		b = putBytes(b, []byte(e.Reason))
+	case *TokenCreated:
+		b = putBytes(b, []byte(e.Name))
+		b = append(b, byte(e.Role))
+		b = append(b, e.Hash[:]...)
+	case *TokenRevoked:
+		b = putBytes(b, []byte(e.Name))
+	default:
+		return nil, fmt.Errorf("domain: encode %T: %w", ev, ErrUnknownEvent)
+	}
+	return b, nil
+}
+
+func putBytes(b, v []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// Decode parses an event of the given wire type. Unknown wire types (for
+// example events of other components in the same log) return an error
+// wrapping ErrUnknownEvent; malformed bytes one wrapping ErrInvalidEvent.
+// Decode never panics and does not unseal anything. The returned event
+// does not alias data.
+func Decode(wireType string, data []byte) (Event, error) {
+	t := TypeOf(wireType)
+	if t == TypeUnknown {
+		return nil, fmt.Errorf("domain: decode %q: %w", wireType, ErrUnknownEvent)
+	}
+	return DecodeType(t, data)
+}
+
+// DecodeType is Decode for a type already looked up.
+func DecodeType(t Type, data []byte) (Event, error) {
+	d := decoder{b: data}
+	if v := d.byte(); v != formatV1 {
+		return nil, fmt.Errorf("domain: decode %s: %w: format version %d", t.WireName(), ErrInvalidEvent, v)
+	}
+	var ev Event
+	switch t {
+	case TypeClientRegistered:
+		e := &ClientRegistered{}
+		d.id(&e.Client)
+		e.Role = Role(d.byte())
+		e.Name = string(d.bytes(core.MaxNameLen))
+		if k := d.bytes(maxSecret); len(k) > 0 {
+			e.Key = SealedSecret(clone(k))
+		}
+		if p := d.bytes(maxBlob); len(p) > 0 {
+			e.PublicKey = clone(p)
+		}
+		ev = e
+	case TypeClientRemoved:
+		e := &ClientRemoved{}
+		d.id(&e.Client)
+		ev = e
+	case TypeClientKeyRotated:
+		e := &ClientKeyRotated{}
+		d.id(&e.Client)
+		e.Key = SealedSecret(clone(d.bytes(maxSecret)))
+		ev = e
+	case TypeClientTopicsReset:
+		e := &ClientTopicsReset{}
+		d.id(&e.Client)
+		ev = e
+	case TypeTopicCreated:
+		e := &TopicCreated{}
+		d.id(&e.Topic)
+		e.Name = string(d.bytes(core.MaxTopicLen))
+		e.Key = SealedSecret(clone(d.bytes(maxSecret)))
+		ev = e
+	case TypeTopicKeyRotated:
+		e := &TopicKeyRotated{}
+		d.id(&e.Topic)
+		e.Key = SealedSecret(clone(d.bytes(maxSecret)))
+		ev = e
+	case TypeTopicRemoved:
+		e := &TopicRemoved{}
+		d.id(&e.Topic)
+		ev = e
+	case TypeTopicClientLinked:
+		e := &TopicClientLinked{}
+		d.id(&e.Topic)
+		d.id(&e.Client)
+		ev = e
+	case TypeTopicClientUnlinked:
+		e := &TopicClientUnlinked{}
+		d.id(&e.Topic)
+		d.id(&e.Client)
+		ev = e
+	case TypeC2KeyGenerated:
+		e := &C2KeyGenerated{}
+		e.Public = clone(d.bytes(maxBlob))
+		e.Private = SealedSecret(clone(d.bytes(maxSecret)))
+		ev = e
+	case TypeCommandQueued:
+		e := &CommandQueued{}
+		e.Code = core.CommandCode(d.byte())
+		d.id(&e.Topic)
+		e.TopicKeyVersion = d.uvarint()
+		d.id(&e.Subject)
+		e.SubjectKeyVersion = d.uvarint()
+		e.C2KeyVersion = d.uvarint()
+		e.NewC2KeyVersion = d.uvarint()
+		n := d.uvarint()
+		// Each recipient takes at least 17 bytes: bound n by what is left
+		// before allocating.
+		if n > uint64(len(d.b)-d.off)/17 {
+			d.fail("recipient count")
+		} else if n > 0 {
+			e.Recipients = make([]Recipient, n)
+			for i := range e.Recipients {
+				d.id(&e.Recipients[i].Client)
+				e.Recipients[i].KeyVersion = d.uvarint()
+			}
+		}
+		if d.err == nil && !e.Code.Known() {
+			d.fail("command code")
+		}
+		ev = e
+	case TypeCommandDelivered:
+		e := &CommandDelivered{}
+		d.id(&e.Client)
+		d.id(&e.Ref.Event)
+		e.Ref.Index = d.uint32()
+		ev = e
+	case TypeCommandFailed:
+		e := &CommandFailed{}
+		d.id(&e.Client)
+		d.id(&e.Ref.Event)
+		e.Ref.Index = d.uint32()
+		e.Reason = string(d.bytes(maxBlob))
+		ev = e
+	case TypeTokenCreated:
+		e := &TokenCreated{}
+		e.Name = string(d.bytes(core.MaxNameLen))
+		e.Role = TokenRole(d.byte())
+		d.read(e.Hash[:])
+		ev = e
+	case TypeTokenRevoked:
+		e := &TokenRevoked{}
+		e.Name = string(d.bytes(core.MaxNameLen))
+		ev = e
+	default:
+		return nil, fmt.Errorf("domain: decode: %w", ErrUnknownEvent)
+	}
+	if d.err == nil && d.off != len(d.b) {
+		d.fail("trailing bytes")
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("domain: decode %s: %w: %s", t.WireName(), ErrInvalidEvent, d.err.what)
+	}
+	return ev, nil
+}
+
+// OpenSecret unseals a key read from the record (stream, version, wire
+// type). Callers wipe the result once used.
+func OpenSecret(s Sealer, sec Secret, stream string, version uint64, wireType string) ([]byte, error) {
+	if len(sec.sealed) == 0 {
+		return nil, fmt.Errorf("domain: open %s v%d: %w: no sealed key", stream, version, ErrInvalidEvent)
+	}
+	k, err := s.Open(sec.sealed, s.SealAD(stream, version, wireType))
+	if err != nil {
+		return nil, fmt.Errorf("domain: open %s v%d: %w", stream, version, err)
+	}
+	return k, nil
+}
+
+type decodeErr struct{ what string }
+
+type decoder struct {
+	b   []byte
+	off int
+	err *decodeErr
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = &decodeErr{what: what}
+	}
+	d.off = len(d.b)
+}
+
+func (d *decoder) byte() byte {
+	if d.off >= len(d.b) {
+		d.fail("short input")
+		return 0
+	}
+	v := d.b[d.off]
+	d.off++
+	return v
+}
+
+func (d *decoder) read(dst []byte) {
+	if len(d.b)-d.off < len(dst) {
+		d.fail("short input")
+		return
+	}
+	copy(dst, d.b[d.off:])
+	d.off += len(dst)
+}
+
+func (d *decoder) id(dst *ID) { d.read(dst[:]) }
+
+func (d *decoder) uvarint() uint64 {
+	if d.off >= len(d.b) {
+		d.fail("short input")
+		return 0
+	}
+	v, n := binary.Uvarint(d.b[d.off:])
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *decoder) uint32() uint32 {
+	v := d.uvarint()
+	if v > 1<<32-1 {
+		d.fail("index overflow")
+		return 0
+	}
+	return uint32(v)
+}
+
+// bytes returns a length-prefixed field aliasing the input (callers clone
+// what they keep).
+func (d *decoder) bytes(max int) []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(max) || n > uint64(len(d.b)-d.off) {
+		d.fail("field length")
+		return nil
+	}
+	v := d.b[d.off : d.off+int(n)]
+	d.off += int(n)
+	return v
+}
+
+func clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}

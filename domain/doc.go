@@ -1,0 +1,53 @@
+// Package domain holds the C2 aggregates of E4-PROTOCOL section 9 as pure
+// decide functions: a Command and a State view go in, events come out. It
+// does no I/O, reads no clock and draws no randomness: keys, times and ids
+// are passed in by the caller (internal/c2), so a decision can be replayed
+// and tested byte for byte.
+//
+// # Streams
+//
+// Each aggregate owns one stream, so that operations on different
+// aggregates never contend on the store's expected version:
+//
+//	client-<hex id>     client.registered/removed/key_rotated/topics_reset,
+//	                    plus the commands those queue (SetIdKey, ResetTopics,
+//	                    ResetPubKeys, SetPubKey, RemovePubKey)
+//	topic-<hex hash>    topic.created/key_rotated/removed and topic membership
+//	                    (topic.client_linked/unlinked), plus the commands they
+//	                    queue: one command.queued event lists every recipient
+//	                    of a rotation or removal
+//	c2key               c2key.generated (PK mode) and the SetC2Key fan-out
+//	token-<hex hash>    token.created/revoked (hash = SHA3-256(name)[:16])
+//	delivery-<hex id>   command.delivered/failed for one client, appended with
+//	                    eventstore.Any: outcomes need no decision, and keeping
+//	                    them out of client-<id> keeps the delivery worker from
+//	                    contending with operators
+//
+// Membership lives in the topic stream because a link, a rotation and a
+// removal of one topic must be serialized: a client linked concurrently with
+// a rotation must not keep the old key. Resetting or removing a client is an
+// event of the client stream that the projections apply to every topic; the
+// store's global order is the serialization order of the two streams.
+//
+// # Key versions
+//
+// A key version is the stream version of the event that holds the key:
+// (client-<id>, v) names a client key, (topic-<hash>, v) a topic key and
+// (c2key, v) a C2 key pair. A queued command names its arguments and its
+// protecting key by such versions, never by value: the key bytes stay sealed
+// in the one event that introduced them, and the delivery worker opens them
+// when it publishes (E4 commands carry a timestamp, so they are protected at
+// publish time, not at decision time).
+//
+// # Encoding and secrets
+//
+// Events are encoded in a compact binary form (Encode, Decode) that starts
+// with a format version byte. Key material is never in clear in the encoded
+// form: a Secret is sealed with a Sealer under the associated data
+// SealAD(stream, version, wire type), which binds the ciphertext to its
+// record. Decoding does not unseal: state keeps keys sealed and they are
+// opened only when used.
+//
+// Wire names of events are versioned strings mapped in one table (see
+// catalogue in events.go); Go type names never reach the log.
+package domain
