@@ -3,7 +3,6 @@ package http
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 )
 
@@ -57,7 +56,7 @@ type Backend interface {
 	Tokens(ctx context.Context) ([]Token, error)
 	RevokeToken(ctx context.Context, by Caller, name string) error
 	// TokenByHash returns the live (not revoked) token whose secret hashes
-	// to SHA-256 sum, or an error wrapping ErrUnknownToken.
+	// to SHA-256 sum, or an error wrapping domain.ErrUnknownToken.
 	TokenByHash(ctx context.Context, sum [32]byte) (Token, error)
 
 	// Key export, for admins only: the only calls returning key material.
@@ -205,15 +204,3 @@ type Token struct {
 	// auth middleware and never serialised.
 	Hash [32]byte `json:"-"`
 }
-
-// Placeholder sentinels, used until the domain package defines its own.
-// The backend wraps them (or errors that errors.Is-match them) so the error
-// table can pick status and code without reading error text.
-var (
-	ErrUnknownClient = errors.New("unknown client")
-	ErrUnknownTopic  = errors.New("unknown topic")
-	ErrUnknownToken  = errors.New("unknown or revoked token")
-	ErrExists        = errors.New("already exists")
-	ErrNotLinked     = errors.New("client not linked to topic")
-	ErrInvalidRole   = errors.New("invalid role")
-)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -58,20 +59,23 @@ type errorRule struct {
 // walked in order with errors.Is, so a more specific sentinel must come
 // before a more general one. Error text is never inspected.
 var errorTable = []errorRule{
-	{ErrUnknownClient, nethttp.StatusNotFound, "unknown_client"},
-	{ErrUnknownTopic, nethttp.StatusNotFound, "unknown_topic"},
-	{ErrUnknownToken, nethttp.StatusNotFound, "unknown_token"},
-	{ErrNotLinked, nethttp.StatusNotFound, "not_linked"},
+	{domain.ErrUnknownClient, nethttp.StatusNotFound, "unknown_client"},
+	{domain.ErrUnknownTopic, nethttp.StatusNotFound, "unknown_topic"},
+	{domain.ErrUnknownToken, nethttp.StatusNotFound, "unknown_token"},
+	{domain.ErrNotLinked, nethttp.StatusNotFound, "not_linked"},
+	{domain.ErrUnknownDelivery, nethttp.StatusNotFound, "unknown_delivery"},
 	{core.ErrTopicKeyMissing, nethttp.StatusNotFound, "unknown_topic"},
 	{core.ErrPubKeyNotFound, nethttp.StatusNotFound, "unknown_pubkey"},
-	{ErrExists, nethttp.StatusConflict, "already_exists"},
+	{domain.ErrAlreadyExists, nethttp.StatusConflict, "already_exists"},
+	{domain.ErrNoC2Key, nethttp.StatusConflict, "no_c2_key"},
 	{eventstore.ErrConflict, nethttp.StatusConflict, "conflict"},
 	{core.ErrInvalidName, nethttp.StatusBadRequest, "invalid_name"},
 	{core.ErrInvalidTopic, nethttp.StatusBadRequest, "invalid_topic"},
 	{core.ErrInvalidKey, nethttp.StatusBadRequest, "invalid_key"},
 	{core.ErrInvalidPassword, nethttp.StatusBadRequest, "invalid_password"},
-	{ErrInvalidRole, nethttp.StatusBadRequest, "invalid_role"},
-	{core.ErrUnsupportedOperation, nethttp.StatusBadRequest, "unsupported_in_mode"},
+	{domain.ErrInvalidRole, nethttp.StatusBadRequest, "invalid_role"},
+	{core.ErrUnsupportedOperation, nethttp.StatusBadRequest, "unsupported_in_mode"}, // domain.ErrWrongMode wraps it
+	{domain.ErrInvalidCommand, nethttp.StatusBadRequest, "invalid_command"},
 	{core.ErrInvalidProtectedLen, nethttp.StatusBadRequest, "invalid_protected"},
 	{core.ErrTooShortCiphertext, nethttp.StatusBadRequest, "invalid_protected"},
 	{core.ErrInvalidSignature, nethttp.StatusBadRequest, "not_authentic"},

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/e4c2/e4c2/domain"
 )
 
 // Context keys set by the middleware.
@@ -169,7 +171,7 @@ func (s *Server) authMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		sum := sha256.Sum256([]byte(secret))
 		tok, err := s.backend.TokenByHash(c.Request().Context(), sum)
 		if err != nil {
-			if errors.Is(err, ErrUnknownToken) {
+			if errors.Is(err, domain.ErrUnknownToken) {
 				return errBadToken
 			}
 			return fmt.Errorf("http: verifying token: %w", err)
