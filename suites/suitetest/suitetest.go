@@ -652,7 +652,7 @@ func positions(n, overhead int) []int {
 	edge := overhead + 64
 	var ps []int
 	for i := 0; i < n; i++ {
-		if i < edge || i >= n-edge || i%211 == 0 {
+		if i < edge || i >= n-edge || i%1021 == 0 {
 			ps = append(ps, i)
 		}
 	}
