@@ -1,0 +1,59 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/e4c2/e4c2/transport/mqtt/broker"
+)
+
+// InlineBroker is what InProcess needs from the embedded broker
+// (*broker.Broker implements it).
+type InlineBroker interface {
+	// Publish hands a QoS 2, not retained message to the broker; nil means
+	// the broker took it. broker.ErrNotRunning when it is stopped.
+	Publish(topic string, payload []byte) error
+	// Running reports whether the broker is serving.
+	Running() bool
+}
+
+// InProcess publishes into the embedded broker without a network
+// connection. The broker's acceptance stands for PUBCOMP: from then on the
+// broker runs the QoS 2 exchange with each subscriber itself, exactly as
+// after a TCP publisher's PUBCOMP.
+type InProcess struct {
+	b      InlineBroker
+	window int
+}
+
+var _ Publisher = (*InProcess)(nil)
+
+// NewInProcess returns a publisher into b with the given safe window
+// (0: DefaultWindowEmbedded).
+func NewInProcess(b InlineBroker, window int) *InProcess {
+	if window <= 0 {
+		window = DefaultWindowEmbedded
+	}
+	return &InProcess{b: b, window: window}
+}
+
+// Publish implements Publisher.
+func (p *InProcess) Publish(ctx context.Context, topic string, payload []byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mqtt: publish: %w", err)
+	}
+	if err := p.b.Publish(topic, payload); err != nil {
+		if errors.Is(err, broker.ErrNotRunning) {
+			return fmt.Errorf("mqtt: publish: %w (%w)", ErrUnavailable, err)
+		}
+		return fmt.Errorf("mqtt: publish: %w", err)
+	}
+	return nil
+}
+
+// Connected implements Publisher.
+func (p *InProcess) Connected() bool { return p.b.Running() }
+
+// SafeWindow implements Publisher.
+func (p *InProcess) SafeWindow() int { return p.window }

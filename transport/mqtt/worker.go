@@ -1,0 +1,476 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config tunes a Worker. Zero values take the defaults shown.
+type Config struct {
+	// Window is the maximum number of unconfirmed publishes across
+	// clients. 0: Publisher.SafeWindow(). Larger values are clamped to it.
+	Window int
+	// Prefetch is how many items the worker buffers from the Source
+	// (default 4096). Fairness between clients holds within this buffer.
+	Prefetch int
+	// MaxAttempts: counted failed attempts after which an item is
+	// recorded failed (default 10).
+	MaxAttempts int
+	// MaxAge bounds the time an item may keep failing while the broker is
+	// reachable (default 10 minutes; outage time is not counted).
+	MaxAge time.Duration
+	// MinBackoff and MaxBackoff bound the exponential back-off between
+	// counted attempts of one item (defaults 100ms and 30s).
+	MinBackoff, MaxBackoff time.Duration
+	// AttemptTimeout bounds the wait for one confirmation (default 30s).
+	AttemptTimeout time.Duration
+	// PollInterval is how often the Source is polled besides its Changed
+	// notifications (default 1s).
+	PollInterval time.Duration
+	// Now is the clock passed to Source.Build (default time.Now).
+	Now func() time.Time
+	// Metrics receives counters and gauges (default NopMetrics).
+	Metrics Metrics
+	// Logger receives warnings (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Waits while the broker is unreachable: short at first so a blip costs
+// little, capped so a long outage is noticed within a second of its end.
+const (
+	minUnavailableWait = 50 * time.Millisecond
+	maxUnavailableWait = time.Second
+)
+
+func (c *Config) defaults(pub Publisher) {
+	safe := pub.SafeWindow()
+	if safe < 1 {
+		safe = 1
+	}
+	if c.Window <= 0 || c.Window > safe {
+		c.Window = safe
+	}
+	if c.Prefetch <= 0 {
+		c.Prefetch = 4096
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 10
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = 10 * time.Minute
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = 30 * time.Second
+		if c.MaxBackoff < c.MinBackoff {
+			c.MaxBackoff = c.MinBackoff
+		}
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = 30 * time.Second
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Metrics == nil {
+		c.Metrics = NopMetrics{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Stats is a snapshot of a Worker's counters.
+type Stats struct {
+	Published   uint64 // publish attempts
+	Delivered   uint64 // items recorded delivered
+	Retries     uint64 // counted failed attempts that were retried
+	Failed      uint64 // items recorded failed
+	Unavailable uint64 // waits for an unreachable broker
+	QueueDepth  int    // items buffered now
+	InFlight    int    // window slots in use now
+}
+
+// Worker delivers the items of a Source through a Publisher. Create it
+// with NewWorker, run it with Run, stop it with Shutdown (graceful) or by
+// cancelling Run's context (immediate).
+type Worker struct {
+	src Source
+	pub Publisher
+	cfg Config
+
+	slots   chan struct{} // window semaphore: a send takes a slot
+	results chan result
+	stop    chan struct{} // closed by Shutdown
+	done    chan struct{} // closed when Run returns
+	once    sync.Once
+	started atomic.Bool
+	cancel  atomic.Pointer[context.CancelFunc]
+
+	published, delivered, retries, failed, unavailable atomic.Uint64
+	depth, inflight                                    atomic.Int64
+}
+
+type result struct {
+	client    [16]byte
+	completed bool // recorded delivered or failed: drop it from the queue
+}
+
+// NewWorker returns a worker over src and pub with cfg (defaults applied).
+func NewWorker(src Source, pub Publisher, cfg Config) *Worker {
+	cfg.defaults(pub)
+	return &Worker{
+		src: src, pub: pub, cfg: cfg,
+		slots:   make(chan struct{}, cfg.Window),
+		results: make(chan result),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+}
+
+// Window returns the effective window of unconfirmed publishes.
+func (w *Worker) Window() int { return w.cfg.Window }
+
+// Stats returns the worker's counters.
+func (w *Worker) Stats() Stats {
+	return Stats{
+		Published: w.published.Load(), Delivered: w.delivered.Load(),
+		Retries: w.retries.Load(), Failed: w.failed.Load(), Unavailable: w.unavailable.Load(),
+		QueueDepth: int(w.depth.Load()), InFlight: int(w.inflight.Load()),
+	}
+}
+
+// clientQueue is the buffered FIFO of one client.
+type clientQueue struct {
+	items []Item
+	busy  bool // its head is being delivered
+}
+
+// Run delivers items until Shutdown completes or ctx is done. Cancelling
+// ctx stops at once: publishes in flight are abandoned and their items are
+// resent by the next run (at least once). Run returns nil after a
+// graceful Shutdown, ctx's error otherwise. A Worker runs once.
+func (w *Worker) Run(ctx context.Context) error {
+	if !w.started.CompareAndSwap(false, true) {
+		return ErrStopped
+	}
+	defer close(w.done)
+	hard, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w.cancel.Store(&cancel)
+
+	var (
+		queues   = make(map[[16]byte]*clientQueue)
+		ready    [][16]byte // clients whose head can go, in turn order
+		buffered int
+		active   int // delivery goroutines alive
+		cursor   uint64
+		more     = true // the last fetch was full: the Source may hold more
+		fetch    = true
+		stopping bool
+		stopCh   = w.stop
+	)
+	poll := time.NewTicker(w.cfg.PollInterval)
+	defer poll.Stop()
+	changed := w.src.Changed()
+
+	for {
+		if stopping && active == 0 {
+			w.depth.Store(0)
+			w.cfg.Metrics.QueueDepth(0)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return nil
+		}
+		if !stopping && fetch && buffered < w.cfg.Prefetch {
+			fetch = false
+			want := w.cfg.Prefetch - buffered
+			items, err := w.src.Pending(hard, cursor, want)
+			if err != nil {
+				if hard.Err() == nil {
+					w.cfg.Logger.Warn("mqtt: delivery queue read failed; retrying at next poll", "error", err)
+				}
+				more = false
+			} else {
+				for _, it := range items {
+					if it.Seq <= cursor {
+						// Out of order or repeated: would break FIFO.
+						w.cfg.Logger.Warn("mqtt: source returned an item out of order; skipped", "seq", it.Seq, "after", cursor)
+						continue
+					}
+					cursor = it.Seq
+					q := queues[it.ClientID]
+					if q == nil {
+						q = &clientQueue{}
+						queues[it.ClientID] = q
+					}
+					q.items = append(q.items, it)
+					buffered++
+					if len(q.items) == 1 && !q.busy {
+						ready = append(ready, it.ClientID)
+					}
+				}
+				more = len(items) >= want
+				fetch = more && buffered < w.cfg.Prefetch
+			}
+			w.depth.Store(int64(buffered))
+			w.cfg.Metrics.QueueDepth(buffered)
+		}
+
+		var slotCh chan struct{}
+		if !stopping && len(ready) > 0 {
+			slotCh = w.slots
+		}
+		select {
+		case slotCh <- struct{}{}:
+			w.slotTaken()
+			id := ready[0]
+			ready = ready[1:]
+			q := queues[id]
+			q.busy = true
+			active++
+			go w.deliver(hard, q.items[0])
+		case r := <-w.results:
+			active--
+			q := queues[r.client]
+			q.busy = false
+			if r.completed {
+				q.items = q.items[1:]
+				buffered--
+				w.depth.Store(int64(buffered))
+				w.cfg.Metrics.QueueDepth(buffered)
+			}
+			switch {
+			case len(q.items) == 0:
+				delete(queues, r.client)
+			case !stopping:
+				ready = append(ready, r.client)
+			}
+			if more && buffered <= w.cfg.Prefetch/2 {
+				fetch = true
+			}
+		case <-changed:
+			fetch = true
+		case <-poll.C:
+			fetch = true
+		case <-stopCh:
+			stopping, stopCh = true, nil
+		case <-hard.Done():
+			stopping = true
+		}
+	}
+}
+
+// Shutdown stops taking new items and waits for the publishes in flight to
+// be confirmed and recorded, or for ctx to be done, in which case they are
+// abandoned (and resent by the next run) and ctx's error is returned.
+func (w *Worker) Shutdown(ctx context.Context) error {
+	w.once.Do(func() { close(w.stop) })
+	if !w.started.Load() {
+		return nil
+	}
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		if c := w.cancel.Load(); c != nil {
+			(*c)()
+		}
+		<-w.done
+		return fmt.Errorf("mqtt: shutdown: %w", ctx.Err())
+	}
+}
+
+func (w *Worker) stopping() bool {
+	select {
+	case <-w.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *Worker) slotTaken() {
+	w.cfg.Metrics.InFlight(int(w.inflight.Add(1)))
+}
+
+func (w *Worker) slotFreed() {
+	<-w.slots
+	w.cfg.Metrics.InFlight(int(w.inflight.Add(-1)))
+}
+
+// sleep waits d; false if the worker is stopping or ctx is done.
+func (w *Worker) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-w.stop:
+		return false
+	}
+}
+
+// deliver runs the attempts of one item, holding a window slot while it
+// publishes and releasing it while it waits, and reports to Run.
+func (w *Worker) deliver(ctx context.Context, it Item) {
+	holding := true
+	release := func() {
+		if holding {
+			w.slotFreed()
+			holding = false
+		}
+	}
+	acquire := func() bool {
+		if holding {
+			return true
+		}
+		select {
+		case w.slots <- struct{}{}:
+			w.slotTaken()
+			holding = true
+			return true
+		case <-ctx.Done():
+			return false
+		case <-w.stop:
+			return false
+		}
+	}
+	completed := w.attempts(ctx, it, release, acquire)
+	release()
+	w.results <- result{client: it.ClientID, completed: completed}
+}
+
+// attempts delivers it; true once delivered or failed is recorded.
+func (w *Worker) attempts(ctx context.Context, it Item, release func(), acquire func() bool) bool {
+	topic := ControlTopic(it.ClientID)
+	var (
+		attempts int
+		age      time.Duration // time spent failing while the broker was reachable
+		since    time.Time     // start of the current reachable stretch
+		backoff  = w.cfg.MinBackoff
+		unavail  = minUnavailableWait
+	)
+	waitUnavailable := func() bool {
+		w.unavailable.Add(1)
+		w.cfg.Metrics.Unavailable()
+		since = time.Time{}
+		release()
+		ok := w.sleep(ctx, unavail)
+		unavail = min(unavail*2, maxUnavailableWait)
+		return ok && acquire()
+	}
+	for {
+		// A stopping worker finishes what it publishes but starts nothing.
+		if w.stopping() || ctx.Err() != nil {
+			return false
+		}
+		if !w.pub.Connected() {
+			if !waitUnavailable() {
+				return false
+			}
+			continue
+		}
+		now := w.cfg.Now()
+		if since.IsZero() {
+			since = now
+		}
+		payload, err := w.src.Build(ctx, it, now)
+		if err != nil && errors.Is(err, ErrPermanent) {
+			return w.recordFailed(ctx, it, fmt.Sprintf("build: %v", err))
+		}
+		if err == nil {
+			actx, cancel := context.WithTimeout(ctx, w.cfg.AttemptTimeout)
+			err = w.pub.Publish(actx, topic, payload)
+			cancel()
+			w.published.Add(1)
+			w.cfg.Metrics.Published()
+			if err == nil {
+				if !w.record(ctx, func(c context.Context) error { return w.src.Delivered(c, it) }) {
+					return false
+				}
+				w.delivered.Add(1)
+				w.cfg.Metrics.Delivered()
+				return true
+			}
+			err = fmt.Errorf("publish: %w", err)
+		} else {
+			err = fmt.Errorf("build: %w", err)
+		}
+		if ctx.Err() != nil {
+			return false // hard stop: outcome unknown, resent by the next run
+		}
+		if errors.Is(err, ErrUnavailable) || !w.pub.Connected() {
+			// The connection went away: not the item's fault.
+			if !waitUnavailable() {
+				return false
+			}
+			continue
+		}
+		unavail = minUnavailableWait
+		attempts++
+		end := w.cfg.Now()
+		if d := end.Sub(since); d > 0 {
+			age += d
+		}
+		since = end
+		if attempts >= w.cfg.MaxAttempts || age >= w.cfg.MaxAge {
+			return w.recordFailed(ctx, it, fmt.Sprintf("gave up after %d attempts: %v", attempts, err))
+		}
+		w.retries.Add(1)
+		w.cfg.Metrics.Retried()
+		release()
+		if !w.sleep(ctx, backoff) || !acquire() {
+			return false
+		}
+		backoff = min(backoff*2, w.cfg.MaxBackoff)
+		// The back-off is failing time too, as long as the broker stays up.
+	}
+}
+
+func (w *Worker) recordFailed(ctx context.Context, it Item, reason string) bool {
+	if !w.record(ctx, func(c context.Context) error { return w.src.Failed(c, it, reason) }) {
+		return false
+	}
+	w.failed.Add(1)
+	w.cfg.Metrics.Failed()
+	w.cfg.Logger.Warn("mqtt: command delivery failed", "client", fmt.Sprintf("%x", it.ClientID), "ref", it.Ref, "reason", reason)
+	return true
+}
+
+// record calls fn until it succeeds or ctx is done (a graceful Shutdown
+// still records: only the hard stop abandons).
+func (w *Worker) record(ctx context.Context, fn func(context.Context) error) bool {
+	backoff := w.cfg.MinBackoff
+	for {
+		err := fn(ctx)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		w.cfg.Logger.Warn("mqtt: recording a delivery outcome failed; retrying", "error", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+		backoff = min(backoff*2, w.cfg.MaxBackoff)
+	}
+}
