@@ -383,7 +383,7 @@ func TestPrometheusMetrics(t *testing.T) {
 		"e4c2_delivery_delivered_total": 10, "e4c2_delivery_failed_total": 1,
 		"e4c2_delivery_retries_total": 1, "e4c2_delivery_published_total": 12,
 		"e4c2_delivery_unavailable_total": 0,
-		"e4c2_delivery_queue_depth": 0, "e4c2_delivery_in_flight": 0,
+		"e4c2_delivery_queue_depth":       0, "e4c2_delivery_in_flight": 0,
 	} {
 		got, ok := values[name]
 		if !ok {
