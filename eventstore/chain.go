@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 )
 
 // hashDomain separates record hashes from any other SHA-256 use, and names
@@ -21,47 +20,39 @@ const hashDomain = "e4c2/eventstore/record/v1"
 // to the stream, and an export/import (Copy) into a store that already holds
 // events must keep every stream chain valid.
 func HashRecord(r *Record) [32]byte {
-	h := sha256.New()
-	var buf [binary.MaxVarintLen64]byte
-	writeBytes := func(b []byte) {
-		binary.BigEndian.PutUint64(buf[:8], uint64(len(b)))
-		h.Write(buf[:8])
-		h.Write(b)
+	// One contiguous buffer (on the stack for small records) hashed in a
+	// single call: the committer hashes every appended record.
+	var stack [512]byte
+	b := stack[:0]
+	b = appendField(b, hashDomain)
+	b = appendField(b, r.Stream)
+	b = binary.BigEndian.AppendUint64(b, r.Version)
+	b = appendField(b, r.ID)
+	b = appendField(b, r.Type)
+	// The time as a presence flag, Unix seconds and nanoseconds: the same
+	// instant always hashes the same whatever its location, and the zero
+	// time is distinct from the Unix epoch.
+	if r.Meta.Time.IsZero() {
+		b = append(b, make([]byte, 13)...)
+	} else {
+		b = append(b, 1)
+		b = binary.BigEndian.AppendUint64(b, uint64(r.Meta.Time.Unix()))
+		b = binary.BigEndian.AppendUint32(b, uint32(r.Meta.Time.Nanosecond()))
 	}
-	writeString := func(s string) { writeBytes([]byte(s)) }
-	writeU64 := func(v uint64) {
-		binary.BigEndian.PutUint64(buf[:8], v)
-		h.Write(buf[:8])
-	}
-	writeString(hashDomain)
-	writeString(r.Stream)
-	writeU64(r.Version)
-	writeString(r.ID)
-	writeString(r.Type)
-	writeTime(h, r.Meta)
-	writeString(r.Meta.Actor)
-	writeString(r.Meta.CausationID)
-	writeString(r.Meta.CorrelationID)
-	writeString(r.Meta.Suite)
-	writeString(r.Meta.Mode)
-	writeBytes(r.Data)
-	h.Write(r.PrevHash[:])
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+	b = appendField(b, r.Meta.Actor)
+	b = appendField(b, r.Meta.CausationID)
+	b = appendField(b, r.Meta.CorrelationID)
+	b = appendField(b, r.Meta.Suite)
+	b = appendField(b, r.Meta.Mode)
+	b = appendField(b, r.Data)
+	b = append(b, r.PrevHash[:]...)
+	return sha256.Sum256(b)
 }
 
-// writeTime hashes the metadata time as a presence flag, Unix seconds and
-// nanoseconds: the same instant always hashes the same whatever its
-// location, and the zero time is distinct from the Unix epoch.
-func writeTime(h hash.Hash, m Metadata) {
-	var b [13]byte
-	if !m.Time.IsZero() {
-		b[0] = 1
-		binary.BigEndian.PutUint64(b[1:9], uint64(m.Time.Unix()))
-		binary.BigEndian.PutUint32(b[9:13], uint32(m.Time.Nanosecond()))
-	}
-	h.Write(b[:])
+// appendField appends an 8-byte big-endian length and the bytes.
+func appendField[T string | []byte](b []byte, v T) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(len(v)))
+	return append(b, v...)
 }
 
 // ErrChainBroken: a record does not match the hash chain of its stream, or

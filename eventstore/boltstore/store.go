@@ -32,6 +32,9 @@ const fileFormat = 1
 // (and the latency of its callers) stays bounded under heavy load.
 const maxBatch = 4096
 
+// initialMmap is the initial address-space reservation of the file map.
+const initialMmap = 1 << 30
+
 // Options tune Open. The zero value is the durable default.
 type Options struct {
 	// LockTimeout bounds the wait for the file lock held by another
@@ -81,7 +84,16 @@ func Open(path string, opts *Options) (*Store, error) {
 		timeout = 2 * time.Second
 	}
 	// Durability: bolt fsyncs every commit unless NoSync is set; it is not.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
+	// The freelist is not written at each commit (it is rebuilt at open),
+	// which saves pages per commit without weakening durability; a large
+	// initial mmap avoids remapping (which waits for readers) as the file
+	// grows. The file itself still grows only as needed.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         timeout,
+		FreelistType:    bolt.FreelistMapType,
+		NoFreelistSync:  true,
+		InitialMmapSize: initialMmap,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
@@ -173,20 +185,16 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, evs .
 func (s *Store) committer() {
 	defer close(s.exited)
 	batch := make([]*appendReq, 0, maxBatch)
+	last := 0 // size of the previous batch
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		select {
 		case req := <-s.queue:
 			batch = append(batch[:0], req)
-		drain:
-			for len(batch) < maxBatch {
-				select {
-				case req := <-s.queue:
-					batch = append(batch, req)
-				default:
-					break drain
-				}
-			}
+			batch = s.gather(batch, last, timer)
 			s.commit(batch)
+			last = len(batch)
 			clear(batch)
 		case <-s.done:
 			for {
@@ -199,6 +207,41 @@ func (s *Store) committer() {
 			}
 		}
 	}
+}
+
+// linger bounds how long a batch waits for more writers.
+const linger = 200 * time.Microsecond
+
+// gather adds queued appends to batch. The writers answered by the previous
+// commit need a moment to be scheduled and send their next append; without
+// waiting, the committer would start a batch with the first of them and
+// leave the others for the next fsync, halving the batch size. So when the
+// previous batch had several appends, gather waits (at most linger) until
+// as many are queued. A lone writer never waits.
+func (s *Store) gather(batch []*appendReq, last int, timer *time.Timer) []*appendReq {
+	for len(batch) < maxBatch {
+		select {
+		case req := <-s.queue:
+			batch = append(batch, req)
+			continue
+		default:
+		}
+		if len(batch) >= last {
+			return batch
+		}
+		timer.Reset(linger)
+		select {
+		case req := <-s.queue:
+			batch = append(batch, req)
+			timer.Stop()
+		case <-timer.C:
+			return batch
+		case <-s.done:
+			timer.Stop()
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit applies one batch. Each append checks its expected version
