@@ -24,7 +24,8 @@ const (
 // client's encapsulation key (ciphertext c), derives the command key
 // SHA3-256(ss || c), seals cmd with AES-SIV (key k||k, AD = the 8 ts bytes)
 // and signs every preceding byte with C2's ML-DSA-65 key (hedged, context
-// ContextCommand). Empty commands are refused: no client accepts them.
+// ContextCommand). Like Protect, it seals an empty command too (4421
+// bytes), which UnprotectCommand refuses by its length.
 func (*Suite) ProtectCommand(c2 core.C2Key, clientPub, cmd []byte, ts time.Time) ([]byte, error) {
 	var seed [EncapsulationSeed]byte
 	if _, err := rand.Read(seed[:]); err != nil {
@@ -53,9 +54,6 @@ func protectCommand(c2 core.C2Key, clientPub, cmd []byte, ts time.Time, encapSee
 	kemPub, err := parseClientKEM(clientPub)
 	if err != nil {
 		return nil, err
-	}
-	if len(cmd) == 0 {
-		return nil, fmt.Errorf("pq: %w: empty command", core.ErrInvalidCommand)
 	}
 	out := make([]byte, cmdSIVOff, CommandOverhead+len(cmd))
 	core.PutTimestamp(out, ts)

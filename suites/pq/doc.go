@@ -75,9 +75,13 @@
 //
 // PublicKey (registered with C2) = ML-DSA-65 public key || ML-KEM-768
 // encapsulation key (3136). SigningPublicKey = its first 1952 bytes.
-// CheckPublicKey checks the length and the FIPS 203 encapsulation key
-// check (every coefficient below q); every 1952-byte string is a valid
-// ML-DSA-65 public key encoding, so that part is checked by length.
+// CheckPublicKey checks the length, the FIPS 203 encapsulation key check
+// (every coefficient below q) and refuses two degenerate forms that an
+// unset buffer produces: an ML-DSA-65 key whose t1 is all zero (anyone can
+// sign for it) and an ML-KEM-768 key whose t-hat is all zero (anyone can
+// read what is encapsulated to it). Every other 1952-byte string is a
+// valid ML-DSA-65 public key encoding. The same ML-DSA check applies to
+// SetPubKey and SetC2Key keys and to the keys the signer lookup returns.
 //
 // # C2 key
 //
@@ -100,9 +104,10 @@
 // HPKE combiners do). The command reaches only the client whose
 // decapsulation key recovers ss: the same bytes replayed to another client
 // decapsulate (ML-KEM implicit rejection) to an unrelated key and fail
-// authentication. The client checks, in order: length (CommandOverhead
-// bytes or fewer: ErrInvalidProtectedLen; an empty command is refused as in
-// SK mode), the C2 public key (ErrInvalidKey), the timestamp window, C2's
+// authentication. ProtectCommand seals an empty command too, as Protect
+// does. The client checks, in order: length (CommandOverhead bytes or
+// fewer: ErrInvalidProtectedLen; an empty command is refused as in SK
+// mode), the C2 public key (ErrInvalidKey), the timestamp window, C2's
 // signature (ErrInvalidSignature), then decapsulates and decrypts
 // (ErrNotAuthentic). Checking the signature first means nobody but C2 can
 // make a client run decapsulations. A command is always a fresh
@@ -133,7 +138,8 @@
 // # Errors and robustness
 //
 // Every malformed key (wrong length, an encapsulation key that fails the
-// FIPS 203 check, a key of another suite) returns ErrInvalidKey; no input
+// FIPS 203 check, a degenerate key, a key of another suite) returns
+// ErrInvalidKey; no input
 // of any length panics (sizes are checked before any circl call that would
 // panic on them). Messages never include key bytes.
 package pq

@@ -106,10 +106,10 @@ func (*Suite) ParseIdentity(priv []byte) (core.Identity, error) {
 	return NewIdentityFromSeed(priv)
 }
 
-// CheckPublicKey validates a registered client public key: 3136 bytes
-// whose ML-KEM-768 part passes the FIPS 203 encapsulation key check (every
-// coefficient reduced mod q). Every 1952-byte string decodes as an
-// ML-DSA-65 public key, so that part is checked by length only.
+// CheckPublicKey validates a registered client public key: 3136 bytes; an
+// ML-DSA-65 part as checkSigningKey wants it; an ML-KEM-768 part that passes
+// the FIPS 203 encapsulation key check (every coefficient reduced mod q)
+// and whose t-hat is not all zero.
 func (*Suite) CheckPublicKey(pub []byte) error {
 	_, err := parseClientKEM(pub)
 	return err
@@ -130,20 +130,55 @@ func parseClientKEM(pub []byte) (*mlkem768.PublicKey, error) {
 	if len(pub) != PublicKeySize {
 		return nil, fmt.Errorf("%w: pq public key must be %d bytes, got %d", core.ErrInvalidKey, PublicKeySize, len(pub))
 	}
+	if err := checkSigningKey(pub[:SigningPublicKeySize], "ML-DSA-65 part of the public key"); err != nil {
+		return nil, err
+	}
+	ek := pub[SigningPublicKeySize:]
+	// An all-zero t-hat passes the FIPS 203 modulus check, but then the
+	// ciphertext's v carries the message with noise only, readable by
+	// anyone: the command key would be public.
+	if allZero(ek[:mlkemTSize]) {
+		return nil, fmt.Errorf("%w: ML-KEM-768 encapsulation key is degenerate (t = 0)", core.ErrInvalidKey)
+	}
 	var k mlkem768.PublicKey
-	if err := k.Unpack(pub[SigningPublicKeySize:]); err != nil {
+	if err := k.Unpack(ek); err != nil {
 		return nil, fmt.Errorf("%w: ML-KEM-768 encapsulation key: %w", core.ErrInvalidKey, err)
 	}
 	return &k, nil
 }
 
 // checkSigningKey validates a 1952-byte ML-DSA-65 public key (a peer's
-// SetPubKey key or C2's SetC2Key key). Every string of that length decodes.
+// SetPubKey key or C2's SetC2Key key). Every string of that length decodes,
+// so beyond the length it refuses only the degenerate key whose t1 (the
+// 1920 bytes after rho) is all zero: verification then no longer depends on
+// any secret, and anyone can sign for it. That is what an unset buffer
+// looks like, so the check turns a wiring error into ErrInvalidKey instead
+// of a forgeable C2 or peer key. (A key its owner crafted to be weak cannot
+// be detected, and harms only what that owner signs.)
 func checkSigningKey(pub []byte, what string) error {
 	if len(pub) != SigningPublicKeySize {
 		return fmt.Errorf("%w: %s must be %d bytes, got %d", core.ErrInvalidKey, what, SigningPublicKeySize, len(pub))
 	}
+	if allZero(pub[mldsaRhoSize:]) {
+		return fmt.Errorf("%w: %s is degenerate (t1 = 0)", core.ErrInvalidKey, what)
+	}
 	return nil
+}
+
+// mldsaRhoSize and mlkemTSize locate the parts of the public keys that
+// the degenerate-key checks look at (FIPS 204 pk = rho || t1, FIPS 203
+// ek = t-hat || rho).
+const (
+	mldsaRhoSize = 32
+	mlkemTSize   = KEMPublicKeySize - 32
+)
+
+func allZero(b []byte) bool {
+	var acc byte
+	for _, x := range b {
+		acc |= x
+	}
+	return acc == 0
 }
 
 // signingKey validates and decodes an ML-DSA-65 public key, through the
@@ -200,7 +235,7 @@ func (*Suite) GenerateC2Key() (core.C2Key, error) {
 func (*Suite) ParseC2Key(priv []byte) (core.C2Key, error) { return NewC2KeyFromSeed(priv) }
 
 // CheckC2PublicKey validates a C2 public key carried by SetC2Key: an
-// ML-DSA-65 public key of 1952 bytes (every such string decodes).
+// ML-DSA-65 public key of 1952 bytes whose t1 is not all zero.
 func (*Suite) CheckC2PublicKey(pub []byte) error {
 	return checkSigningKey(pub, "c2 public key")
 }

@@ -170,6 +170,11 @@ func TestCheckPublicKey(t *testing.T) {
 		// 0xff bytes decode to 12-bit coefficients 4095 >= q = 3329: the
 		// FIPS 203 encapsulation key check must refuse it.
 		"unreduced KEM key": append(bytes.Clone(pub[:pq.SigningPublicKeySize]), bytes.Repeat([]byte{0xff}, pq.KEMPublicKeySize)...),
+		// Degenerate keys: t1 = 0 lets anyone sign, t-hat = 0 lets anyone
+		// read the encapsulated secret.
+		"all zero":          make([]byte, pq.PublicKeySize),
+		"ML-DSA t1 zero":    append(append(bytes.Clone(pub[:32]), make([]byte, pq.SigningPublicKeySize-32)...), pub[pq.SigningPublicKeySize:]...),
+		"ML-KEM t-hat zero": append(append(bytes.Clone(pub[:pq.SigningPublicKeySize]), make([]byte, pq.KEMPublicKeySize-32)...), pub[len(pub)-32:]...),
 	}
 	c2 := c2key(t, 9)
 	for name, k := range bad {
@@ -182,9 +187,18 @@ func TestCheckPublicKey(t *testing.T) {
 	if err := s.CheckC2PublicKey(c2.PublicKey()); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []int{0, 32, 1951, 1953, 3136} {
-		wantErr(t, fmt.Sprintf("CheckC2PublicKey(%d)", n), s.CheckC2PublicKey(make([]byte, n)), core.ErrInvalidKey)
+	for _, n := range []int{0, 32, 1951, 1952, 1953, 3136} {
+		wantErr(t, fmt.Sprintf("CheckC2PublicKey(%d zero bytes)", n), s.CheckC2PublicKey(make([]byte, n)), core.ErrInvalidKey)
 	}
+	zeroT1 := append(c2.PublicKey()[:32:32], make([]byte, pq.C2PublicKeySize-32)...)
+	wantErr(t, "C2 key with t1 = 0", s.CheckC2PublicKey(zeroT1), core.ErrInvalidKey)
+	id3 := identity(t, 3, "c")
+	cmd, _ := s.ProtectCommand(c2, id3.PublicKey(), []byte{1}, ts)
+	_, err := s.UnprotectCommand(id3, zeroT1, cmd, ts, win)
+	wantErr(t, "UnprotectCommand with a degenerate C2 key", err, core.ErrInvalidKey)
+	msg, _ := s.ProtectSigned(id3, seed(7), []byte("x"), ts)
+	_, _, err = s.UnprotectSigned(seed(7), msg, ts, win, func([]byte) ([]byte, error) { return zeroT1, nil })
+	wantErr(t, "UnprotectSigned with a degenerate signer key", err, core.ErrInvalidKey)
 }
 
 func TestC2Key(t *testing.T) {
@@ -411,8 +425,12 @@ func TestCommand(t *testing.T) {
 	wantErr(t, "old", err, core.ErrTimestampTooOld)
 	_, err = s.UnprotectCommand(alice, c2.PublicKey(), p, ts.Add(-time.Second), win)
 	wantErr(t, "future", err, core.ErrTimestampInFuture)
-	_, err = s.ProtectCommand(c2, alice.PublicKey(), nil, ts)
-	wantErr(t, "empty command", err, core.ErrInvalidCommand)
+	empty, err := s.ProtectCommand(c2, alice.PublicKey(), nil, ts)
+	if err != nil || len(empty) != pq.CommandOverhead {
+		t.Fatalf("empty command: %d bytes, %v", len(empty), err)
+	}
+	_, err = s.UnprotectCommand(alice, c2.PublicKey(), empty, ts, win)
+	wantErr(t, "empty command", err, core.ErrInvalidProtectedLen)
 
 	for i := 0; i < len(p); i += 97 {
 		bad := bytes.Clone(p)
