@@ -78,8 +78,12 @@
 // valid); nothing in E4 relies on a message having a single encoding.
 //
 // senderID is the 16-byte client id (SHA3-256(name)[:16]), which is not
-// derived from the key: an Identity signs only once bound to its id with
-// Identity.WithClientID.
+// derived from the key, so ProtectSigned needs an identity that knows it:
+// an Identity bound with Identity.WithClientID, or any core.Identity with a
+// ClientID() []byte method (the convention all suites share, e.g.
+// suitetest.BoundIdentity). An unbound identity is refused with
+// core.ErrInvalidKey. Foreign core.Identity values are re-expanded from
+// their seed on every call; binding a *fips.Identity avoids that cost.
 //
 // # Identity (PK)
 //
