@@ -142,7 +142,9 @@ func TopicStream(hash ID) string { return TopicStreamPrefix + hash.String() }
 
 // TokenStream returns "token-<hex SHA3-256(name)[:16]>": names are free
 // UTF-8, stream names should not be.
-func TokenStream(name string) string { return TokenStreamPrefix + ID(core.HashID([]byte(name))).String() }
+func TokenStream(name string) string {
+	return TokenStreamPrefix + ID(core.HashID([]byte(name))).String()
+}
 
 // DeliveryStream returns "delivery-<hex id>".
 func DeliveryStream(id ID) string { return DeliveryStreamPrefix + id.String() }

@@ -54,6 +54,8 @@ type ClientInfo struct {
 	PublicKey  []byte // PK mode only
 	Topics     int    // number of linked topics
 	Pending    int    // queued commands not yet delivered
+	Created    time.Time
+	Updated    time.Time // last key change
 }
 
 // TopicInfo is the public view of a topic.
@@ -63,6 +65,8 @@ type TopicInfo struct {
 	Version    uint64
 	KeyVersion uint64
 	Members    int
+	Created    time.Time
+	Rotated    time.Time // current key
 }
 
 // C2Info is the public view of the C2 key pair.
@@ -93,6 +97,8 @@ type clientRec struct {
 	keyVersion      uint64
 	deliveryVersion uint64
 	c2Version       uint64 // C2 pair the device knows (PK)
+	created         int64  // Unix ns of the first registration
+	updated         int64  // Unix ns of the last key change
 	key             []byte // sealed SK key or PK public key
 	topics          []int32
 	pending         []Queued
@@ -105,6 +111,8 @@ type topicRec struct {
 	name       string
 	version    uint64
 	keyVersion uint64
+	created    int64 // Unix ns
+	rotated    int64 // Unix ns of the current key
 	key        []byte
 	members    []int32
 }
@@ -142,8 +150,19 @@ type KeyState struct {
 	tokens    []tokenRec
 	tokenIdx  map[string]int32
 	tokenHash map[[32]byte]int32
+	tokenStrm map[string]int32 // token-<hash> stream -> index
 
 	pendingCount int
+	// order lists queued commands in global (Seq) order for the delivery
+	// worker; settled ones have ci = -1 until the next compaction.
+	order   []orderItem
+	settled int
+	changed chan struct{}
+}
+
+type orderItem struct {
+	seq uint64
+	ci  int32
 }
 
 // NewKeyState returns an empty key state.
@@ -153,8 +172,20 @@ func NewKeyState() *KeyState {
 		topicIdx:  make(map[domain.ID]int32),
 		tokenIdx:  make(map[string]int32),
 		tokenHash: make(map[[32]byte]int32),
+		tokenStrm: make(map[string]int32),
+		changed:   make(chan struct{}, 1),
 	}
 }
+
+// Seq is the place of a queued command in the global delivery order,
+// strictly increasing in log order: the position of its command.queued
+// event times 2^20 plus its recipient index (a command has fewer than 2^20
+// recipients).
+func (q *Queued) Seq() uint64 { return q.Position<<20 | uint64(q.Ref.Index&(1<<20-1)) }
+
+// Changed receives a value (without blocking the projection) after commands
+// were queued; the delivery worker polls on it.
+func (k *KeyState) Changed() <-chan struct{} { return k.changed }
 
 // Name implements Projection.
 func (k *KeyState) Name() string { return "keystate" }
@@ -213,6 +244,7 @@ func (k *KeyState) token(name string) int32 {
 	i := int32(len(k.tokens))
 	k.tokens = append(k.tokens, tokenRec{name: name})
 	k.tokenIdx[name] = i
+	k.tokenStrm[domain.TokenStream(name)] = i
 	return i
 }
 
@@ -247,6 +279,9 @@ func (k *KeyState) unlinkAll(ci int32) {
 
 func (k *KeyState) dropPending(ci int32) {
 	c := &k.clients[ci]
+	for i := range c.pending {
+		k.unorder(c.pending[i].Seq())
+	}
 	k.pendingCount -= len(c.pending)
 	c.pending = nil
 }
@@ -282,6 +317,10 @@ func (k *KeyState) apply(r *eventstore.Record, ev domain.Event) {
 		}
 		c.role = e.Role
 		c.version, c.keyVersion, c.keyType = r.Version, r.Version, domain.TypeClientRegistered
+		if c.created == 0 {
+			c.created = r.Meta.Time.UnixNano()
+		}
+		c.updated = r.Meta.Time.UnixNano()
 		if s := e.Key.Sealed(); s != nil {
 			c.key, c.pk = s, false
 		} else {
@@ -296,13 +335,14 @@ func (k *KeyState) apply(r *eventstore.Record, ev domain.Event) {
 		if c.live {
 			k.liveClients--
 		}
-		c.live = false
+		c.live, c.created = false, 0
 		c.version = r.Version
 		k.unlinkAll(ci)
 		k.dropPending(ci)
 	case *domain.ClientKeyRotated:
 		c := &k.clients[k.client(e.Client)]
 		c.version, c.keyVersion, c.keyType = r.Version, r.Version, domain.TypeClientKeyRotated
+		c.updated = r.Meta.Time.UnixNano()
 		c.key, c.pk = e.Key.Sealed(), false
 	case *domain.ClientTopicsReset:
 		ci := k.client(e.Client)
@@ -315,10 +355,12 @@ func (k *KeyState) apply(r *eventstore.Record, ev domain.Event) {
 		}
 		t.live, t.name = true, e.Name
 		t.version, t.keyVersion, t.keyType = r.Version, r.Version, domain.TypeTopicCreated
+		t.created, t.rotated = r.Meta.Time.UnixNano(), r.Meta.Time.UnixNano()
 		t.key = e.Key.Sealed()
 	case *domain.TopicKeyRotated:
 		t := &k.topics[k.topic(e.Topic)]
 		t.version, t.keyVersion, t.keyType = r.Version, r.Version, domain.TypeTopicKeyRotated
+		t.rotated = r.Meta.Time.UnixNano()
 		t.key = e.Key.Sealed()
 	case *domain.TopicRemoved:
 		ti := k.topic(e.Topic)
@@ -386,6 +428,33 @@ func (k *KeyState) push(ci int32, q Queued) {
 	}
 	c.pending = append(c.pending, q)
 	k.pendingCount++
+	k.order = append(k.order, orderItem{seq: q.Seq(), ci: ci})
+	select {
+	case k.changed <- struct{}{}:
+	default:
+	}
+}
+
+// unorder marks a queued command settled in the global order.
+func (k *KeyState) unorder(seq uint64) {
+	i, found := slices.BinarySearchFunc(k.order, seq, func(o orderItem, s uint64) int {
+		switch {
+		case o.seq < s:
+			return -1
+		case o.seq > s:
+			return 1
+		}
+		return 0
+	})
+	if !found || k.order[i].ci < 0 {
+		return
+	}
+	k.order[i].ci = -1
+	k.settled++
+	if k.settled > 1024 && k.settled > len(k.order)/2 {
+		k.order = slices.DeleteFunc(k.order, func(o orderItem) bool { return o.ci < 0 })
+		k.settled = 0
+	}
 }
 
 // enqueue applies a command.queued event to the delivery queues (see the
@@ -458,6 +527,7 @@ func (k *KeyState) settle(r *eventstore.Record, id domain.ID, ref domain.QueueRe
 	c.deliveryVersion = r.Version
 	for i := range c.pending {
 		if c.pending[i].Ref == ref {
+			k.unorder(c.pending[i].Seq())
 			c.pending = slices.Delete(c.pending, i, i+1)
 			k.pendingCount--
 			if len(c.pending) == 0 {

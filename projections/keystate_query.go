@@ -3,13 +3,14 @@ package projections
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/e4c2/e4c2/domain"
 )
 
 func (c *clientRec) info(pk bool) ClientInfo {
 	ci := ClientInfo{ID: c.id, Name: c.name, Role: c.role, Version: c.version, KeyVersion: c.keyVersion,
-		Topics: len(c.topics), Pending: len(c.pending)}
+		Topics: len(c.topics), Pending: len(c.pending), Created: unixTime(c.created), Updated: unixTime(c.updated)}
 	if pk {
 		ci.PublicKey = slices.Clone(c.key)
 	}
@@ -17,7 +18,15 @@ func (c *clientRec) info(pk bool) ClientInfo {
 }
 
 func (t *topicRec) info() TopicInfo {
-	return TopicInfo{Hash: t.hash, Name: t.name, Version: t.version, KeyVersion: t.keyVersion, Members: len(t.members)}
+	return TopicInfo{Hash: t.hash, Name: t.name, Version: t.version, KeyVersion: t.keyVersion, Members: len(t.members),
+		Created: unixTime(t.created), Rotated: unixTime(t.rotated)}
+}
+
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
 }
 
 // isPK: a client key stored in clear is a public key.
@@ -390,11 +399,57 @@ func (k *KeyState) StreamVersion(stream string) uint64 {
 			}
 		}
 	case strings.HasPrefix(stream, domain.TokenStreamPrefix):
-		for i := range k.tokens {
-			if domain.TokenStream(k.tokens[i].name) == stream {
-				return k.tokens[i].version
-			}
+		if i, ok := k.tokenStrm[stream]; ok {
+			return k.tokens[i].version
 		}
 	}
 	return 0
+}
+
+// PendingAfter returns up to limit queued commands of every client with
+// Seq > after, in Seq order (per-client FIFO included): the delivery
+// worker's cursor-based view of the queue.
+func (k *KeyState) PendingAfter(after uint64, limit int) []Queued {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	i, _ := slices.BinarySearchFunc(k.order, after+1, func(o orderItem, s uint64) int {
+		switch {
+		case o.seq < s:
+			return -1
+		case o.seq > s:
+			return 1
+		}
+		return 0
+	})
+	var out []Queued
+	for ; i < len(k.order) && (limit <= 0 || len(out) < limit); i++ {
+		o := k.order[i]
+		if o.ci < 0 {
+			continue
+		}
+		for j := range k.clients[o.ci].pending {
+			if q := &k.clients[o.ci].pending[j]; q.Seq() == o.seq {
+				out = append(out, *q)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// QueuedBySeq returns the queued command of a client with the given Seq, if
+// it is still pending.
+func (k *KeyState) QueuedBySeq(id domain.ID, seq uint64) (Queued, bool) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	ci, ok := k.clientIdx[id]
+	if !ok {
+		return Queued{}, false
+	}
+	for j := range k.clients[ci].pending {
+		if q := &k.clients[ci].pending[j]; q.Seq() == seq {
+			return *q, true
+		}
+	}
+	return Queued{}, false
 }

@@ -1,0 +1,336 @@
+package c2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/projections"
+	"github.com/e4c2/e4c2/suites/core"
+)
+
+// ErrNotPending: the queued command was delivered, failed or dropped (its
+// client was removed) meanwhile. Retrying cannot help.
+var ErrNotPending = fmt.Errorf("c2: %w", domain.ErrUnknownDelivery)
+
+// keyAt returns the key held by the event at (stream, version): from the
+// read model when it is the current key, else from that record of the log
+// (an older key still protecting a queued command, e.g. SetIdKey).
+func (s *Service) keyAt(ctx context.Context, stream string, version uint64, current projections.KeyRef, ok bool) (projections.KeyRef, error) {
+	if ok && current.Version == version {
+		return current, nil
+	}
+	if version == 0 {
+		return projections.KeyRef{}, fmt.Errorf("c2: no key version in %s", stream)
+	}
+	recs, err := s.store.ReadStream(ctx, stream, version)
+	if err != nil {
+		return projections.KeyRef{}, fmt.Errorf("c2: read %s v%d: %w", stream, version, err)
+	}
+	if len(recs) == 0 || recs[0].Version != version {
+		return projections.KeyRef{}, fmt.Errorf("c2: %s v%d: %w: record missing", stream, version, domain.ErrInvalidEvent)
+	}
+	ev, err := domain.DecodeRecord(&recs[0])
+	if err != nil {
+		return projections.KeyRef{}, err
+	}
+	ref := projections.KeyRef{Stream: stream, Version: version, WireType: recs[0].Type}
+	switch e := ev.(type) {
+	case *domain.ClientRegistered:
+		ref.Sealed, ref.Public = e.Key.Sealed(), e.PublicKey
+	case *domain.ClientKeyRotated:
+		ref.Sealed = e.Key.Sealed()
+	case *domain.TopicCreated:
+		ref.Sealed = e.Key.Sealed()
+	case *domain.TopicKeyRotated:
+		ref.Sealed = e.Key.Sealed()
+	case *domain.C2KeyGenerated:
+		ref.Sealed, ref.Public = e.Private.Sealed(), e.Public
+	default:
+		return projections.KeyRef{}, fmt.Errorf("c2: %s v%d is %s: %w: holds no key", stream, version, recs[0].Type, domain.ErrInvalidEvent)
+	}
+	return ref, nil
+}
+
+func (s *Service) clientKeyAt(ctx context.Context, id domain.ID, v uint64) (projections.KeyRef, error) {
+	cur, ok := s.ks.ClientKey(id)
+	return s.keyAt(ctx, domain.ClientStream(id), v, cur, ok)
+}
+
+func (s *Service) topicKeyAt(ctx context.Context, h domain.ID, v uint64) (projections.KeyRef, error) {
+	cur, ok := s.ks.TopicKey(h)
+	return s.keyAt(ctx, domain.TopicStream(h), v, cur, ok)
+}
+
+func (s *Service) c2KeyAt(ctx context.Context, v uint64) (projections.KeyRef, error) {
+	cur, ok := s.ks.C2Key()
+	return s.keyAt(ctx, domain.C2KeyStream, v, cur, ok)
+}
+
+func (s *Service) open(ref projections.KeyRef) ([]byte, error) {
+	return domain.OpenSecret(s.sealer, domain.SealedSecret(ref.Sealed), ref.Stream, ref.Version, ref.WireType)
+}
+
+// commandBytes builds the clear command of q. The caller wipes it.
+func (s *Service) commandBytes(ctx context.Context, q projections.Queued) ([]byte, error) {
+	switch q.Code {
+	case core.CmdRemoveTopic:
+		return core.EncodeRemoveTopic(q.Topic[:])
+	case core.CmdResetTopics:
+		return core.EncodeResetTopics(), nil
+	case core.CmdResetPubKeys:
+		return core.EncodeResetPubKeys(), nil
+	case core.CmdRemovePubKey:
+		return core.EncodeRemovePubKey(q.Subject[:])
+	case core.CmdSetIDKey:
+		ref, err := s.clientKeyAt(ctx, q.Subject, q.SubjectKeyVersion)
+		if err != nil {
+			return nil, err
+		}
+		key, err := s.open(ref)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(key)
+		return core.EncodeSetIDKey(key)
+	case core.CmdSetTopicKey:
+		ref, err := s.topicKeyAt(ctx, q.Topic, q.TopicKeyVersion)
+		if err != nil {
+			return nil, err
+		}
+		key, err := s.open(ref)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(key)
+		return core.EncodeSetTopicKey(key, q.Topic[:])
+	case core.CmdSetPubKey:
+		if s.pk == nil {
+			return nil, domain.ErrWrongMode
+		}
+		ref, err := s.clientKeyAt(ctx, q.Subject, q.SubjectKeyVersion)
+		if err != nil {
+			return nil, err
+		}
+		sp, err := s.pk.SigningPublicKey(ref.Public)
+		if err != nil {
+			return nil, err
+		}
+		return core.EncodeSetPubKey(sp, q.Subject[:])
+	case core.CmdSetC2Key:
+		ref, err := s.c2KeyAt(ctx, q.NewC2KeyVersion)
+		if err != nil {
+			return nil, err
+		}
+		return core.EncodeSetC2Key(ref.Public)
+	}
+	return nil, fmt.Errorf("c2: %w: %s", core.ErrInvalidCommand, q.Code)
+}
+
+// BuildCommand returns the control topic and protected payload of a queued
+// command, timestamped with the service clock.
+func (s *Service) BuildCommand(ctx context.Context, q projections.Queued) (topic string, payload []byte, err error) {
+	return s.BuildCommandAt(ctx, q, s.clock())
+}
+
+// BuildCommandAt builds a queued command at time now: it unseals the key
+// arguments and protects the command with the key version the queue names
+// (SK: suite.Protect with the client key; PK: suite.ProtectCommand with the
+// C2 pair and the client public key). Clear keys are wiped before return.
+func (s *Service) BuildCommandAt(ctx context.Context, q projections.Queued, now time.Time) (topic string, payload []byte, err error) {
+	cmd, err := s.commandBytes(ctx, q)
+	if err != nil {
+		return "", nil, fmt.Errorf("c2: build %s for %s: %w", q.Code, q.Client, err)
+	}
+	defer clear(cmd)
+	// Check the exact lengths of the suite, as the device will.
+	if _, err := core.DecodeCommand(cmd, s.suite.Sizes(), s.mode); err != nil {
+		return "", nil, fmt.Errorf("c2: build %s for %s: %w", q.Code, q.Client, err)
+	}
+	switch s.mode {
+	case core.SymKey:
+		ref, err := s.clientKeyAt(ctx, q.Client, q.KeyVersion)
+		if err != nil {
+			return "", nil, fmt.Errorf("c2: build %s for %s: %w", q.Code, q.Client, err)
+		}
+		key, err := s.open(ref)
+		if err != nil {
+			return "", nil, fmt.Errorf("c2: build %s for %s: %w", q.Code, q.Client, err)
+		}
+		defer clear(key)
+		payload, err = s.suite.Protect(key, cmd, now)
+		if err != nil {
+			return "", nil, fmt.Errorf("c2: protect %s for %s: %w", q.Code, q.Client, err)
+		}
+	case core.PubKey:
+		cref, err := s.c2KeyAt(ctx, q.C2KeyVersion)
+		if err != nil {
+			return "", nil, fmt.Errorf("c2: build %s for %s: %w", q.Code, q.Client, err)
+		}
+		priv, err := s.open(cref)
+		if err != nil {
+			return "", nil, fmt.Errorf("c2: build %s for %s: %w", q.Code, q.Client, err)
+		}
+		defer clear(priv)
+		pair, err := s.pk.ParseC2Key(priv)
+		if err != nil {
+			return "", nil, fmt.Errorf("c2: build %s for %s: c2 key: %w", q.Code, q.Client, err)
+		}
+		pref, err := s.clientKeyAt(ctx, q.Client, q.KeyVersion)
+		if err != nil {
+			return "", nil, fmt.Errorf("c2: build %s for %s: %w", q.Code, q.Client, err)
+		}
+		payload, err = s.pk.ProtectCommand(pair, pref.Public, cmd, now)
+		if err != nil {
+			return "", nil, fmt.Errorf("c2: protect %s for %s: %w", q.Code, q.Client, err)
+		}
+	}
+	return core.ControlTopic(q.Client[:]), payload, nil
+}
+
+func (s *Service) recordDelivery(ctx context.Context, o Origin, q projections.Queued, failed bool, reason string) error {
+	if _, ok := s.ks.QueuedBySeq(q.Client, q.Seq()); !ok {
+		return ErrNotPending
+	}
+	if o.Actor == "" {
+		o.Actor = "system"
+	}
+	if o.CausationID == "" {
+		o.CausationID = q.Ref.Event.String()
+	}
+	d, err := domain.Decide(domain.State{Mode: s.mode}, domain.RecordDelivery{Client: q.Client, Ref: q.Ref, Failed: failed, Reason: reason})
+	if err != nil {
+		return err
+	}
+	evs, err := domain.EncodeDecision(d, s.sealer, s.meta(o), s.newID)
+	if err != nil {
+		return err
+	}
+	v, err := s.store.Append(ctx, d.Stream, d.Expected, evs...)
+	if err != nil {
+		return fmt.Errorf("c2: record delivery: %w", err)
+	}
+	return s.waitStream(ctx, d.Stream, v)
+}
+
+// RecordDelivered records that the broker confirmed q. A command no longer
+// pending returns ErrNotPending (already recorded: safe to ignore).
+func (s *Service) RecordDelivered(ctx context.Context, o Origin, q projections.Queued) error {
+	return s.recordDelivery(ctx, o, q, false, "")
+}
+
+// RecordFailed records that q was given up; reason must hold no secret.
+func (s *Service) RecordFailed(ctx context.Context, o Origin, q projections.Queued, reason string) error {
+	return s.recordDelivery(ctx, o, q, true, reason)
+}
+
+// ExportClientKey returns the current SK key of a client in clear (admin
+// export). In PK mode it returns the registered public key.
+func (s *Service) ExportClientKey(ctx context.Context, c ClientRef) ([]byte, error) {
+	id, err := c.Resolve()
+	if err != nil {
+		return nil, resolveErr("export_client_key", c, err)
+	}
+	if _, ok := s.ks.Client(id); !ok {
+		return nil, resolveErr("export_client_key", c, domain.ErrUnknownClient)
+	}
+	ref, ok := s.ks.ClientKey(id)
+	if !ok {
+		return nil, resolveErr("export_client_key", c, domain.ErrUnknownClient)
+	}
+	if ref.Public != nil {
+		return ref.Public, nil
+	}
+	return s.open(ref)
+}
+
+// ExportTopicKey returns the current key of a topic in clear (admin export).
+func (s *Service) ExportTopicKey(ctx context.Context, topic string) ([]byte, error) {
+	h, err := topicHash("export_topic_key", topic)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := s.ks.Topic(h); !ok {
+		return nil, &domain.OpError{Op: "export_topic_key", Subject: topic, Err: domain.ErrUnknownTopic}
+	}
+	ref, _ := s.ks.TopicKey(h)
+	return s.open(ref)
+}
+
+// ProtectTopic protects payload with the topic's current key (SK layout),
+// timestamped now: the C2 speaking on a topic for a caller of the API.
+func (s *Service) ProtectTopic(ctx context.Context, topic string, payload []byte) ([]byte, error) {
+	key, err := s.ExportTopicKey(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(key)
+	return s.suite.Protect(key, payload, s.clock())
+}
+
+// UnprotectTopic opens a message protected with the topic's current key or,
+// within the transition period after a rotation, with the previous one.
+func (s *Service) UnprotectTopic(ctx context.Context, topic string, protected []byte) ([]byte, error) {
+	key, err := s.ExportTopicKey(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(key)
+	now := s.clock()
+	plain, err := s.suite.Unprotect(key, protected, now, s.window)
+	if err == nil || !errors.Is(err, core.ErrNotAuthentic) {
+		return plain, err
+	}
+	h := domain.TopicHash(topic)
+	cur, ok := s.ks.TopicKey(h)
+	if !ok {
+		return nil, err
+	}
+	prev, rotated, perr := s.previousTopicKey(ctx, h, cur.Version)
+	if perr != nil || prev.Version == 0 || now.Sub(rotated) > s.transition {
+		return nil, err
+	}
+	pk, perr := s.open(prev)
+	if perr != nil {
+		return nil, perr
+	}
+	defer clear(pk)
+	return s.suite.Unprotect(pk, protected, now, s.window)
+}
+
+// previousTopicKey finds the key event before version cur in the topic
+// stream and the time the current key replaced it.
+func (s *Service) previousTopicKey(ctx context.Context, h domain.ID, cur uint64) (projections.KeyRef, time.Time, error) {
+	stream := domain.TopicStream(h)
+	recs, err := s.store.ReadStream(ctx, stream, 1)
+	if err != nil {
+		return projections.KeyRef{}, time.Time{}, err
+	}
+	var prev projections.KeyRef
+	var rotated time.Time
+	for i := range recs {
+		r := &recs[i]
+		if r.Version > cur {
+			break
+		}
+		switch domain.TypeOf(r.Type) {
+		case domain.TypeTopicCreated, domain.TypeTopicKeyRotated:
+			if r.Version == cur {
+				rotated = r.Meta.Time
+				if domain.TypeOf(r.Type) == domain.TypeTopicCreated {
+					return projections.KeyRef{}, rotated, nil // recreated: no previous key
+				}
+				continue
+			}
+			ev, err := domain.DecodeRecord(r)
+			if err != nil {
+				return projections.KeyRef{}, time.Time{}, err
+			}
+			sec, _ := domain.SecretOf(ev)
+			prev = projections.KeyRef{Stream: stream, Version: r.Version, WireType: r.Type, Sealed: sec.Sealed()}
+		}
+	}
+	return prev, rotated, nil
+}
