@@ -116,8 +116,13 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := srv.AddHook(hook, nil); err != nil {
 		return fmt.Errorf("broker: auth hook: %w", err)
 	}
+	order := &orderHook{}
+	order.srv.Store(srv)
+	if err := srv.AddHook(order, nil); err != nil {
+		return fmt.Errorf("broker: order hook: %w", err)
+	}
 	if b.cfg.PersistPath != "" {
-		if err := srv.AddHook(new(bolt.Hook), &bolt.Options{Path: b.cfg.PersistPath}); err != nil {
+		if err := srv.AddHook(persistHook{new(bolt.Hook)}, &bolt.Options{Path: b.cfg.PersistPath}); err != nil {
 			return fmt.Errorf("broker: persistence: %w", err)
 		}
 	}
