@@ -4,20 +4,25 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
 // Sealer seals key material for the log (AEAD under a data key wrapped by
-// the master key). eventstore/sealing provides the implementation; any type
-// with these methods fits, so the domain does not depend on it.
+// the master key). It is the method set of sealing.Sealer, implemented by
+// *sealing.Keyring; any type with these methods fits (tests use fakes).
 type Sealer interface {
 	// Seal encrypts plaintext bound to ad.
 	Seal(plaintext, ad []byte) ([]byte, error)
 	// Open decrypts what Seal returned for the same ad.
 	Open(sealed, ad []byte) ([]byte, error)
-	// SealAD returns the associated data that binds a sealed field to its
-	// record: stream, version in the stream and wire type.
-	SealAD(stream string, version uint64, eventType string) []byte
+}
+
+// SealAD is the associated data binding a sealed field to its record
+// (stream, version in the stream, wire type): sealing.SealAD, so that every
+// component computes it the same way.
+func SealAD(stream string, version uint64, wireType string) []byte {
+	return sealing.SealAD(stream, version, wireType)
 }
 
 // formatV1 is the first byte of every encoded event. A decoder refuses any
@@ -49,7 +54,7 @@ func Encode(ev Event, stream string, version uint64, s Sealer) ([]byte, error) {
 		if s == nil {
 			return nil, fmt.Errorf("domain: encode %s: no sealer for key material", name)
 		}
-		out, err := s.Seal(sec.plain, s.SealAD(stream, version, name))
+		out, err := s.Seal(sec.plain, SealAD(stream, version, name))
 		if err != nil {
 			return nil, fmt.Errorf("domain: encode %s: seal: %w", name, err)
 		}
@@ -290,7 +295,7 @@ func OpenSecret(s Sealer, sec Secret, stream string, version uint64, wireType st
 	if len(sec.sealed) == 0 {
 		return nil, fmt.Errorf("domain: open %s v%d: %w: no sealed key", stream, version, ErrInvalidEvent)
 	}
-	k, err := s.Open(sec.sealed, s.SealAD(stream, version, wireType))
+	k, err := s.Open(sec.sealed, SealAD(stream, version, wireType))
 	if err != nil {
 		return nil, fmt.Errorf("domain: open %s v%d: %w", stream, version, err)
 	}
