@@ -59,6 +59,7 @@ var (
 	_ eventstore.Store          = (*Store)(nil)
 	_ eventstore.KeyringStorage = (*Store)(nil)
 	_ eventstore.HeadStore      = (*Store)(nil)
+	_ eventstore.Importer       = (*Store)(nil)
 )
 
 type appendReq struct {
@@ -66,6 +67,7 @@ type appendReq struct {
 	stream   string
 	expected int64
 	evs      []eventstore.EventData
+	recs     []eventstore.Record // an Import instead of an append
 	reply    chan appendResult
 }
 
@@ -261,6 +263,15 @@ func (s *Store) commit(batch []*appendReq) {
 				results[i].err = err
 				continue
 			}
+			if req.recs != nil {
+				n, err := s.applyImport(req.recs, next, overlay, events, index, heads)
+				if err != nil && !errors.Is(err, eventstore.ErrConflict) && !errors.Is(err, eventstore.ErrChainBroken) {
+					return err
+				}
+				results[i].err = err
+				next += n
+				continue
+			}
 			h, ok := overlay[req.stream]
 			if !ok {
 				if v := heads.Get([]byte(req.stream)); v != nil {
@@ -311,6 +322,93 @@ func (s *Store) commit(batch []*appendReq) {
 	for i, req := range batch {
 		req.reply <- results[i]
 	}
+}
+
+// Import implements eventstore.Importer: recs (of any streams, in order)
+// are appended in one transaction, each at exactly its version and only if
+// it chains onto its stream as in the source. Nothing is written if any
+// record does not fit.
+func (s *Store) Import(ctx context.Context, recs []eventstore.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i := range recs {
+		if err := eventstore.ValidateAppend(recs[i].Stream, eventstore.Any, []eventstore.EventData{recs[i].EventData}); err != nil {
+			return err
+		}
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if s.closed.Load() {
+		return eventstore.ErrClosed
+	}
+	req := &appendReq{ctx: ctx, recs: recs, reply: make(chan appendResult, 1)}
+	select {
+	case s.queue <- req:
+	case <-s.done:
+		return eventstore.ErrClosed
+	}
+	select {
+	case r := <-req.reply:
+		return r.err
+	case <-s.exited:
+		select {
+		case r := <-req.reply:
+			return r.err
+		default:
+			return eventstore.ErrClosed
+		}
+	}
+}
+
+// applyImport checks every record of an import against the stream heads
+// (as left by earlier requests of the batch) before writing any, then
+// writes them from position next. It returns how many positions it used.
+func (s *Store) applyImport(recs []eventstore.Record, next uint64, overlay map[string]eventstore.StreamHead,
+	events, index, heads *bolt.Bucket) (uint64, error) {
+	local := make(map[string]eventstore.StreamHead)
+	hashes := make([][32]byte, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		h, ok := local[r.Stream]
+		if !ok {
+			if h, ok = overlay[r.Stream]; !ok {
+				if v := heads.Get([]byte(r.Stream)); v != nil {
+					var err error
+					if h, err = decodeHead(v); err != nil {
+						return 0, err
+					}
+				}
+			}
+		}
+		if r.Version != h.Version+1 {
+			return 0, &eventstore.ConflictError{Stream: r.Stream, Expected: int64(r.Version - 1), Actual: h.Version}
+		}
+		if r.PrevHash != h.Hash {
+			return 0, &eventstore.ChainError{Stream: r.Stream, Version: r.Version, Position: r.Position,
+				Reason: "imported record does not chain onto the destination stream"}
+		}
+		hashes[i] = eventstore.HashRecord(r)
+		local[r.Stream] = eventstore.StreamHead{Version: r.Version, Hash: hashes[i]}
+	}
+	for i := range recs {
+		r := eventstore.Record{EventData: recs[i].EventData, Stream: recs[i].Stream, Version: recs[i].Version,
+			Position: next + uint64(i), PrevHash: recs[i].PrevHash}
+		if err := events.Put(posKey(r.Position), encodeRecord(make([]byte, 0, recordSize(&r)), &r)); err != nil {
+			return 0, err
+		}
+		if err := index.Put(indexKey(r.Stream, r.Version), posKey(r.Position)); err != nil {
+			return 0, err
+		}
+	}
+	for stream, h := range local {
+		overlay[stream] = h
+		if err := heads.Put([]byte(stream), headValue(h)); err != nil {
+			return 0, err
+		}
+	}
+	return uint64(len(recs)), nil
 }
 
 // view runs a read transaction, mapping a closed database to ErrClosed.

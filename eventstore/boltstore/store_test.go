@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -139,6 +140,42 @@ func TestGroupCommitConflictInBatch(t *testing.T) {
 	all, err := s.ReadAll(ctx, 1, 10)
 	if err != nil || len(all) != 3 {
 		t.Fatalf("log holds %d records (%v), want 3", len(all), err)
+	}
+	if _, err := eventstore.Verify(ctx, s, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestImportChecksBeforeWriting(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	defer s.Close()
+	st := s.(*Store)
+	mk := func(stream string, version uint64, prev [32]byte) eventstore.Record {
+		return eventstore.Record{EventData: storetest.Event(int(version)), Stream: stream, Version: version, PrevHash: prev}
+	}
+	a1 := mk("a", 1, [32]byte{})
+	a2 := mk("a", 2, eventstore.HashRecord(&a1))
+	b1 := mk("b", 1, [32]byte{})
+	if err := st.Import(ctx, []eventstore.Record{a1, b1, a2}); err != nil {
+		t.Fatal(err)
+	}
+	a3bad := mk("a", 3, [32]byte{9})
+	c1 := mk("c", 1, [32]byte{})
+	if err := st.Import(ctx, []eventstore.Record{c1, a3bad}); !errors.Is(err, eventstore.ErrChainBroken) {
+		t.Fatalf("import with a broken link: %v, want ErrChainBroken", err)
+	}
+	a5 := mk("a", 5, eventstore.HashRecord(&a2))
+	if err := st.Import(ctx, []eventstore.Record{c1, a5}); !errors.Is(err, eventstore.ErrConflict) {
+		t.Fatalf("import with a version gap: %v, want ErrConflict", err)
+	}
+	all, _ := s.ReadAll(ctx, 1, 100)
+	if len(all) != 3 {
+		t.Fatalf("log holds %d records, want 3: a failed import wrote", len(all))
+	}
+	// Appends continue the imported chains and positions.
+	if v, err := s.Append(ctx, "a", 2, storetest.Event(3)); err != nil || v != 3 {
+		t.Fatalf("append after import: %d, %v", v, err)
 	}
 	if _, err := eventstore.Verify(ctx, s, nil); err != nil {
 		t.Fatal(err)
