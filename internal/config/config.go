@@ -1,0 +1,247 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/e4c2/e4c2/suites"
+)
+
+// Config is the whole server configuration.
+type Config struct {
+	// DataDir holds the embedded store, the master key file and checkpoints.
+	DataDir string `json:"data_dir"`
+	// Suite is the crypto suite: standard, fips or pq.
+	Suite string `json:"suite"`
+	// Mode is the key-management mode: sk or pk.
+	Mode string `json:"mode"`
+
+	// Store is empty for the embedded store (DataDir/e4c2.db), a file path
+	// for another embedded store, or an esdb:// / kurrentdb:// URL.
+	Store string `json:"store"`
+
+	// MasterKeyFile is the 0600 file holding the 32-byte master key
+	// (default DataDir/master.key, created on first start).
+	MasterKeyFile string `json:"master_key_file"`
+	// MasterKeyEnv names an environment variable holding the master key
+	// (hex or base64); it takes precedence over MasterKeyFile.
+	MasterKeyEnv string `json:"master_key_env"`
+	// MasterPassphraseFile holds a passphrase the master key is derived
+	// from (Argon2id, PBKDF2 under fips); precedence over the others.
+	MasterPassphraseFile string `json:"master_passphrase_file"`
+
+	// Broker is empty for the embedded broker, else tcp://, ssl:// or
+	// mqtts:// URL of an external one.
+	Broker string `json:"broker"`
+	// BrokerUsername / BrokerPasswordFile authenticate to an external broker.
+	BrokerUsername     string `json:"broker_username"`
+	BrokerPasswordFile string `json:"broker_password_file"`
+	// BrokerCAFile is a PEM bundle to verify an external broker's TLS
+	// certificate (default: the system roots).
+	BrokerCAFile string `json:"broker_ca_file"`
+	// MQTTListen is the embedded broker's listen address.
+	MQTTListen string `json:"mqtt_listen"`
+	// DeliveryWindow is the number of unconfirmed publishes (0: per broker
+	// kind default).
+	DeliveryWindow int `json:"delivery_window"`
+
+	// HTTPListen is the API's listen address.
+	HTTPListen string `json:"http_listen"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `json:"log_level"`
+	// ShutdownTimeout bounds the graceful shutdown.
+	ShutdownTimeout Duration `json:"shutdown_timeout"`
+}
+
+// Duration is a time.Duration that reads "30s" in JSON.
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON accepts a Go duration string or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("duration %q: %w", s, err)
+		}
+		d.Duration = v
+		return nil
+	}
+	var n float64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return errors.New("duration: want a string like \"30s\" or a number of seconds")
+	}
+	d.Duration = time.Duration(n * float64(time.Second))
+	return nil
+}
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// Default returns the configuration of a fresh machine: everything embedded,
+// on loopback, in ./e4c2-data.
+func Default() Config {
+	return Config{
+		DataDir:         "e4c2-data",
+		Suite:           "standard",
+		Mode:            "sk",
+		MQTTListen:      "127.0.0.1:1883",
+		HTTPListen:      "127.0.0.1:8080",
+		LogLevel:        "info",
+		ShutdownTimeout: Duration{30 * time.Second},
+	}
+}
+
+// LoadFile overlays the JSON file at path on c. Unknown fields are refused
+// so a typo does not silently keep a default.
+func (c *Config) LoadFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// EnvPrefix prefixes every environment variable of the configuration.
+const EnvPrefix = "E4C2_"
+
+// envNames maps environment variables to fields.
+func (c *Config) envFields() map[string]*string {
+	return map[string]*string{
+		"DATA_DIR":               &c.DataDir,
+		"SUITE":                  &c.Suite,
+		"MODE":                   &c.Mode,
+		"STORE":                  &c.Store,
+		"MASTER_KEY_FILE":        &c.MasterKeyFile,
+		"MASTER_KEY_ENV":         &c.MasterKeyEnv,
+		"MASTER_PASSPHRASE_FILE": &c.MasterPassphraseFile,
+		"BROKER":                 &c.Broker,
+		"BROKER_USERNAME":        &c.BrokerUsername,
+		"BROKER_PASSWORD_FILE":   &c.BrokerPasswordFile,
+		"BROKER_CA_FILE":         &c.BrokerCAFile,
+		"MQTT_LISTEN":            &c.MQTTListen,
+		"HTTP_LISTEN":            &c.HTTPListen,
+		"LOG_LEVEL":              &c.LogLevel,
+	}
+}
+
+// LoadEnv overlays E4C2_* environment variables on c (lookup is os.LookupEnv
+// in production, a map in tests).
+func (c *Config) LoadEnv(lookup func(string) (string, bool)) error {
+	for name, field := range c.envFields() {
+		if v, ok := lookup(EnvPrefix + name); ok {
+			*field = v
+		}
+	}
+	if v, ok := lookup(EnvPrefix + "DELIVERY_WINDOW"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%sDELIVERY_WINDOW: %w", EnvPrefix, err)
+		}
+		c.DeliveryWindow = n
+	}
+	if v, ok := lookup(EnvPrefix + "SHUTDOWN_TIMEOUT"); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%sSHUTDOWN_TIMEOUT: %w", EnvPrefix, err)
+		}
+		c.ShutdownTimeout.Duration = d
+	}
+	return nil
+}
+
+// StoreKind tells which store backend the configuration selects.
+type StoreKind int
+
+const (
+	// StoreEmbedded is the bbolt file.
+	StoreEmbedded StoreKind = iota
+	// StoreESDB is an EventStoreDB / KurrentDB server.
+	StoreESDB
+)
+
+// StoreKind returns the backend kind and, for the embedded store, its path.
+func (c *Config) StoreKind() (StoreKind, string) {
+	s := c.Store
+	if strings.HasPrefix(s, "esdb://") || strings.HasPrefix(s, "esdb+discover://") ||
+		strings.HasPrefix(s, "kurrentdb://") || strings.HasPrefix(s, "kurrent://") {
+		return StoreESDB, s
+	}
+	if s == "" {
+		return StoreEmbedded, filepath.Join(c.DataDir, "e4c2.db")
+	}
+	return StoreEmbedded, s
+}
+
+// MasterKeyPath returns the master key file path.
+func (c *Config) MasterKeyPath() string {
+	if c.MasterKeyFile != "" {
+		return c.MasterKeyFile
+	}
+	return filepath.Join(c.DataDir, "master.key")
+}
+
+// Validate refuses invalid values and combinations. Its error is one line
+// that says what to change.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("data directory is empty (set --data-dir)")
+	}
+	mode, err := suites.ParseMode(c.Mode)
+	if err != nil {
+		return err
+	}
+	if _, err := suites.ForMode(c.Suite, mode); err != nil {
+		return err
+	}
+	if c.Broker != "" {
+		u, err := url.Parse(c.Broker)
+		if err != nil {
+			return fmt.Errorf("broker url: %w", err)
+		}
+		switch u.Scheme {
+		case "tcp", "mqtt", "ssl", "tls", "mqtts":
+		default:
+			return fmt.Errorf("broker url %q: scheme must be tcp, mqtt, ssl, tls or mqtts", c.Broker)
+		}
+		if u.Host == "" {
+			return fmt.Errorf("broker url %q has no host", c.Broker)
+		}
+		if c.BrokerCAFile != "" && (u.Scheme == "tcp" || u.Scheme == "mqtt") {
+			return fmt.Errorf("broker CA file given for a plain-text broker url %q (use ssl://)", c.Broker)
+		}
+	} else if c.BrokerUsername != "" || c.BrokerPasswordFile != "" || c.BrokerCAFile != "" {
+		return errors.New("broker credentials or CA given without an external --broker url")
+	}
+	for name, addr := range map[string]string{"http listen": c.HTTPListen, "mqtt listen": c.MQTTListen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s address %q: %w", name, addr, err)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.DeliveryWindow < 0 {
+		return fmt.Errorf("delivery window %d: must be >= 0", c.DeliveryWindow)
+	}
+	if c.ShutdownTimeout.Duration <= 0 {
+		return errors.New("shutdown timeout must be positive")
+	}
+	return nil
+}

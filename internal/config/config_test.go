@@ -1,0 +1,77 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultIsValid(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("default config invalid: %v", err)
+	}
+	if k, p := c.StoreKind(); k != StoreEmbedded || p != filepath.Join("e4c2-data", "e4c2.db") {
+		t.Fatalf("StoreKind = %v %q", k, p)
+	}
+}
+
+func TestValidateRefusesBadCombinations(t *testing.T) {
+	cases := map[string]struct {
+		mod  func(*Config)
+		want string
+	}{
+		"pq with sk":        {func(c *Config) { c.Suite, c.Mode = "pq", "sk" }, "pq"},
+		"unknown suite":     {func(c *Config) { c.Suite = "aes" }, "valid suites"},
+		"unknown mode":      {func(c *Config) { c.Mode = "xx" }, "valid modes"},
+		"bad broker scheme": {func(c *Config) { c.Broker = "http://x:1" }, "scheme"},
+		"creds no broker":   {func(c *Config) { c.BrokerUsername = "u" }, "without an external"},
+		"ca on plain":       {func(c *Config) { c.Broker, c.BrokerCAFile = "tcp://h:1883", "ca.pem" }, "plain-text"},
+		"bad listen":        {func(c *Config) { c.HTTPListen = "nocolon" }, "http listen"},
+		"bad level":         {func(c *Config) { c.LogLevel = "loud" }, "log level"},
+		"negative window":   {func(c *Config) { c.DeliveryWindow = -1 }, "window"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := Default()
+			tc.mod(&c)
+			err := c.Validate()
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q: want one line containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestPrecedenceFileThenEnv(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.json")
+	if err := os.WriteFile(path, []byte(`{"suite":"fips","mode":"pk","shutdown_timeout":"5s","store":"esdb://h:2113"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := Default()
+	if err := c.LoadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"E4C2_MODE": "sk", "E4C2_DELIVERY_WINDOW": "8"}
+	if err := c.LoadEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Suite != "fips" || c.Mode != "sk" || c.DeliveryWindow != 8 || c.ShutdownTimeout.Duration != 5*time.Second {
+		t.Fatalf("got %+v", c)
+	}
+	if k, _ := c.StoreKind(); k != StoreESDB {
+		t.Fatalf("esdb url not recognised")
+	}
+	if err := os.WriteFile(path, []byte(`{"suit":"fips"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LoadFile(path); err == nil {
+		t.Fatal("unknown field accepted")
+	}
+}
