@@ -31,7 +31,9 @@ type Message struct {
 	Payload []byte
 	// IsCommand is true when the message arrived on the control topic.
 	IsCommand bool
-	// Command is the code of the command applied (valid if IsCommand).
+	// Command is the code of the command received; meaningful when
+	// IsCommand and the command authenticated and decoded (a refused
+	// command of a known code still reports it).
 	Command core.CommandCode
 	// Sender is the sender id of a PK application message.
 	Sender []byte
