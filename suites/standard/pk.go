@@ -41,6 +41,7 @@ func (s *Suite) ProtectSigned(id core.Identity, topicKey, msg []byte, ts time.Ti
 	if err != nil {
 		return nil, err
 	}
+	// The signature's room doubles as the counter-mode scratch.
 	out := make([]byte, pkSIVOff, PKOverhead+len(msg))
 	core.PutTimestamp(out, ts)
 	copy(out[pkIDOff:], sid)

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	"sync"
 	"sync/atomic"
 
 	"github.com/e4c2/e4c2/suites/core"
@@ -30,7 +31,23 @@ type SIV struct {
 	mac, ctr cipher.Block
 	k1, k2   [blockSize]byte // CMAC subkeys of the MAC key
 	d0dbl    [blockSize]byte // dbl(CMAC(K, 0^128)), the first S2V step
+	h        gf              // E(0^128) under the CTR key (GCM's H)
+
+	// The GCM-driven counter mode (gcmctr.go) is set up once a key has
+	// proved hot: its setup costs about a hundred block encryptions, which a
+	// key used for a single command would never earn back.
+	uses    atomic.Uint32
+	engOnce sync.Once
+	eng     atomic.Pointer[gcmCTR]
 }
+
+// gcmAfterUses is the number of CTR passes after which a SIV sets up the
+// GCM-driven counter mode; gcmMinLen is the shortest input it is used for
+// (below it the block-by-block loop is as fast).
+const (
+	gcmAfterUses = 8
+	gcmMinLen    = 48
+)
 
 // NewSIV returns the E4 AES-SIV of a 32-byte key k: the RFC 5297 64-byte
 // SIV key is k||k, so the CMAC key and the CTR key are both k.
@@ -65,6 +82,14 @@ func newSIV(macKey, ctrKey []byte) (*SIV, error) {
 	buf := make([]byte, blockSize)
 	mac.Encrypt(buf, buf)
 	copy(c.k1[:], buf)
+	if ctr == mac {
+		c.h = gfLoad(buf)
+	} else {
+		h := make([]byte, blockSize)
+		ctr.Encrypt(h, h)
+		c.h = gfLoad(h)
+		clear(h)
+	}
 	dbl(&c.k1)
 	c.k2 = c.k1
 	dbl(&c.k2)
@@ -81,12 +106,16 @@ func (c *SIV) Overhead() int { return TagSize }
 
 // Seal appends SIV || CT of plaintext under the associated data ad to dst
 // and returns the result. dst must not overlap plaintext.
+//
+// Seal may use 16 bytes of dst's capacity past the result as scratch; they
+// are zeroed before it returns.
 func (c *SIV) Seal(dst, ad, plaintext []byte) []byte {
 	ret, out := sliceForAppend(dst, TagSize+len(plaintext))
 	tag := out[:TagSize]
 	c.s2v(tag, ad, plaintext)
 	v := [blockSize]byte(tag)
-	// The tag slot doubles as heap scratch for a trailing partial block.
+	// The tag slot doubles as heap scratch (GCM nonce or a trailing
+	// partial block); the CT slice keeps the spare capacity behind it.
 	c.xorCTR(out[TagSize:], plaintext, &v, tag)
 	copy(tag, v[:])
 	return ret
@@ -101,20 +130,22 @@ func (c *SIV) Open(dst, ad, sivct []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes, the SIV alone is %d", core.ErrTooShortCiphertext, len(sivct), TagSize)
 	}
 	n := len(sivct) - TagSize
-	// 16 bytes past the plaintext are scratch (partial CTR block, then the
-	// recomputed tag); they are zeroed before returning.
-	ret, out := sliceForAppend(dst, n+blockSize)
-	pt, scratch := out[:n], out[n:]
+	// 32 bytes past the plaintext are scratch: the first 16 take GCM's
+	// discarded tag or a partial CTR block, then the recomputed SIV; the
+	// last 16 the GCM nonce. All are zeroed before returning.
+	ret, out := sliceForAppend(dst, n+2*blockSize)
+	pt, scratch, nonce := out[:n:n+blockSize], out[n:n+blockSize], out[n+blockSize:]
 	v := [blockSize]byte(sivct[:TagSize])
-	c.xorCTR(pt, sivct[TagSize:], &v, scratch)
+	c.xorCTR(pt, sivct[TagSize:], &v, nonce)
 	c.s2v(scratch, ad, pt)
 	ok := subtle.ConstantTimeCompare(scratch, sivct[:TagSize]) == 1
-	clear(scratch)
+	clear(out[n:])
 	if !ok {
 		clear(pt)
 		return nil, fmt.Errorf("%w: AES-SIV tag mismatch", core.ErrNotAuthentic)
 	}
-	return ret[: len(ret)-blockSize : len(ret)-blockSize], nil
+	end := len(ret) - 2*blockSize
+	return ret[:end:end], nil
 }
 
 // s2v computes S2V(K, ad, p) (RFC 5297 section 2.4 with one AD component)
@@ -179,15 +210,13 @@ func (c *SIV) cmac(st, m []byte) {
 }
 
 // chain runs the CBC-MAC chain over whole blocks of m: st = E(st xor m_i).
+// The XOR is crypto/subtle's (16-byte vector loads and stores): two 8-byte
+// Go stores followed by the cipher's 16-byte load would stall store
+// forwarding on every block of this latency-bound chain.
 func (c *SIV) chain(st, m []byte) {
-	s0 := binary.LittleEndian.Uint64(st[0:8])
-	s1 := binary.LittleEndian.Uint64(st[8:16])
 	for len(m) >= blockSize {
-		binary.LittleEndian.PutUint64(st[0:8], s0^binary.LittleEndian.Uint64(m[0:8]))
-		binary.LittleEndian.PutUint64(st[8:16], s1^binary.LittleEndian.Uint64(m[8:16]))
+		subtle.XORBytes(st, st, m[:blockSize])
 		c.mac.Encrypt(st, st)
-		s0 = binary.LittleEndian.Uint64(st[0:8])
-		s1 = binary.LittleEndian.Uint64(st[8:16])
 		m = m[blockSize:]
 	}
 }
@@ -195,11 +224,24 @@ func (c *SIV) chain(st, m []byte) {
 // xorCTR sets dst = src xor AES-CTR keystream from Q = V with bits 63 and
 // 31 cleared (RFC 5297 section 2.5), the counter a 128-bit big-endian
 // integer. dst must not overlap src; scratch is 16 bytes of heap memory
-// for a trailing partial block (its content is destroyed).
+// outside dst's capacity (its content is destroyed). If dst has 16 bytes
+// of spare capacity and the key is hot, GCM produces the keystream.
 func (c *SIV) xorCTR(dst, src []byte, v *[blockSize]byte, scratch []byte) {
 	q := *v
 	q[8] &= 0x7f
 	q[12] &= 0x7f
+	if len(src) >= gcmMinLen && len(src) <= 1<<30 && cap(dst)-len(src) >= blockSize {
+		if e := c.engine(); e != nil {
+			e.xor(dst, src, &q, scratch)
+			return
+		}
+	}
+	c.xorBlocks(dst, src, &q, scratch)
+}
+
+// xorBlocks is the block-by-block counter mode: one cipher.Block call per
+// block, the counter q already masked.
+func (c *SIV) xorBlocks(dst, src []byte, q *[blockSize]byte, scratch []byte) {
 	hi := binary.BigEndian.Uint64(q[0:8])
 	lo := binary.BigEndian.Uint64(q[8:16])
 	dst = dst[:len(src)]
@@ -230,6 +272,22 @@ func (c *SIV) xorCTR(dst, src []byte, v *[blockSize]byte, scratch []byte) {
 	}
 }
 
+// engine returns the GCM-driven counter mode once the key is hot, or nil.
+func (c *SIV) engine() *gcmCTR {
+	if e := c.eng.Load(); e != nil {
+		return e
+	}
+	if c.uses.Add(1) < gcmAfterUses {
+		return nil
+	}
+	c.engOnce.Do(func() {
+		if e := newGCMCTR(c.ctr, c.h); e != nil {
+			c.eng.Store(e)
+		}
+	})
+	return c.eng.Load()
+}
+
 // dbl is the RFC 5297 doubling in GF(2^128): a left shift by one bit, with
 // the reduction 0x87 folded in (constant time) when the top bit was set.
 func dbl(x *[blockSize]byte) {
@@ -250,13 +308,14 @@ func xorInto(dst, src []byte) {
 }
 
 // sliceForAppend extends in by n bytes, reallocating only if the capacity
-// is short, and returns the whole slice and the new tail.
+// is short (then with 16 spare bytes for the GCM tag scratch), and returns
+// the whole slice and the new tail, whose capacity runs to the end.
 func sliceForAppend(in []byte, n int) (head, tail []byte) {
 	total := len(in) + n
 	if cap(in) >= total {
 		head = in[:total]
 	} else {
-		head = make([]byte, total)
+		head = make([]byte, total, total+blockSize)
 		copy(head, in)
 	}
 	return head, head[len(in):]

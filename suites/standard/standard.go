@@ -150,7 +150,8 @@ func (s *Suite) Protect(key, msg []byte, ts time.Time) ([]byte, error) {
 
 // sealSK writes the SK layout with one allocation.
 func sealSK(c *SIV, msg []byte, ts time.Time) []byte {
-	out := make([]byte, TimestampSize, SKOverhead+len(msg))
+	// 16 spare bytes: scratch for the GCM-driven counter mode (zeroed).
+	out := make([]byte, TimestampSize, SKOverhead+len(msg)+blockSize)
 	core.PutTimestamp(out, ts)
 	return c.Seal(out, out[:TimestampSize], msg)
 }

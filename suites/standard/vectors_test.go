@@ -330,6 +330,13 @@ func TestVectorSKMessages(t *testing.T) {
 			if !bytes.Equal(p[8:24], tc.SIV) || !bytes.Equal(p[24:], tc.Ciphertext) {
 				t.Fatal("SIV / ciphertext fields differ")
 			}
+			// Again with the key hot in the suite's cache (its counter mode
+			// switches implementation after a few uses).
+			for r := 0; r < 20; r++ {
+				if q, err := s.Protect(tc.TopicKey, tc.Plaintext, ts); err != nil || !bytes.Equal(q, tc.Protected) {
+					t.Fatalf("use %d: Protect = %x, %v", r, q, err)
+				}
+			}
 			got, err := s.Unprotect(tc.TopicKey, tc.Protected, ts, core.DefaultWindow())
 			check(t, tc.Unprotect, got, err)
 		})
