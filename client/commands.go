@@ -26,7 +26,11 @@ func (c *Client) handleCommand(protected []byte) (core.CommandCode, error) {
 	}
 	cmd, err := core.DecodeCommand(plain, c.set.sizes, c.set.mode)
 	if err != nil {
-		return cmd.Code, fmt.Errorf("client: command: %w", err)
+		var code core.CommandCode
+		if len(plain) > 0 {
+			code = core.CommandCode(plain[0])
+		}
+		return code, fmt.Errorf("client: command: %w", err)
 	}
 	return cmd.Code, c.applyLocked(st, cmd, now)
 }
