@@ -22,13 +22,15 @@ func TestBehaviour(t *testing.T) {
 			t.Run("TopicCommands", func(t *testing.T) { testTopicCommands(t, cb) })
 			t.Run("SetIdKey", func(t *testing.T) { testSetIDKey(t, cb) })
 			t.Run("PubKeyCommands", func(t *testing.T) { testPubKeyCommands(t, cb) })
-			t.Run("SetC2Key", func(t *testing.T) { testSetC2Key(t, cb) })
+			if cb.mode == core.PubKey { // SK refusal is checked by PubKeyCommands
+				t.Run("SetC2Key", func(t *testing.T) { testSetC2Key(t, cb) })
+				t.Run("UnknownSignerPolicy", func(t *testing.T) { testUnknownSignerPolicy(t, cb) })
+			}
 			t.Run("InvalidCommands", func(t *testing.T) { testInvalidCommands(t, cb) })
 			t.Run("KeyTransition", func(t *testing.T) { testKeyTransition(t, cb) })
 			t.Run("Persistence", func(t *testing.T) { testPersistence(t, cb) })
 			t.Run("CorruptState", func(t *testing.T) { testCorruptState(t, cb) })
 			t.Run("MissingKeyPolicy", func(t *testing.T) { testMissingKeyPolicy(t, cb) })
-			t.Run("UnknownSignerPolicy", func(t *testing.T) { testUnknownSignerPolicy(t, cb) })
 			t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, cb) })
 		})
 	}
@@ -233,9 +235,6 @@ func must(m Message, err error) func(testing.TB) Message {
 }
 
 func testSetC2Key(t *testing.T, cb combo) {
-	if cb.mode != core.PubKey {
-		t.Skip("PK only (SK refusal is checked by PubKeyCommands)")
-	}
 	e := newEnv(t, cb)
 	c2b, err := e.pk.GenerateC2Key()
 	if err != nil {
@@ -525,9 +524,6 @@ func testMissingKeyPolicy(t *testing.T, cb combo) {
 }
 
 func testUnknownSignerPolicy(t *testing.T, cb combo) {
-	if cb.mode != core.PubKey {
-		t.Skip("PK only")
-	}
 	stranger := newPeer(t, cb.suite.(core.PKSuite), "stranger")
 	known := newPeer(t, cb.suite.(core.PKSuite), "known")
 
