@@ -2,11 +2,35 @@ package pq
 
 import (
 	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/e4c2/e4c2/suites/core"
 )
+
+// execCounter counts the executions of a fuzz target in this process. When
+// PQ_FUZZ_COUNT_DIR is set, every 1024 executions it writes the count to
+// DIR/<target>.<pid>: on this machine "go test -fuzz" often reports a
+// worker's executions only when the worker returns, which may not happen
+// before -fuzztime ends, so its final "execs" line can be far too low.
+type execCounter struct {
+	name string
+	n    atomic.Int64
+}
+
+func (c *execCounter) inc() {
+	n := c.n.Add(1)
+	dir := os.Getenv("PQ_FUZZ_COUNT_DIR")
+	if dir == "" || n%1024 != 0 {
+		return
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s.%d", c.name, os.Getpid()))
+	_ = os.WriteFile(path, []byte(fmt.Sprintln(n)), 0o644)
+}
 
 // FuzzUnprotect feeds the symmetric layer. Accepted input must be exactly
 // what Protect makes of the recovered plaintext (AES-SIV is deterministic),
@@ -31,7 +55,9 @@ func FuzzUnprotect(f *testing.F) {
 	}
 	s := New()
 	w := core.Window{MaxAge: time.Hour, MaxSkew: time.Hour}
+	count := &execCounter{name: "FuzzUnprotect"}
 	f.Fuzz(func(t *testing.T, p []byte) {
+		count.inc()
 		pt, err := s.Unprotect(key, p, now, w)
 		if err != nil {
 			return
@@ -73,7 +99,9 @@ func FuzzUnprotectSigned(f *testing.F) {
 		}
 		return nil, core.ErrPubKeyNotFound
 	}
+	count := &execCounter{name: "FuzzUnprotectSigned"}
 	f.Fuzz(func(t *testing.T, p []byte) {
+		count.inc()
 		sid, idErr := s.SenderID(p)
 		pt, sender, err := s.UnprotectSigned(topicKey, p, now, w, lookup)
 		if err != nil {
@@ -121,7 +149,9 @@ func FuzzUnprotectCommand(f *testing.F) {
 	now := time.Unix(first.Timestamp, 0)
 	s := New()
 	w := core.Window{MaxAge: time.Hour, MaxSkew: time.Hour}
+	count := &execCounter{name: "FuzzUnprotectCommand"}
 	f.Fuzz(func(t *testing.T, p []byte) {
+		count.inc()
 		cmd, err := s.UnprotectCommand(id, c2Pub, p, now, w)
 		if err != nil {
 			return
@@ -155,7 +185,9 @@ func FuzzKeys(f *testing.F) {
 		f.Add([]byte(v.PublicKey))
 	}
 	s := New()
+	count := &execCounter{name: "FuzzKeys"}
 	f.Fuzz(func(t *testing.T, k []byte) {
+		count.inc()
 		for _, err := range []error{s.CheckPublicKey(k), s.CheckC2PublicKey(k)} {
 			if err != nil && !isInvalidKey(err) {
 				t.Fatalf("refusal is not ErrInvalidKey: %v", err)
