@@ -13,12 +13,14 @@ import (
 // the kind and errors.As for the detail. Transport maps them to status codes
 // in one table.
 var (
-	ErrUnknownClient   = errors.New("unknown client")
-	ErrUnknownTopic    = errors.New("unknown topic")
-	ErrUnknownToken    = errors.New("unknown token")
-	ErrAlreadyExists   = errors.New("already exists")
-	ErrNotLinked       = errors.New("client is not linked to topic")
-	ErrWrongMode       = fmt.Errorf("not valid in this mode: %w", core.ErrUnsupportedOperation)
+	ErrUnknownClient = errors.New("unknown client")
+	ErrUnknownTopic  = errors.New("unknown topic")
+	ErrUnknownToken  = errors.New("unknown token")
+	ErrAlreadyExists = errors.New("already exists")
+	ErrNotLinked     = errors.New("client is not linked to topic")
+	// ErrWrongMode wraps core.ErrUnsupportedOperation (same message), so
+	// both sentinels match an operation refused in the current mode.
+	ErrWrongMode       = fmt.Errorf("%w", core.ErrUnsupportedOperation)
 	ErrInvalidRole     = errors.New("invalid role")
 	ErrInvalidEvent    = errors.New("invalid event encoding")
 	ErrUnknownEvent    = errors.New("unknown event type")

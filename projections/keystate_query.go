@@ -59,18 +59,38 @@ func (k *KeyState) ClientViews(ids []domain.ID) []domain.ClientView {
 	return out
 }
 
-// TopicView returns the decision view of a topic with its members.
-func (k *KeyState) TopicView(h domain.ID) domain.TopicView {
+// TopicView returns the decision view of a topic with all its members.
+func (k *KeyState) TopicView(h domain.ID) domain.TopicView { return k.TopicViewOf(h, nil) }
+
+// TopicViewOf returns the decision view of a topic whose Members are only
+// those of the given clients that are linked (all members when only is
+// nil). Linking or unlinking one client of a large topic then costs what
+// that client's topic list costs, not the topic's size.
+func (k *KeyState) TopicViewOf(h domain.ID, only []domain.ID) domain.TopicView {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	v := domain.TopicView{Hash: h}
-	if i, ok := k.topicIdx[h]; ok {
-		t := &k.topics[i]
-		v.Exists, v.Name, v.Version, v.KeyVersion = t.live, t.name, t.version, t.keyVersion
+	ti, ok := k.topicIdx[h]
+	if !ok {
+		return v
+	}
+	t := &k.topics[ti]
+	v.Exists, v.Name, v.Version, v.KeyVersion = t.live, t.name, t.version, t.keyVersion
+	member := func(ci int32) domain.Member {
+		c := &k.clients[ci]
+		return domain.Member{Client: c.id, Role: c.role, KeyVersion: c.keyVersion}
+	}
+	if only == nil {
 		v.Members = make([]domain.Member, len(t.members))
 		for j, ci := range t.members {
-			c := &k.clients[ci]
-			v.Members[j] = domain.Member{Client: c.id, Role: c.role, KeyVersion: c.keyVersion}
+			v.Members[j] = member(ci)
+		}
+		return v
+	}
+	for _, id := range only {
+		if ci, ok := k.clientIdx[id]; ok && slices.Contains(k.clients[ci].topics, ti) &&
+			!slices.ContainsFunc(v.Members, func(m domain.Member) bool { return m.Client == id }) {
+			v.Members = append(v.Members, member(ci))
 		}
 	}
 	return v

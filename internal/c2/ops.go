@@ -126,7 +126,7 @@ func (s *Service) AttachClients(ctx context.Context, o Origin, topic string, cs 
 	}
 	return s.exec(ctx, o, func() domain.Command { return domain.LinkClients{Topic: h, Clients: ids} },
 		func(domain.Command) domain.State {
-			return domain.State{Topic: s.ks.TopicView(h), Targets: s.ks.ClientViews(ids), C2: s.ks.C2View()}
+			return domain.State{Topic: s.ks.TopicViewOf(h, ids), Targets: s.ks.ClientViews(ids), C2: s.ks.C2View()}
 		})
 }
 
@@ -143,7 +143,7 @@ func (s *Service) RemoveTopicClient(ctx context.Context, o Origin, c ClientRef, 
 	}
 	return s.exec(ctx, o, func() domain.Command { return domain.UnlinkClient{Topic: h, Client: id} },
 		func(domain.Command) domain.State {
-			return domain.State{Topic: s.ks.TopicView(h), Client: s.ks.ClientView(id), C2: s.ks.C2View()}
+			return domain.State{Topic: s.ks.TopicViewOf(h, []domain.ID{id}), Client: s.ks.ClientView(id), C2: s.ks.C2View()}
 		})
 }
 

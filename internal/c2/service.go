@@ -60,6 +60,9 @@ type Result struct {
 	Version  uint64   // stream version after the append
 	EventIDs []string // ids of the appended events
 	Queued   int      // recipients of queued commands
+	// Rotated is set when new_topic rotated the key of an existing topic
+	// (false when it created the topic).
+	Rotated bool
 }
 
 // Service is the C2 application service. It is safe for concurrent use.
@@ -266,8 +269,11 @@ func (s *Service) exec(ctx context.Context, o Origin, mk func() domain.Command, 
 		res := Result{Stream: d.Stream, Version: v}
 		for i, ev := range d.Events {
 			res.EventIDs = append(res.EventIDs, evs[i].ID)
-			if q, ok := ev.(*domain.CommandQueued); ok {
-				res.Queued += len(q.Recipients)
+			switch e := ev.(type) {
+			case *domain.CommandQueued:
+				res.Queued += len(e.Recipients)
+			case *domain.TopicKeyRotated:
+				res.Rotated = true
 			}
 		}
 		return res, nil

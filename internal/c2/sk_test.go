@@ -51,7 +51,7 @@ func TestSKLifecycle(t *testing.T) {
 		t.Fatalf("clients = %d", svc.CountClients())
 	}
 	res := must(svc.NewTopic(ctx, sys, "plant/a"))(t)
-	if res.Version != 1 || res.Queued != 0 {
+	if res.Version != 1 || res.Queued != 0 || res.Rotated {
 		t.Fatalf("create %+v", res)
 	}
 	res = must(svc.AttachClients(ctx, sys, "plant/a", []c2.ClientRef{c2.ByName("pub"), c2.ByName("both"), c2.ByName("sub")}))(t)
@@ -81,7 +81,7 @@ func TestSKLifecycle(t *testing.T) {
 
 	// Rotation: consumers first, then both, then publishers.
 	res = must(svc.NewTopic(ctx, sys, "plant/a"))(t)
-	if res.Queued != 3 {
+	if res.Queued != 3 || !res.Rotated {
 		t.Fatalf("rotate %+v", res)
 	}
 	order := svc.PendingAfter(0, 0)
