@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/e4c2/e4c2/domain"
@@ -35,6 +36,8 @@ type fakeBackend struct {
 	calls []Caller
 	// lastPage records the last PageRequest seen, for clamp tests.
 	lastPage PageRequest
+	// subs counts running subscriptions (SSE cleanup tests).
+	subs atomic.Int32
 	// history holds every key ever set, for the leak scan.
 	history [][]byte
 	// failWith, if set, is returned by every operation (error table tests).
@@ -507,6 +510,8 @@ func (f *fakeBackend) PendingDeliveries(ctx context.Context, client string, p Pa
 }
 
 func (f *fakeBackend) Subscribe(ctx context.Context, from uint64, fn func(Event) error) error {
+	f.subs.Add(1)
+	defer f.subs.Add(-1)
 	next := max(from, 1)
 	for {
 		f.mu.Lock()
