@@ -1,0 +1,422 @@
+package automation
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/c2"
+	"github.com/e4c2/e4c2/projections"
+	"github.com/e4c2/e4c2/suites/core"
+)
+
+// Service is what the engine needs of the C2 application service;
+// *c2.Service implements it. Rules act only through these calls, like any
+// other caller of the service.
+type Service interface {
+	Mode() core.Mode
+	Suite() core.Suite
+	KeyState() *projections.KeyState
+	WaitPosition(ctx context.Context, pos uint64) error
+	NewTopic(ctx context.Context, o c2.Origin, topic string) (c2.Result, error)
+	NewClientKey(ctx context.Context, o c2.Origin, c c2.ClientRef) (c2.Result, error)
+	ResetClient(ctx context.Context, o c2.Origin, c c2.ClientRef) (c2.Result, error)
+	RemoveTopicClient(ctx context.Context, o c2.Origin, c c2.ClientRef, topic string) (c2.Result, error)
+	SendClientPubKey(ctx context.Context, o c2.Origin, dst, src c2.ClientRef) (c2.Result, error)
+	NewC2Key(ctx context.Context, o c2.Origin) (c2.Result, error)
+}
+
+var _ Service = (*c2.Service)(nil)
+
+// Config configures an Engine. Store and Service are required; the store
+// must be the one the service uses.
+type Config struct {
+	Store   eventstore.Store
+	Service Service
+	// Clock gives fire times and schedule ticks (default time.Now).
+	Clock func() time.Time
+	// Rand gives event ids (default crypto/rand).
+	Rand io.Reader
+	// Checkpoints persists the position of the engine in the log. Nil: the
+	// engine keeps it in memory and a new Engine starts at the end of the
+	// log (events appended while no engine ran are then not evaluated).
+	Checkpoints projections.Checkpointer
+	// CheckpointName is the checkpoint key (default "automation"). Two
+	// engines sharing a store need their own checkpoints.
+	CheckpointName string
+	// CheckpointEvery bounds how often the checkpoint is written besides
+	// after each fire and when Run returns (default 1s).
+	CheckpointEvery time.Duration
+	// MaxDepth is the causation depth past which a fire is refused and the
+	// rule stopped (default 3): an operator's event has depth 0, a fire it
+	// causes depth 1, an event written by that fire's action depth 1, a
+	// fire caused by that event depth 2, and so on.
+	MaxDepth int
+	// MaxNodes is the node budget of one expression (default 2000).
+	MaxNodes uint
+	// MemoryBudget bounds the memory one expression run may use, in expr
+	// VM units (default 200,000).
+	MemoryBudget uint
+	// TickInterval is how often Run evaluates schedules (default 1s; a
+	// negative value disables the ticker: call Tick yourself).
+	TickInterval time.Duration
+	// CatchUpGrace is how late a tick may be and still count as on time
+	// (default 1 minute); later ticks follow the rule's catch-up policy.
+	CatchUpGrace time.Duration
+	// Logger receives warnings (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Engine evaluates rules. Its management methods are safe for concurrent
+// use and may be called whether Run is running or not.
+type Engine struct {
+	cfg   Config
+	store eventstore.Store
+	svc   Service
+	mode  core.Mode
+	clock func() time.Time
+	log   *slog.Logger
+
+	randMu sync.Mutex
+
+	mu       sync.Mutex
+	known    map[string]struct{}  // rule ids (for ListRules and Tick)
+	active   map[string]*entry    // in-order registry (event evaluation)
+	compiled map[string]*compiled // cache: id + "@" + spec version
+	depths   depthMap
+	names    map[domain.ID]string // topic hash / client id -> name
+
+	pos       uint64 // last record processed
+	processed chan struct{}
+
+	loopVM vm.VM // used by the subscription goroutine only
+}
+
+// entry is a rule as the event loop knows it at its position in the log.
+type entry struct {
+	id      string
+	status  string
+	specPos uint64
+	c       *compiled // nil when the stored spec does not compile
+}
+
+// New returns an engine. It reads nothing yet: Run replays the rule streams.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Store == nil || cfg.Service == nil {
+		return nil, errors.New("automation: config needs Store and Service")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.CheckpointName == "" {
+		cfg.CheckpointName = "automation"
+	}
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = time.Second
+	}
+	if cfg.MaxDepth <= 0 {
+		cfg.MaxDepth = 3
+	}
+	if cfg.MaxNodes == 0 {
+		cfg.MaxNodes = defaultMaxNodes
+	}
+	if cfg.MemoryBudget == 0 {
+		cfg.MemoryBudget = defaultMemoryBudget
+	}
+	if cfg.TickInterval == 0 {
+		cfg.TickInterval = time.Second
+	}
+	if cfg.CatchUpGrace <= 0 {
+		cfg.CatchUpGrace = time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	e := &Engine{
+		cfg: cfg, store: cfg.Store, svc: cfg.Service, mode: cfg.Service.Mode(),
+		clock: cfg.Clock, log: cfg.Logger,
+		known: map[string]struct{}{}, active: map[string]*entry{},
+		compiled: map[string]*compiled{}, names: map[domain.ID]string{},
+		depths:    newDepthMap(1 << 16),
+		processed: make(chan struct{}),
+	}
+	e.loopVM.MemoryBudget = cfg.MemoryBudget
+	return e, nil
+}
+
+func (e *Engine) now() time.Time { return e.clock().UTC() }
+
+func (e *Engine) newID() string {
+	var b [16]byte
+	e.randMu.Lock()
+	_, err := io.ReadFull(e.cfg.Rand, b[:])
+	e.randMu.Unlock()
+	if err != nil {
+		// crypto/rand does not fail; a broken test reader is a bug.
+		panic("automation: random source failed: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func (e *Engine) meta(o c2.Origin) eventstore.Metadata {
+	m := eventstore.Metadata{Time: e.now(), Actor: o.Actor, CausationID: o.CausationID,
+		CorrelationID: o.CorrelationID, Suite: e.svc.Suite().Name(), Mode: e.mode.String()}
+	if m.Actor == "" {
+		m.Actor = "system"
+	}
+	if m.CorrelationID == "" {
+		m.CorrelationID = e.newID()
+	}
+	return m
+}
+
+// Position returns the last log position the engine processed.
+func (e *Engine) Position() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pos
+}
+
+// WaitPosition blocks until the engine processed pos (tests, and callers
+// that want a rule's reaction to an event they wrote to have happened).
+func (e *Engine) WaitPosition(ctx context.Context, pos uint64) error {
+	for {
+		e.mu.Lock()
+		done, ch := e.pos >= pos, e.processed
+		e.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (e *Engine) setPos(p uint64) {
+	e.mu.Lock()
+	e.pos = p
+	close(e.processed)
+	e.processed = make(chan struct{})
+	e.mu.Unlock()
+}
+
+// compiledFor returns the compiled programs of a rule state, compiling
+// each spec version once.
+func (e *Engine) compiledFor(st *ruleState) (*compiled, error) {
+	key := fmt.Sprintf("%s@%d", st.ID, st.specVersion)
+	e.mu.Lock()
+	c, ok := e.compiled[key]
+	e.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	c, err := compileSpec(st.Spec, e.mode, e.cfg.MaxNodes)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.compiled[key] = c
+	e.mu.Unlock()
+	return c, nil
+}
+
+// Run follows the log until ctx is done: it replays the rule streams up to
+// the checkpoint without acting, then evaluates every later event, and runs
+// the schedule ticker. It returns ctx's error, or the first store error.
+func (e *Engine) Run(ctx context.Context) error {
+	start := uint64(0)
+	fromEnd := false
+	if e.cfg.Checkpoints != nil {
+		p, err := e.cfg.Checkpoints.Load(e.cfg.CheckpointName)
+		if err != nil {
+			return fmt.Errorf("automation: load checkpoint: %w", err)
+		}
+		start = p
+	} else {
+		fromEnd = true
+	}
+	if fromEnd {
+		// No checkpoint store: begin at the current end of the log.
+		start = e.svc.KeyState().Position()
+		if last, err := e.lastPosition(ctx); err == nil && last > start {
+			start = last
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	if e.cfg.TickInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(e.cfg.TickInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if err := e.Tick(ctx); err != nil && ctx.Err() == nil {
+						e.log.Warn("automation: schedule tick", "err", err)
+					}
+				}
+			}
+		}()
+	}
+	lastSave := time.Now()
+	saved := start
+	save := func(p uint64) {
+		if e.cfg.Checkpoints == nil || p == saved {
+			return
+		}
+		if err := e.cfg.Checkpoints.Save(e.cfg.CheckpointName, p); err != nil {
+			e.log.Warn("automation: save checkpoint", "err", err)
+			return
+		}
+		saved, lastSave = p, time.Now()
+	}
+	err := e.store.Subscribe(ctx, 1, func(r eventstore.Record) error {
+		fired := false
+		if IsRuleEvent(r.Type) {
+			e.applyRuleRecord(&r)
+		} else if r.Position > start {
+			var err error
+			if fired, err = e.process(ctx, &r); err != nil {
+				return err
+			}
+		}
+		e.setPos(r.Position)
+		if r.Position > start && (fired || time.Since(lastSave) >= e.cfg.CheckpointEvery) {
+			save(r.Position)
+		}
+		return nil
+	})
+	cancel()
+	wg.Wait()
+	if p := e.Position(); p > start {
+		save(p)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return ctx.Err()
+	}
+	return fmt.Errorf("automation: subscription: %w", err)
+}
+
+func (e *Engine) lastPosition(ctx context.Context) (uint64, error) {
+	// Page forward from the service's position to the end.
+	p := e.svc.KeyState().Position()
+	for {
+		recs, err := e.store.ReadAll(ctx, p+1, 1024)
+		if err != nil {
+			return 0, err
+		}
+		if len(recs) == 0 {
+			return p, nil
+		}
+		p = recs[len(recs)-1].Position
+	}
+}
+
+// applyRuleRecord updates the in-order registry with a rule event.
+func (e *Engine) applyRuleRecord(r *eventstore.Record) {
+	id, ok := strings.CutPrefix(r.Stream, StreamPrefix)
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.known[id] = struct{}{}
+	en := e.active[id]
+	switch r.Type {
+	case TypeRuleCreated, TypeRuleUpdated:
+		var p ruleSpecEvent
+		if err := decodePayload(r.Type, r.Data, &p); err != nil {
+			e.log.Warn("automation: rule event", "rule", id, "err", err)
+			return
+		}
+		p.Spec.ID = id
+		if en == nil {
+			en = &entry{id: id, status: StatusActive}
+			e.active[id] = en
+		}
+		en.specPos = r.Position
+		c, err := compileSpec(p.Spec, e.mode, e.cfg.MaxNodes)
+		if err != nil {
+			// A spec stored under another mode or budget: the rule is
+			// kept but cannot fire here.
+			e.log.Warn("automation: stored rule does not compile", "rule", id, "err", err)
+		}
+		en.c = c
+		if c != nil {
+			e.compiled[fmt.Sprintf("%s@%d", id, r.Version)] = c
+		}
+	case TypeRulePaused:
+		if en != nil {
+			en.status = StatusPaused
+		}
+	case TypeRuleStopped:
+		if en != nil {
+			en.status = StatusStopped
+		}
+	case TypeRuleResumed:
+		if en != nil {
+			en.status = StatusActive
+		}
+	case TypeRuleDeleted:
+		delete(e.active, id)
+		delete(e.known, id)
+	case TypeRuleFired:
+		var p firedEvent
+		if err := decodePayload(r.Type, r.Data, &p); err == nil {
+			e.depths.put(id, p.Cause, p.Depth)
+		}
+	}
+}
+
+// depthMap remembers the depth of recent fires by (rule, cause), bounded
+// in size: the depth of an event a rule wrote is the depth of its fire.
+type depthMap struct {
+	m    map[string]int
+	ring []string
+	next int
+}
+
+func newDepthMap(n int) depthMap {
+	return depthMap{m: make(map[string]int, n), ring: make([]string, n)}
+}
+
+func (d *depthMap) put(rule, cause string, depth int) {
+	k := rule + "\x00" + cause
+	if _, ok := d.m[k]; ok {
+		d.m[k] = depth
+		return
+	}
+	if old := d.ring[d.next]; old != "" {
+		delete(d.m, old)
+	}
+	d.ring[d.next] = k
+	d.next = (d.next + 1) % len(d.ring)
+	d.m[k] = depth
+}
+
+func (d *depthMap) get(rule, cause string) (int, bool) {
+	v, ok := d.m[rule+"\x00"+cause]
+	return v, ok
+}

@@ -1,0 +1,422 @@
+package automation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/c2"
+)
+
+// maxClaimAttempts bounds the re-reads after losing a claim race on the
+// rule stream: each loss means another fire or change was recorded, which
+// the re-read takes into account.
+const maxClaimAttempts = 16
+
+// maxOperations bounds the operations of one fire (share_pubkeys is
+// quadratic in the members of a topic).
+const maxOperations = 10000
+
+// load folds a rule's stream.
+func (e *Engine) load(ctx context.Context, id string) (*ruleState, error) {
+	recs, err := e.store.ReadStream(ctx, Stream(id), 1)
+	if err != nil {
+		return nil, fmt.Errorf("automation: read rule %q: %w", id, err)
+	}
+	return foldRule(id, recs)
+}
+
+// appendRule appends one rule event at expected.
+func (e *Engine) appendRule(ctx context.Context, id string, expected int64, typ string, payload any, meta eventstore.Metadata, evID string) (uint64, error) {
+	data, err := encodePayload(payload)
+	if err != nil {
+		return 0, err
+	}
+	if evID == "" {
+		evID = e.newID()
+	}
+	v, err := e.store.Append(ctx, Stream(id), expected, eventstore.EventData{ID: evID, Type: typ, Data: data, Meta: meta})
+	if err != nil {
+		return 0, fmt.Errorf("automation: append %s to rule %q: %w", typ, id, err)
+	}
+	e.mu.Lock()
+	e.known[id] = struct{}{}
+	e.mu.Unlock()
+	return v, nil
+}
+
+func tickID(id string, t time.Time) string {
+	return fmt.Sprintf("tick:%s:%d", id, t.Unix())
+}
+
+// Tick fires every scheduled rule that is due at the engine clock. Run calls
+// it every Config.TickInterval; tests with an injected clock call it
+// directly. Several engines may tick the same rules: each period fires once.
+func (e *Engine) Tick(ctx context.Context) error {
+	e.mu.Lock()
+	ids := make([]string, 0, len(e.known))
+	for id := range e.known {
+		ids = append(ids, id)
+	}
+	e.mu.Unlock()
+	sort.Strings(ids)
+	var errs []error
+	for _, id := range ids {
+		if _, err := e.fire(ctx, id, trigger{kind: FiredBySchedule, depth: 1}); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// fire claims and runs one fire of a rule. It returns whether this engine
+// fired. Every decision is taken on a fresh read of the rule's stream and
+// recorded with an append at that stream's version, so concurrent engines
+// agree.
+func (e *Engine) fire(ctx context.Context, id string, tr trigger) (bool, error) {
+	for range maxClaimAttempts {
+		st, err := e.load(ctx, id)
+		if errors.Is(err, ErrUnknownRule) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if st.Status != StatusActive {
+			return false, nil
+		}
+		c, err := e.compiledFor(st)
+		if err != nil {
+			return false, err
+		}
+		now := e.now()
+		switch tr.kind {
+		case FiredByEvent:
+			if c.cond == nil || tr.pos <= st.specPos {
+				return false, nil
+			}
+			if _, done := st.causes[tr.cause]; done {
+				return false, nil // fired for this event already (another engine, or before a restart)
+			}
+			if mi := time.Duration(c.spec.Trigger.MinInterval); mi > 0 && !st.LastFired.IsZero() && now.Sub(st.LastFired) < mi {
+				return false, nil
+			}
+		case FiredBySchedule:
+			if !c.scheduled() {
+				return false, nil
+			}
+			tick, ok := c.dueTick(st, now, e.cfg.CatchUpGrace)
+			if !ok {
+				return false, nil
+			}
+			tr.tick, tr.cause = tick, tickID(id, tick)
+			if _, done := st.causes[tr.cause]; done {
+				return false, nil
+			}
+		case FiredOnCreate:
+			if st.Fires > 0 {
+				return false, nil
+			}
+		}
+
+		// Loop guard: refuse and stop, with the reason on record.
+		var kind, reason string
+		if tr.depth > e.cfg.MaxDepth {
+			kind = "depth"
+			reason = fmt.Sprintf("causation depth %d exceeds the limit %d", tr.depth, e.cfg.MaxDepth)
+			if tr.self {
+				reason += ": the rule reacts to its own effects"
+			}
+		} else if max, per := c.rate(); st.firesSince(now.Add(-per)) >= max {
+			kind = "rate"
+			reason = fmt.Sprintf("rate limit: %d fires within %s", max, per)
+		}
+		if kind != "" {
+			meta := e.meta(c2.Origin{Actor: "rule:" + id, CausationID: tr.cause})
+			_, err := e.appendRule(ctx, id, int64(st.Version), TypeRuleStopped, reasonEvent{Reason: reason, Kind: kind, Cause: tr.cause}, meta, "")
+			if errors.Is(err, eventstore.ErrConflict) {
+				continue
+			}
+			if err == nil {
+				e.log.Warn("automation: rule stopped", "rule", id, "reason", reason)
+			}
+			return false, err
+		}
+
+		env := tr.env
+		if env == nil {
+			env = &Env{Now: now, Mode: e.mode.String()}
+			if c.needState {
+				env.Clients, env.Topics = e.snapshot()
+			}
+		}
+		ops, planErr := e.plan(ctx, c, env)
+		firedID := e.newID()
+		meta := e.meta(c2.Origin{Actor: "rule:" + id, CausationID: tr.cause, CorrelationID: firedID})
+		if tr.kind == FiredOnCreate {
+			tr.tick = st.Created
+		}
+		fe := firedEvent{Trigger: tr.kind, Cause: tr.cause, CauseType: tr.causeType, Tick: tr.tick, Depth: tr.depth, Operations: ops}
+		if fe.Operations == nil {
+			fe.Operations = []Operation{}
+		}
+		v, err := e.appendRule(ctx, id, int64(st.Version), TypeRuleFired, fe, meta, firedID)
+		if errors.Is(err, eventstore.ErrConflict) {
+			continue // lost the race: re-read, the winner's fire is then on record
+		}
+		if err != nil {
+			return false, err
+		}
+		e.mu.Lock()
+		e.depths.put(id, tr.cause, tr.depth)
+		e.mu.Unlock()
+
+		done := completedEvent{Fired: v}
+		switch {
+		case planErr != nil:
+			done.Outcome, done.Error = OutcomeFailed, planErr.Error()
+		case len(ops) == 0:
+			done.Outcome = OutcomeNothing
+		default:
+			origin := c2.Origin{Actor: "rule:" + id, CausationID: tr.cause, CorrelationID: firedID}
+			done.Results = e.execute(ctx, origin, ops)
+			failed := 0
+			for _, r := range done.Results {
+				if r.Error != "" {
+					failed++
+				}
+			}
+			switch failed {
+			case 0:
+				done.Outcome = OutcomeSucceeded
+			case len(ops):
+				done.Outcome = OutcomeFailed
+			default:
+				done.Outcome = OutcomePartial
+			}
+		}
+		cmeta := e.meta(c2.Origin{Actor: "rule:" + id, CausationID: firedID, CorrelationID: firedID})
+		if _, err := e.appendRule(ctx, id, eventstore.Any, TypeRuleCompleted, done, cmeta, ""); err != nil {
+			return true, err
+		}
+		return true, nil
+	}
+	return false, fmt.Errorf("automation: rule %q: %w: gave up after %d claim attempts", id, eventstore.ErrConflict, maxClaimAttempts)
+}
+
+// plan evaluates the targets and lists the operations of a fire.
+func (e *Engine) plan(ctx context.Context, c *compiled, env *Env) ([]Operation, error) {
+	m := &vm.VM{MemoryBudget: e.cfg.MemoryBudget}
+	a := c.spec.Action
+	if a.Type == ActionRotateC2Key {
+		return []Operation{{Op: "new_c2_key"}}, nil
+	}
+	var names []string
+	if c.targets != nil {
+		out, err := m.Run(c.targets, env)
+		if err != nil {
+			return nil, fmt.Errorf("automation: %w: targets: %w", ErrEvaluation, err)
+		}
+		topicAction := a.Type == ActionRotateTopic || a.Type == ActionSharePubKeys
+		if names, err = targetNames(out, topicAction); err != nil {
+			return nil, err
+		}
+	} else {
+		switch a.Type {
+		case ActionRotateTopic, ActionSharePubKeys:
+			if env.Event.Topic != "" {
+				names = []string{env.Event.Topic}
+			}
+		default:
+			if env.Event.Client != "" {
+				names = []string{env.Event.Client}
+			}
+		}
+	}
+	names = dedup(names)
+	if len(names) > c.maxTargets() {
+		return nil, fmt.Errorf("automation: %w: %d targets exceed max_targets %d", ErrEvaluation, len(names), c.maxTargets())
+	}
+	var ops []Operation
+	switch a.Type {
+	case ActionRotateTopic:
+		for _, t := range names {
+			ops = append(ops, Operation{Op: "new_topic", Topic: t})
+		}
+	case ActionRotateClientKey:
+		for _, n := range names {
+			ops = append(ops, Operation{Op: "new_client_key", Client: n})
+		}
+	case ActionResetClient:
+		for _, n := range names {
+			ops = append(ops, Operation{Op: "reset_client", Client: n})
+		}
+	case ActionDetachClient:
+		topic := env.Event.Topic
+		if c.topic != nil {
+			out, err := m.Run(c.topic, env)
+			if err != nil {
+				return nil, fmt.Errorf("automation: %w: action.topic: %w", ErrEvaluation, err)
+			}
+			s, ok := out.(string)
+			if !ok {
+				return nil, fmt.Errorf("automation: %w: action.topic returned %T", ErrEvaluation, out)
+			}
+			topic = s
+		}
+		if topic == "" {
+			return nil, nil
+		}
+		for _, n := range names {
+			ops = append(ops, Operation{Op: "remove_topic_client", Client: n, Topic: topic})
+		}
+	case ActionSharePubKeys:
+		for _, t := range names {
+			members := e.memberNames(domain.TopicHash(t))
+			if a.Pairs == PairsEventClient {
+				x := env.Event.Client
+				if x == "" {
+					continue
+				}
+				for _, m := range members {
+					if m == x {
+						continue
+					}
+					ops = append(ops, Operation{Op: "send_client_pubkey", Topic: t, Client: m, Source: x},
+						Operation{Op: "send_client_pubkey", Topic: t, Client: x, Source: m})
+				}
+			} else {
+				for _, dst := range members {
+					for _, src := range members {
+						if dst != src {
+							ops = append(ops, Operation{Op: "send_client_pubkey", Topic: t, Client: dst, Source: src})
+						}
+					}
+				}
+			}
+			if len(ops) > maxOperations {
+				return nil, fmt.Errorf("automation: %w: more than %d operations", ErrEvaluation, maxOperations)
+			}
+		}
+	}
+	return ops, nil
+}
+
+func dedup(in []string) []string {
+	seen := make(map[string]struct{}, len(in))
+	out := in[:0]
+	for _, s := range in {
+		if _, ok := seen[s]; ok || s == "" {
+			continue
+		}
+		seen[s] = struct{}{}
+		out = append(out, s)
+	}
+	return out
+}
+
+// targetNames turns what a targets expression returned into names.
+func targetNames(out any, topics bool) ([]string, error) {
+	var names []string
+	var add func(v any, depth int) error
+	add = func(v any, depth int) error {
+		switch x := v.(type) {
+		case nil:
+			return nil
+		case string:
+			names = append(names, x)
+		case Topic:
+			if !topics {
+				return fmt.Errorf("automation: %w: targets: a topic where clients are expected", ErrEvaluation)
+			}
+			names = append(names, x.Name)
+		case Client:
+			if topics {
+				return fmt.Errorf("automation: %w: targets: a client where topics are expected", ErrEvaluation)
+			}
+			names = append(names, x.Name)
+		case *Topic:
+			return add(*x, depth)
+		case *Client:
+			return add(*x, depth)
+		default:
+			rv := reflect.ValueOf(v)
+			if (rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array) && depth == 0 {
+				for i := range rv.Len() {
+					if err := add(rv.Index(i).Interface(), depth+1); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			return fmt.Errorf("automation: %w: targets: cannot use %T as a target", ErrEvaluation, v)
+		}
+		return nil
+	}
+	if err := add(out, 0); err != nil {
+		return nil, err
+	}
+	return names, nil
+}
+
+// clientRef names a client for the service: by name when a client of that
+// name exists, else by hex id.
+func (e *Engine) clientRef(s string) c2.ClientRef {
+	ks := e.svc.KeyState()
+	if _, ok := ks.Client(domain.ClientID(s)); ok {
+		return c2.ByName(s)
+	}
+	if id, err := domain.ParseID(s); err == nil {
+		if _, ok := ks.Client(id); ok {
+			return c2.ByID(id)
+		}
+	}
+	return c2.ByName(s)
+}
+
+// execute runs the operations of a fire, each an ordinary service call.
+func (e *Engine) execute(ctx context.Context, o c2.Origin, ops []Operation) []OpResult {
+	out := make([]OpResult, 0, len(ops))
+	for _, op := range ops {
+		var res c2.Result
+		var err error
+		switch op.Op {
+		case "new_topic":
+			// new_topic on a missing topic would create it: a rotation
+			// must not.
+			if _, ok := e.svc.KeyState().Topic(domain.TopicHash(op.Topic)); !ok {
+				err = fmt.Errorf("rotate %q: %w", op.Topic, domain.ErrUnknownTopic)
+				break
+			}
+			res, err = e.svc.NewTopic(ctx, o, op.Topic)
+		case "new_client_key":
+			res, err = e.svc.NewClientKey(ctx, o, e.clientRef(op.Client))
+		case "reset_client":
+			res, err = e.svc.ResetClient(ctx, o, e.clientRef(op.Client))
+		case "remove_topic_client":
+			res, err = e.svc.RemoveTopicClient(ctx, o, e.clientRef(op.Client), op.Topic)
+		case "send_client_pubkey":
+			res, err = e.svc.SendClientPubKey(ctx, o, e.clientRef(op.Client), e.clientRef(op.Source))
+		case "new_c2_key":
+			res, err = e.svc.NewC2Key(ctx, o)
+		default:
+			err = fmt.Errorf("unknown operation %q", op.Op)
+		}
+		r := OpResult{Operation: op, Events: res.EventIDs}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		out = append(out, r)
+	}
+	return out
+}
