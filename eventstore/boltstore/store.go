@@ -49,10 +49,10 @@ type Store struct {
 	closed atomic.Bool
 	head   *notify.Head
 
-	queue    chan *appendReq
-	done     chan struct{} // closed by Close: the committer must stop
-	exited   chan struct{} // closed when the committer has stopped
-	nextPos  uint64        // owned by the committer after Open
+	queue   chan *appendReq
+	done    chan struct{} // closed by Close: the committer must stop
+	exited  chan struct{} // closed when the committer has stopped
+	nextPos uint64        // owned by the committer after Open
 }
 
 var (
