@@ -27,7 +27,7 @@ const (
 // ContextCommand). Like Protect, it seals an empty command too (4421
 // bytes), which UnprotectCommand refuses by its length.
 func (*Suite) ProtectCommand(c2 core.C2Key, clientPub, cmd []byte, ts time.Time) ([]byte, error) {
-	var seed [EncapsulationSeed]byte
+	var seed [EncapsulationSeedSize]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("pq: encapsulation randomness: %w", err)
 	}
@@ -40,8 +40,8 @@ func (*Suite) ProtectCommand(c2 core.C2Key, clientPub, cmd []byte, ts time.Time)
 // It exists for the test-vector generator only: reusing encapSeed for two
 // commands to one client reuses the command key.
 func ProtectCommandDeterministic(c2 *C2Key, clientPub, cmd []byte, ts time.Time, encapSeed []byte) ([]byte, error) {
-	if len(encapSeed) != EncapsulationSeed {
-		return nil, fmt.Errorf("%w: encapsulation seed must be %d bytes, got %d", core.ErrInvalidKey, EncapsulationSeed, len(encapSeed))
+	if len(encapSeed) != EncapsulationSeedSize {
+		return nil, fmt.Errorf("%w: encapsulation seed must be %d bytes, got %d", core.ErrInvalidKey, EncapsulationSeedSize, len(encapSeed))
 	}
 	return protectCommand(c2, clientPub, cmd, ts, encapSeed, false)
 }

@@ -3,7 +3,10 @@
 // encapsulation (FIPS 203), both from github.com/cloudflare/circl. This
 // comment is the suite's specification; testdata/pq-vectors.json holds
 // vectors made from fixed seeds, and TestVectors regenerates them byte for
-// byte.
+// byte (go test -run TestVectors -update rewrites the file after an
+// intended change). testdata/crosscheck.py re-derives every vector with an
+// independent implementation (Python cryptography on OpenSSL: ML-DSA,
+// ML-KEM, AES-SIV, Argon2id, hashlib SHAKE/SHA3).
 //
 // # Modes
 //

@@ -16,17 +16,17 @@ import (
 
 // Sizes of the pq suite, in bytes. doc.go explains each of them.
 const (
-	KeySize              = core.KeyLen                                                   // topic key, identity seed, C2 seed
-	SignatureSize        = mldsa65.SignatureSize                                         // ML-DSA-65 signature (3309)
-	SigningPublicKeySize = mldsa65.PublicKeySize                                         // ML-DSA-65 public key (1952)
-	KEMPublicKeySize     = mlkem768.PublicKeySize                                        // ML-KEM-768 encapsulation key (1184)
-	KEMCiphertextSize    = mlkem768.CiphertextSize                                       // ML-KEM-768 ciphertext (1088)
-	EncapsulationSeed    = mlkem768.EncapsulationSeedSize                                // ML-KEM-768 encapsulation randomness (32)
-	PublicKeySize        = SigningPublicKeySize + KEMPublicKeySize                       // registered client public key (3136)
-	C2PublicKeySize      = mldsa65.PublicKeySize                                         // C2 ML-DSA-65 public key (1952)
-	SKOverhead           = core.TimestampLen + siv.Overhead                              // 24
-	PKOverhead           = core.TimestampLen + core.IDLen + siv.Overhead + SignatureSize // 3349
-	CommandOverhead      = core.TimestampLen + KEMCiphertextSize + siv.Overhead + SignatureSize
+	KeySize               = core.KeyLen                                                   // topic key, identity seed, C2 seed
+	SignatureSize         = mldsa65.SignatureSize                                         // ML-DSA-65 signature (3309)
+	SigningPublicKeySize  = mldsa65.PublicKeySize                                         // ML-DSA-65 public key (1952)
+	KEMPublicKeySize      = mlkem768.PublicKeySize                                        // ML-KEM-768 encapsulation key (1184)
+	KEMCiphertextSize     = mlkem768.CiphertextSize                                       // ML-KEM-768 ciphertext (1088)
+	EncapsulationSeedSize = mlkem768.EncapsulationSeedSize                                // ML-KEM-768 encapsulation randomness (32)
+	PublicKeySize         = SigningPublicKeySize + KEMPublicKeySize                       // registered client public key (3136)
+	C2PublicKeySize       = mldsa65.PublicKeySize                                         // C2 ML-DSA-65 public key (1952)
+	SKOverhead            = core.TimestampLen + siv.Overhead                              // 24
+	PKOverhead            = core.TimestampLen + core.IDLen + siv.Overhead + SignatureSize // 3349
+	CommandOverhead       = core.TimestampLen + KEMCiphertextSize + siv.Overhead + SignatureSize
 )
 
 // Argon2id parameters of DeriveKey (RFC 9106 section 4, second recommended
