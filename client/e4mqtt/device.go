@@ -1,0 +1,175 @@
+package e4mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/e4c2/e4c2/client"
+)
+
+// Message is what the device received on a topic.
+type Message struct {
+	Topic   string
+	Payload []byte // plaintext of an application message (nil for a command)
+	Command bool   // a C2 command that was applied to the device state
+	Err     error  // set when the message could not be opened or applied
+}
+
+// Config configures a device connection.
+type Config struct {
+	// BrokerURL is tcp://host:port or ssl://host:port.
+	BrokerURL string
+	// ClientID defaults to "e4dev-" + hex(device id).
+	ClientID string
+	// Username and Password authenticate to the broker, if it wants it.
+	Username, Password string
+	// TLS configures ssl:// connections.
+	TLS *tls.Config
+	// CleanSession drops the broker session at connect. Default false: a
+	// persistent session keeps commands sent while the device was away.
+	CleanSession bool
+	// PublishQoS is the QoS of application publishes (default 1).
+	PublishQoS byte
+	// OnMessage receives every message, commands included, in arrival
+	// order (paho delivers in order). It must not block for long.
+	OnMessage func(Message)
+	// ConnectTimeout bounds the first connection (default 10 s).
+	ConnectTimeout time.Duration
+}
+
+// Device is an E4 device connected to a broker.
+type Device struct {
+	c   *client.Client
+	cfg Config
+	mq  paho.Client
+
+	mu     sync.Mutex
+	topics map[string]byte
+}
+
+// ErrTimeout is returned when the broker did not answer in time.
+var ErrTimeout = errors.New("e4mqtt: broker did not answer in time")
+
+// Connect connects c to the broker and subscribes to its control topic with
+// QoS 2 before returning, so that no command published afterwards is missed.
+func Connect(ctx context.Context, c *client.Client, cfg Config) (*Device, error) {
+	if cfg.BrokerURL == "" {
+		return nil, errors.New("e4mqtt: no broker url")
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "e4dev-" + hex.EncodeToString(c.ID())
+	}
+	if cfg.PublishQoS == 0 {
+		cfg.PublishQoS = 1
+	}
+	if cfg.PublishQoS > 2 {
+		return nil, fmt.Errorf("e4mqtt: invalid qos %d", cfg.PublishQoS)
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	d := &Device{c: c, cfg: cfg, topics: map[string]byte{c.ControlTopic(): 2}}
+	opts := paho.NewClientOptions().
+		AddBroker(cfg.BrokerURL).
+		SetClientID(cfg.ClientID).
+		SetCleanSession(cfg.CleanSession).
+		SetOrderMatters(true).
+		SetAutoReconnect(true).
+		SetConnectRetry(false).
+		SetMaxReconnectInterval(5 * time.Second).
+		SetConnectTimeout(cfg.ConnectTimeout).
+		SetKeepAlive(30 * time.Second).
+		SetDefaultPublishHandler(d.handle).
+		SetOnConnectHandler(d.resubscribe)
+	if cfg.Username != "" {
+		opts.SetUsername(cfg.Username).SetPassword(cfg.Password)
+	}
+	if cfg.TLS != nil {
+		opts.SetTLSConfig(cfg.TLS)
+	}
+	d.mq = paho.NewClient(opts)
+	if err := wait(ctx, d.mq.Connect(), cfg.ConnectTimeout); err != nil {
+		return nil, fmt.Errorf("e4mqtt: connect %s: %w", cfg.BrokerURL, err)
+	}
+	if err := wait(ctx, d.mq.Subscribe(c.ControlTopic(), 2, d.handle), cfg.ConnectTimeout); err != nil {
+		d.mq.Disconnect(0)
+		return nil, fmt.Errorf("e4mqtt: subscribe to the control topic: %w", err)
+	}
+	return d, nil
+}
+
+// Client returns the device library client.
+func (d *Device) Client() *client.Client { return d.c }
+
+// Subscribe subscribes to application topics (QoS 1) and waits for the
+// broker's acknowledgement.
+func (d *Device) Subscribe(ctx context.Context, topics ...string) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	filters := make(map[string]byte, len(topics))
+	d.mu.Lock()
+	for _, t := range topics {
+		filters[t] = 1
+		d.topics[t] = 1
+	}
+	d.mu.Unlock()
+	if err := wait(ctx, d.mq.SubscribeMultiple(filters, d.handle), d.cfg.ConnectTimeout); err != nil {
+		return fmt.Errorf("e4mqtt: subscribe: %w", err)
+	}
+	return nil
+}
+
+// Publish protects payload with the topic key and publishes it.
+func (d *Device) Publish(ctx context.Context, topic string, payload []byte) error {
+	protected, err := d.c.ProtectMessage(payload, topic)
+	if err != nil {
+		return fmt.Errorf("e4mqtt: protect: %w", err)
+	}
+	if err := wait(ctx, d.mq.Publish(topic, d.cfg.PublishQoS, false, protected), d.cfg.ConnectTimeout); err != nil {
+		return fmt.Errorf("e4mqtt: publish: %w", err)
+	}
+	return nil
+}
+
+// Close disconnects, waiting up to 250 ms for in-flight work.
+func (d *Device) Close() { d.mq.Disconnect(250) }
+
+func (d *Device) handle(_ paho.Client, m paho.Message) {
+	payload, isCmd, err := d.c.Unprotect(m.Payload(), m.Topic())
+	if d.cfg.OnMessage != nil {
+		d.cfg.OnMessage(Message{Topic: m.Topic(), Payload: payload, Command: isCmd, Err: err})
+	}
+}
+
+// resubscribe restores the subscriptions after a reconnect when the session
+// was not kept (clean session, or a broker that lost it).
+func (d *Device) resubscribe(c paho.Client) {
+	d.mu.Lock()
+	filters := make(map[string]byte, len(d.topics))
+	for t, q := range d.topics {
+		filters[t] = q
+	}
+	d.mu.Unlock()
+	c.SubscribeMultiple(filters, d.handle)
+}
+
+func wait(ctx context.Context, tok paho.Token, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return ErrTimeout
+	}
+}

@@ -1,0 +1,117 @@
+package e4mqtt_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/e4c2/e4c2/client"
+	"github.com/e4c2/e4c2/client/e4mqtt"
+	"github.com/e4c2/e4c2/suites/core"
+	"github.com/e4c2/e4c2/suites/standard"
+	"github.com/e4c2/e4c2/transport/mqtt/broker"
+)
+
+func startBroker(t *testing.T) *broker.Broker {
+	t.Helper()
+	b, err := broker.New(broker.Config{Address: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func newDevice(t *testing.T, name string, key []byte, url string, msgs chan e4mqtt.Message) *e4mqtt.Device {
+	t.Helper()
+	c, err := client.New(client.Config{Suite: standard.New(), Mode: core.SymKey, Name: name, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e4mqtt.Connect(context.Background(), c, e4mqtt.Config{
+		BrokerURL: url, CleanSession: true, OnMessage: func(m e4mqtt.Message) { msgs <- m },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
+
+func recv(t *testing.T, ch chan e4mqtt.Message) e4mqtt.Message {
+	t.Helper()
+	select {
+	case m := <-ch:
+		return m
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message within 10 s")
+	}
+	return e4mqtt.Message{}
+}
+
+// A command published on the control topic is applied; then two devices
+// exchange a protected message through a real broker.
+func TestCommandThenExchange(t *testing.T) {
+	b := startBroker(t)
+	url := "tcp://" + b.Addr()
+	s := standard.New()
+	k1, _ := s.GenerateKey()
+	k2, _ := s.GenerateKey()
+	topicKey, _ := s.GenerateKey()
+	in1, in2 := make(chan e4mqtt.Message, 8), make(chan e4mqtt.Message, 8)
+	d1 := newDevice(t, "dev-1", k1, url, in1)
+	d2 := newDevice(t, "dev-2", k2, url, in2)
+
+	// The C2's part, by hand: SetTopicKey to each device on its control topic.
+	cmd, err := core.EncodeSetTopicKey(topicKey, s.HashTopic("sensors/a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dk := range []struct {
+		d   *e4mqtt.Device
+		key []byte
+		in  chan e4mqtt.Message
+	}{{d1, k1, in1}, {d2, k2, in2}} {
+		prot, err := s.Protect(dk.key, cmd, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Publish(dk.d.Client().ControlTopic(), prot); err != nil {
+			t.Fatal(err)
+		}
+		if m := recv(t, dk.in); !m.Command || m.Err != nil {
+			t.Fatalf("command not applied: %+v", m)
+		}
+		if !dk.d.Client().HasTopicKey("sensors/a") {
+			t.Fatal("topic key missing after SetTopicKey")
+		}
+	}
+
+	ctx := context.Background()
+	if err := d2.Subscribe(ctx, "sensors/a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d1.Publish(ctx, "sensors/a", []byte("21.5C")); err != nil {
+		t.Fatal(err)
+	}
+	m := recv(t, in2)
+	if m.Err != nil || !bytes.Equal(m.Payload, []byte("21.5C")) || m.Command {
+		t.Fatalf("got %+v", m)
+	}
+
+	// A forged command (wrong key) is reported, not applied.
+	bad, _ := s.Protect(k1, []byte{byte(core.CmdResetTopics)}, time.Now())
+	if err := b.Publish(d2.Client().ControlTopic(), bad); err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(t, in2); m.Err == nil {
+		t.Fatal("forged command accepted")
+	}
+	if !d2.Client().HasTopicKey("sensors/a") {
+		t.Fatal("forged ResetTopics was applied")
+	}
+}
