@@ -1,0 +1,116 @@
+// Package testbroker starts real MQTT brokers for tests in other packages:
+// an external mosquitto process on a free loopback port (skipping the test
+// with a clear message when mosquitto is not installed; .ci/run installs
+// it), and helpers to find free ports.
+package testbroker
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// MosquittoPath is where Debian's mosquitto package installs the broker.
+const MosquittoPath = "/usr/sbin/mosquitto"
+
+// FreeAddr returns a loopback address with a port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// WaitPort waits until addr accepts connections (up) or refuses them.
+func WaitPort(t testing.TB, addr string, up bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if c != nil {
+			c.Close()
+		}
+		if (err == nil) == up {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testbroker: %s never became reachable=%v", addr, up)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Mosquitto is a running mosquitto process.
+type Mosquitto struct {
+	t    testing.TB
+	Addr string
+	conf string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartMosquitto starts mosquitto with anonymous access on a free loopback
+// port and stops it when the test ends. maxInflight sets
+// max_inflight_messages (0 keeps mosquitto's default of 20).
+func StartMosquitto(t testing.TB, maxInflight int) *Mosquitto {
+	t.Helper()
+	if _, err := os.Stat(MosquittoPath); err != nil {
+		t.Skipf("mosquitto is not installed at %s (apt-get install mosquitto; .ci/run does it)", MosquittoPath)
+	}
+	dir := t.TempDir()
+	m := &Mosquitto{t: t, Addr: FreeAddr(t)}
+	_, port, _ := net.SplitHostPort(m.Addr)
+	conf := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n"+
+		"log_dest file %s\nmax_queued_messages 1000000\nmax_connections -1\n", port, filepath.Join(dir, "mosquitto.log"))
+	if maxInflight > 0 {
+		conf += fmt.Sprintf("max_inflight_messages %d\n", maxInflight)
+	}
+	if os.Geteuid() == 0 {
+		conf += "user root\n"
+	}
+	m.conf = filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.Start()
+	t.Cleanup(m.Stop)
+	return m
+}
+
+// URL is the broker's tcp:// URL.
+func (m *Mosquitto) URL() string { return "tcp://" + m.Addr }
+
+// Start (re)starts the process on the same port.
+func (m *Mosquitto) Start() {
+	m.t.Helper()
+	m.cmd = exec.Command(MosquittoPath, "-c", m.conf)
+	if err := m.cmd.Start(); err != nil {
+		m.t.Fatalf("testbroker: start mosquitto: %v", err)
+	}
+	m.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(m.cmd, m.done)
+	WaitPort(m.t, m.Addr, true)
+}
+
+// Stop ends the process gracefully.
+func (m *Mosquitto) Stop() {
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.done:
+	case <-time.After(5 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.done
+	}
+	m.cmd = nil
+}
