@@ -46,6 +46,9 @@ type logGen struct {
 	t       time.Time
 	emit    func(eventstore.Record)
 	key     []byte
+	// chain fills PrevHash as a store would (needed to import the log).
+	chain bool
+	heads map[string][32]byte
 }
 
 func newLogGen(emit func(eventstore.Record)) *logGen {
@@ -64,11 +67,19 @@ func (g *logGen) add(stream string, ev domain.Event) {
 	}
 	var idb [16]byte
 	binary.BigEndian.PutUint64(idb[8:], g.pos)
-	g.emit(eventstore.Record{
+	r := eventstore.Record{
 		EventData: eventstore.EventData{ID: hex.EncodeToString(idb[:]), Type: ev.EventType().WireName(), Data: data,
 			Meta: eventstore.Metadata{Time: g.t, Actor: "system", Suite: "standard", Mode: "sk"}},
 		Stream: stream, Version: v, Position: g.pos,
-	})
+	}
+	if g.chain {
+		if g.heads == nil {
+			g.heads = map[string][32]byte{}
+		}
+		r.PrevHash = g.heads[stream]
+		g.heads[stream] = eventstore.HashRecord(&r)
+	}
+	g.emit(r)
 }
 
 func clientName(i int) string { return fmt.Sprintf("device-%06d", i) }
