@@ -17,7 +17,9 @@ import (
 type Backend interface {
 	// Section 9 operations.
 	NewClient(ctx context.Context, by Caller, req NewClientRequest) (Client, error)
-	RemoveClient(ctx context.Context, by Caller, client string) error
+	// RemoveClient forgets a client; with resetFirst it first queues
+	// ResetTopics to the device.
+	RemoveClient(ctx context.Context, by Caller, client string, resetFirst bool) error
 	NewClientKey(ctx context.Context, by Caller, client string) error
 	ResetClient(ctx context.Context, by Caller, client string) error
 	NewTopic(ctx context.Context, by Caller, topic string) (rotated bool, err error)
@@ -62,6 +64,14 @@ type Backend interface {
 	// Key export, for admins only: the only calls returning key material.
 	ExportClientKey(ctx context.Context, by Caller, client string) ([]byte, error)
 	ExportTopicKey(ctx context.Context, by Caller, topic string) ([]byte, error)
+}
+
+// BatchAttacher is optionally implemented by a Backend that can link many
+// clients to a topic in one atomic decision. The batch route tries it first
+// and falls back to one AttachClient per client (to report each failure)
+// only when the whole batch is refused.
+type BatchAttacher interface {
+	AttachClients(ctx context.Context, by Caller, topic string, clients []string) error
 }
 
 // Caller identifies who asks: the actor ("token:<name>") recorded in the
@@ -118,6 +128,7 @@ type Client struct {
 	Role       string    `json:"role,omitempty"`
 	KeyVersion uint64    `json:"key_version,omitempty"`
 	Topics     int       `json:"topics"`
+	Pending    int       `json:"pending"` // queued commands not yet delivered
 	CreatedAt  time.Time `json:"created_at,omitzero"`
 	UpdatedAt  time.Time `json:"updated_at,omitzero"`
 }
@@ -147,11 +158,12 @@ type Page[T any] struct {
 
 // AuditQuery filters the audit trail; zero fields do not filter.
 type AuditQuery struct {
-	Client string
-	Topic  string
-	Actor  string
-	From   time.Time
-	To     time.Time
+	Client string    // name or hex id
+	Topic  string    // topic name
+	Actor  string    // e.g. "token:ops"
+	Type   string    // event wire type
+	From   time.Time // inclusive
+	To     time.Time // exclusive
 	Page   PageRequest
 }
 
@@ -161,23 +173,30 @@ type AuditEntry struct {
 	Time          time.Time `json:"time"`
 	Type          string    `json:"type"`
 	Actor         string    `json:"actor"`
-	Client        string    `json:"client,omitempty"`
-	Topic         string    `json:"topic,omitempty"`
+	EventID       string    `json:"event_id,omitempty"`
+	Stream        string    `json:"stream,omitempty"`
+	Client        string    `json:"client,omitempty"`    // name, when known
+	ClientID      string    `json:"client_id,omitempty"` // hex
+	Topic         string    `json:"topic,omitempty"`     // name, when known
+	TopicHash     string    `json:"topic_hash,omitempty"`
+	KeyVersion    uint64    `json:"key_version,omitempty"`
+	Command       string    `json:"command,omitempty"`
+	Recipients    int       `json:"recipients,omitempty"`
 	CorrelationID string    `json:"correlation_id,omitempty"`
+	CausationID   string    `json:"causation_id,omitempty"`
 	Summary       string    `json:"summary,omitempty"`
 }
 
 // Delivery is a queued command not yet confirmed by the broker.
 type Delivery struct {
 	CommandID  string    `json:"command_id"`
-	Client     string    `json:"client"`
+	Seq        uint64    `json:"seq,omitempty"` // place in the global delivery order
+	Client     string    `json:"client"`        // hex id
 	Command    string    `json:"command"`
-	Topic      string    `json:"topic,omitempty"`
+	Topic      string    `json:"topic,omitempty"` // topic hash, hex
 	QueuedAt   time.Time `json:"queued_at"`
-	Attempts   int       `json:"attempts"`
-	LastError  string    `json:"last_error,omitempty"`
 	Position   uint64    `json:"position,omitempty"`
-	KeyVersion uint64    `json:"key_version,omitempty"`
+	KeyVersion uint64    `json:"key_version,omitempty"` // key protecting the command
 }
 
 // Event is one event of the log as shown to API users. Data is the public

@@ -11,6 +11,7 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
@@ -83,7 +84,9 @@ var errorTable = []errorRule{
 	{core.ErrTimestampTooOld, nethttp.StatusBadRequest, "timestamp_too_old"},
 	{core.ErrTimestampInFuture, nethttp.StatusBadRequest, "timestamp_in_future"},
 	{core.ErrInvalidCommand, nethttp.StatusBadRequest, "invalid_command"},
+	{c2.ErrInvalidCursor, nethttp.StatusBadRequest, "invalid_cursor"},
 	{eventstore.ErrClosed, nethttp.StatusServiceUnavailable, "unavailable"},
+	{c2.ErrClosed, nethttp.StatusServiceUnavailable, "unavailable"},
 	{context.DeadlineExceeded, nethttp.StatusServiceUnavailable, "timeout"},
 	{context.Canceled, nethttp.StatusServiceUnavailable, "canceled"},
 }

@@ -187,7 +187,7 @@ func (f *fakeBackend) clientOp(by Caller, ref, typ string, fn func(*fakeClient) 
 	return nil
 }
 
-func (f *fakeBackend) RemoveClient(ctx context.Context, by Caller, client string) error {
+func (f *fakeBackend) RemoveClient(ctx context.Context, by Caller, client string, resetFirst bool) error {
 	return f.clientOp(by, client, "client.removed.v1", func(c *fakeClient) error {
 		delete(f.clients, c.name)
 		return nil
@@ -485,7 +485,7 @@ func (f *fakeBackend) Audit(ctx context.Context, q AuditQuery) (Page[AuditEntry]
 		if q.Client != "" && cl != q.Client || q.Topic != "" && tp != q.Topic || q.Actor != "" && ev.Actor != q.Actor {
 			continue
 		}
-		if !q.From.IsZero() && ev.Time.Before(q.From) || !q.To.IsZero() && ev.Time.After(q.To) {
+		if !q.From.IsZero() && ev.Time.Before(q.From) || !q.To.IsZero() && !ev.Time.Before(q.To) {
 			continue
 		}
 		if len(out.Items) == q.Page.Limit {

@@ -273,8 +273,16 @@ func (s *Server) clientOp(c echo.Context, op func(Caller, string) error) error {
 }
 
 func (s *Server) removeClient(c echo.Context) error {
+	reset := false
+	if v := c.QueryParam("reset_topics"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return badRequest("invalid_query", "reset_topics must be true or false")
+		}
+		reset = b
+	}
 	return s.clientOp(c, func(by Caller, ref string) error {
-		return s.backend.RemoveClient(c.Request().Context(), by, ref)
+		return s.backend.RemoveClient(c.Request().Context(), by, ref, reset)
 	})
 }
 
@@ -586,6 +594,18 @@ func (s *Server) batchAttach(c echo.Context) error {
 	if err := s.checkBatch(b.Clients); err != nil {
 		return err
 	}
+	if ba, ok := s.backend.(BatchAttacher); ok {
+		// Fast path: one decision for the whole batch. If it is refused
+		// (one unknown client...), nothing was applied: retry one by one to
+		// tell which items fail.
+		if err := ba.AttachClients(c.Request().Context(), caller(c), b.Topic, b.Clients); err == nil {
+			res := batchResult{Succeeded: len(b.Clients), Results: make([]batchItem, len(b.Clients))}
+			for i, cl := range b.Clients {
+				res.Results[i] = batchItem{Client: cl, OK: true}
+			}
+			return c.JSON(nethttp.StatusOK, res)
+		}
+	}
 	return s.runBatch(c, b.Clients, func(by Caller, cl string) error {
 		return s.backend.AttachClient(c.Request().Context(), by, cl, b.Topic)
 	})
@@ -623,7 +643,8 @@ func (s *Server) audit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q := AuditQuery{Page: p, Client: c.QueryParam("client"), Topic: c.QueryParam("topic"), Actor: c.QueryParam("actor")}
+	q := AuditQuery{Page: p, Client: c.QueryParam("client"), Topic: c.QueryParam("topic"),
+		Actor: c.QueryParam("actor"), Type: c.QueryParam("type")}
 	if q.Client != "" {
 		if err := core.ValidateName(q.Client); err != nil {
 			return fmt.Errorf("http: client: %w", err)
@@ -640,7 +661,7 @@ func (s *Server) audit(c echo.Context) error {
 	if q.To, err = parseTimeParam(c, "to"); err != nil {
 		return err
 	}
-	if !q.From.IsZero() && !q.To.IsZero() && q.To.Before(q.From) {
+	if !q.From.IsZero() && !q.To.IsZero() && !q.To.After(q.From) {
 		return badRequest("invalid_time", "to is before from")
 	}
 	page, err := s.backend.Audit(c.Request().Context(), q)
@@ -766,6 +787,7 @@ func (s *Server) exportClientKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.logExport(c, slog.String("client", ref))
 	noStore(c)
 	return c.JSON(nethttp.StatusOK, exportedKey{Client: ref, Key: hex.EncodeToString(k)})
 }
@@ -779,6 +801,7 @@ func (s *Server) exportTopicKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.logExport(c, slog.String("topic", topic))
 	noStore(c)
 	return c.JSON(nethttp.StatusOK, exportedKey{Topic: topic, Key: hex.EncodeToString(k)})
 }
@@ -788,4 +811,11 @@ func (s *Server) exportTopicKey(c echo.Context) error {
 func (s *Server) logItemError(c echo.Context, err error) {
 	s.log.LogAttrs(c.Request().Context(), slog.LevelError, "batch item failed",
 		slog.String("request_id", requestID(c)), slog.String("error", err.Error()))
+}
+
+// logExport records every key export (who, what; never the key) at warning
+// level so a SIEM can alert on it.
+func (s *Server) logExport(c echo.Context, what slog.Attr) {
+	s.log.LogAttrs(c.Request().Context(), slog.LevelWarn, "key exported",
+		slog.String("request_id", requestID(c)), slog.String("actor", caller(c).Actor), what)
 }

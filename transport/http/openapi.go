@@ -67,9 +67,9 @@ func schemas() obj {
 			"public_key": str("PK mode: the client's public key, hex"),
 			"role":       obj{"type": "string", "enum": []string{"both", "publisher", "consumer"}},
 		}),
-		"Client": object([]string{"id", "topics"}, obj{
+		"Client": object([]string{"id", "topics", "pending"}, obj{
 			"name": str("client name"), "id": str("client id, hex"), "role": str("rotation role"),
-			"key_version": u64, "topics": integer, "created_at": tm, "updated_at": tm,
+			"key_version": u64, "topics": integer, "pending": integer, "created_at": tm, "updated_at": tm,
 		}),
 		"ClientPage": pageOf("Client"),
 		"NewTopic":   object([]string{"topic"}, obj{"topic": str("topic name")}),
@@ -97,13 +97,16 @@ func schemas() obj {
 		}),
 		"AuditEntry": object([]string{"position", "time", "type", "actor"}, obj{
 			"position": u64, "time": tm, "type": str("event type"), "actor": str("who did it"),
-			"client": str("client"), "topic": str("topic"), "correlation_id": str("request id"), "summary": str("summary"),
+			"event_id": str("event id"), "stream": str("stream"),
+			"client": str("client name, when known"), "client_id": str("client id, hex"),
+			"topic": str("topic name, when known"), "topic_hash": str("topic hash, hex"),
+			"key_version": u64, "command": str("command name"), "recipients": integer,
+			"correlation_id": str("request id"), "causation_id": str("causation id"), "summary": str("detail"),
 		}),
 		"AuditPage": pageOf("AuditEntry"),
-		"Delivery": object([]string{"command_id", "client", "command", "queued_at", "attempts"}, obj{
-			"command_id": str("command id"), "client": str("client"), "command": str("command name"),
-			"topic": str("topic"), "queued_at": tm, "attempts": integer, "last_error": str("last error"),
-			"position": u64, "key_version": u64,
+		"Delivery": object([]string{"command_id", "client", "command", "queued_at"}, obj{
+			"command_id": str("queue reference"), "seq": u64, "client": str("client id, hex"), "command": str("command name"),
+			"topic": str("topic hash, hex"), "queued_at": tm, "position": u64, "key_version": u64,
 		}),
 		"DeliveryPage": pageOf("Delivery"),
 		"Event": object([]string{"position", "stream", "version", "type", "time"}, obj{
@@ -130,13 +133,15 @@ func schemas() obj {
 }
 
 var queryDocs = map[string]obj{
-	"cursor": {"type": "string", "description": "opaque cursor from the previous page's next"},
-	"limit":  {"type": "integer", "minimum": 1, "description": "page size (default 100; larger values are clamped to the maximum, default 1000)"},
-	"client": {"type": "string", "description": "client name or hex id"},
-	"topic":  {"type": "string", "description": "topic name"},
-	"actor":  {"type": "string", "description": "actor, e.g. token:ops"},
-	"from":   {"type": "string", "description": "start (RFC 3339 time for audit, global position for events)"},
-	"to":     {"type": "string", "format": "date-time", "description": "end time (RFC 3339)"},
+	"cursor":       {"type": "string", "description": "opaque cursor from the previous page's next"},
+	"limit":        {"type": "integer", "minimum": 1, "description": "page size (default 100; larger values are clamped to the maximum, default 1000)"},
+	"client":       {"type": "string", "description": "client name or hex id"},
+	"topic":        {"type": "string", "description": "topic name"},
+	"actor":        {"type": "string", "description": "actor, e.g. token:ops"},
+	"from":         {"type": "string", "description": "start (RFC 3339 time for audit, global position for events)"},
+	"to":           {"type": "string", "format": "date-time", "description": "end time, exclusive (RFC 3339)"},
+	"type":         {"type": "string", "description": "event wire type, e.g. topic.key_rotated.v1"},
+	"reset_topics": {"type": "boolean", "description": "queue ResetTopics to the device before removing it"},
 }
 
 // errorStatuses documents the error answers any authenticated route may give.

@@ -43,7 +43,7 @@ func (s *Server) routeTable() []route {
 		{method: get, path: p("/clients"), role: RoleReader, id: "listClients", summary: "List clients", resp: "ClientPage", status: ok, query: page, handler: s.listClients},
 		{method: get, path: p("/count/clients"), role: RoleReader, id: "countClients", summary: "Count clients", resp: "Count", status: ok, handler: s.countClients},
 		{method: get, path: p("/clients/:client"), role: RoleReader, id: "getClient", summary: "Get a client by name or hex id", resp: "Client", status: ok, handler: s.getClient},
-		{method: del, path: p("/clients/:client"), role: RoleOperator, id: "removeClient", summary: "remove_client", status: none, handler: s.removeClient},
+		{method: del, path: p("/clients/:client"), role: RoleOperator, id: "removeClient", summary: "remove_client (reset_topics=true first sends ResetTopics)", status: none, query: []string{"reset_topics"}, handler: s.removeClient},
 		{method: post, path: p("/clients/:client/key"), role: RoleOperator, id: "newClientKey", summary: "new_client_key [SK]: rotate the client's key (SetIdKey protected with the old key)", status: none, handler: s.newClientKey},
 		{method: post, path: p("/clients/:client/reset"), role: RoleOperator, id: "resetClient", summary: "reset_client: unlink from every topic (ResetTopics)", status: none, handler: s.resetClient},
 		{method: get, path: p("/clients/:client/topics"), role: RoleReader, id: "clientTopics", summary: "Topics of a client", resp: "TopicPage", status: ok, query: page, handler: s.clientTopics},
@@ -67,7 +67,7 @@ func (s *Server) routeTable() []route {
 		{method: post, path: p("/c2key"), role: RoleOperator, id: "newC2Key", summary: "new_c2_key [PK]: new C2 key pair (SetC2Key to every client)", status: none, handler: s.newC2Key},
 		{method: post, path: p("/batch/attach"), role: RoleOperator, id: "batchAttach", summary: "Link many clients to a topic; per-item results", body: "BatchAttach", resp: "BatchResult", status: ok, handler: s.batchAttach},
 		{method: post, path: p("/batch/reset"), role: RoleOperator, id: "batchReset", summary: "Reset many clients; per-item results", body: "BatchReset", resp: "BatchResult", status: ok, handler: s.batchReset},
-		{method: get, path: p("/audit"), role: RoleReader, id: "audit", summary: "Audit trail, filtered by client, topic, actor and time (RFC 3339)", resp: "AuditPage", status: ok, query: []string{"client", "topic", "actor", "from", "to", "cursor", "limit"}, handler: s.audit},
+		{method: get, path: p("/audit"), role: RoleReader, id: "audit", summary: "Audit trail, filtered by client, topic, actor and time (RFC 3339)", resp: "AuditPage", status: ok, query: []string{"client", "topic", "actor", "type", "from", "to", "cursor", "limit"}, handler: s.audit},
 		{method: get, path: p("/events"), role: RoleReader, id: "events", summary: "Event stream (SSE); id = global position; resume with Last-Event-ID", status: ok, query: []string{"from"}, stream: true, handler: s.events},
 		{method: get, path: p("/deliveries"), role: RoleReader, id: "pendingDeliveries", summary: "Commands queued and not yet confirmed", resp: "DeliveryPage", status: ok, query: []string{"client", "cursor", "limit"}, handler: s.deliveries},
 

@@ -1,0 +1,143 @@
+package apiclient
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// ClientInfo is the public view of a C2 client (device). It never holds a key.
+type ClientInfo struct {
+	Name       string    `json:"name,omitempty"`
+	ID         string    `json:"id"`
+	Role       string    `json:"role,omitempty"`
+	KeyVersion uint64    `json:"key_version,omitempty"`
+	Topics     int       `json:"topics"`
+	CreatedAt  time.Time `json:"created_at,omitzero"`
+	UpdatedAt  time.Time `json:"updated_at,omitzero"`
+}
+
+// Topic is the public view of a topic. It never holds a key.
+type Topic struct {
+	Name       string    `json:"name"`
+	Hash       string    `json:"hash"`
+	KeyVersion uint64    `json:"key_version,omitempty"`
+	Clients    int       `json:"clients"`
+	CreatedAt  time.Time `json:"created_at,omitzero"`
+	RotatedAt  time.Time `json:"rotated_at,omitzero"`
+}
+
+// Page is one page of a list; Next is the cursor of the next page, empty
+// on the last one.
+type Page[T any] struct {
+	Items []T    `json:"items"`
+	Next  string `json:"next,omitempty"`
+}
+
+// NewClientRequest is the body of new_client. Key (SK) and PublicKey (PK) are
+// lowercase hex; give exactly one of them.
+type NewClientRequest struct {
+	Name      string `json:"name,omitempty"`
+	ID        string `json:"id,omitempty"`
+	Key       string `json:"key,omitempty"`
+	PublicKey string `json:"public_key,omitempty"`
+	Role      string `json:"role,omitempty"`
+}
+
+// TopicResult is the answer to new_topic.
+type TopicResult struct {
+	Topic   string `json:"topic"`
+	Rotated bool   `json:"rotated"`
+}
+
+// BatchItem is the outcome of one client of a batch.
+type BatchItem struct {
+	Client string       `json:"client"`
+	OK     bool         `json:"ok"`
+	Error  *ErrorDetail `json:"error,omitempty"`
+}
+
+// BatchResult is the answer to a batch operation.
+type BatchResult struct {
+	Succeeded int         `json:"succeeded"`
+	Failed    int         `json:"failed"`
+	Results   []BatchItem `json:"results"`
+}
+
+// AuditQuery filters the audit trail; zero fields do not filter.
+type AuditQuery struct {
+	Client string
+	Topic  string
+	Actor  string
+	From   time.Time
+	To     time.Time
+	Cursor string
+	Limit  int
+}
+
+// AuditEntry is one line of the audit trail.
+type AuditEntry struct {
+	Position      uint64    `json:"position"`
+	Time          time.Time `json:"time"`
+	Type          string    `json:"type"`
+	Actor         string    `json:"actor"`
+	Client        string    `json:"client,omitempty"`
+	Topic         string    `json:"topic,omitempty"`
+	CorrelationID string    `json:"correlation_id,omitempty"`
+	Summary       string    `json:"summary,omitempty"`
+}
+
+// Delivery is a queued command not yet confirmed by the broker.
+type Delivery struct {
+	CommandID  string    `json:"command_id"`
+	Client     string    `json:"client"`
+	Command    string    `json:"command"`
+	Topic      string    `json:"topic,omitempty"`
+	QueuedAt   time.Time `json:"queued_at"`
+	Attempts   int       `json:"attempts"`
+	LastError  string    `json:"last_error,omitempty"`
+	Position   uint64    `json:"position,omitempty"`
+	KeyVersion uint64    `json:"key_version,omitempty"`
+}
+
+// Event is one event of the log as the API shows it (sealed fields
+// omitted by the server).
+type Event struct {
+	Position      uint64          `json:"position"`
+	Stream        string          `json:"stream"`
+	Version       uint64          `json:"version"`
+	Type          string          `json:"type"`
+	Time          time.Time       `json:"time"`
+	Actor         string          `json:"actor,omitempty"`
+	CorrelationID string          `json:"correlation_id,omitempty"`
+	CausationID   string          `json:"causation_id,omitempty"`
+	Data          json.RawMessage `json:"data,omitempty"`
+}
+
+// Token is an API token without its secret.
+type Token struct {
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	CreatedBy string    `json:"created_by,omitempty"`
+}
+
+// CreatedToken is the answer to token creation: the only time the secret
+// is ever shown.
+type CreatedToken struct {
+	Token
+	Secret string `json:"token"`
+}
+
+// ExportedKey is an exported client or topic key (admin only), lowercase hex.
+type ExportedKey struct {
+	Client string `json:"client,omitempty"`
+	Topic  string `json:"topic,omitempty"`
+	Key    string `json:"key"`
+}
+
+// ErrorDetail is the JSON error object of the API.
+type ErrorDetail struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id,omitempty"`
+}
