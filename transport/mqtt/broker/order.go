@@ -3,7 +3,9 @@ package broker
 import (
 	"bytes"
 	"sort"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -26,18 +28,61 @@ import (
 // stamps move by at most a few seconds per queued message, which only
 // nudges mochi's forced expiry (a day by default).
 //
+// mochi also races a session take-over against publishes to that client:
+// a message published between the copy of the old session's queue and the
+// registration of the new connection stays in the old session and is lost,
+// and one published just after can overtake the resent queue. So a
+// take-over holds a gate, from before mochi copies the queue until it has
+// resent it, that in-process publishes (Broker.Publish, the C2's path)
+// wait for. A take-over that mochi abandons half-way never reaches
+// OnSessionEstablished, so the gate also opens by itself after
+// takeoverGateTimeout. Publishes from TCP clients (a C2 connected over TCP
+// to the embedded broker) do not go through the gate: use the in-process
+// publisher with the embedded broker.
+//
 // What it does not fix: mochi's deferral of messages past an MQTT 5
 // client's receive maximum uses the same sort while the client is online.
 // E4 devices speak MQTT 3.1.1, where that path is not taken.
 type orderHook struct {
 	mqtt.HookBase
 	srv atomic.Pointer[mqtt.Server]
+
+	gate    sync.RWMutex // write-held during a session take-over
+	mu      sync.Mutex
+	holders map[*mqtt.Client]*gateHold
+}
+
+// takeoverGateTimeout bounds how long one take-over can hold the gate.
+const takeoverGateTimeout = 5 * time.Second
+
+type gateHold struct {
+	once  sync.Once
+	timer *time.Timer
+}
+
+// publishGate is held (read side) by an in-process publish.
+func (h *orderHook) publishGate() func() {
+	h.gate.RLock()
+	return h.gate.RUnlock
+}
+
+func (h *orderHook) openGate(cl *mqtt.Client) {
+	h.mu.Lock()
+	g := h.holders[cl]
+	delete(h.holders, cl)
+	h.mu.Unlock()
+	if g != nil {
+		g.once.Do(func() {
+			g.timer.Stop()
+			h.gate.Unlock()
+		})
+	}
 }
 
 func (h *orderHook) ID() string { return "e4-order" }
 
 func (h *orderHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnSessionEstablish}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnSessionEstablish, mqtt.OnSessionEstablished}, []byte{b})
 }
 
 // OnSessionEstablish runs before mochi takes the old session over.
@@ -47,10 +92,26 @@ func (h *orderHook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 		return
 	}
 	existing, ok := srv.Clients.Get(cl.ID)
-	if !ok || existing.State.Inflight == nil || existing.State.Inflight.Len() == 0 {
+	if !ok {
 		return
 	}
-	restamp(existing.State.Inflight)
+	h.gate.Lock()
+	g := &gateHold{}
+	g.timer = time.AfterFunc(takeoverGateTimeout, func() { h.openGate(cl) })
+	h.mu.Lock()
+	if h.holders == nil {
+		h.holders = make(map[*mqtt.Client]*gateHold)
+	}
+	h.holders[cl] = g
+	h.mu.Unlock()
+	if existing.State.Inflight != nil && existing.State.Inflight.Len() > 0 {
+		restamp(existing.State.Inflight)
+	}
+}
+
+// OnSessionEstablished runs once mochi has resent the old session's queue.
+func (h *orderHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+	h.openGate(cl)
 }
 
 // restamp rewrites the Created stamps of inf so that mochi's resend sort

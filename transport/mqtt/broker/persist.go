@@ -4,19 +4,43 @@ import (
 	"strconv"
 	"strings"
 
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// persistHook is mochi's bbolt storage hook with one repair.
+// persistHook is mochi's bbolt storage hook with two repairs.
 //
 // mochi v2.7.9's storage hooks save an in-flight message without its packet
 // id (storage.Message.PacketID stays 0), so after a restart every queued
 // message of a client loads under id 0 and all but one are lost. The id is
 // still the suffix of the record's key ("IFM_<client>:<packet id>"), so we
 // restore it from there when loading.
+//
+// And when a subscriber acknowledges a QoS 2 message with PUBREC, mochi
+// replaces the PUBLISH by a PUBREL in memory but not in the store: after a
+// restart it would send the PUBLISH again, and the device would see an old
+// command after newer ones. We store the PUBREL in its place.
 type persistHook struct {
 	*bolt.Hook
+}
+
+// Provides implements mqtt.Hook.
+func (h persistHook) Provides(b byte) bool {
+	return b == mqtt.OnPacketProcessed || h.Hook.Provides(b)
+}
+
+// OnPacketProcessed stores the PUBREL that replaced an acknowledged
+// outbound QoS 2 PUBLISH. A client only sends PUBREC for a message the
+// broker sent it, so this is always the outbound direction.
+func (h persistHook) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, err error) {
+	if err != nil || pk.FixedHeader.Type != packets.Pubrec {
+		return
+	}
+	if rel, ok := cl.State.Inflight.Get(pk.PacketID); ok && rel.FixedHeader.Type == packets.Pubrel {
+		h.Hook.OnQosPublish(cl, rel, rel.Created, 0)
+	}
 }
 
 // StoredInflightMessages implements mqtt.Hook.

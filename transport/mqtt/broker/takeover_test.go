@@ -1,0 +1,58 @@
+package broker
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Publishing in process while a persistent subscriber takes its session
+// over (here: reconnecting after a broker restart) loses nothing and keeps
+// queue order.
+func TestTakeoverDuringPublishes(t *testing.T) {
+	addr := freeAddr(t)
+	b := startBroker(t, Config{Address: addr, PersistPath: filepath.Join(t.TempDir(), "b.db")})
+	r := &received{ch: make(chan struct{}, 1)}
+	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("device-x").
+		SetCleanSession(false).SetAutoReconnect(true).SetMaxReconnectInterval(50 * time.Millisecond).
+		SetDefaultPublishHandler(r.handler)
+	c := paho.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer c.Disconnect(0)
+	if tok := c.Subscribe("e4/#", 2, nil); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	const n1, n2 = 10, 300
+	for i := range n1 {
+		if err := b.Publish("e4/aa", []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "first batch", func() bool { return len(r.snapshot()) == n1 })
+	waitFor(t, "acks", func() bool { return b.Inflight() == 0 })
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Publish while the subscriber comes back and takes its session over.
+	for i := n1; i < n1+n2; i++ {
+		if err := b.Publish("e4/aa", []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	waitFor(t, "all", func() bool { return len(r.snapshot()) >= n1+n2 })
+	for i, m := range r.snapshot() {
+		if want := "e4/aa=" + strconv.Itoa(i); m != want {
+			t.Fatalf("message %d is %q, want %q", i, m, want)
+		}
+	}
+}

@@ -1,0 +1,282 @@
+package mqtt
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/e4c2/e4c2/transport/mqtt/broker"
+)
+
+// Test helpers for real brokers: the embedded mochi broker and an external
+// mosquitto started by the test.
+
+const mosquittoBin = "/usr/sbin/mosquitto"
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func waitPort(t testing.TB, addr string, up bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if c != nil {
+			c.Close()
+		}
+		if (err == nil) == up {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %s never became up=%v", addr, up)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// mosquitto is an external broker process on a free loopback port.
+type mosquitto struct {
+	t    testing.TB
+	addr string
+	dir  string
+	conf string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startMosquitto starts mosquitto, or skips the test if it is not installed.
+// persist keeps sessions and queued messages across a graceful restart.
+func startMosquitto(t testing.TB, persist bool) *mosquitto {
+	t.Helper()
+	if _, err := os.Stat(mosquittoBin); err != nil {
+		t.Skipf("mosquitto not installed at %s (apt-get install mosquitto): %v", mosquittoBin, err)
+	}
+	m := &mosquitto{t: t, dir: t.TempDir()}
+	m.addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	_, port, _ := net.SplitHostPort(m.addr)
+	conf := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence %v\n"+
+		"persistence_location %s/\nlog_dest file %s/mosquitto.log\nmax_queued_messages 100000\n",
+		port, persist, m.dir, m.dir)
+	if os.Geteuid() == 0 {
+		conf += "user root\n" // keep root so the persistence file stays writable
+	}
+	m.conf = filepath.Join(m.dir, "mosquitto.conf")
+	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.start()
+	t.Cleanup(m.stop)
+	return m
+}
+
+func (m *mosquitto) url() string { return "tcp://" + m.addr }
+
+func (m *mosquitto) start() {
+	m.t.Helper()
+	m.cmd = exec.Command(mosquittoBin, "-c", m.conf)
+	m.cmd.Stdout, m.cmd.Stderr = os.Stderr, os.Stderr
+	if err := m.cmd.Start(); err != nil {
+		m.t.Fatalf("start mosquitto: %v", err)
+	}
+	m.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(m.cmd, m.done)
+	waitPort(m.t, m.addr, true)
+}
+
+// stop ends mosquitto gracefully (SIGTERM: it saves its persistence file).
+func (m *mosquitto) stop() {
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.done:
+	case <-time.After(5 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.done
+	}
+	m.cmd = nil
+}
+
+// subscriber is a device-like paho client: persistent session, QoS 2 on
+// "e4/#", reconnecting by itself.
+type subscriber struct {
+	mu   sync.Mutex
+	msgs []string
+	c    paho.Client
+}
+
+func newSubscriber(t testing.TB, url, id string) *subscriber {
+	t.Helper()
+	s := &subscriber{}
+	subscribed := make(chan error, 1)
+	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).
+		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(50 * time.Millisecond).SetMaxReconnectInterval(100 * time.Millisecond).
+		SetDefaultPublishHandler(s.handle).
+		SetOnConnectHandler(func(c paho.Client) {
+			// Subscribing again is harmless with a resumed session and
+			// needed when the broker lost it.
+			tok := c.Subscribe("e4/#", 2, s.handle)
+			tok.Wait()
+			select {
+			case subscribed <- tok.Error():
+			default:
+			}
+		})
+	s.c = paho.NewClient(o)
+	s.c.Connect()
+	select {
+	case err := <-subscribed:
+		if err != nil {
+			t.Fatalf("subscribe: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("subscriber did not connect")
+	}
+	t.Cleanup(func() { s.c.Disconnect(50) })
+	return s
+}
+
+func (s *subscriber) handle(_ paho.Client, m paho.Message) {
+	s.mu.Lock()
+	s.msgs = append(s.msgs, string(m.Payload()))
+	s.mu.Unlock()
+}
+
+func (s *subscriber) received() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.msgs...)
+}
+
+func (s *subscriber) distinct() int {
+	seen := map[string]bool{}
+	for _, m := range s.received() {
+		seen[m] = true
+	}
+	return len(seen)
+}
+
+// brokerEnv is a real broker plus a way to make the C2's publisher for it.
+type brokerEnv struct {
+	name      string
+	url       string // for device-side clients
+	publisher func(t testing.TB) Publisher
+	stop      func()
+	restart   func()
+	settled   func() bool // no QoS exchange in progress (as far as we can see)
+}
+
+func embeddedBroker(t testing.TB, c2 *broker.Credentials) *broker.Broker {
+	t.Helper()
+	b, err := broker.New(broker.Config{
+		Address:     fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		C2:          c2,
+		PersistPath: filepath.Join(t.TempDir(), "broker.db"),
+		Logger:      quietLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+func newPaho(t testing.TB, cfg PahoConfig) *Paho {
+	t.Helper()
+	cfg.MaxReconnectInterval = 100 * time.Millisecond
+	cfg.ConnectTimeout = 2 * time.Second
+	p, err := NewPaho(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var envKinds = []string{"embedded-inprocess", "embedded-tcp", "mosquitto"}
+
+func newEnv(t testing.TB, kind string) *brokerEnv {
+	t.Helper()
+	switch kind {
+	case "embedded-inprocess":
+		b := embeddedBroker(t, nil)
+		return &brokerEnv{
+			name: kind, url: "tcp://" + b.Addr(),
+			publisher: func(testing.TB) Publisher { return NewInProcess(b, 0) },
+			stop:      func() { _ = b.Close() },
+			settled:   func() bool { return b.Inflight() == 0 },
+			restart: func() {
+				if err := b.Start(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			},
+		}
+	case "embedded-tcp":
+		c2 := &broker.Credentials{Username: "e4c2", Password: "test-c2-password"}
+		b := embeddedBroker(t, c2)
+		url := "tcp://" + b.Addr()
+		return &brokerEnv{
+			name: kind, url: url,
+			publisher: func(t testing.TB) Publisher {
+				return newPaho(t, PahoConfig{BrokerURL: url, Username: c2.Username, Password: c2.Password, MaxInflight: DefaultWindowEmbedded})
+			},
+			stop:    func() { _ = b.Close() },
+			settled: func() bool { return b.Inflight() == 0 },
+			restart: func() {
+				if err := b.Start(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			},
+		}
+	case "mosquitto":
+		m := startMosquitto(t, true)
+		return &brokerEnv{
+			name: kind, url: m.url(),
+			publisher: func(t testing.TB) Publisher { return newPaho(t, PahoConfig{BrokerURL: m.url()}) },
+			stop:      m.stop,
+			restart:   m.start,
+			settled:   func() bool { time.Sleep(100 * time.Millisecond); return true },
+		}
+	}
+	t.Fatalf("unknown broker kind %q", kind)
+	return nil
+}
+
+var subscriberSeq struct {
+	sync.Mutex
+	n int
+}
+
+func subscriberID() string {
+	subscriberSeq.Lock()
+	defer subscriberSeq.Unlock()
+	subscriberSeq.n++
+	return "device-" + strconv.Itoa(os.Getpid()) + "-" + strconv.Itoa(subscriberSeq.n)
+}
