@@ -73,6 +73,9 @@ func (e *Engine) change(ctx context.Context, o c2.Origin, id, typ string, payloa
 		if err != nil {
 			return Rule{}, err
 		}
+		if typ == TypeRuleDeleted {
+			return Rule{}, nil
+		}
 		return e.GetRule(ctx, id)
 	}
 	return Rule{}, fmt.Errorf("automation: rule %q: %w", id, eventstore.ErrConflict)

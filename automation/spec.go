@@ -330,6 +330,11 @@ func compileExpr(field, src string, maxNodes uint, opts ...expr.Option) (*vm.Pro
 		if errors.As(err, &fe) {
 			ce.Line, ce.Column, ce.Message = fe.Line, fe.Column, fe.Message
 		}
+		if ce.Line == 0 {
+			// No location: the error is about the whole expression
+			// (e.g. its type), which starts at line 1, column 0.
+			ce.Line = 1
+		}
 		return nil, ce
 	}
 	return p, nil
