@@ -10,3 +10,5 @@ import (
 func equalSnap(a, b projections.Snapshot) bool { return reflect.DeepEqual(a, b) }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+func projectionsAll() projections.AsOf { return projections.AsOf{} }
