@@ -329,6 +329,7 @@ func (k *KeyState) apply(r *eventstore.Record, ev domain.Event) {
 		// A (re-)registered device is provisioned with the current C2
 		// public key out of band.
 		c.c2Version = k.c2.keyVersion
+		k.retarget(ci)
 	case *domain.ClientRemoved:
 		ci := k.client(e.Client)
 		c := &k.clients[ci]
@@ -518,6 +519,33 @@ func (k *KeyState) enqueue(r *eventstore.Record, e *domain.CommandQueued) {
 			q.KeyVersion = rc.KeyVersion
 		}
 		k.push(ci, q)
+	}
+}
+
+// retarget adapts the queue of a client whose key was overwritten by
+// new_client (a device re-provisioned out of band with that key and the
+// current C2 public key): pending commands are protected with the new keys,
+// and pending SetIdKey / SetC2Key are dropped, since they would take the
+// device away from the keys the C2 now holds for it.
+func (k *KeyState) retarget(ci int32) {
+	c := &k.clients[ci]
+	if len(c.pending) == 0 {
+		return
+	}
+	kept := c.pending[:0]
+	for _, q := range c.pending {
+		if q.Code == core.CmdSetIDKey || q.Code == core.CmdSetC2Key {
+			k.unorder(q.Seq())
+			k.pendingCount--
+			continue
+		}
+		q.KeyVersion, q.C2KeyVersion = c.keyVersion, c.c2Version
+		kept = append(kept, q)
+	}
+	clear(c.pending[len(kept):])
+	c.pending = kept
+	if len(c.pending) == 0 {
+		c.pending = nil
 	}
 }
 

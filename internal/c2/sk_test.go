@@ -273,3 +273,34 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Fatal("rotation after restart not queued")
 	}
 }
+
+// TestOverwriteRetargetsQueue: new_client on an existing client means the
+// device was re-provisioned with the new key: its pending commands are
+// protected with that key and a pending SetIdKey is dropped.
+func TestOverwriteRetargetsQueue(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, core.SymKey)
+	svc := e.svc
+	must(svc.NewClient(ctx, sys, c2.ByName("a"), bytes.Repeat([]byte{1}, 32), domain.RoleConsumer))(t)
+	must(svc.NewTopic(ctx, sys, "t"))(t)
+	must(svc.NewTopicClient(ctx, sys, c2.ByName("a"), "t"))(t)
+	must(svc.NewClientKey(ctx, sys, c2.ByName("a")))(t)
+	if p := pendingOf(t, svc, "a"); len(p) != 2 {
+		t.Fatalf("pending %d", len(p))
+	}
+	fresh := bytes.Repeat([]byte{2}, 32)
+	must(svc.NewClient(ctx, sys, c2.ByName("a"), fresh, domain.RolePublisher))(t)
+	p := pendingOf(t, svc, "a")
+	if len(p) != 1 || p[0].Code != core.CmdSetTopicKey {
+		t.Fatalf("pending after overwrite: %+v", p)
+	}
+	if cmd := openSK(t, e, fresh, p[0]); cmd.Code != core.CmdSetTopicKey {
+		t.Fatal("not protected with the new key")
+	}
+	if ci := must(svc.Client(c2.ByName("a")))(t); ci.Role != domain.RolePublisher || ci.Topics != 1 || ci.Name != "a" {
+		t.Fatalf("client after overwrite %+v", ci)
+	}
+	if got, want := e.rebuild(t, projections.AsOf{}), svc.KeyState().Snapshot(); !equalSnap(got, want) {
+		t.Fatal("replay differs")
+	}
+}
