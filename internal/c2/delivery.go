@@ -191,6 +191,9 @@ func (s *Service) BuildCommandAt(ctx context.Context, q projections.Queued, now 
 }
 
 func (s *Service) recordDelivery(ctx context.Context, o Origin, q projections.Queued, failed bool, reason string) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
 	if _, ok := s.ks.QueuedBySeq(q.Client, q.Seq()); !ok {
 		return ErrNotPending
 	}

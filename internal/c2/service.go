@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/e4c2/e4c2/domain"
@@ -86,6 +87,7 @@ type Service struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	runErr error
+	closed atomic.Bool
 }
 
 // ErrClosed is returned by operations after Close.
@@ -160,6 +162,7 @@ func modeSupported(s core.Suite, m core.Mode) bool {
 
 // Close stops following the log. It does not close the store.
 func (s *Service) Close() error {
+	s.closed.Store(true)
 	s.cancel()
 	<-s.done
 	return nil
@@ -222,6 +225,9 @@ func (s *Service) meta(o Origin) eventstore.Metadata {
 // command for each attempt (it must copy key material: a decision's keys
 // are wiped once encoded); view reads the state the command needs.
 func (s *Service) exec(ctx context.Context, o Origin, mk func() domain.Command, view func(domain.Command) domain.State) (Result, error) {
+	if s.closed.Load() {
+		return Result{}, ErrClosed
+	}
 	meta := s.meta(o)
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {

@@ -272,6 +272,15 @@ func TestRestartKeepsState(t *testing.T) {
 	if len(svc2.PendingFor(domain.ClientID("a"), 0)) != 2 {
 		t.Fatal("rotation after restart not queued")
 	}
+	// A closed service refuses operations before touching the store.
+	pos := svc2.Position()
+	svc2.Close()
+	if _, err := svc2.NewTopic(ctx, sys, "t"); !errors.Is(err, c2.ErrClosed) {
+		t.Fatalf("after close: %v", err)
+	}
+	if recs, _ := e.store.ReadAll(ctx, pos+1, 10); len(recs) != 0 {
+		t.Fatal("closed service appended")
+	}
 }
 
 // TestOverwriteRetargetsQueue: new_client on an existing client means the
