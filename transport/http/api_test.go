@@ -519,7 +519,7 @@ func TestLogging(t *testing.T) {
 			t.Fatalf("log %s = %v, want %v", k, line[k], want)
 		}
 	}
-	if _, ok := line["latency"]; !ok {
+	if _, ok := line["latency_ms"].(float64); !ok {
 		t.Fatal("no latency")
 	}
 	logs := h.logs.String()

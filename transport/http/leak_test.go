@@ -35,7 +35,7 @@ func allowedToCarryKeys(e exchange) bool {
 // scanForKeys fails if any response other than the allowed ones holds any
 // of keys, and returns how many allowed responses did (the positive
 // control: the scan must be able to see a key).
-func scanForKeys(t *testing.T, exchanges []exchange, keys [][]byte, logs string) int {
+func scanForKeys(t testing.TB, exchanges []exchange, keys [][]byte, logs string) int {
 	t.Helper()
 	if len(keys) == 0 {
 		t.Fatal("no keys to scan for")
@@ -150,4 +150,32 @@ func readEventsOnce(t *testing.T, h *harness) exchange {
 		t.Fatalf("event stream did not reach event %d", last)
 	}
 	return exchange{method: get, path: "/api/v1/events", status: rec.Code, body: rec.Body.Bytes()}
+}
+
+// errRecorder is a testing.TB that records failures instead of failing.
+type errRecorder struct {
+	testing.TB
+	errors int
+}
+
+func (e *errRecorder) Helper()               {}
+func (e *errRecorder) Errorf(string, ...any) { e.errors++ }
+func (e *errRecorder) Fatal(...any)          { e.errors++ }
+
+// TestScanForKeysDetects proves the scan fails on a leak in every encoding.
+func TestScanForKeysDetects(t *testing.T) {
+	k := bytes.Repeat([]byte{0xa5, 0x17}, 16)
+	for i, form := range keyForms(k) {
+		rec := &errRecorder{TB: t}
+		ex := []exchange{{method: get, path: "/api/v1/clients", body: append([]byte(`{"x":"`), append(form, '"', '}')...)}}
+		scanForKeys(rec, ex, [][]byte{k}, "")
+		if rec.errors == 0 {
+			t.Fatalf("form %d not detected", i)
+		}
+		rec = &errRecorder{TB: t}
+		ex[0].method, ex[0].path = post, "/api/v1/export/clients/a"
+		if n := scanForKeys(rec, ex, [][]byte{k}, ""); n == 0 || rec.errors != 0 {
+			t.Fatalf("form %d: allowed export not counted (%d) or flagged (%d)", i, n, rec.errors)
+		}
+	}
 }

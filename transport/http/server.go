@@ -19,8 +19,9 @@ type Config struct {
 	// bodies get 413.
 	BodyLimit int64
 	// RateLimit is the steady number of requests per second allowed per
-	// token (default 50); RateBurst the bucket size (default 2×RateLimit,
-	// at least 1). A negative RateLimit disables rate limiting.
+	// token (default 1000: it stops a runaway script, not a busy
+	// automation); RateBurst the bucket size (default 2×RateLimit, at
+	// least 1). A negative RateLimit disables rate limiting.
 	RateLimit float64
 	RateBurst int
 	// DefaultPageSize (default 100) and MaxPageSize (default 1000) bound
@@ -53,7 +54,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("http: body limit %d must be positive", c.BodyLimit)
 	}
 	if c.RateLimit == 0 {
-		c.RateLimit = 50
+		c.RateLimit = 1000
 	}
 	if c.RateBurst == 0 {
 		c.RateBurst = max(1, int(2*c.RateLimit))
