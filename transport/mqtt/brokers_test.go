@@ -91,7 +91,12 @@ func (m *mosquitto) url() string { return "tcp://" + m.addr }
 func (m *mosquitto) start() {
 	m.t.Helper()
 	m.cmd = exec.Command(mosquittoBin, "-c", m.conf)
-	m.cmd.Stdout, m.cmd.Stderr = os.Stderr, os.Stderr
+	out, err := os.OpenFile(filepath.Join(m.dir, "stderr.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	defer out.Close() // the child keeps its own descriptor
+	m.cmd.Stdout, m.cmd.Stderr = out, out
 	if err := m.cmd.Start(); err != nil {
 		m.t.Fatalf("start mosquitto: %v", err)
 	}
@@ -185,14 +190,17 @@ type brokerEnv struct {
 	settled   func() bool // no QoS exchange in progress (as far as we can see)
 }
 
-func embeddedBroker(t testing.TB, c2 *broker.Credentials) *broker.Broker {
+func embeddedBroker(t testing.TB, c2 *broker.Credentials, persist bool) *broker.Broker {
 	t.Helper()
-	b, err := broker.New(broker.Config{
-		Address:     fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		C2:          c2,
-		PersistPath: filepath.Join(t.TempDir(), "broker.db"),
-		Logger:      quietLogger(),
-	})
+	cfg := broker.Config{
+		Address: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		C2:      c2,
+		Logger:  quietLogger(),
+	}
+	if persist {
+		cfg.PersistPath = filepath.Join(t.TempDir(), "broker.db")
+	}
+	b, err := broker.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,9 +232,16 @@ var envKinds = []string{"embedded-inprocess", "embedded-tcp", "mosquitto"}
 
 func newEnv(t testing.TB, kind string) *brokerEnv {
 	t.Helper()
+	return newEnvOpts(t, kind, true)
+}
+
+// newEnvOpts makes a broker environment; persist gives the embedded broker
+// a persistence file and mosquitto persistence.
+func newEnvOpts(t testing.TB, kind string, persist bool) *brokerEnv {
+	t.Helper()
 	switch kind {
 	case "embedded-inprocess":
-		b := embeddedBroker(t, nil)
+		b := embeddedBroker(t, nil, persist)
 		return &brokerEnv{
 			name: kind, url: "tcp://" + b.Addr(),
 			publisher: func(testing.TB) Publisher { return NewInProcess(b, 0) },
@@ -240,7 +255,7 @@ func newEnv(t testing.TB, kind string) *brokerEnv {
 		}
 	case "embedded-tcp":
 		c2 := &broker.Credentials{Username: "e4c2", Password: "test-c2-password"}
-		b := embeddedBroker(t, c2)
+		b := embeddedBroker(t, c2, persist)
 		url := "tcp://" + b.Addr()
 		return &brokerEnv{
 			name: kind, url: url,
@@ -256,7 +271,7 @@ func newEnv(t testing.TB, kind string) *brokerEnv {
 			},
 		}
 	case "mosquitto":
-		m := startMosquitto(t, true)
+		m := startMosquitto(t, persist)
 		return &brokerEnv{
 			name: kind, url: m.url(),
 			publisher: func(t testing.TB) Publisher { return newPaho(t, PahoConfig{BrokerURL: m.url()}) },

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ type fakeSource struct {
 	log     []string          // outcome records, in order
 	builds  map[uint64]int
 	seq     uint64
+	nDeliv  int
 	changed chan struct{}
 
 	// hooks, all optional
@@ -71,8 +73,9 @@ func (s *fakeSource) Pending(ctx context.Context, after uint64, limit int) ([]It
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Item
-	for _, it := range s.items {
-		if it.Seq > after && s.state[it.Seq] == "" {
+	start := sort.Search(len(s.items), func(i int) bool { return s.items[i].Seq > after })
+	for _, it := range s.items[start:] {
+		if s.state[it.Seq] == "" {
 			out = append(out, it)
 			if len(out) == limit {
 				break
@@ -108,14 +111,10 @@ func (s *fakeSource) Delivered(ctx context.Context, it Item) error {
 	s.mu.Lock()
 	if s.state[it.Seq] == "" {
 		s.state[it.Seq] = "delivered"
+		s.nDeliv++
 	}
 	s.log = append(s.log, "delivered "+it.Ref)
-	n := 0
-	for _, v := range s.state {
-		if v == "delivered" {
-			n++
-		}
-	}
+	n := s.nDeliv
 	f := s.onDelivered
 	s.mu.Unlock()
 	if f != nil {

@@ -18,4 +18,18 @@
 //     authenticated with keys the devices hold), but could flood devices
 //     with garbage and replay captured commands within their timestamp
 //     window, so the broker refuses it.
+//
+// And three repairs of mochi v2.7.9 that per-client FIFO delivery needs
+// (each with a test that fails without it):
+//
+//   - A reconnecting persistent session gets its queued messages resent in
+//     random order within each second (mochi sorts them by a seconds
+//     timestamp over a map); orderHook re-stamps them into queue order.
+//   - A session take-over races publishes to that client (messages lost or
+//     overtaking the resend); in-process publishes wait at a gate held
+//     during the take-over.
+//   - The bbolt persistence (Config.PersistPath) drops the packet id of
+//     stored in-flight messages (all but one lost after a restart) and
+//     never records PUBREL (acknowledged messages resent after a restart);
+//     persistHook restores both.
 package broker
