@@ -73,8 +73,19 @@
 // # Performance
 //
 // Protect and Unprotect take raw key bytes on every call; the Suite keeps a
-// small direct-mapped cache of expanded keys (64 slots, confirmed by a
-// constant-time key comparison; Forget drops a key), so a message costs one
-// output allocation and no key schedule. Callers holding a key for long can
-// also keep a *SIV from NewSIV.
+// small direct-mapped cache of expanded keys (64 slots, per Suite, with a
+// random hash seed; a hit is confirmed by a constant-time comparison of
+// the whole key; Forget drops a key), so a message costs one output
+// allocation and no key schedule. Callers holding a key for long can keep
+// a *SIV from NewSIV instead.
+//
+// The CMAC chain is inherently serial and runs one block call at a time.
+// The counter mode, once a key has been used a few times, is driven through
+// the standard library's AES-GCM assembly (crypto/cipher offers no
+// allocation-free AES-CTR with a caller-chosen counter): a 16-byte GCM
+// nonce is solved for so that GCM's first counter block is the SIV counter
+// (see gcmctr.go); the result is byte-identical to the block-by-block
+// counter mode, which remains for cold keys, short inputs and FIPS-only
+// runtimes. Measured: SK Protect of 1 KiB costs about 1.13 times one
+// AES-256-CBC pass plus one AES-256-CTR pass, with one allocation.
 package standard
