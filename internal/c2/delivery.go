@@ -15,6 +15,19 @@ import (
 // client was removed) meanwhile. Retrying cannot help.
 var ErrNotPending = fmt.Errorf("c2: %w", domain.ErrUnknownDelivery)
 
+// ErrUnbuildable: a queued command can never be built (its key record is
+// missing or malformed, a sealed key does not open, the suite refuses the
+// key). Delivery workers fail such a command at once; other BuildCommand
+// errors (store reads, cancelled contexts) are worth retrying.
+var ErrUnbuildable = errors.New("c2: command cannot be built")
+
+func unbuildable(err error) error {
+	if err == nil || errors.Is(err, ErrUnbuildable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnbuildable, err)
+}
+
 // keyAt returns the key held by the event at (stream, version): from the
 // read model when it is the current key, else from that record of the log
 // (an older key still protecting a queued command, e.g. SetIdKey).
@@ -23,18 +36,18 @@ func (s *Service) keyAt(ctx context.Context, stream string, version uint64, curr
 		return current, nil
 	}
 	if version == 0 {
-		return projections.KeyRef{}, fmt.Errorf("c2: no key version in %s", stream)
+		return projections.KeyRef{}, unbuildable(fmt.Errorf("c2: no key version in %s", stream))
 	}
 	recs, err := s.store.ReadStream(ctx, stream, version)
 	if err != nil {
 		return projections.KeyRef{}, fmt.Errorf("c2: read %s v%d: %w", stream, version, err)
 	}
 	if len(recs) == 0 || recs[0].Version != version {
-		return projections.KeyRef{}, fmt.Errorf("c2: %s v%d: %w: record missing", stream, version, domain.ErrInvalidEvent)
+		return projections.KeyRef{}, unbuildable(fmt.Errorf("c2: %s v%d: %w: record missing", stream, version, domain.ErrInvalidEvent))
 	}
 	ev, err := domain.DecodeRecord(&recs[0])
 	if err != nil {
-		return projections.KeyRef{}, err
+		return projections.KeyRef{}, unbuildable(err)
 	}
 	ref := projections.KeyRef{Stream: stream, Version: version, WireType: recs[0].Type}
 	switch e := ev.(type) {
@@ -49,7 +62,7 @@ func (s *Service) keyAt(ctx context.Context, stream string, version uint64, curr
 	case *domain.C2KeyGenerated:
 		ref.Sealed, ref.Public = e.Private.Sealed(), e.Public
 	default:
-		return projections.KeyRef{}, fmt.Errorf("c2: %s v%d is %s: %w: holds no key", stream, version, recs[0].Type, domain.ErrInvalidEvent)
+		return projections.KeyRef{}, unbuildable(fmt.Errorf("c2: %s v%d is %s: %w: holds no key", stream, version, recs[0].Type, domain.ErrInvalidEvent))
 	}
 	return ref, nil
 }
@@ -70,7 +83,8 @@ func (s *Service) c2KeyAt(ctx context.Context, v uint64) (projections.KeyRef, er
 }
 
 func (s *Service) open(ref projections.KeyRef) ([]byte, error) {
-	return domain.OpenSecret(s.sealer, domain.SealedSecret(ref.Sealed), ref.Stream, ref.Version, ref.WireType)
+	k, err := domain.OpenSecret(s.sealer, domain.SealedSecret(ref.Sealed), ref.Stream, ref.Version, ref.WireType)
+	return k, unbuildable(err)
 }
 
 // commandBytes builds the clear command of q. The caller wipes it.
@@ -116,7 +130,7 @@ func (s *Service) commandBytes(ctx context.Context, q projections.Queued) ([]byt
 		}
 		sp, err := s.pk.SigningPublicKey(ref.Public)
 		if err != nil {
-			return nil, err
+			return nil, unbuildable(err)
 		}
 		return core.EncodeSetPubKey(sp, q.Subject[:])
 	case core.CmdSetC2Key:
@@ -126,7 +140,7 @@ func (s *Service) commandBytes(ctx context.Context, q projections.Queued) ([]byt
 		}
 		return core.EncodeSetC2Key(ref.Public)
 	}
-	return nil, fmt.Errorf("c2: %w: %s", core.ErrInvalidCommand, q.Code)
+	return nil, unbuildable(fmt.Errorf("c2: %w: %s", core.ErrInvalidCommand, q.Code))
 }
 
 // BuildCommand returns the control topic and protected payload of a queued
@@ -142,12 +156,15 @@ func (s *Service) BuildCommand(ctx context.Context, q projections.Queued) (topic
 func (s *Service) BuildCommandAt(ctx context.Context, q projections.Queued, now time.Time) (topic string, payload []byte, err error) {
 	cmd, err := s.commandBytes(ctx, q)
 	if err != nil {
+		if core.IsCommandError(err) {
+			err = unbuildable(err)
+		}
 		return "", nil, fmt.Errorf("c2: build %s for %s: %w", q.Code, q.Client, err)
 	}
 	defer clear(cmd)
 	// Check the exact lengths of the suite, as the device will.
 	if _, err := core.DecodeCommand(cmd, s.suite.Sizes(), s.mode); err != nil {
-		return "", nil, fmt.Errorf("c2: build %s for %s: %w", q.Code, q.Client, err)
+		return "", nil, fmt.Errorf("c2: build %s for %s: %w", q.Code, q.Client, unbuildable(err))
 	}
 	switch s.mode {
 	case core.SymKey:
@@ -162,7 +179,7 @@ func (s *Service) BuildCommandAt(ctx context.Context, q projections.Queued, now 
 		defer clear(key)
 		payload, err = s.suite.Protect(key, cmd, now)
 		if err != nil {
-			return "", nil, fmt.Errorf("c2: protect %s for %s: %w", q.Code, q.Client, err)
+			return "", nil, fmt.Errorf("c2: protect %s for %s: %w", q.Code, q.Client, unbuildable(err))
 		}
 	case core.PubKey:
 		cref, err := s.c2KeyAt(ctx, q.C2KeyVersion)
@@ -176,7 +193,7 @@ func (s *Service) BuildCommandAt(ctx context.Context, q projections.Queued, now 
 		defer clear(priv)
 		pair, err := s.pk.ParseC2Key(priv)
 		if err != nil {
-			return "", nil, fmt.Errorf("c2: build %s for %s: c2 key: %w", q.Code, q.Client, err)
+			return "", nil, fmt.Errorf("c2: build %s for %s: c2 key: %w", q.Code, q.Client, unbuildable(err))
 		}
 		pref, err := s.clientKeyAt(ctx, q.Client, q.KeyVersion)
 		if err != nil {
@@ -184,7 +201,7 @@ func (s *Service) BuildCommandAt(ctx context.Context, q projections.Queued, now 
 		}
 		payload, err = s.pk.ProtectCommand(pair, pref.Public, cmd, now)
 		if err != nil {
-			return "", nil, fmt.Errorf("c2: protect %s for %s: %w", q.Code, q.Client, err)
+			return "", nil, fmt.Errorf("c2: protect %s for %s: %w", q.Code, q.Client, unbuildable(err))
 		}
 	}
 	return core.ControlTopic(q.Client[:]), payload, nil

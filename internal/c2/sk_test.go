@@ -313,3 +313,32 @@ func TestOverwriteRetargetsQueue(t *testing.T) {
 		t.Fatal("replay differs")
 	}
 }
+
+// TestBuildUnbuildable: a sealed key that does not open (here: another
+// master key) makes the command permanently unbuildable.
+func TestBuildUnbuildable(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, core.SymKey)
+	must(e.svc.NewClient(ctx, sys, c2.ByName("a"), make([]byte, 32), 0))(t)
+	must(e.svc.NewTopic(ctx, sys, "t"))(t)
+	must(e.svc.NewTopicClient(ctx, sys, c2.ByName("a"), "t"))(t)
+	q := pendingOf(t, e.svc, "a")[0]
+	other, err := c2.New(c2.Config{Store: e.store, Sealer: wrongSealer{}, Suite: e.suite, Mode: core.SymKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, _, err := other.BuildCommand(ctx, q); !errors.Is(err, c2.ErrUnbuildable) {
+		t.Fatalf("err = %v, want ErrUnbuildable", err)
+	}
+	// An unknown command code is unbuildable too.
+	q.Code = 0x42
+	if _, _, err := e.svc.BuildCommand(ctx, q); !errors.Is(err, c2.ErrUnbuildable) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+type wrongSealer struct{}
+
+func (wrongSealer) Seal(p, ad []byte) ([]byte, error) { return nil, errors.New("no") }
+func (wrongSealer) Open(s, ad []byte) ([]byte, error) { return nil, errors.New("does not open") }
