@@ -208,3 +208,30 @@ func (s *Service) VerifyToken(secret string) (projections.TokenInfo, error) {
 func (s *Service) waitStream(ctx context.Context, stream string, v uint64) error {
 	return s.runner.Wait(ctx, func() bool { return s.ks.StreamVersion(stream) >= v })
 }
+
+// PendingPage returns a page of the queued commands of a client, oldest
+// first; the cursor is the Seq of the last command returned.
+func (s *Service) PendingPage(c ClientRef, cursor string, limit int) ([]projections.Queued, string, error) {
+	id, err := c.Resolve()
+	if err != nil {
+		return nil, "", resolveErr("pending", c, err)
+	}
+	var after uint64
+	if cursor != "" {
+		if after, err = strconv.ParseUint(cursor, 10, 64); err != nil {
+			return nil, "", ErrInvalidCursor
+		}
+	}
+	limit = clampLimit(limit)
+	var out []projections.Queued
+	for _, q := range s.ks.Pending(id, 0) {
+		if q.Seq() <= after {
+			continue
+		}
+		if len(out) == limit {
+			return out, strconv.FormatUint(out[len(out)-1].Seq(), 10), nil
+		}
+		out = append(out, q)
+	}
+	return out, "", nil
+}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/internal/c2"
@@ -342,3 +344,84 @@ type wrongSealer struct{}
 
 func (wrongSealer) Seal(p, ad []byte) ([]byte, error) { return nil, errors.New("no") }
 func (wrongSealer) Open(s, ad []byte) ([]byte, error) { return nil, errors.New("does not open") }
+
+func TestProtectUnprotectTopicTransition(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, core.SymKey)
+	must(e.svc.NewTopic(ctx, sys, "t"))(t)
+	msg := must(e.svc.ProtectTopic(ctx, "t", []byte("hello")))(t)
+	if got := must(e.svc.UnprotectTopic(ctx, "t", msg))(t); string(got) != "hello" {
+		t.Fatalf("got %q", got)
+	}
+	must(e.svc.NewTopic(ctx, sys, "t"))(t)
+	// Within the transition period the previous key still opens it.
+	if got := must(e.svc.UnprotectTopic(ctx, "t", msg))(t); string(got) != "hello" {
+		t.Fatalf("got %q", got)
+	}
+	fresh := must(e.svc.ProtectTopic(ctx, "t", []byte("again")))(t)
+	e.clock.Advance(61 * time.Minute)
+	if _, err := e.svc.UnprotectTopic(ctx, "t", msg); err == nil {
+		t.Fatal("previous key accepted after the transition period")
+	}
+	if _, err := e.svc.UnprotectTopic(ctx, "t", fresh); !errors.Is(err, core.ErrTimestampTooOld) {
+		t.Fatalf("old message: %v", err)
+	}
+	if _, err := e.svc.ProtectTopic(ctx, "nope", []byte("x")); !errors.Is(err, domain.ErrUnknownTopic) {
+		t.Fatalf("unknown topic: %v", err)
+	}
+}
+
+func TestPagination(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, core.SymKey)
+	svc := e.svc
+	must(svc.NewTopic(ctx, sys, "t"))(t)
+	var refs []c2.ClientRef
+	for i := range 25 {
+		refs = append(refs, c2.ByName(fmt.Sprintf("p%02d", i)))
+		must(svc.NewClient(ctx, sys, refs[i], make([]byte, 32), 0))(t)
+	}
+	must(svc.RemoveClient(ctx, sys, refs[3], false))(t)
+	must(svc.AttachClients(ctx, sys, "t", refs[5:]))(t)
+	var seen []string
+	cursor := ""
+	for {
+		page, next, err := svc.Clients(cursor, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > 7 {
+			t.Fatalf("page of %d", len(page))
+		}
+		for _, c := range page {
+			seen = append(seen, c.Name)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(seen) != 24 || seen[3] != "p04" {
+		t.Fatalf("paged clients %v", seen)
+	}
+	members, next, err := svc.TopicClients("t", "", 10)
+	if err != nil || len(members) != 10 || next == "" {
+		t.Fatalf("topic clients %d %q %v", len(members), next, err)
+	}
+	rest, next, _ := svc.TopicClients("t", next, 100)
+	if len(rest) != 10 || next != "" {
+		t.Fatalf("rest %d %q", len(rest), next)
+	}
+	must(svc.NewTopic(ctx, sys, "t"))(t) // second command for each member
+	q1, cur, err := svc.PendingPage(refs[5], "", 1)
+	if err != nil || len(q1) != 1 || cur == "" {
+		t.Fatalf("pending page %d %q %v", len(q1), cur, err)
+	}
+	q2, cur, _ := svc.PendingPage(refs[5], cur, 1)
+	if len(q2) != 1 || q2[0].Seq() <= q1[0].Seq() || cur != "" {
+		t.Fatalf("second page %v %q", q2, cur)
+	}
+	if _, _, err := svc.Clients("garbage", 1); !errors.Is(err, c2.ErrInvalidCursor) {
+		t.Fatalf("bad cursor: %v", err)
+	}
+}
