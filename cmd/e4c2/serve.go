@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/internal/server"
+)
+
+func newServeCmd() *cobra.Command {
+	cfg := config.Default()
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the C2: embedded store and MQTT broker, delivery worker and HTTP API",
+		Long: `Run the C2 server. With no flag it works on a fresh machine: it creates
+./e4c2-data with the embedded store and a master key file (0600), prints a
+first admin API token once, starts the embedded MQTT broker on 127.0.0.1:1883
+and serves the HTTP API on 127.0.0.1:8080.
+
+Precedence: defaults < --config file < E4C2_* environment variables < flags.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			final := config.Default()
+			if configFile != "" {
+				if err := final.LoadFile(configFile); err != nil {
+					return err
+				}
+			}
+			if err := final.LoadEnv(os.LookupEnv); err != nil {
+				return err
+			}
+			// Flags the user set win over file and environment.
+			cmd.Flags().Visit(func(f *pflag.Flag) { applyFlag(&final, &cfg, f.Name) })
+			if err := final.Validate(); err != nil {
+				return withHint(err, "see e4c2 serve --help")
+			}
+			return serve(cmd.Context(), cmd, final)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "JSON configuration file")
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data directory (embedded store, master key, checkpoints)")
+	f.StringVar(&cfg.Suite, "suite", cfg.Suite, "crypto suite: standard, fips or pq")
+	f.StringVar(&cfg.Mode, "mode", cfg.Mode, "key mode: sk or pk")
+	f.StringVar(&cfg.Store, "store", cfg.Store, "store: empty for the embedded file, a .db path, or an esdb:// URL")
+	f.StringVar(&cfg.MasterKeyFile, "master-key-file", cfg.MasterKeyFile, "master key file (default <data-dir>/master.key)")
+	f.StringVar(&cfg.MasterKeyEnv, "master-key-env", cfg.MasterKeyEnv, "name of an environment variable holding the master key")
+	f.StringVar(&cfg.MasterPassphraseFile, "master-passphrase-file", cfg.MasterPassphraseFile, "file holding a passphrase to derive the master key from")
+	f.StringVar(&cfg.Broker, "broker", cfg.Broker, "external MQTT broker URL (tcp:// or ssl://); empty runs the embedded broker")
+	f.StringVar(&cfg.BrokerUsername, "broker-username", cfg.BrokerUsername, "external broker username")
+	f.StringVar(&cfg.BrokerPasswordFile, "broker-password-file", cfg.BrokerPasswordFile, "file holding the external broker password")
+	f.StringVar(&cfg.BrokerCAFile, "broker-ca-file", cfg.BrokerCAFile, "PEM CA bundle for the external broker's TLS certificate")
+	f.StringVar(&cfg.MQTTListen, "mqtt-listen", cfg.MQTTListen, "embedded broker listen address")
+	f.IntVar(&cfg.DeliveryWindow, "delivery-window", cfg.DeliveryWindow, "unconfirmed publishes in flight (0: broker default)")
+	f.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, "HTTP API listen address")
+	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
+	f.DurationVar(&cfg.ShutdownTimeout.Duration, "shutdown-timeout", cfg.ShutdownTimeout.Duration, "graceful shutdown bound")
+	return cmd
+}
+
+// applyFlag copies the flag named name from the flag-bound config to dst.
+func applyFlag(dst, flags *config.Config, name string) {
+	switch name {
+	case "data-dir":
+		dst.DataDir = flags.DataDir
+	case "suite":
+		dst.Suite = flags.Suite
+	case "mode":
+		dst.Mode = flags.Mode
+	case "store":
+		dst.Store = flags.Store
+	case "master-key-file":
+		dst.MasterKeyFile = flags.MasterKeyFile
+	case "master-key-env":
+		dst.MasterKeyEnv = flags.MasterKeyEnv
+	case "master-passphrase-file":
+		dst.MasterPassphraseFile = flags.MasterPassphraseFile
+	case "broker":
+		dst.Broker = flags.Broker
+	case "broker-username":
+		dst.BrokerUsername = flags.BrokerUsername
+	case "broker-password-file":
+		dst.BrokerPasswordFile = flags.BrokerPasswordFile
+	case "broker-ca-file":
+		dst.BrokerCAFile = flags.BrokerCAFile
+	case "mqtt-listen":
+		dst.MQTTListen = flags.MQTTListen
+	case "delivery-window":
+		dst.DeliveryWindow = flags.DeliveryWindow
+	case "http-listen":
+		dst.HTTPListen = flags.HTTPListen
+	case "log-level":
+		dst.LogLevel = flags.LogLevel
+	case "shutdown-timeout":
+		dst.ShutdownTimeout = flags.ShutdownTimeout
+	}
+}
+
+func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
+	srv, err := server.Start(ctx, cfg, server.Options{Out: cmd.OutOrStdout()})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: serving the API on http://%s and MQTT on %s (Ctrl-C stops)\n", srv.HTTPAddr(), srv.MQTTAddr())
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}

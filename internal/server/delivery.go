@@ -1,0 +1,87 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/internal/c2"
+	"github.com/e4c2/e4c2/projections"
+	"github.com/e4c2/e4c2/transport/mqtt"
+)
+
+// deliverySource adapts the C2 service's delivery queue to the MQTT worker.
+type deliverySource struct {
+	svc    *c2.Service
+	origin c2.Origin
+}
+
+var _ mqtt.Source = (*deliverySource)(nil)
+
+func newDeliverySource(svc *c2.Service) *deliverySource {
+	return &deliverySource{svc: svc, origin: c2.Origin{Actor: "system:delivery"}}
+}
+
+func (d *deliverySource) Pending(ctx context.Context, after uint64, limit int) ([]mqtt.Item, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	qs := d.svc.PendingAfter(after, limit)
+	items := make([]mqtt.Item, len(qs))
+	for i := range qs {
+		items[i] = mqtt.Item{ClientID: qs[i].Client, Seq: qs[i].Seq()}
+	}
+	return items, nil
+}
+
+func (d *deliverySource) Changed() <-chan struct{} { return d.svc.Changed() }
+
+func (d *deliverySource) lookup(it mqtt.Item) (projections.Queued, error) {
+	q, ok := d.svc.QueuedBySeq(domain.ID(it.ClientID), it.Seq)
+	if !ok {
+		return q, fmt.Errorf("queued command %d no longer pending: %w", it.Seq, mqtt.ErrPermanent)
+	}
+	return q, nil
+}
+
+func (d *deliverySource) Build(ctx context.Context, it mqtt.Item, now time.Time) ([]byte, error) {
+	q, err := d.lookup(it)
+	if err != nil {
+		return nil, err
+	}
+	_, payload, err := d.svc.BuildCommandAt(ctx, q, now)
+	if err != nil {
+		// A command whose client, topic or key is gone can never be
+		// built; anything else (a closed service during shutdown) is
+		// retried.
+		if errors.Is(err, domain.ErrUnknownClient) || errors.Is(err, domain.ErrUnknownTopic) {
+			return nil, fmt.Errorf("%w: %w", mqtt.ErrPermanent, err)
+		}
+		return nil, err
+	}
+	return payload, nil
+}
+
+func (d *deliverySource) Delivered(ctx context.Context, it mqtt.Item) error {
+	q, err := d.lookup(it)
+	if err != nil {
+		return nil // already recorded (a resend after restart)
+	}
+	if err := d.svc.RecordDelivered(ctx, d.origin, q); err != nil && !errors.Is(err, c2.ErrNotPending) {
+		return err
+	}
+	return nil
+}
+
+func (d *deliverySource) Failed(ctx context.Context, it mqtt.Item, reason string) error {
+	q, err := d.lookup(it)
+	if err != nil {
+		return nil
+	}
+	if err := d.svc.RecordFailed(ctx, d.origin, q, reason); err != nil && !errors.Is(err, c2.ErrNotPending) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,17 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/eventstore/esdb"
+)
+
+func openESDB(ctx context.Context, url string) (eventstore.Store, error) {
+	st, err := esdb.Open(ctx, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("eventstoredb: %w", err)
+	}
+	return st, nil
+}

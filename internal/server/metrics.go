@@ -1,0 +1,118 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/c2"
+)
+
+// metrics are the server's Prometheus collectors, on a registry of their own
+// (never the global default, so tests can build several servers).
+type metrics struct {
+	reg        *prometheus.Registry
+	published  prometheus.Counter
+	delivered  prometheus.Counter
+	retries    prometheus.Counter
+	failures   prometheus.Counter
+	unavail    prometheus.Counter
+	inWorker   prometheus.Gauge
+	inFlight   prometheus.Gauge
+	storeOps   *prometheus.HistogramVec
+	operations *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "e4c2_delivery_published_total", Help: "Command publishes handed to the broker."}),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "e4c2_delivery_delivered_total", Help: "Commands confirmed by the broker (QoS 2 complete) and recorded."}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "e4c2_delivery_retries_total", Help: "Failed publish attempts that will be retried."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "e4c2_delivery_failed_total", Help: "Commands given up after the retry bound."}),
+		unavail: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "e4c2_delivery_broker_unavailable_total", Help: "Waits because the broker was unreachable."}),
+		inWorker: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "e4c2_delivery_worker_items", Help: "Items buffered in the delivery worker."}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "e4c2_delivery_inflight", Help: "Unconfirmed publishes in flight."}),
+		storeOps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "e4c2_store_seconds", Help: "Event store call latency.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"op"}),
+		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "e4c2_store_appends_total", Help: "Event store appends by outcome."}, []string{"outcome"}),
+	}
+	m.reg.MustRegister(m.published, m.delivered, m.retries, m.failures, m.unavail,
+		m.inWorker, m.inFlight, m.storeOps, m.operations,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// watchService registers the gauges read from the service's projections.
+func (m *metrics) watchService(svc *c2.Service) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "e4c2_delivery_queue_depth", Help: "Commands queued and not yet delivered or failed."},
+			func() float64 { return float64(svc.PendingCount()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "e4c2_clients", Help: "Registered clients."},
+			func() float64 { return float64(svc.CountClients()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "e4c2_topics", Help: "Topics."},
+			func() float64 { return float64(svc.CountTopics()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "e4c2_log_position", Help: "Global log position applied to the read models."},
+			func() float64 { return float64(svc.Position()) }),
+	)
+}
+
+// The mqtt.Metrics interface.
+func (m *metrics) Published()       { m.published.Inc() }
+func (m *metrics) Delivered()       { m.delivered.Inc() }
+func (m *metrics) Retried()         { m.retries.Inc() }
+func (m *metrics) Failed()          { m.failures.Inc() }
+func (m *metrics) Unavailable()     { m.unavail.Inc() }
+func (m *metrics) QueueDepth(n int) { m.inWorker.Set(float64(n)) }
+func (m *metrics) InFlight(n int)   { m.inFlight.Set(float64(n)) }
+
+// timedStore measures the latency of the store calls the service makes.
+type timedStore struct {
+	eventstore.Store
+	m *metrics
+}
+
+func (s timedStore) Append(ctx context.Context, stream string, expected int64, evs ...eventstore.EventData) (uint64, error) {
+	start := time.Now()
+	v, err := s.Store.Append(ctx, stream, expected, evs...)
+	s.m.storeOps.WithLabelValues("append").Observe(time.Since(start).Seconds())
+	outcome := "ok"
+	switch {
+	case err == nil:
+	case isConflict(err):
+		outcome = "conflict"
+	default:
+		outcome = "error"
+	}
+	s.m.operations.WithLabelValues(outcome).Inc()
+	return v, err
+}
+
+func (s timedStore) ReadStream(ctx context.Context, stream string, from uint64) ([]eventstore.Record, error) {
+	start := time.Now()
+	recs, err := s.Store.ReadStream(ctx, stream, from)
+	s.m.storeOps.WithLabelValues("read_stream").Observe(time.Since(start).Seconds())
+	return recs, err
+}
+
+func (s timedStore) ReadAll(ctx context.Context, from uint64, limit int) ([]eventstore.Record, error) {
+	start := time.Now()
+	recs, err := s.Store.ReadAll(ctx, from, limit)
+	s.m.storeOps.WithLabelValues("read_all").Observe(time.Since(start).Seconds())
+	return recs, err
+}

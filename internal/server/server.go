@@ -1,0 +1,461 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/eventstore/boltstore"
+	"github.com/e4c2/e4c2/eventstore/sealing"
+	"github.com/e4c2/e4c2/internal/c2"
+	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/suites"
+	"github.com/e4c2/e4c2/transport/mqtt"
+	"github.com/e4c2/e4c2/transport/mqtt/broker"
+)
+
+// Server is a running e4c2: store, service, broker, delivery and API.
+type Server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	store   eventstore.Store
+	keyring *sealing.Keyring
+	svc     *c2.Service
+	broker  *broker.Broker // nil with an external broker
+	paho    *mqtt.Paho     // nil with the embedded broker
+	pub     mqtt.Publisher
+	worker  *mqtt.Worker
+	metrics *metrics
+	httpSrv *nethttp.Server
+	httpLn  net.Listener
+	closeAPI func()
+
+	workerDone chan error
+	closeOnce  sync.Once
+}
+
+// Options are the parts of a start that are not configuration.
+type Options struct {
+	// Out receives what an operator must see once (the first admin token);
+	// default os.Stdout. Never a log: the token must not reach a SIEM.
+	Out io.Writer
+	// Logger is the JSON logger (default: slog JSON on stderr).
+	Logger *slog.Logger
+	// Clock is the service's clock (tests).
+	Clock func() time.Time
+}
+
+// Start opens everything the configuration names and starts serving. The
+// caller must Close (or Shutdown) the returned server.
+func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opt.Out == nil {
+		opt.Out = os.Stdout
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel)}))
+	}
+	s := &Server{cfg: cfg, log: opt.Logger, metrics: newMetrics(), workerDone: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			s.closeAll(context.Background())
+		}
+	}()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	mode, _ := suites.ParseMode(cfg.Mode)
+	suite, err := suites.ForMode(cfg.Suite, mode)
+	if err != nil {
+		return nil, err
+	}
+
+	if s.store, err = openStore(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if err := checkLogSuite(ctx, s.store, cfg); err != nil {
+		return nil, err
+	}
+	if s.keyring, err = openKeyring(ctx, cfg, s.store, s.log); err != nil {
+		return nil, err
+	}
+
+	s.svc, err = c2.New(c2.Config{
+		Store:  timedStore{Store: s.store, m: s.metrics},
+		Sealer: s.keyring,
+		Suite:  suite,
+		Mode:   mode,
+		Clock:  opt.Clock,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("c2 service: %w", err)
+	}
+	s.metrics.watchService(s.svc)
+	if err := s.bootstrapAdminToken(ctx, opt.Out); err != nil {
+		return nil, err
+	}
+
+	if err := s.startBroker(ctx); err != nil {
+		return nil, err
+	}
+	s.worker = mqtt.NewWorker(newDeliverySource(s.svc), s.pub, mqtt.Config{
+		Window:  cfg.DeliveryWindow,
+		Metrics: s.metrics,
+		Logger:  s.log.With("component", "delivery"),
+	})
+	go func() { s.workerDone <- s.worker.Run(context.WithoutCancel(ctx)) }()
+
+	if err := s.startHTTP(); err != nil {
+		return nil, err
+	}
+	s.log.Info("e4c2 started",
+		"suite", suite.Name(), "mode", mode.String(),
+		"http", s.HTTPAddr(), "mqtt", s.MQTTAddr(),
+		"store", storeDescription(cfg), "clients", s.svc.CountClients(), "topics", s.svc.CountTopics(),
+		"pending", s.svc.PendingCount())
+	return s, nil
+}
+
+// Service returns the C2 service (tests, embedding).
+func (s *Server) Service() *c2.Service { return s.svc }
+
+// HTTPAddr is the API's bound address.
+func (s *Server) HTTPAddr() string {
+	if s.httpLn == nil {
+		return ""
+	}
+	return s.httpLn.Addr().String()
+}
+
+// MQTTAddr is the embedded broker's bound address, or the external URL.
+func (s *Server) MQTTAddr() string {
+	if s.broker != nil {
+		return s.broker.Addr()
+	}
+	return s.cfg.Broker
+}
+
+// Shutdown stops the server gracefully within ctx: stop accepting API
+// requests, let the delivery worker finish its in-flight publishes, save
+// checkpoints, close the broker and the store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	s.closeOnce.Do(func() { err = s.closeAll(ctx) })
+	return err
+}
+
+func (s *Server) closeAll(ctx context.Context) error {
+	var errs []error
+	if s.httpSrv != nil {
+		if err := s.httpSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	if s.closeAPI != nil {
+		s.closeAPI()
+	}
+	if s.worker != nil {
+		if err := s.worker.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("delivery shutdown: %w", err))
+		}
+		select {
+		case <-s.workerDone:
+		case <-ctx.Done():
+		}
+	}
+	if s.svc != nil {
+		if err := s.svc.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("service close: %w", err))
+		}
+	}
+	if s.paho != nil {
+		_ = s.paho.Close()
+	}
+	if s.broker != nil {
+		if err := s.broker.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("broker close: %w", err))
+		}
+	}
+	if s.keyring != nil {
+		_ = s.keyring.Close()
+	}
+	if s.store != nil {
+		if err := s.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("store close: %w", err))
+		}
+	}
+	if len(errs) == 0 {
+		s.log.Info("e4c2 stopped")
+	}
+	return errors.Join(errs...)
+}
+
+func openStore(ctx context.Context, cfg config.Config) (eventstore.Store, error) {
+	kind, path := cfg.StoreKind()
+	if kind == config.StoreESDB {
+		return openESDB(ctx, path)
+	}
+	st, err := boltstore.Open(path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("embedded store %s: %w", path, err)
+	}
+	return st, nil
+}
+
+func storeDescription(cfg config.Config) string {
+	kind, path := cfg.StoreKind()
+	if kind == config.StoreESDB {
+		return "eventstoredb"
+	}
+	return path
+}
+
+// checkLogSuite refuses to serve a log written under another suite or mode:
+// its keys and commands would not fit.
+func checkLogSuite(ctx context.Context, st eventstore.Store, cfg config.Config) error {
+	recs, err := st.ReadAll(ctx, 1, 1)
+	if err != nil {
+		return fmt.Errorf("read store: %w", err)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	m := recs[0].Meta
+	if (m.Suite != "" && m.Suite != cfg.Suite) || (m.Mode != "" && m.Mode != cfg.Mode) {
+		return fmt.Errorf("the store was created with --suite %s --mode %s; start with those (or use a new --data-dir)", m.Suite, m.Mode)
+	}
+	return nil
+}
+
+// openKeyring loads the master key from the configured source and opens the
+// keyring. On a brand-new store with no master key configured, it creates
+// the master key file (0600) in the data directory.
+func openKeyring(ctx context.Context, cfg config.Config, st eventstore.Store, log *slog.Logger) (*sealing.Keyring, error) {
+	storage, ok := st.(eventstore.KeyringStorage)
+	if !ok {
+		return nil, errors.New("the store backend cannot keep a keyring")
+	}
+	_, loadErr := storage.LoadKeyring(ctx)
+	fresh := errors.Is(loadErr, eventstore.ErrNoKeyring)
+	if loadErr != nil && !fresh {
+		return nil, fmt.Errorf("load keyring: %w", loadErr)
+	}
+
+	var master *sealing.MasterKey
+	var err error
+	switch {
+	case cfg.MasterPassphraseFile != "":
+		pass, rerr := os.ReadFile(cfg.MasterPassphraseFile)
+		if rerr != nil {
+			return nil, fmt.Errorf("master passphrase file: %w", rerr)
+		}
+		master, err = sealing.MasterKeyFromPassphrase([]byte(strings.TrimRight(string(pass), "\r\n")), sealing.KDFForSuite(cfg.Suite))
+		clear(pass)
+	case cfg.MasterKeyEnv != "":
+		master, err = sealing.MasterKeyFromEnv(cfg.MasterKeyEnv)
+	default:
+		path := cfg.MasterKeyPath()
+		master, err = sealing.LoadMasterKeyFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			if !fresh {
+				return nil, fmt.Errorf("master key file %s is missing but the store already has a keyring: restore the key file from your backup", path)
+			}
+			if err = createMasterKeyFile(path); err != nil {
+				return nil, err
+			}
+			log.Info("created a new master key file; back it up: without it the store cannot be read", "path", path)
+			master, err = sealing.LoadMasterKeyFile(path)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	defer master.Destroy()
+	kr, err := sealing.OpenKeyring(ctx, storage, master)
+	if err != nil {
+		return nil, fmt.Errorf("open keyring: %w", err)
+	}
+	return kr, nil
+}
+
+func createMasterKeyFile(path string) error {
+	key := make([]byte, sealing.KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	defer clear(key)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("create master key file: %w", err)
+	}
+	buf := []byte(hex.EncodeToString(key) + "\n")
+	defer clear(buf)
+	if _, err := f.Write(buf); err != nil {
+		f.Close()
+		return fmt.Errorf("write master key file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync master key file: %w", err)
+	}
+	return f.Close()
+}
+
+// bootstrapAdminToken creates the first admin token when there is none and
+// prints its secret once, to Out (never to the log).
+func (s *Server) bootstrapAdminToken(ctx context.Context, out io.Writer) error {
+	if len(s.svc.Tokens()) > 0 {
+		return nil
+	}
+	secret, _, err := s.svc.CreateToken(ctx, c2.Origin{Actor: "system:bootstrap"}, "admin", domain.TokenAdmin)
+	if err != nil {
+		return fmt.Errorf("create the first admin token: %w", err)
+	}
+	fmt.Fprintf(out, "admin API token (shown once; store it now, e.g. export E4C2_TOKEN=...):\n%s\n", secret)
+	return nil
+}
+
+func (s *Server) startBroker(ctx context.Context) error {
+	window := s.cfg.DeliveryWindow
+	if s.cfg.Broker == "" {
+		b, err := broker.New(broker.Config{Address: s.cfg.MQTTListen, Logger: s.log.With("component", "broker")})
+		if err != nil {
+			return err
+		}
+		if err := b.Start(ctx); err != nil {
+			return fmt.Errorf("embedded broker: %w", err)
+		}
+		s.broker = b
+		if window == 0 {
+			window = mqtt.DefaultWindowEmbedded
+		}
+		s.pub = mqtt.NewInProcess(b, window)
+		return nil
+	}
+	tlsCfg, err := brokerTLS(s.cfg)
+	if err != nil {
+		return err
+	}
+	password := ""
+	if s.cfg.BrokerPasswordFile != "" {
+		b, err := os.ReadFile(s.cfg.BrokerPasswordFile)
+		if err != nil {
+			return fmt.Errorf("broker password file: %w", err)
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	} else if v, ok := os.LookupEnv(config.EnvPrefix + "BROKER_PASSWORD"); ok {
+		password = v
+	}
+	if window == 0 {
+		window = mqtt.DefaultWindowExternal
+	}
+	p, err := mqtt.NewPaho(mqtt.PahoConfig{
+		BrokerURL:   s.cfg.Broker,
+		ClientID:    "e4c2-" + randomHex(6),
+		Username:    s.cfg.BrokerUsername,
+		Password:    password,
+		TLS:         tlsCfg,
+		MaxInflight: window,
+	})
+	if err != nil {
+		return fmt.Errorf("external broker: %w", err)
+	}
+	s.paho, s.pub = p, p
+	return nil
+}
+
+func brokerTLS(cfg config.Config) (*tls.Config, error) {
+	if !strings.HasPrefix(cfg.Broker, "ssl://") && !strings.HasPrefix(cfg.Broker, "tls://") && !strings.HasPrefix(cfg.Broker, "mqtts://") {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.BrokerCAFile != "" {
+		pem, err := os.ReadFile(cfg.BrokerCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("broker CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("broker CA file %s holds no PEM certificate", cfg.BrokerCAFile)
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
+}
+
+func (s *Server) ready(ctx context.Context) error {
+	if _, err := s.store.ReadAll(ctx, s.svc.Position()+1, 1); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if !s.pub.Connected() {
+		return errors.New("broker: not connected")
+	}
+	return nil
+}
+
+func (s *Server) startHTTP() error {
+	handler, closeAPI, err := s.apiHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	if err != nil {
+		return err
+	}
+	s.closeAPI = closeAPI
+	ln, err := net.Listen("tcp", s.cfg.HTTPListen)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	s.httpLn = ln
+	s.httpSrv = &nethttp.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, nethttp.ErrServerClosed) {
+			s.log.Error("http server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+func isConflict(err error) bool { return errors.Is(err, eventstore.ErrConflict) }
+
+func parseLevel(s string) slog.Level {
+	switch s {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
