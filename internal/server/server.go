@@ -33,18 +33,18 @@ import (
 
 // Server is a running e4c2: store, service, broker, delivery and API.
 type Server struct {
-	cfg     config.Config
-	log     *slog.Logger
-	store   eventstore.Store
-	keyring *sealing.Keyring
-	svc     *c2.Service
-	broker  *broker.Broker // nil with an external broker
-	paho    *mqtt.Paho     // nil with the embedded broker
-	pub     mqtt.Publisher
-	worker  *mqtt.Worker
-	metrics *metrics
-	httpSrv *nethttp.Server
-	httpLn  net.Listener
+	cfg      config.Config
+	log      *slog.Logger
+	store    eventstore.Store
+	keyring  *sealing.Keyring
+	svc      *c2.Service
+	broker   *broker.Broker // nil with an external broker
+	paho     *mqtt.Paho     // nil with the embedded broker
+	pub      mqtt.Publisher
+	worker   *mqtt.Worker
+	metrics  *metrics
+	httpSrv  *nethttp.Server
+	httpLn   net.Listener
 	closeAPI func()
 
 	workerDone chan error
