@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +24,7 @@ var (
 	bucketMeta    = []byte("meta")
 	keyKeyring    = []byte("keyring")
 	keyFormat     = []byte("format")
+	keyIndexed    = []byte("indexed") // position the index and heads are complete through
 )
 
 // fileFormat is the layout version written in the meta bucket.
@@ -53,6 +55,12 @@ type Store struct {
 	done    chan struct{} // closed by Close: the committer must stop
 	exited  chan struct{} // closed when the committer has stopped
 	nextPos uint64        // owned by the committer after Open
+
+	// mu guards heads and pending. The committer is their only writer; it
+	// reads them without the lock and writes them under it.
+	mu      sync.RWMutex
+	heads   map[string]eventstore.StreamHead // every stream's head
+	pending []indexEntry                     // index entries not yet flushed
 }
 
 var (
@@ -100,6 +108,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	var last uint64
+	heads := make(map[string]eventstore.StreamHead)
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketEvents, bucketStreams, bucketHeads, bucketKeyring} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -124,7 +133,7 @@ func Open(path string, opts *Options) (*Store, error) {
 			}
 			last = binary.BigEndian.Uint64(k)
 		}
-		return nil
+		return loadIndex(tx, heads)
 	})
 	if err != nil {
 		_ = db.Close()
@@ -138,9 +147,46 @@ func Open(path string, opts *Options) (*Store, error) {
 		done:    make(chan struct{}),
 		exited:  make(chan struct{}),
 		nextPos: last + 1,
+		heads:   heads,
 	}
 	go s.committer()
 	return s, nil
+}
+
+// loadIndex reads every stream head into heads and, after a crash, rebuilds
+// the index entries and heads of the events appended since the last flush
+// (from the records themselves) and writes them.
+func loadIndex(tx *bolt.Tx, heads map[string]eventstore.StreamHead) error {
+	err := tx.Bucket(bucketHeads).ForEach(func(k, v []byte) error {
+		h, err := decodeHead(v)
+		if err != nil {
+			return err
+		}
+		heads[string(k)] = h
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var indexed uint64
+	if v := tx.Bucket(bucketMeta).Get(keyIndexed); len(v) == 8 {
+		indexed = binary.BigEndian.Uint64(v)
+	}
+	var entries []indexEntry
+	c := tx.Bucket(bucketEvents).Cursor()
+	for k, v := c.Seek(posKey(indexed + 1)); k != nil; k, v = c.Next() {
+		var r eventstore.Record
+		pos := binary.BigEndian.Uint64(k)
+		if err := decodeRecord(bytes.Clone(v), pos, &r); err != nil {
+			return err
+		}
+		heads[r.Stream] = eventstore.StreamHead{Version: r.Version, Hash: eventstore.HashRecord(&r)}
+		entries = append(entries, indexEntry{stream: r.Stream, version: r.Version, position: pos})
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	return writeIndex(tx, entries, heads)
 }
 
 // Path returns the file of the store.
@@ -246,25 +292,51 @@ func (s *Store) gather(batch []*appendReq, last int, timer *time.Timer) []*appen
 	return batch
 }
 
+// indexEntry is a stream-index entry not yet written to the streams bucket.
+type indexEntry struct {
+	stream   string
+	version  uint64
+	position uint64
+}
+
 // commit applies one batch. Each append checks its expected version
 // against the stream head as left by the earlier appends of the same batch;
 // a conflict fails only that append.
+//
+// The transaction writes only the events bucket: consecutive keys, so a
+// batch dirties a few pages whatever the number of streams. The stream
+// index and heads are derived data; they are updated in memory here and
+// written to their buckets by flush, every flushEvery events and at Close
+// (and rebuilt from the events at Open after a crash). Writing them in
+// every commit dirtied one index page per stream of the batch, ten times
+// the I/O of the events themselves.
 func (s *Store) commit(batch []*appendReq) {
 	results := make([]appendResult, len(batch))
 	next := s.nextPos
+	overlay := make(map[string]eventstore.StreamHead)
+	var entries []indexEntry
+	// head reads the committer's view: this batch's overlay, then s.heads
+	// (written only by this goroutine, so it reads it without the lock).
+	head := func(stream string) eventstore.StreamHead {
+		if h, ok := overlay[stream]; ok {
+			return h
+		}
+		return s.heads[stream]
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		events := tx.Bucket(bucketEvents)
 		events.FillPercent = 1 // keys only ever grow: pack pages full
-		index := tx.Bucket(bucketStreams)
-		heads := tx.Bucket(bucketHeads)
-		overlay := make(map[string]eventstore.StreamHead)
+		entries = entries[:0]
+		clear(overlay)
+		next = s.nextPos
 		for i, req := range batch {
+			results[i] = appendResult{}
 			if err := req.ctx.Err(); err != nil {
 				results[i].err = err
 				continue
 			}
 			if req.recs != nil {
-				n, err := s.applyImport(req.recs, next, overlay, events, index, heads)
+				n, err := applyImport(req.recs, next, head, overlay, &entries, events)
 				if err != nil && !errors.Is(err, eventstore.ErrConflict) && !errors.Is(err, eventstore.ErrChainBroken) {
 					return err
 				}
@@ -272,15 +344,7 @@ func (s *Store) commit(batch []*appendReq) {
 				next += n
 				continue
 			}
-			h, ok := overlay[req.stream]
-			if !ok {
-				if v := heads.Get([]byte(req.stream)); v != nil {
-					var err error
-					if h, err = decodeHead(v); err != nil {
-						return err
-					}
-				}
-			}
+			h := head(req.stream)
 			if err := eventstore.CheckExpected(req.stream, req.expected, h.Version); err != nil {
 				results[i].err = err
 				continue
@@ -296,16 +360,11 @@ func (s *Store) commit(batch []*appendReq) {
 				if err := events.Put(posKey(next), encodeRecord(make([]byte, 0, recordSize(&r)), &r)); err != nil {
 					return err
 				}
-				if err := index.Put(indexKey(req.stream, r.Version), posKey(next)); err != nil {
-					return err
-				}
+				entries = append(entries, indexEntry{stream: req.stream, version: r.Version, position: next})
 				h = eventstore.StreamHead{Version: r.Version, Hash: eventstore.HashRecord(&r)}
 				next++
 			}
 			overlay[req.stream] = h
-			if err := heads.Put([]byte(req.stream), headValue(h)); err != nil {
-				return err
-			}
 			results[i].version = h.Version
 		}
 		return nil
@@ -316,12 +375,66 @@ func (s *Store) commit(batch []*appendReq) {
 			results[i] = appendResult{err: err}
 		}
 	} else if next != s.nextPos {
+		s.mu.Lock()
+		for stream, h := range overlay {
+			s.heads[stream] = h
+		}
+		s.pending = append(s.pending, entries...)
+		s.mu.Unlock()
 		s.nextPos = next
 		s.head.Publish(next - 1)
 	}
 	for i, req := range batch {
 		req.reply <- results[i]
 	}
+	if len(s.pending) >= flushEvery {
+		// A failed flush keeps the entries pending for the next one; the
+		// events themselves are safe.
+		_ = s.flush()
+	}
+}
+
+// flushEvery is the number of pending index entries that triggers a flush.
+const flushEvery = 4096
+
+// flush writes the pending stream-index entries and the heads of their
+// streams, and records the position the buckets are complete through. It
+// runs on the committer (or at Open and Close, when there is none) and
+// holds s.mu so readers see either the pending entries or the written ones.
+func (s *Store) flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) == 0 {
+		return nil
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return writeIndex(tx, s.pending, s.heads)
+	})
+	if err != nil {
+		return fmt.Errorf("boltstore: flush index: %w", err)
+	}
+	s.pending = s.pending[:0]
+	return nil
+}
+
+// writeIndex puts index entries, the heads of their streams and the
+// indexed-through position.
+func writeIndex(tx *bolt.Tx, entries []indexEntry, heads map[string]eventstore.StreamHead) error {
+	index := tx.Bucket(bucketStreams)
+	hb := tx.Bucket(bucketHeads)
+	touched := make(map[string]struct{})
+	for _, e := range entries {
+		if err := index.Put(indexKey(e.stream, e.version), posKey(e.position)); err != nil {
+			return err
+		}
+		touched[e.stream] = struct{}{}
+	}
+	for stream := range touched {
+		if err := hb.Put([]byte(stream), headValue(heads[stream])); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(keyIndexed, posKey(entries[len(entries)-1].position))
 }
 
 // Import implements eventstore.Importer: recs (of any streams, in order)
@@ -365,22 +478,14 @@ func (s *Store) Import(ctx context.Context, recs []eventstore.Record) error {
 // applyImport checks every record of an import against the stream heads
 // (as left by earlier requests of the batch) before writing any, then
 // writes them from position next. It returns how many positions it used.
-func (s *Store) applyImport(recs []eventstore.Record, next uint64, overlay map[string]eventstore.StreamHead,
-	events, index, heads *bolt.Bucket) (uint64, error) {
+func applyImport(recs []eventstore.Record, next uint64, head func(string) eventstore.StreamHead,
+	overlay map[string]eventstore.StreamHead, entries *[]indexEntry, events *bolt.Bucket) (uint64, error) {
 	local := make(map[string]eventstore.StreamHead)
-	hashes := make([][32]byte, len(recs))
 	for i := range recs {
 		r := &recs[i]
 		h, ok := local[r.Stream]
 		if !ok {
-			if h, ok = overlay[r.Stream]; !ok {
-				if v := heads.Get([]byte(r.Stream)); v != nil {
-					var err error
-					if h, err = decodeHead(v); err != nil {
-						return 0, err
-					}
-				}
-			}
+			h = head(r.Stream)
 		}
 		if r.Version != h.Version+1 {
 			return 0, &eventstore.ConflictError{Stream: r.Stream, Expected: int64(r.Version - 1), Actual: h.Version}
@@ -389,8 +494,7 @@ func (s *Store) applyImport(recs []eventstore.Record, next uint64, overlay map[s
 			return 0, &eventstore.ChainError{Stream: r.Stream, Version: r.Version, Position: r.Position,
 				Reason: "imported record does not chain onto the destination stream"}
 		}
-		hashes[i] = eventstore.HashRecord(r)
-		local[r.Stream] = eventstore.StreamHead{Version: r.Version, Hash: hashes[i]}
+		local[r.Stream] = eventstore.StreamHead{Version: r.Version, Hash: eventstore.HashRecord(r)}
 	}
 	for i := range recs {
 		r := eventstore.Record{EventData: recs[i].EventData, Stream: recs[i].Stream, Version: recs[i].Version,
@@ -398,15 +502,10 @@ func (s *Store) applyImport(recs []eventstore.Record, next uint64, overlay map[s
 		if err := events.Put(posKey(r.Position), encodeRecord(make([]byte, 0, recordSize(&r)), &r)); err != nil {
 			return 0, err
 		}
-		if err := index.Put(indexKey(r.Stream, r.Version), posKey(r.Position)); err != nil {
-			return 0, err
-		}
+		*entries = append(*entries, indexEntry{stream: r.Stream, version: r.Version, position: r.Position})
 	}
 	for stream, h := range local {
 		overlay[stream] = h
-		if err := heads.Put([]byte(stream), headValue(h)); err != nil {
-			return 0, err
-		}
 	}
 	return uint64(len(recs)), nil
 }
@@ -426,29 +525,44 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	return err
 }
 
-// ReadStream implements eventstore.Store.
+// ReadStream implements eventstore.Store: the stream index (written by
+// flush) and then the pending entries give the positions.
 func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) ([]eventstore.Record, error) {
 	if from == 0 {
 		from = 1
 	}
 	var out []eventstore.Record
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		events := tx.Bucket(bucketEvents)
 		prefix := streamPrefix(stream)
 		c := tx.Bucket(bucketStreams).Cursor()
 		var vals [][]byte
 		var poss []uint64
+		add := func(k []byte) error {
+			v := events.Get(k)
+			if v == nil {
+				return fmt.Errorf("%w: index points to missing position %d", errCorrupt, binary.BigEndian.Uint64(k))
+			}
+			vals = append(vals, v)
+			poss = append(poss, binary.BigEndian.Uint64(k))
+			return nil
+		}
 		for k, v := c.Seek(indexKey(stream, from)); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = c.Next() {
 			if len(v) != 8 {
 				return fmt.Errorf("%w: index entry of %d bytes", errCorrupt, len(v))
 			}
-			pos := binary.BigEndian.Uint64(v)
-			val := events.Get(v)
-			if val == nil {
-				return fmt.Errorf("%w: index points to missing position %d", errCorrupt, pos)
+			if err := add(v); err != nil {
+				return err
 			}
-			vals = append(vals, val)
-			poss = append(poss, pos)
+		}
+		for _, e := range s.pending {
+			if e.stream == stream && e.version >= from {
+				if err := add(posKey(e.position)); err != nil {
+					return err
+				}
+			}
 		}
 		var err error
 		out, err = decodePage(vals, poss)
@@ -520,21 +634,20 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.R
 	return notify.Subscribe(ctx, s.head, s.ReadAll, from, fn)
 }
 
-// StreamHeads implements eventstore.HeadStore.
+// StreamHeads implements eventstore.HeadStore: the heads as the appends
+// recorded them (flushed to the heads bucket, read back at Open).
 func (s *Store) StreamHeads(ctx context.Context) (map[string]eventstore.StreamHead, error) {
-	out := make(map[string]eventstore.StreamHead)
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketHeads).ForEach(func(k, v []byte) error {
-			h, err := decodeHead(v)
-			if err != nil {
-				return err
-			}
-			out[string(k)] = h
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("boltstore: stream heads: %w", err)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if s.closed.Load() {
+		return nil, eventstore.ErrClosed
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]eventstore.StreamHead, len(s.heads))
+	for k, v := range s.heads {
+		out[k] = v
 	}
 	return out, nil
 }
@@ -587,8 +700,9 @@ func (s *Store) Close() error {
 	close(s.done)
 	<-s.exited
 	s.head.Close()
+	ferr := s.flush()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close: %w", err)
 	}
-	return nil
+	return ferr
 }

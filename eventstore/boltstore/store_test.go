@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -179,5 +181,98 @@ func TestImportChecksBeforeWriting(t *testing.T) {
 	}
 	if _, err := eventstore.Verify(ctx, s, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// crash stops the store without flushing the stream index, as a process
+// killed after its last commit would.
+func crash(t *testing.T, s *Store) {
+	t.Helper()
+	s.closed.Store(true)
+	close(s.done)
+	<-s.exited
+	s.head.Close()
+	if err := s.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIndexRebuiltAfterCrash(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cross one flush (flushEvery) and leave a tail pending.
+	n := 0
+	for n < flushEvery+300 {
+		evs := make([]eventstore.EventData, 100)
+		for i := range evs {
+			evs[i] = storetest.Event(n + i)
+		}
+		if _, err := s.Append(ctx, fmt.Sprintf("s-%d", (n/100)%3), eventstore.Any, evs...); err != nil {
+			t.Fatal(err)
+		}
+		n += len(evs)
+	}
+	s.mu.RLock()
+	pending := len(s.pending)
+	s.mu.RUnlock()
+	if pending == 0 || pending >= n {
+		t.Fatalf("%d pending index entries of %d: the test does not cover both flushed and pending entries", pending, n)
+	}
+	want := map[string][]eventstore.Record{}
+	for i := 0; i < 3; i++ {
+		stream := fmt.Sprintf("s-%d", i)
+		if want[stream], err = s.ReadStream(ctx, stream, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(want["s-0"]) + len(want["s-1"]) + len(want["s-2"]); got != n {
+		t.Fatalf("streams hold %d records before the crash, want %d", got, n)
+	}
+	crash(t, s)
+
+	s, err = Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for stream, recs := range want {
+		got, err := s.ReadStream(ctx, stream, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(recs) {
+			t.Fatalf("%s: %d records after the crash, want %d", stream, len(got), len(recs))
+		}
+		for i := range got {
+			if got[i].Position != recs[i].Position || got[i].ID != recs[i].ID {
+				t.Fatalf("%s: record %d differs after the crash", stream, i)
+			}
+		}
+		mid, _ := s.ReadStream(ctx, stream, uint64(len(recs)-5))
+		if len(mid) != 6 || mid[0].Version != uint64(len(recs)-5) {
+			t.Fatalf("%s: ReadStream from the middle: %d records", stream, len(mid))
+		}
+	}
+	if v, err := s.Append(ctx, "s-0", int64(len(want["s-0"])), storetest.Event(0)); err != nil || v != uint64(len(want["s-0"])+1) {
+		t.Fatalf("append after the crash: %d, %v", v, err)
+	}
+	if _, err := eventstore.Verify(ctx, s, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSecondOpenFailsWhileLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := Open(path, &Options{LockTimeout: 100 * time.Millisecond}); err == nil {
+		t.Fatal("a second Open of a store in use succeeded")
 	}
 }

@@ -73,7 +73,7 @@ func (p *KDFParams) derive(pass []byte) ([]byte, error) {
 	}
 	switch p.Name {
 	case KDFArgon2id:
-		if p.Time < 1 || p.Time > 100 || p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > 4<<20 || p.Threads < 1 {
+		if p.Time < 1 || p.Time > 100 || p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > 1<<20 || p.Threads < 1 {
 			return nil, fmt.Errorf("%w: argon2id parameters out of range", ErrBadKeyring)
 		}
 		return argon2.IDKey(pass, p.Salt, p.Time, p.MemoryKiB, p.Threads, KeySize), nil
