@@ -3,9 +3,13 @@ package suitetest
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,15 +217,39 @@ func testSK(t *testing.T, s core.Suite) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Unprotect(other, p, base, wide); !errors.Is(err, core.ErrNotAuthentic) {
+		_, err = s.Unprotect(other, p, base, wide)
+		if !errors.Is(err, core.ErrNotAuthentic) {
 			t.Errorf("Unprotect with another key = %v, want ErrNotAuthentic", err)
 		}
+		noKeyIn(t, err, key, other)
+	})
+	t.Run("Concurrent", func(t *testing.T) {
+		keys := [][]byte{key, mustKey(t, s), mustKey(t, s)}
+		concurrently(t, func(g, i int) error {
+			k := keys[(g+i)%len(keys)]
+			msg := bytes.Repeat([]byte{byte(g), byte(i)}, 1+(g*37+i*101)%1500)
+			p, err := s.Protect(k, msg, base)
+			if err != nil {
+				return err
+			}
+			out, err := s.Unprotect(k, p, base, wide)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(out, msg) {
+				return errors.New("round trip changed the message")
+			}
+			return nil
+		})
 	})
 	t.Run("BadKeyLength", func(t *testing.T) {
 		for _, n := range []int{0, 16, core.KeyLen - 1, core.KeyLen + 1} {
-			if _, err := s.Protect(make([]byte, n), []byte("x"), base); !errors.Is(err, core.ErrInvalidKey) {
+			bad := bytes.Repeat([]byte{0xa5}, n)
+			_, err := s.Protect(bad, []byte("x"), base)
+			if !errors.Is(err, core.ErrInvalidKey) {
 				t.Errorf("Protect with %d-byte key = %v, want ErrInvalidKey", n, err)
 			}
+			noKeyIn(t, err, bad)
 			if _, err := s.Unprotect(make([]byte, n), make([]byte, 64), base, wide); err == nil {
 				t.Errorf("Unprotect with %d-byte key succeeded", n)
 			}
@@ -481,9 +509,9 @@ func testSigned(t *testing.T, s core.PKSuite) {
 	cid := s.ID("suitetest-sender")
 	bound := BoundIdentity{Identity: id, ID: cid}
 	key := mustKey(t, s)
-	lookups := 0
+	var lookups atomic.Int64
 	signer := func(x []byte) ([]byte, error) {
-		lookups++
+		lookups.Add(1)
 		if bytes.Equal(x, cid) {
 			return id.SigningPublicKey(), nil
 		}
@@ -503,7 +531,7 @@ func testSigned(t *testing.T, s core.PKSuite) {
 		},
 	}
 	runCodec(t, c)
-	if lookups == 0 {
+	if lookups.Load() == 0 {
 		t.Error("UnprotectSigned never called the signer lookup")
 	}
 
@@ -549,6 +577,23 @@ func testSigned(t *testing.T, s core.PKSuite) {
 		if _, _, err := s.UnprotectSigned(key, p, base, wide, none); !errors.Is(err, core.ErrPubKeyNotFound) {
 			t.Fatalf("got %v, want ErrPubKeyNotFound", err)
 		}
+	})
+	t.Run("Concurrent", func(t *testing.T) {
+		concurrently(t, func(g, i int) error {
+			msg := bytes.Repeat([]byte{byte(g), byte(i)}, 1+(g*37+i*101)%1500)
+			p, err := s.ProtectSigned(bound, key, msg, base)
+			if err != nil {
+				return err
+			}
+			out, _, err := s.UnprotectSigned(key, p, base, wide, signer)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(out, msg) {
+				return errors.New("round trip changed the message")
+			}
+			return nil
+		})
 	})
 	t.Run("UnboundIdentity", func(t *testing.T) {
 		if _, err := s.ProtectSigned(id, key, msg, base); !errors.Is(err, core.ErrInvalidKey) {
@@ -657,6 +702,45 @@ func positions(n, overhead int) []int {
 		}
 	}
 	return ps
+}
+
+// concurrently runs f(goroutine, iteration) from several goroutines at
+// once (suites must be safe for concurrent use; run under -race).
+func concurrently(t *testing.T, f func(g, i int) error) {
+	t.Helper()
+	const goroutines, iterations = 4, 12
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines*iterations)
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range iterations {
+				if err := f(g, i); err != nil {
+					errs <- fmt.Errorf("goroutine %d, iteration %d: %w", g, i, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// noKeyIn fails if an error message shows any of the keys in hex.
+func noKeyIn(t *testing.T, err error, keys ...[]byte) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	msg := strings.ToLower(err.Error())
+	for _, k := range keys {
+		if len(k) >= 8 && strings.Contains(msg, hex.EncodeToString(k[:8])) {
+			t.Errorf("error message %q contains key bytes", err)
+		}
+	}
 }
 
 func isProtocolError(err error) bool {
