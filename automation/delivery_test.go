@@ -1,0 +1,314 @@
+package automation
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/e4c2/e4c2/client"
+	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/internal/c2"
+	"github.com/e4c2/e4c2/suites/core"
+	"github.com/e4c2/e4c2/transport/mqtt"
+	"github.com/e4c2/e4c2/transport/mqtt/broker"
+)
+
+// serviceSource adapts the c2 service's delivery queue to the MQTT
+// worker. (The composition root, internal/server, will own this wiring; it
+// does not exist yet, so the test carries its own.)
+type serviceSource struct{ s *c2.Service }
+
+func (a serviceSource) Pending(_ context.Context, after uint64, limit int) ([]mqtt.Item, error) {
+	qs := a.s.PendingAfter(after, limit)
+	out := make([]mqtt.Item, len(qs))
+	for i, q := range qs {
+		out[i] = mqtt.Item{ClientID: q.Client, Seq: q.Seq(), Ref: q.Ref.String()}
+	}
+	return out, nil
+}
+
+func (a serviceSource) Changed() <-chan struct{} { return a.s.Changed() }
+
+func (a serviceSource) Build(ctx context.Context, it mqtt.Item, now time.Time) ([]byte, error) {
+	q, ok := a.s.QueuedBySeq(domain.ID(it.ClientID), it.Seq)
+	if !ok {
+		return nil, fmt.Errorf("item %d: %w", it.Seq, mqtt.ErrPermanent)
+	}
+	_, payload, err := a.s.BuildCommandAt(ctx, q, now)
+	return payload, err
+}
+
+func (a serviceSource) record(ctx context.Context, it mqtt.Item, failed bool, reason string) error {
+	q, ok := a.s.QueuedBySeq(domain.ID(it.ClientID), it.Seq)
+	if !ok {
+		return nil
+	}
+	var err error
+	if failed {
+		err = a.s.RecordFailed(ctx, c2.Origin{Actor: "system"}, q, reason)
+	} else {
+		err = a.s.RecordDelivered(ctx, c2.Origin{Actor: "system"}, q)
+	}
+	if errors.Is(err, c2.ErrNotPending) {
+		return nil
+	}
+	return err
+}
+
+func (a serviceSource) Delivered(ctx context.Context, it mqtt.Item) error {
+	return a.record(ctx, it, false, "")
+}
+
+func (a serviceSource) Failed(ctx context.Context, it mqtt.Item, reason string) error {
+	return a.record(ctx, it, true, reason)
+}
+
+// device is a device-library client subscribed to its control topic.
+type device struct {
+	c    *client.Client
+	mu   sync.Mutex
+	errs []error
+	n    int
+}
+
+// startDelivery starts the embedded broker and the delivery worker.
+func startDelivery(t *testing.T, svc *c2.Service) string {
+	t.Helper()
+	b, err := broker.New(broker.Config{Address: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	wk := mqtt.NewWorker(serviceSource{svc}, mqtt.NewInProcess(b, 0), mqtt.Config{
+		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+		PollInterval: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = wk.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return "tcp://" + b.Addr()
+}
+
+func connectDevice(t *testing.T, url string, c *client.Client) *device {
+	t.Helper()
+	d := &device{c: c}
+	handle := func(_ paho.Client, m paho.Message) {
+		_, isCmd, err := c.Unprotect(m.Payload(), m.Topic())
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.n++
+		if err != nil || !isCmd {
+			d.errs = append(d.errs, fmt.Errorf("command %d: command=%v: %w", d.n, isCmd, err))
+		}
+	}
+	o := paho.NewClientOptions().AddBroker(url).SetClientID("dev-" + hex.EncodeToString(c.ID()[:6])).
+		SetCleanSession(false).SetOrderMatters(true)
+	pc := paho.NewClient(o)
+	if tok := pc.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("device connect: %v", tok.Error())
+	}
+	if tok := pc.Subscribe(c.ControlTopic(), 2, handle); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("device subscribe: %v", tok.Error())
+	}
+	t.Cleanup(func() { pc.Disconnect(50) })
+	return d
+}
+
+func (d *device) check(t *testing.T) {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, err := range d.errs {
+		t.Error(err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (w *world) delivered(t *testing.T) {
+	t.Helper()
+	waitFor(t, "the delivery queue to drain", func() bool { return w.svc.PendingCount() == 0 })
+}
+
+func topicKeyOf(d *device, topic string) []byte {
+	tk, ok := d.c.State().Topics[domain.TopicHash(topic).String()]
+	if !ok {
+		return nil
+	}
+	return tk.Key
+}
+
+// SK actions, delivered for real: rotate a topic key, rotate a client key,
+// detach a client from a topic, reset a client. The devices end with
+// exactly the keys the C2 holds.
+func TestActionsDeliveredSK(t *testing.T) {
+	w := newWorld(t, core.SymKey)
+	ctx := context.Background()
+	url := startDelivery(t, w.svc)
+	devs := map[string]*device{}
+	for _, n := range []string{"a", "b", "c"} {
+		key, _ := w.suite.GenerateKey()
+		c, err := client.New(client.Config{Suite: w.suite, Mode: core.SymKey, Name: n, Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		devs[n] = connectDevice(t, url, c)
+		if _, err := w.svc.NewClient(ctx, operator, c2.ByName(n), key, domain.RoleBoth); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.addTopic("sensors/1", "a", "b", "c")
+	w.addTopic("sensors/2", "a", "c")
+	w.delivered(t)
+	old1 := topicKeyOf(devs["a"], "sensors/1")
+	oldA := devs["a"].c.State().Key
+	if old1 == nil {
+		t.Fatal("device a has no key for sensors/1")
+	}
+
+	e := w.engine(nil, "a")
+	run(t, e)
+	for _, js := range []string{
+		`{"id":"1-rotate-sensors","trigger":{"every":"1h"},"targets":"topics | filter(hasPrefix(.name, \"sensors/\"))","action":{"type":"rotate_topic"}}`,
+		`{"id":"2-rotate-key-a","trigger":{"every":"1h"},"targets":"clients | filter(.name == \"a\")","action":{"type":"rotate_client_key"}}`,
+		`{"id":"3-detach-b","trigger":{"every":"1h"},"targets":"[\"b\"]","action":{"type":"detach_client","topic":"\"sensors/1\""}}`,
+		`{"id":"4-reset-c","trigger":{"every":"1h"},"targets":"clients | filter(.topics >= 2 && .name != \"a\")","action":{"type":"reset_client"}}`,
+	} {
+		if _, err := e.CreateRule(ctx, operator, mustSpec(t, js)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.clock.Add(time.Hour)
+	if err := e.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"1-rotate-sensors", "2-rotate-key-a", "3-detach-b", "4-reset-c"} {
+		cs := w.completions(id)
+		if len(cs) != 1 || cs[0].Outcome != OutcomeSucceeded {
+			t.Fatalf("%s: completions %+v", id, cs)
+		}
+	}
+	w.delivered(t)
+	time.Sleep(50 * time.Millisecond) // the broker hands the last commands to the devices
+	for _, tp := range []string{"sensors/1", "sensors/2"} {
+		want, err := w.svc.ExportTopicKey(ctx, tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "a to hold the new key of "+tp, func() bool { return bytes.Equal(topicKeyOf(devs["a"], tp), want) })
+	}
+	if bytes.Equal(topicKeyOf(devs["a"], "sensors/1"), old1) {
+		t.Fatal("sensors/1 not rotated on the device")
+	}
+	wantA, err := w.svc.ExportClientKey(ctx, c2.ByName("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a to hold its new identity key", func() bool { return bytes.Equal(devs["a"].c.State().Key, wantA) })
+	if bytes.Equal(wantA, oldA) {
+		t.Fatal("client key of a not rotated")
+	}
+	waitFor(t, "b to drop sensors/1", func() bool { return !devs["b"].c.HasTopicKey("sensors/1") })
+	waitFor(t, "c to drop every topic", func() bool { return len(devs["c"].c.State().Topics) == 0 })
+	for _, d := range devs {
+		d.check(t)
+	}
+}
+
+// PK actions, delivered for real: share public keys in a topic when a
+// member joins (group messaging works end to end), then rotate the C2 key.
+func TestActionsDeliveredPK(t *testing.T) {
+	w := newWorld(t, core.PubKey)
+	ctx := context.Background()
+	pk := w.suite.(core.PKSuite)
+	url := startDelivery(t, w.svc)
+	e := w.engine(nil, "a")
+	run(t, e)
+	if _, err := e.CreateRule(ctx, operator, mustSpec(t, `{"id":"share-on-join",
+		"trigger":{"event":"event.type == \"topic.client_linked.v1\" && event.topic == \"chat\""},
+		"action":{"type":"share_pubkeys","pairs":"event_client"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.CreateRule(ctx, operator, mustSpec(t, `{"id":"c2-weekly","trigger":{"cron":"0 4 * * 1"},"action":{"type":"rotate_c2_key"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	oldC2 := w.svc.C2().PublicKey
+	names := []string{"alice", "bob", "carol"}
+	devs := map[string]*device{}
+	for _, n := range names {
+		ident, err := pk.GenerateIdentity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := client.New(client.Config{Suite: w.suite, Mode: core.PubKey, Name: n, Key: ident.Bytes(), C2PublicKey: oldC2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		devs[n] = connectDevice(t, url, c)
+		if _, err := w.svc.NewClient(ctx, operator, c2.ByName(n), c.PublicKey(), domain.RoleBoth); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.addTopic("chat", names...)
+	w.settle(e)
+	if cs := w.completions("share-on-join"); len(cs) != 3 || cs[2].Outcome != OutcomeSucceeded || len(cs[2].Results) != 4 {
+		t.Fatalf("share completions %+v", cs)
+	}
+	w.delivered(t)
+	for _, n := range names {
+		for _, m := range names {
+			if n == m {
+				continue
+			}
+			id := hex.EncodeToString(devs[m].c.ID())
+			want := devs[m].c.SigningPublicKey()
+			waitFor(t, n+" to learn "+m, func() bool { return bytes.Equal(devs[n].c.State().PubKeys[id], want) })
+		}
+	}
+	msg, err := devs["alice"].c.ProtectMessage([]byte("hello group"), "chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"bob", "carol"} {
+		m, err := devs[n].c.UnprotectMessage(msg, "chat")
+		if err != nil || !m.Verified || string(m.Payload) != "hello group" {
+			t.Fatalf("%s reads alice: %+v %v", n, m, err)
+		}
+	}
+
+	w.clock.Set(time.Date(2026, 1, 12, 4, 0, 0, 0, time.UTC)) // next Monday 04:00
+	if err := e.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	newC2 := w.svc.C2().PublicKey
+	if bytes.Equal(newC2, oldC2) {
+		t.Fatal("c2 key not rotated")
+	}
+	w.delivered(t)
+	for _, n := range names {
+		waitFor(t, n+" to hold the new C2 key", func() bool { return bytes.Equal(devs[n].c.State().C2PublicKey, newC2) })
+	}
+	for _, d := range devs {
+		d.check(t)
+	}
+}
