@@ -46,7 +46,7 @@ type SIV struct {
 // (below it the block-by-block loop is as fast).
 const (
 	gcmAfterUses = 8
-	gcmMinLen    = 48
+	gcmMinLen    = 256
 )
 
 // NewSIV returns the E4 AES-SIV of a 32-byte key k: the RFC 5297 64-byte

@@ -42,7 +42,7 @@ func TestGCMCounterMatchesBlocks(t *testing.T) {
 			t.Fatal("GCM engine unavailable")
 		}
 		for _, low := range []uint32{0, 1, 0x7fffffff, 0x12345678, 0x7ffffff0} {
-			for _, n := range []int{gcmMinLen, 64, 100, 1024, 4099} {
+			for _, n := range []int{1, 16, 48, gcmMinLen, gcmMinLen + 1, 1024, 4099} {
 				var q [16]byte
 				rand.Read(q[:])
 				binary.BigEndian.PutUint32(q[12:], low)
@@ -70,7 +70,7 @@ func TestHotKeyPath(t *testing.T) {
 	key := make([]byte, 32)
 	rand.Read(key)
 	hot, _ := NewSIV(key)
-	for _, n := range []int{0, 1, 47, 48, 1000, 70000} {
+	for _, n := range []int{0, 1, gcmMinLen - 1, gcmMinLen, 1000, 70000} {
 		msg := make([]byte, n)
 		rand.Read(msg)
 		ad := []byte("12345678")
