@@ -1,0 +1,699 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/e4c2/e4c2/transport/http/apiclient"
+)
+
+// apiCmd builds a command group whose subcommands talk to the API.
+func apiCmd(use, short string, o *apiOpts, subs ...*cobra.Command) *cobra.Command {
+	c := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs}
+	addAPIFlags(c, o)
+	c.AddCommand(subs...)
+	return c
+}
+
+// runAPI wraps an API action: it builds the client and maps its errors.
+func runAPI(o *apiOpts, fn func(cmd *cobra.Command, c *apiclient.Client, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := o.client()
+		if err != nil {
+			return err
+		}
+		return o.apiError(fn(cmd, c, args))
+	}
+}
+
+// done prints a one-line confirmation, or {"ok":true,...} with --json.
+func done(cmd *cobra.Command, o *apiOpts, msg string, fields map[string]any) error {
+	if o.json {
+		if fields == nil {
+			fields = map[string]any{}
+		}
+		fields["ok"] = true
+		return printJSON(cmd.OutOrStdout(), fields)
+	}
+	_, err := fmt.Fprintln(cmd.OutOrStdout(), msg)
+	return err
+}
+
+func clientTable(items []apiclient.ClientInfo) func(*table) {
+	return func(t *table) {
+		for _, c := range items {
+			t.row(c.Name, c.ID, c.Role, c.KeyVersion, c.Topics)
+		}
+	}
+}
+
+var clientHeader = []string{"NAME", "ID", "ROLE", "KEY-VERSION", "TOPICS"}
+
+func topicTable(items []apiclient.Topic) func(*table) {
+	return func(t *table) {
+		for _, x := range items {
+			t.row(x.Name, x.Hash, x.KeyVersion, x.Clients, x.RotatedAt)
+		}
+	}
+}
+
+var topicHeader = []string{"TOPIC", "HASH", "KEY-VERSION", "CLIENTS", "KEY-SINCE"}
+
+// ---- client ----------------------------------------------------------------
+
+func newClientCmd() *cobra.Command {
+	o := &apiOpts{}
+	var keyFile, pubFile, id, role string
+	add := &cobra.Command{
+		Use:   "add NAME",
+		Short: "new_client: register a client (or replace its key) with --key-file (SK) or --public-key-file (PK)",
+		Args:  cobra.ExactArgs(1),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			req := apiclient.NewClientRequest{Role: role, ID: id}
+			if args[0] != "-" {
+				req.Name = args[0]
+			}
+			switch {
+			case keyFile != "" && pubFile != "":
+				return errors.New("give --key-file (SK) or --public-key-file (PK), not both")
+			case keyFile != "":
+				k, err := readKeyFile(keyFile)
+				if err != nil {
+					return err
+				}
+				req.Key = hex.EncodeToString(k)
+				clear(k)
+			case pubFile != "":
+				k, err := readKeyFile(pubFile)
+				if err != nil {
+					return err
+				}
+				req.PublicKey = hex.EncodeToString(k)
+			default:
+				return withHint(errors.New("a key is required"),
+					"make one with e4c2 keygen symmetric FILE (SK) or e4c2 keygen identity FILE (PK, then pass FILE.pub)")
+			}
+			cl, err := c.NewClient(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), cl)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "client %s registered (id %s, key version %d)\n", displayName(cl.Name, cl.ID), cl.ID, cl.KeyVersion)
+			return nil
+		}),
+	}
+	add.Flags().StringVar(&keyFile, "key-file", "", "SK: file holding the client's symmetric key (e4c2 keygen symmetric)")
+	add.Flags().StringVar(&pubFile, "public-key-file", "", "PK: file holding the client's public key (the .pub of e4c2 keygen identity)")
+	add.Flags().StringVar(&id, "id", "", "hex id instead of a name (pass - as NAME)")
+	add.Flags().StringVar(&role, "role", "", "rotation role: publisher, consumer or both (default both)")
+
+	remove := &cobra.Command{
+		Use: "remove CLIENT", Short: "remove_client", Args: cobra.ExactArgs(1),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			if err := c.RemoveClient(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			return done(cmd, o, "client "+args[0]+" removed", map[string]any{"client": args[0]})
+		}),
+	}
+	get := &cobra.Command{
+		Use: "get CLIENT", Short: "show a client (name or hex id)", Args: cobra.ExactArgs(1),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			cl, err := c.GetClient(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), cl)
+			}
+			t := newTable(cmd.OutOrStdout(), clientHeader...)
+			clientTable([]apiclient.ClientInfo{cl})(t)
+			return t.flush()
+		}),
+	}
+	var lp pageFlags
+	list := &cobra.Command{
+		Use: "list", Short: "list clients", Args: cobra.NoArgs,
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
+			items, next, err := collect(lp, func(cur string, n int) (apiclient.Page[apiclient.ClientInfo], error) {
+				return c.ListClients(cmd.Context(), cur, n)
+			})
+			if err != nil {
+				return err
+			}
+			return printPage(cmd, o, items, next, clientTable(items), clientHeader...)
+		}),
+	}
+	addPageFlags(list, &lp)
+	count := &cobra.Command{
+		Use: "count", Short: "count clients", Args: cobra.NoArgs,
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
+			n, err := c.CountClients(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printCount(cmd, o, n)
+		}),
+	}
+	rotate := &cobra.Command{
+		Use: "rotate-key CLIENT", Short: "new_client_key [SK]: new random key, sent with SetIdKey under the old one", Args: cobra.ExactArgs(1),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			if err := c.RotateClientKey(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			return done(cmd, o, "client "+args[0]+" key rotated (SetIdKey queued)", map[string]any{"client": args[0]})
+		}),
+	}
+	reset := &cobra.Command{
+		Use: "reset CLIENT...", Short: "reset_client: unlink from every topic (ResetTopics); several clients run as one batch", Args: cobra.MinimumNArgs(1),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			if len(args) > 1 {
+				res, err := c.BatchReset(cmd.Context(), args)
+				if err != nil {
+					return err
+				}
+				return printBatch(cmd, o, res, "reset")
+			}
+			if err := c.ResetClient(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			return done(cmd, o, "client "+args[0]+" reset (ResetTopics queued)", map[string]any{"client": args[0]})
+		}),
+	}
+	var tp pageFlags
+	topics := &cobra.Command{
+		Use: "topics CLIENT", Short: "topics of a client", Args: cobra.ExactArgs(1),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			items, next, err := collect(tp, func(cur string, n int) (apiclient.Page[apiclient.Topic], error) {
+				return c.ClientTopics(cmd.Context(), args[0], cur, n)
+			})
+			if err != nil {
+				return err
+			}
+			return printPage(cmd, o, items, next, topicTable(items), topicHeader...)
+		}),
+	}
+	addPageFlags(topics, &tp)
+	return apiCmd("client", "Manage clients (devices)", o, add, remove, get, list, count, rotate, reset, topics)
+}
+
+func displayName(name, id string) string {
+	if name != "" {
+		return name
+	}
+	return id
+}
+
+func printCount(cmd *cobra.Command, o *apiOpts, n int) error {
+	if o.json {
+		return printJSON(cmd.OutOrStdout(), map[string]int{"count": n})
+	}
+	_, err := fmt.Fprintln(cmd.OutOrStdout(), n)
+	return err
+}
+
+// printBatch prints per-client results; a batch with failures exits 1.
+func printBatch(cmd *cobra.Command, o *apiOpts, res apiclient.BatchResult, verb string) error {
+	if o.json {
+		if err := printJSON(cmd.OutOrStdout(), res); err != nil {
+			return err
+		}
+	} else {
+		t := newTable(cmd.OutOrStdout(), "CLIENT", "RESULT")
+		for _, r := range res.Results {
+			if r.OK {
+				t.row(r.Client, "ok")
+			} else if r.Error != nil {
+				t.row(r.Client, r.Error.Message+" ("+r.Error.Code+")")
+			}
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	if res.Failed > 0 {
+		return &exitError{err: fmt.Errorf("%s: %d of %d clients failed", verb, res.Failed, res.Failed+res.Succeeded), code: 1}
+	}
+	return nil
+}
+
+// ---- topic -----------------------------------------------------------------
+
+func newTopicCmd() *cobra.Command {
+	o := &apiOpts{}
+	put := func(mustExist bool) func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+		return func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			if mustExist {
+				// rotate must not create a topic by accident (a typo
+				// would otherwise make a new one).
+				if _, err := c.GetTopic(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+			}
+			res, err := c.NewTopic(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			if res.Rotated {
+				fmt.Fprintf(cmd.OutOrStdout(), "topic %s key rotated (SetTopicKey queued for its clients)\n", res.Topic)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "topic %s created\n", res.Topic)
+			}
+			return nil
+		}
+	}
+	add := &cobra.Command{Use: "add TOPIC", Short: "new_topic: create a topic with a random key (rotates it if it exists)", Args: cobra.ExactArgs(1), RunE: runAPI(o, put(false))}
+	rotate := &cobra.Command{Use: "rotate TOPIC", Short: "new_topic on an existing topic: rotate its key", Args: cobra.ExactArgs(1), RunE: runAPI(o, put(true))}
+	remove := &cobra.Command{
+		Use: "remove TOPIC", Short: "remove_topic (RemoveTopic to every linked client)", Args: cobra.ExactArgs(1),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			if err := c.RemoveTopic(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			return done(cmd, o, "topic "+args[0]+" removed", map[string]any{"topic": args[0]})
+		}),
+	}
+	get := &cobra.Command{
+		Use: "get TOPIC", Short: "show a topic", Args: cobra.ExactArgs(1),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			tp, err := c.GetTopic(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), tp)
+			}
+			t := newTable(cmd.OutOrStdout(), topicHeader...)
+			topicTable([]apiclient.Topic{tp})(t)
+			return t.flush()
+		}),
+	}
+	var lp pageFlags
+	list := &cobra.Command{
+		Use: "list", Short: "list topics", Args: cobra.NoArgs,
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
+			items, next, err := collect(lp, func(cur string, n int) (apiclient.Page[apiclient.Topic], error) {
+				return c.ListTopics(cmd.Context(), cur, n)
+			})
+			if err != nil {
+				return err
+			}
+			return printPage(cmd, o, items, next, topicTable(items), topicHeader...)
+		}),
+	}
+	addPageFlags(list, &lp)
+	count := &cobra.Command{
+		Use: "count", Short: "count topics", Args: cobra.NoArgs,
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
+			n, err := c.CountTopics(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printCount(cmd, o, n)
+		}),
+	}
+	var cp pageFlags
+	clients := &cobra.Command{
+		Use: "clients TOPIC", Short: "clients of a topic", Args: cobra.ExactArgs(1),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			items, next, err := collect(cp, func(cur string, n int) (apiclient.Page[apiclient.ClientInfo], error) {
+				return c.TopicClients(cmd.Context(), args[0], cur, n)
+			})
+			if err != nil {
+				return err
+			}
+			return printPage(cmd, o, items, next, clientTable(items), clientHeader...)
+		}),
+	}
+	addPageFlags(clients, &cp)
+	return apiCmd("topic", "Manage topics and their keys", o, add, rotate, remove, get, list, count, clients)
+}
+
+// ---- attach / detach / batch ------------------------------------------------
+
+func newAttachCmd() *cobra.Command {
+	o := &apiOpts{}
+	c := &cobra.Command{
+		Use:   "attach CLIENT TOPIC | attach --batch TOPIC CLIENT...",
+		Short: "new_topic_client: link a client to a topic (SetTopicKey); --batch links many clients",
+		Args:  cobra.MinimumNArgs(2),
+	}
+	batch := c.Flags().Bool("batch", false, "first argument is the topic, the rest are clients (one request)")
+	c.RunE = runAPI(o, func(cmd *cobra.Command, cl *apiclient.Client, args []string) error {
+		if *batch {
+			res, err := cl.BatchAttach(cmd.Context(), args[0], args[1:])
+			if err != nil {
+				return err
+			}
+			return printBatch(cmd, o, res, "attach")
+		}
+		if len(args) != 2 {
+			return errors.New("attach takes CLIENT TOPIC (use --batch for many clients)")
+		}
+		if err := cl.Attach(cmd.Context(), args[0], args[1]); err != nil {
+			return err
+		}
+		return done(cmd, o, fmt.Sprintf("client %s attached to %s (SetTopicKey queued)", args[0], args[1]), map[string]any{"client": args[0], "topic": args[1]})
+	})
+	addAPIFlags(c, o)
+	return c
+}
+
+func newDetachCmd() *cobra.Command {
+	o := &apiOpts{}
+	c := &cobra.Command{
+		Use: "detach CLIENT TOPIC", Short: "remove_topic_client: unlink (RemoveTopic)", Args: cobra.ExactArgs(2),
+		RunE: runAPI(o, func(cmd *cobra.Command, cl *apiclient.Client, args []string) error {
+			if err := cl.Detach(cmd.Context(), args[0], args[1]); err != nil {
+				return err
+			}
+			return done(cmd, o, fmt.Sprintf("client %s detached from %s (RemoveTopic queued)", args[0], args[1]), map[string]any{"client": args[0], "topic": args[1]})
+		}),
+	}
+	addAPIFlags(c, o)
+	return c
+}
+
+// ---- pubkey, c2key -----------------------------------------------------------
+
+func newPubKeyCmd() *cobra.Command {
+	o := &apiOpts{}
+	send := &cobra.Command{
+		Use: "send CLIENT SOURCE", Short: "send_client_pubkey [PK]: give CLIENT the public key of SOURCE (SetPubKey)", Args: cobra.ExactArgs(2),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			if err := c.SendPubKey(cmd.Context(), args[0], args[1]); err != nil {
+				return err
+			}
+			return done(cmd, o, fmt.Sprintf("public key of %s sent to %s (SetPubKey queued)", args[1], args[0]), map[string]any{"client": args[0], "source": args[1]})
+		}),
+	}
+	remove := &cobra.Command{
+		Use: "remove CLIENT SOURCE", Short: "remove_client_pubkey [PK] (RemovePubKey)", Args: cobra.ExactArgs(2),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			if err := c.RemovePubKey(cmd.Context(), args[0], args[1]); err != nil {
+				return err
+			}
+			return done(cmd, o, fmt.Sprintf("public key of %s removed from %s (RemovePubKey queued)", args[1], args[0]), map[string]any{"client": args[0], "source": args[1]})
+		}),
+	}
+	reset := &cobra.Command{
+		Use: "reset CLIENT", Short: "reset_client_pubkeys [PK] (ResetPubKeys)", Args: cobra.ExactArgs(1),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			if err := c.ResetPubKeys(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			return done(cmd, o, "public keys of "+args[0]+" reset (ResetPubKeys queued)", map[string]any{"client": args[0]})
+		}),
+	}
+	return apiCmd("pubkey", "Distribute client public keys [PK mode]", o, send, remove, reset)
+}
+
+func newC2KeyCmd() *cobra.Command {
+	o := &apiOpts{}
+	rotate := &cobra.Command{
+		Use: "rotate", Short: "new_c2_key [PK]: new C2 key pair (SetC2Key to every client, under the old pair)", Args: cobra.NoArgs,
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
+			if err := c.NewC2Key(cmd.Context()); err != nil {
+				return err
+			}
+			return done(cmd, o, "C2 key rotated (SetC2Key queued for every client)", nil)
+		}),
+	}
+	return apiCmd("c2key", "The C2 key pair [PK mode]", o, rotate)
+}
+
+// ---- tokens ----------------------------------------------------------------
+
+func newTokenCmd() *cobra.Command {
+	o := &apiOpts{}
+	var role, out string
+	var force bool
+	create := &cobra.Command{
+		Use: "create NAME", Short: "create an API token (admin, operator or reader); the secret is shown once", Args: cobra.ExactArgs(1),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			t, err := c.CreateToken(cmd.Context(), args[0], role)
+			if err != nil {
+				return err
+			}
+			if out != "" {
+				if err := writeSecretFile(out, t.Secret, force); err != nil {
+					return err
+				}
+				t.Secret = ""
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), t)
+			}
+			if out != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "token %s (%s) written to %s\n", t.Name, t.Role, out)
+				return nil
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "token %s (%s) created; its secret is shown once:\n", t.Name, t.Role)
+			fmt.Fprintln(cmd.OutOrStdout(), t.Secret)
+			return nil
+		}),
+	}
+	create.Flags().StringVar(&role, "role", "reader", "role: admin, operator or reader")
+	create.Flags().StringVar(&out, "out", "", "write the secret to this file (0600) instead of stdout")
+	create.Flags().BoolVar(&force, "force", false, "overwrite --out")
+	list := &cobra.Command{
+		Use: "list", Short: "list API tokens (never their secrets)", Args: cobra.NoArgs,
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
+			ts, err := c.ListTokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printPage(cmd, o, ts, "", func(t *table) {
+				for _, x := range ts {
+					t.row(x.Name, x.Role, x.CreatedBy, x.CreatedAt)
+				}
+			}, "NAME", "ROLE", "CREATED-BY", "CREATED")
+		}),
+	}
+	revoke := &cobra.Command{
+		Use: "revoke NAME", Short: "revoke an API token", Args: cobra.ExactArgs(1),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			if err := c.RevokeToken(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			return done(cmd, o, "token "+args[0]+" revoked", map[string]any{"token": args[0]})
+		}),
+	}
+	return apiCmd("token", "Manage API tokens (admin)", o, create, list, revoke)
+}
+
+// writeSecretFile writes a token secret to a 0600 file.
+func writeSecretFile(path, secret string, force bool) error {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
+	if err != nil {
+		if os.IsExist(err) {
+			return withHint(fmt.Errorf("%s already exists", path), "pass --force to overwrite it")
+		}
+		return fmt.Errorf("token file: %w", err)
+	}
+	if _, err := io.WriteString(f, secret+"\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("token file: %w", err)
+	}
+	return f.Close()
+}
+
+// ---- events, audit, pending ------------------------------------------------
+
+func newEventsCmd() *cobra.Command {
+	o := &apiOpts{}
+	var from uint64
+	var count int
+	c := &cobra.Command{
+		Use:   "events",
+		Short: "follow the event stream (SSE); reconnects and resumes after the last event seen",
+		Args:  cobra.NoArgs,
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
+			n := 0
+			w := cmd.OutOrStdout()
+			return c.Events(cmd.Context(), from, func(ev apiclient.Event) error {
+				if o.json {
+					if err := printCompactJSON(w, ev); err != nil {
+						return err
+					}
+				} else {
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", ev.Position, ev.Time.UTC().Format(time.RFC3339), ev.Type, cell(ev.Actor), ev.Stream)
+				}
+				n++
+				if count > 0 && n >= count {
+					return apiclient.ErrStop
+				}
+				return nil
+			})
+		}),
+	}
+	c.Flags().Uint64Var(&from, "from", 0, "first global position to show (default: the start of the log)")
+	c.Flags().IntVar(&count, "count", 0, "stop after this many events (0: follow until interrupted)")
+	addAPIFlags(c, o)
+	return c
+}
+
+// printCompactJSON writes v as one JSON line.
+func printCompactJSON(w io.Writer, v any) error {
+	b, err := jsonMarshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+func newPendingCmd() *cobra.Command {
+	o := &apiOpts{}
+	var client string
+	var p pageFlags
+	c := &cobra.Command{
+		Use: "pending", Short: "commands queued and not yet confirmed by the broker", Args: cobra.NoArgs,
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
+			items, next, err := collect(p, func(cur string, n int) (apiclient.Page[apiclient.Delivery], error) {
+				return c.Pending(cmd.Context(), client, cur, n)
+			})
+			if err != nil {
+				return err
+			}
+			return printPage(cmd, o, items, next, func(t *table) {
+				for _, d := range items {
+					t.row(d.Client, d.Command, d.Topic, d.QueuedAt, d.Attempts, d.LastError)
+				}
+			}, "CLIENT", "COMMAND", "TOPIC", "QUEUED", "ATTEMPTS", "LAST-ERROR")
+		}),
+	}
+	c.Flags().StringVar(&client, "client", "", "only this client")
+	addPageFlags(c, &p)
+	addAPIFlags(c, o)
+	return c
+}
+
+// ---- protect / unprotect / export-key --------------------------------------
+
+// argOrStdin returns args[i] or, when absent or "-", all of stdin.
+func argOrStdin(cmd *cobra.Command, args []string, i int) ([]byte, error) {
+	if len(args) > i && args[i] != "-" {
+		return []byte(args[i]), nil
+	}
+	b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read stdin: %w", err)
+	}
+	return b, nil
+}
+
+func newProtectCmd() *cobra.Command {
+	o := &apiOpts{}
+	c := &cobra.Command{
+		Use: "protect TOPIC [MESSAGE|-]", Short: "protect a message with the topic key; prints it base64", Args: cobra.RangeArgs(1, 2),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			msg, err := argOrStdin(cmd, args, 1)
+			if err != nil {
+				return err
+			}
+			out, err := c.Protect(cmd.Context(), args[0], msg)
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), map[string][]byte{"protected": out})
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), base64.StdEncoding.EncodeToString(out))
+			return err
+		}),
+	}
+	addAPIFlags(c, o)
+	return c
+}
+
+func newUnprotectCmd() *cobra.Command {
+	o := &apiOpts{}
+	c := &cobra.Command{
+		Use: "unprotect TOPIC [BASE64|-]", Short: "open a base64 protected message with the topic key", Args: cobra.RangeArgs(1, 2),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			in, err := argOrStdin(cmd, args, 1)
+			if err != nil {
+				return err
+			}
+			raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(in)))
+			if err != nil {
+				return fmt.Errorf("protected message is not base64: %w", err)
+			}
+			out, err := c.Unprotect(cmd.Context(), args[0], raw)
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), map[string][]byte{"payload": out})
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", out)
+			return err
+		}),
+	}
+	addAPIFlags(c, o)
+	return c
+}
+
+func newExportKeyCmd() *cobra.Command {
+	o := &apiOpts{}
+	var out string
+	var force bool
+	c := &cobra.Command{
+		Use:   "export-key client|topic NAME",
+		Short: "export a client's or topic's key (admin; the only command that shows key material)",
+		Args:  cobra.ExactArgs(2),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			var k apiclient.ExportedKey
+			var err error
+			switch args[0] {
+			case "client":
+				k, err = c.ExportClientKey(cmd.Context(), args[1])
+			case "topic":
+				k, err = c.ExportTopicKey(cmd.Context(), args[1])
+			default:
+				return fmt.Errorf("export-key: first argument must be client or topic, not %q", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			if out != "" {
+				key, derr := hex.DecodeString(k.Key)
+				if derr != nil {
+					return fmt.Errorf("export-key: server sent a malformed key")
+				}
+				defer clear(key)
+				if err := writeKeyFile(out, key, 0o600, force); err != nil {
+					return err
+				}
+				return done(cmd, o, "key written to "+out, map[string]any{"file": out})
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), k)
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), k.Key)
+			return err
+		}),
+	}
+	c.Flags().StringVar(&out, "out", "", "write the key to this file (0600) instead of stdout")
+	c.Flags().BoolVar(&force, "force", false, "overwrite --out")
+	addAPIFlags(c, o)
+	return c
+}

@@ -1,0 +1,569 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/projections"
+	"github.com/e4c2/e4c2/transport/http/apiclient"
+)
+
+// allItems is the page size that returns every item of a read model.
+const allItems = math.MaxInt32
+
+// ---- replay ------------------------------------------------------------------
+
+// replayState is what replay prints: public state only, never a key.
+type replayState struct {
+	Position uint64         `json:"position"`
+	AsOf     string         `json:"as_of,omitempty"`
+	Clients  []replayClient `json:"clients"`
+	Topics   []replayTopic  `json:"topics"`
+	Links    []replayLink   `json:"links"`
+	C2Key    *replayC2      `json:"c2_key,omitempty"`
+	Tokens   []replayToken  `json:"tokens"`
+	Pending  int            `json:"pending_commands"`
+}
+
+type replayClient struct {
+	Name       string `json:"name,omitempty"`
+	ID         string `json:"id"`
+	Role       string `json:"role"`
+	KeyVersion uint64 `json:"key_version"`
+	Topics     int    `json:"topics"`
+	PublicKey  string `json:"public_key,omitempty"`
+}
+
+type replayTopic struct {
+	Name       string `json:"name"`
+	Hash       string `json:"hash"`
+	KeyVersion uint64 `json:"key_version"`
+	Clients    int    `json:"clients"`
+}
+
+type replayLink struct {
+	Client string `json:"client"`
+	Topic  string `json:"topic"`
+}
+
+type replayC2 struct {
+	KeyVersion uint64 `json:"key_version"`
+	PublicKey  string `json:"public_key"`
+}
+
+type replayToken struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+func newReplayCmd() *cobra.Command {
+	o := &storeOpts{}
+	var asOf string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "replay",
+		Short: "rebuild the state from the log (server stopped) and print it; --as-of a position or time",
+		Long: `Replay reads the event log from the start into fresh projections and prints
+the resulting state: clients, topics, links, the C2 public key, API tokens and
+the number of undelivered commands. Keys stay sealed: nothing secret is
+printed, and the master key is not needed.
+
+--as-of takes a global position (e.g. 42), an RFC 3339 time or a duration
+ago (e.g. 2h).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pos, t, err := parsePointInTime(asOf, time.Now())
+			if err != nil {
+				return fmt.Errorf("--as-of: %w", err)
+			}
+			return withStore(cmd, o, func(ctx context.Context, _ config.Config, st eventstore.Store) error {
+				ks := projections.NewKeyState()
+				last, err := projections.Rebuild(ctx, st, projections.AsOf{Position: pos, Time: t}, ks)
+				if err != nil {
+					return fmt.Errorf("replay: %w", err)
+				}
+				rs := buildReplayState(ks, last)
+				rs.AsOf = asOf
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), rs)
+				}
+				return printReplay(cmd.OutOrStdout(), rs)
+			})
+		},
+	}
+	c.Flags().StringVar(&asOf, "as-of", "", "replay up to this global position, RFC 3339 time or duration ago")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addStoreFlags(c, o)
+	return c
+}
+
+func buildReplayState(ks *projections.KeyState, last uint64) replayState {
+	rs := replayState{Position: last, Clients: []replayClient{}, Topics: []replayTopic{}, Links: []replayLink{}, Tokens: []replayToken{}}
+	clients, _ := ks.Clients(0, allItems)
+	for _, c := range clients {
+		rc := replayClient{Name: c.Name, ID: c.ID.String(), Role: c.Role.String(), KeyVersion: c.KeyVersion, Topics: c.Topics}
+		if len(c.PublicKey) > 0 {
+			rc.PublicKey = hex.EncodeToString(c.PublicKey)
+		}
+		rs.Clients = append(rs.Clients, rc)
+		topics, _, _ := ks.ClientTopics(c.ID, 0, allItems)
+		for _, t := range topics {
+			rs.Links = append(rs.Links, replayLink{Client: displayName(c.Name, c.ID.String()), Topic: t.Name})
+		}
+	}
+	topics, _ := ks.Topics(0, allItems)
+	for _, t := range topics {
+		rs.Topics = append(rs.Topics, replayTopic{Name: t.Name, Hash: t.Hash.String(), KeyVersion: t.KeyVersion, Clients: t.Members})
+	}
+	if c2 := ks.C2(); c2.Exists {
+		rs.C2Key = &replayC2{KeyVersion: c2.KeyVersion, PublicKey: hex.EncodeToString(c2.PublicKey)}
+	}
+	for _, t := range ks.Tokens() {
+		rs.Tokens = append(rs.Tokens, replayToken{Name: t.Name, Role: t.Role.String()})
+	}
+	rs.Pending = ks.PendingCount()
+	return rs
+}
+
+func printReplay(w io.Writer, rs replayState) error {
+	fmt.Fprintf(w, "state at position %d\n\nclients (%d)\n", rs.Position, len(rs.Clients))
+	t := newTable(w, "NAME", "ID", "ROLE", "KEY-VERSION", "TOPICS")
+	for _, c := range rs.Clients {
+		t.row(c.Name, c.ID, c.Role, c.KeyVersion, c.Topics)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\ntopics (%d)\n", len(rs.Topics))
+	t = newTable(w, "TOPIC", "HASH", "KEY-VERSION", "CLIENTS")
+	for _, x := range rs.Topics {
+		t.row(x.Name, x.Hash, x.KeyVersion, x.Clients)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nlinks (%d)\n", len(rs.Links))
+	t = newTable(w, "CLIENT", "TOPIC")
+	for _, l := range rs.Links {
+		t.row(l.Client, l.Topic)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if rs.C2Key != nil {
+		fmt.Fprintf(w, "\nc2 key: version %d, public key %s\n", rs.C2Key.KeyVersion, rs.C2Key.PublicKey)
+	}
+	fmt.Fprintf(w, "\ntokens (%d)\n", len(rs.Tokens))
+	t = newTable(w, "NAME", "ROLE")
+	for _, x := range rs.Tokens {
+		t.row(x.Name, x.Role)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\npending commands: %d\n", rs.Pending)
+	return err
+}
+
+// ---- audit (API or offline) ---------------------------------------------------
+
+// auditRow is the common shape of an audit line, online or offline.
+type auditRow struct {
+	Position      uint64    `json:"position"`
+	Time          time.Time `json:"time"`
+	Type          string    `json:"type"`
+	Actor         string    `json:"actor"`
+	Client        string    `json:"client,omitempty"`
+	Topic         string    `json:"topic,omitempty"`
+	CorrelationID string    `json:"correlation_id,omitempty"`
+	Summary       string    `json:"summary,omitempty"`
+}
+
+func printAudit(cmd *cobra.Command, asJSON bool, rows []auditRow, next string) error {
+	if rows == nil {
+		rows = []auditRow{}
+	}
+	if asJSON {
+		return printJSON(cmd.OutOrStdout(), struct {
+			Items []auditRow `json:"items"`
+			Next  string     `json:"next,omitempty"`
+		}{rows, next})
+	}
+	t := newTable(cmd.OutOrStdout(), "POS", "TIME", "ACTOR", "TYPE", "CLIENT", "TOPIC", "SUMMARY")
+	for _, r := range rows {
+		t.row(r.Position, r.Time, r.Actor, r.Type, r.Client, r.Topic, r.Summary)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if next != "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: more results: --cursor %s (or --all)\n", next)
+	}
+	return nil
+}
+
+// offlineAudit replays the log into the audit trail and filters it.
+func offlineAudit(ctx context.Context, st eventstore.Store, client, topic, actor string, since, until time.Time) ([]auditRow, error) {
+	ks := projections.NewKeyState()
+	au := projections.NewAudit(0)
+	if _, err := projections.Rebuild(ctx, st, projections.AsOf{}, ks, au); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	q := projections.AuditQuery{Actor: actor, Since: since, Until: until, Limit: allItems}
+	if client != "" {
+		id := resolveClientID(client)
+		q.Client = &id
+	}
+	if topic != "" {
+		h := domain.TopicHash(topic)
+		q.Topic = &h
+	}
+	entries, _ := au.Query(q)
+	rows := make([]auditRow, 0, len(entries))
+	for _, e := range entries {
+		r := auditRow{Position: e.Position, Time: e.Time, Type: e.Type, Actor: e.Actor, CorrelationID: e.CorrelationID, Topic: e.TopicName}
+		var zero domain.ID
+		if e.Client != zero {
+			r.Client = e.Client.String()
+			if ci, ok := ks.Client(e.Client); ok && ci.Name != "" {
+				r.Client = ci.Name
+			}
+		}
+		r.Summary = auditSummary(e)
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// resolveClientID accepts a name or a 32-character hex id.
+func resolveClientID(ref string) domain.ID {
+	if len(ref) == 2*len(domain.ID{}) {
+		if id, err := domain.ParseID(ref); err == nil {
+			return id
+		}
+	}
+	return domain.ClientID(ref)
+}
+
+func auditSummary(e projections.AuditEntry) string {
+	s := ""
+	add := func(v string) {
+		if v == "" {
+			return
+		}
+		if s != "" {
+			s += " "
+		}
+		s += v
+	}
+	add(e.Command)
+	if e.KeyVersion > 0 {
+		add(fmt.Sprintf("key_version=%d", e.KeyVersion))
+	}
+	if len(e.Recipients) > 0 {
+		add(fmt.Sprintf("recipients=%d", len(e.Recipients)))
+	}
+	add(e.Detail)
+	return s
+}
+
+func newAuditCmd() *cobra.Command {
+	o := &apiOpts{}
+	so := &storeOpts{}
+	var offline bool
+	var client, topic, actor, since, until string
+	var p pageFlags
+	c := &cobra.Command{
+		Use:   "audit",
+		Short: "print the audit trail (who did what, when, to which client or topic), from the API or --offline from the store",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			now := time.Now()
+			from, err := parseTime(since, now)
+			if err != nil {
+				return fmt.Errorf("--since: %w", err)
+			}
+			to, err := parseTime(until, now)
+			if err != nil {
+				return fmt.Errorf("--until: %w", err)
+			}
+			if offline {
+				return withStore(cmd, so, func(ctx context.Context, _ config.Config, st eventstore.Store) error {
+					rows, err := offlineAudit(ctx, st, client, topic, actor, from, to)
+					if err != nil {
+						return err
+					}
+					return printAudit(cmd, o.json, rows, "")
+				})
+			}
+			for _, name := range []string{"data-dir", "store", "config", "master-key-file", "master-key-env", "master-passphrase-file"} {
+				if cmd.Flags().Changed(name) {
+					return withHint(fmt.Errorf("--%s needs --offline", name), "add --offline to read the store directly (server stopped)")
+				}
+			}
+			ac, err := o.client()
+			if err != nil {
+				return err
+			}
+			q := apiclient.AuditQuery{Client: client, Topic: topic, Actor: actor, From: from, To: to}
+			entries, next, err := collect(p, func(cur string, n int) (apiclient.Page[apiclient.AuditEntry], error) {
+				q.Cursor, q.Limit = cur, n
+				return ac.Audit(cmd.Context(), q)
+			})
+			if err != nil {
+				return o.apiError(err)
+			}
+			rows := make([]auditRow, len(entries))
+			for i, e := range entries {
+				rows[i] = auditRow(e)
+			}
+			return printAudit(cmd, o.json, rows, next)
+		},
+	}
+	f := c.Flags()
+	f.BoolVar(&offline, "offline", false, "read the store directly instead of the API (server stopped)")
+	f.StringVar(&client, "client", "", "only entries naming this client (name or hex id)")
+	f.StringVar(&topic, "topic", "", "only entries naming this topic")
+	f.StringVar(&actor, "actor", "", "only entries by this actor (e.g. token:admin)")
+	f.StringVar(&since, "since", "", "from this RFC 3339 time or duration ago (inclusive)")
+	f.StringVar(&until, "until", "", "until this RFC 3339 time or duration ago (exclusive)")
+	addPageFlags(c, &p)
+	addAPIFlags(c, o)
+	addStoreFlags(c, so)
+	return c
+}
+
+// ---- verify ------------------------------------------------------------------
+
+func newVerifyCmd() *cobra.Command {
+	o := &storeOpts{}
+	var quiet bool
+	c := &cobra.Command{
+		Use:   "verify",
+		Short: "check the log's hash chains and that every sealed key opens with the master key (server stopped)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withStore(cmd, o, func(ctx context.Context, cfg config.Config, st eventstore.Store) error {
+				var bar *progressbar.ProgressBar
+				if !quiet {
+					bar = newBar(cmd.ErrOrStderr(), -1, "verify chains")
+				}
+				rep, err := eventstore.Verify(ctx, st, func(n uint64) {
+					if bar != nil {
+						_ = bar.Set64(int64(n))
+					}
+				})
+				finishBar(bar)
+				if err != nil {
+					var ce *eventstore.ChainError
+					if errors.As(err, &ce) {
+						return withHint(fmt.Errorf("hash chain broken at position %d (stream %s, version %d): %s", ce.Position, ce.Stream, ce.Version, ce.Reason),
+							"the log was altered after it was written; restore it from a backup")
+					}
+					return fmt.Errorf("verify: %w", err)
+				}
+				kr, err := openKeyringOffline(ctx, cfg, st)
+				if err != nil {
+					return err
+				}
+				defer kr.Close()
+				sealed, err := verifySealed(ctx, st, kr)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "ok: %d events in %d streams, hash chains intact; %d sealed keys open with the master key\n",
+					rep.Records, rep.Streams, sealed)
+				return nil
+			})
+		},
+	}
+	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	addStoreFlags(c, o)
+	return c
+}
+
+// verifySealed decodes every record and opens every sealed key it holds
+// with the keyring. It returns how many keys it opened; the clear keys are
+// wiped at once and never printed.
+func verifySealed(ctx context.Context, st eventstore.Store, kr domain.Sealer) (int, error) {
+	const page = 1024
+	n := 0
+	for from := uint64(1); ; {
+		recs, err := st.ReadAll(ctx, from, page)
+		if err != nil {
+			return n, fmt.Errorf("read store: %w", err)
+		}
+		for i := range recs {
+			r := &recs[i]
+			ev, err := domain.DecodeRecord(r)
+			if err != nil {
+				return n, fmt.Errorf("event at position %d (%s) does not decode: %w", r.Position, r.Type, err)
+			}
+			sec, ok := domain.SecretOf(ev)
+			if !ok || sec.IsZero() {
+				continue
+			}
+			k, err := domain.OpenSecret(kr, sec, r.Stream, r.Version, r.Type)
+			if err != nil {
+				return n, withHint(fmt.Errorf("sealed key at position %d (%s %s v%d) does not open: %w", r.Position, r.Type, r.Stream, r.Version, err),
+					"the master key or keyring does not match this log, or the record was altered")
+			}
+			clear(k)
+			n++
+		}
+		if len(recs) < page {
+			return n, nil
+		}
+		from = recs[len(recs)-1].Position + 1
+	}
+}
+
+// ---- export / import -----------------------------------------------------------
+
+func newExportCmd() *cobra.Command {
+	o := &storeOpts{}
+	var to string
+	var quiet bool
+	c := &cobra.Command{
+		Use:   "export --to FILE|esdb://...",
+		Short: "copy the log and its keyring to another store (a new .db file or EventStoreDB), server stopped",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if to == "" {
+				return errors.New("--to is required")
+			}
+			return withStore(cmd, o, func(ctx context.Context, _ config.Config, src eventstore.Store) error {
+				n, err := copyLog(ctx, cmd.ErrOrStderr(), src, to, quiet, "export")
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "exported %d events to %s; it opens with the same master key\n", n, to)
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVar(&to, "to", "", "destination: a new embedded store file or an esdb:// URL")
+	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	addStoreFlags(c, o)
+	return c
+}
+
+func newImportCmd() *cobra.Command {
+	o := &storeOpts{}
+	var from string
+	var quiet bool
+	c := &cobra.Command{
+		Use:   "import --from FILE|esdb://...",
+		Short: "copy a log and its keyring into the configured (empty) store, server stopped",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if from == "" {
+				return errors.New("--from is required")
+			}
+			cfg, err := o.load(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			src, err := openStoreAt(ctx, from, true)
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			dst := storeLocation(cfg)
+			if !isESDB(dst) {
+				if err := mkdirFor(dst); err != nil {
+					return err
+				}
+			}
+			n, err := copyLog(ctx, cmd.ErrOrStderr(), src, dst, quiet, "import")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "imported %d events into %s; start the server with the source's master key (%s)\n", n, dst, cfg.MasterKeyPath())
+			return nil
+		},
+	}
+	c.Flags().StringVar(&from, "from", "", "source: an embedded store file or an esdb:// URL")
+	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	addStoreFlags(c, o)
+	return c
+}
+
+// copyLog copies every record and the keyring of src into the store at
+// dst, which must hold no event yet. The keyring is copied verbatim, so
+// the copy opens with the same master key and no key is ever unsealed.
+func copyLog(ctx context.Context, stderr io.Writer, src eventstore.Store, dst string, quiet bool, what string) (uint64, error) {
+	out, err := openStoreAt(ctx, dst, false)
+	if err != nil {
+		return 0, err
+	}
+	defer out.Close()
+	recs, err := out.ReadAll(ctx, 1, 1)
+	if err != nil {
+		return 0, fmt.Errorf("%s: read destination: %w", what, err)
+	}
+	if len(recs) > 0 {
+		return 0, withHint(fmt.Errorf("%s: the destination %s already holds events", what, dst), "use a new file or an empty EventStoreDB")
+	}
+	srcKR, ok1 := src.(eventstore.KeyringStorage)
+	dstKR, ok2 := out.(eventstore.KeyringStorage)
+	if !ok1 || !ok2 {
+		return 0, fmt.Errorf("%s: a store backend cannot keep a keyring", what)
+	}
+	ring, err := srcKR.LoadKeyring(ctx)
+	hasRing := err == nil
+	if err != nil && !errors.Is(err, eventstore.ErrNoKeyring) {
+		return 0, fmt.Errorf("%s: load keyring: %w", what, err)
+	}
+	var bar *progressbar.ProgressBar
+	var copied uint64
+	err = eventstore.Copy(ctx, out, src, func(done, total uint64) {
+		copied = done
+		if quiet {
+			return
+		}
+		if bar == nil {
+			bar = newBar(stderr, int64(total), what)
+		}
+		_ = bar.Set64(int64(done))
+	})
+	finishBar(bar)
+	if err != nil {
+		return copied, fmt.Errorf("%s: %w", what, err)
+	}
+	if hasRing {
+		if err := dstKR.SaveKeyring(ctx, ring); err != nil {
+			return copied, fmt.Errorf("%s: save keyring: %w", what, err)
+		}
+	}
+	return copied, nil
+}
+
+func newBar(w io.Writer, total int64, desc string) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
+}
+
+func finishBar(bar *progressbar.ProgressBar) {
+	if bar != nil {
+		_ = bar.Finish()
+	}
+}
