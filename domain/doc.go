@@ -4,6 +4,16 @@
 // are passed in by the caller (internal/c2), so a decision can be replayed
 // and tested byte for byte.
 //
+// # Decide and evolve
+//
+// Decide is the decide function of every aggregate (client, topic, C2 key
+// pair, API token, delivery outcome): it reads a State view and returns a
+// Decision, the events to append to one stream at one expected version.
+// The evolve side is projections.KeyState.Apply, which folds the events of
+// every aggregate in global order into a compact read model and exposes the
+// views Decide takes (ClientView, TopicView, C2View, TokenView). Keeping a
+// single fold avoids a second copy of the state per aggregate.
+//
 // # Streams
 //
 // Each aggregate owns one stream, so that operations on different
