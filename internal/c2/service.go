@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -263,6 +264,15 @@ func (s *Service) exec(ctx context.Context, o Origin, mk func() domain.Command, 
 			cancel()
 			if werr != nil && ctx.Err() != nil {
 				return Result{}, ctx.Err()
+			}
+			if attempt >= 4 {
+				// A caller that keeps losing backs off a little, with
+				// jitter, so that it cannot starve behind faster ones.
+				select {
+				case <-time.After(time.Duration(mrand.Int64N(int64(attempt) * int64(time.Millisecond)))):
+				case <-ctx.Done():
+					return Result{}, ctx.Err()
+				}
 			}
 			continue
 		}
