@@ -332,7 +332,7 @@ func TestVectorSKMessages(t *testing.T) {
 			}
 			// Again with the key hot in the suite's cache (its counter mode
 			// switches implementation after a few uses).
-			for r := 0; r < 20; r++ {
+			for r := 0; r < 80; r++ {
 				if q, err := s.Protect(tc.TopicKey, tc.Plaintext, ts); err != nil || !bytes.Equal(q, tc.Protected) {
 					t.Fatalf("use %d: Protect = %x, %v", r, q, err)
 				}
