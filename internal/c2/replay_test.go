@@ -209,3 +209,55 @@ func TestConcurrentTopicOpsNoContentionFailure(t *testing.T) {
 		t.Fatal("replay differs from live state")
 	}
 }
+
+// TestTwoInstancesOneStore: two services on one store (active-active)
+// contend on the same topics; neither sees a failure and both converge to
+// the same state.
+func TestTwoInstancesOneStore(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, core.SymKey)
+	other := e.open(t)
+	for i := range 4 {
+		must(e.svc.NewClient(ctx, sys, c2.ByName(fmt.Sprintf("c%d", i)), make([]byte, 32), 0))(t)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for w := range 6 {
+		svc := e.svc
+		if w%2 == 1 {
+			svc = other
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 15 {
+				topic := fmt.Sprintf("ha/%d", i%2)
+				if _, err := svc.NewTopic(ctx, sys, topic); err != nil {
+					errs <- err
+				}
+				// The other instance may not have seen the client yet:
+				// registrations went through the first one.
+				if _, err := svc.NewTopicClient(ctx, sys, c2.ByName(fmt.Sprintf("c%d", (w+i)%4)), topic); err != nil && !errors.Is(err, domain.ErrUnknownClient) {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("instance failure: %v", err)
+	}
+	pos := max(e.svc.Position(), other.Position())
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := e.svc.WaitPosition(wctx, pos); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.WaitPosition(wctx, pos); err != nil {
+		t.Fatal(err)
+	}
+	if !equalSnap(e.svc.KeyState().Snapshot(), other.KeyState().Snapshot()) {
+		t.Fatal("instances diverge")
+	}
+}
