@@ -110,9 +110,17 @@ func TestC2Restart(t *testing.T) {
 					cancel()
 				}
 			}
-			w1 := NewWorker(src, env.publisher(t), integrationConfig())
+			pub1 := env.publisher(t)
+			w1 := NewWorker(src, pub1, integrationConfig())
 			if err := w1.Run(ctx); !errors.Is(err, context.Canceled) {
 				t.Fatalf("first run: %v", err)
+			}
+			// The dead C2's connection goes with it. (Left open, its paho
+			// client would finish the QoS 2 exchanges it had started,
+			// and deliver a stale duplicate after the new instance's
+			// newer commands.)
+			if c, ok := pub1.(interface{ Close() error }); ok {
+				_ = c.Close()
 			}
 			src.mu.Lock()
 			src.onDelivered = nil

@@ -183,6 +183,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	poll := time.NewTicker(w.cfg.PollInterval)
 	defer poll.Stop()
 	changed := w.src.Changed()
+	hardDone := hard.Done()
+	if w.stopping() {
+		return nil // Shutdown before Run: nothing to do
+	}
 
 	for {
 		if stopping && active == 0 {
@@ -266,8 +270,11 @@ func (w *Worker) Run(ctx context.Context) error {
 			fetch = true
 		case <-stopCh:
 			stopping, stopCh = true, nil
-		case <-hard.Done():
-			stopping = true
+		case <-hardDone:
+			// Delivery goroutines see the cancellation and report back;
+			// stop selecting on this closed channel so the loop waits
+			// for them instead of spinning.
+			stopping, hardDone, stopCh = true, nil, nil
 		}
 	}
 }
