@@ -204,9 +204,14 @@ func (s *Service) VerifyToken(secret string) (projections.TokenInfo, error) {
 	return s.TokenByHash(sha256.Sum256([]byte(secret)))
 }
 
-// waitStream waits until the read models applied stream up to version v.
+// waitStream waits until every read model applied stream up to version v:
+// KeyState (applied first) tells when the record is in, and the runner's
+// position when the other projections (the audit) have it too.
 func (s *Service) waitStream(ctx context.Context, stream string, v uint64) error {
-	return s.runner.Wait(ctx, func() bool { return s.ks.StreamVersion(stream) >= v })
+	if err := s.runner.Wait(ctx, func() bool { return s.ks.StreamVersion(stream) >= v }); err != nil {
+		return err
+	}
+	return s.runner.WaitPosition(ctx, s.ks.Position())
 }
 
 // PendingPage returns a page of the queued commands of a client, oldest

@@ -279,7 +279,7 @@ func (s *Service) exec(ctx context.Context, o Origin, mk func() domain.Command, 
 		if err != nil {
 			return Result{}, fmt.Errorf("c2: %s: append: %w", cmd.Op(), err)
 		}
-		if err := s.runner.Wait(ctx, func() bool { return s.ks.StreamVersion(d.Stream) >= v }); err != nil {
+		if err := s.waitStream(ctx, d.Stream, v); err != nil {
 			return Result{}, fmt.Errorf("c2: %s: wait for read models: %w", cmd.Op(), err)
 		}
 		res := Result{Stream: d.Stream, Version: v}
