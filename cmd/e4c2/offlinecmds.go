@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
@@ -536,8 +538,11 @@ func copyLog(ctx context.Context, stderr io.Writer, src eventstore.Store, dst st
 		}
 		if bar == nil {
 			bar = newBar(stderr, int64(total), what)
+			quiet = bar == nil
 		}
-		_ = bar.Set64(int64(done))
+		if bar != nil {
+			_ = bar.Set64(int64(done))
+		}
 	})
 	finishBar(bar)
 	if err != nil {
@@ -551,7 +556,12 @@ func copyLog(ctx context.Context, stderr io.Writer, src eventstore.Store, dst st
 	return copied, nil
 }
 
+// newBar returns a progress bar on w, or nil when w is not a terminal: a
+// bar in a log file or a pipe is only noise.
 func newBar(w io.Writer, total int64, desc string) *progressbar.ProgressBar {
+	if f, ok := w.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
 	return progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(desc),
@@ -565,5 +575,6 @@ func newBar(w io.Writer, total int64, desc string) *progressbar.ProgressBar {
 func finishBar(bar *progressbar.ProgressBar) {
 	if bar != nil {
 		_ = bar.Finish()
+		_ = bar.Clear()
 	}
 }
