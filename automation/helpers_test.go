@@ -299,3 +299,5 @@ func (w *world) eventOfType(res c2.Result, typ string) string {
 	w.t.Fatalf("no %s among %v", typ, res.EventIDs)
 	return ""
 }
+
+func byName(n string) c2.ClientRef { return c2.ByName(n) }
