@@ -56,7 +56,7 @@ func (d *deliverySource) Build(ctx context.Context, it mqtt.Item, now time.Time)
 		// A command whose client, topic or key is gone can never be
 		// built; anything else (a closed service during shutdown) is
 		// retried.
-		if errors.Is(err, domain.ErrUnknownClient) || errors.Is(err, domain.ErrUnknownTopic) {
+		if errors.Is(err, c2.ErrUnbuildable) || errors.Is(err, domain.ErrUnknownClient) || errors.Is(err, domain.ErrUnknownTopic) {
 			return nil, fmt.Errorf("%w: %w", mqtt.ErrPermanent, err)
 		}
 		return nil, err
