@@ -199,7 +199,7 @@ func testPubKeyCommands(t *testing.T, cb combo) {
 	wantErr(t, err, ErrPubKeyNotFound, "removed signer")
 	wantErr(t, e.send(mustEncode(t)(core.EncodeRemovePubKey(p1.id))), ErrPubKeyNotFound, "remove unknown pubkey")
 	// p2 signs, but claims to be p1's replacement: wrong key for id.
-	forged := e.protectFrom(rebind(t, p1, p2.id), k, []byte("forged"), t0)
+	forged := e.protectFrom(rebind(t, cb.suite, p1, p2.id), k, []byte("forged"), t0)
 	_, _, err = e.c.Unprotect(forged, "t")
 	wantErr(t, err, ErrInvalidSignature, "message signed with another key")
 
@@ -215,9 +215,9 @@ func testPubKeyCommands(t *testing.T, cb combo) {
 }
 
 // rebind returns p's signing identity claiming to be id.
-func rebind(t testing.TB, p peer, id []byte) peer {
+func rebind(t testing.TB, s core.Suite, p peer, id []byte) peer {
 	t.Helper()
-	b, err := bindIdentity(p.ident, id)
+	b, err := bindIdentity(s, p.ident, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -565,7 +565,7 @@ func testUnknownSignerPolicy(t *testing.T, cb combo) {
 		t.Fatalf("unverified message: %+v", m)
 	}
 	// A known sender is always verified: the stranger cannot borrow its id.
-	forged := e.protectFrom(rebind(t, stranger, known.id), k, []byte("forged"), t0)
+	forged := e.protectFrom(rebind(t, cb.suite, stranger, known.id), k, []byte("forged"), t0)
 	_, _, err = e.c.Unprotect(forged, "t")
 	wantErr(t, err, ErrInvalidSignature, "forged known sender under permissive policy")
 	// The topic key still authenticates unverified messages.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,7 +83,7 @@ func New(cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("client: identity key: %w", wrapKeyErr(err))
 		}
-		if st.ident, err = bindIdentity(ident, id); err != nil {
+		if st.ident, err = bindIdentity(set.pk, ident, id); err != nil {
 			return nil, err
 		}
 		if err := set.pk.CheckC2PublicKey(cfg.C2PublicKey); err != nil {
@@ -153,48 +152,20 @@ func wrapKeyErr(err error) error {
 	return fmt.Errorf("%w: %w", ErrInvalidKey, err)
 }
 
-// boundIdentity attaches a client id to an identity whose suite offers no
-// WithClientID.
-type boundIdentity struct {
-	core.Identity
-	id []byte
-}
-
-// ClientID returns a copy of the bound id.
-func (b boundIdentity) ClientID() []byte { return cp(b.id) }
-
-// clientIDer is implemented by identities that know the client id they
-// sign PK messages as.
-type clientIDer interface{ ClientID() []byte }
-
 // bindIdentity returns ident bound to the client id it signs as. E4 ids
-// come from names, not keys, so suites let the identity carry the id:
-// either the identity already reports it (ClientID), or it has a method
-// WithClientID(id []byte) (T, error) returning a bound copy (T being the
-// suite's identity type, hence the reflection: the return type differs per
-// suite).
-func bindIdentity(ident core.Identity, id []byte) (core.Identity, error) {
-	if ci, ok := ident.(clientIDer); ok && bytes.Equal(ci.ClientID(), id) {
+// come from names, not keys, so every PK suite binds the id to the key
+// (core.IdentityBinder); an identity already bound to id is kept as is.
+func bindIdentity(s core.Suite, ident core.Identity, id []byte) (core.Identity, error) {
+	if ci, ok := ident.(core.ClientIdentity); ok && bytes.Equal(ci.ClientID(), id) {
 		return ident, nil
 	}
-	m := reflect.ValueOf(ident).MethodByName("WithClientID")
-	if !m.IsValid() {
-		// No binding method: wrap. Suites accept foreign Identity values
-		// (re-parsing them), so this works, only more slowly.
-		return boundIdentity{Identity: ident, id: cp(id)}, nil
+	b, ok := s.(core.IdentityBinder)
+	if !ok {
+		return nil, configErr("suite %s cannot bind an identity to a client id", s.Name())
 	}
-	t := m.Type()
-	errType := reflect.TypeFor[error]()
-	if t.NumIn() != 1 || t.In(0) != reflect.TypeFor[[]byte]() || t.NumOut() != 2 || t.Out(1) != errType {
-		return nil, configErr("identity WithClientID has an unexpected signature")
-	}
-	out := m.Call([]reflect.Value{reflect.ValueOf(cp(id))})
-	if e := out[1].Interface(); e != nil {
-		return nil, fmt.Errorf("client: bind identity to client id: %w", e.(error))
-	}
-	bound, ok := out[0].Interface().(core.Identity)
-	if !ok || bound == nil {
-		return nil, configErr("identity WithClientID does not return an identity")
+	bound, err := b.BindIdentity(ident, cp(id))
+	if err != nil {
+		return nil, fmt.Errorf("client: bind identity to client id: %w", err)
 	}
 	return bound, nil
 }

@@ -110,7 +110,7 @@ func (c *Client) apply(st *state, cmd core.Command, now time.Time) (*state, erro
 		}
 		// The suite derives the command key from the identity and the C2
 		// key on each command, so replacing the identity is all it takes.
-		if n.ident, err = bindIdentity(ident, st.id); err != nil {
+		if n.ident, err = bindIdentity(c.set.pk, ident, st.id); err != nil {
 			return nil, err
 		}
 		return n, nil

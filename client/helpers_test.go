@@ -170,7 +170,7 @@ func newPeer(t testing.TB, s core.PKSuite, name string) peer {
 		t.Fatal(err)
 	}
 	id := s.ID(name)
-	bound, err := bindIdentity(ident, id)
+	bound, err := bindIdentity(s, ident, id)
 	if err != nil {
 		t.Fatal(err)
 	}

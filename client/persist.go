@@ -252,7 +252,7 @@ func setIdentity(set *settings, st *state, key, c2Pub []byte) error {
 	if err != nil {
 		return fmt.Errorf("identity key: %w", wrapKeyErr(err))
 	}
-	if st.ident, err = bindIdentity(ident, st.id); err != nil {
+	if st.ident, err = bindIdentity(set.pk, ident, st.id); err != nil {
 		return err
 	}
 	if err := set.pk.CheckC2PublicKey(c2Pub); err != nil {

@@ -112,6 +112,8 @@ type C2Key interface {
 // PKSuite is implemented by suites that support PK mode.
 type PKSuite interface {
 	Suite
+	// IdentityBinder binds an identity to the client id it signs as.
+	IdentityBinder
 
 	// GenerateIdentity creates a random client identity.
 	GenerateIdentity() (Identity, error)
