@@ -52,6 +52,10 @@
 //	signature                                 64 bytes
 //	C2 private key / public key (SetC2Key)    32 / 32 bytes: X25519
 //
+// Stricter than the reference (which would sign or agree with them): a
+// 64-byte private key whose public half is not the seed's is refused, and
+// CheckPublicKey / CheckC2PublicKey refuse points of small order.
+//
 // DeriveKey's 32 bytes are both the SK key and the Ed25519 seed of a
 // password, as in the reference tools. Passwords must be valid UTF-8 and at
 // least 16 bytes. This KDF is weak (one pass, no salt) and exists only for
