@@ -1,11 +1,10 @@
 package esdb
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,7 +37,7 @@ const maxAppendAttempts = 100
 
 // Store is the esdb-backed event log.
 type Store struct {
-	client  *esdb.Client
+	srv     server
 	log     string
 	keyring string
 	closed  atomic.Bool
@@ -92,10 +91,10 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("esdb: connect: %w", err)
 	}
-	return newStore(ctx, client, opts)
+	return newStore(ctx, clientServer{client}, opts)
 }
 
-func newStore(ctx context.Context, client *esdb.Client, opts *Options) (*Store, error) {
+func newStore(ctx context.Context, srv server, opts *Options) (*Store, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -104,31 +103,22 @@ func newStore(ctx context.Context, client *esdb.Client, opts *Options) (*Store, 
 		o.LogStream = DefaultLogStream
 	}
 	if strings.HasPrefix(o.LogStream, "$") {
-		_ = client.Close()
+		_ = srv.close()
 		return nil, fmt.Errorf("esdb: log stream %q: system stream names are reserved", o.LogStream)
 	}
 	if o.KeyringStream == "" {
 		o.KeyringStream = "$" + strings.TrimSuffix(o.LogStream, "-log") + "-keyring"
 	}
-	s := &Store{client: client, log: o.LogStream, keyring: o.KeyringStream, done: make(chan struct{}),
+	s := &Store{srv: srv, log: o.LogStream, keyring: o.KeyringStream, done: make(chan struct{}),
 		idx: index{streams: make(map[string]*streamIndex)}}
 	s.mu.Lock()
 	err := s.catchUp(ctx)
 	s.mu.Unlock()
 	if err != nil {
-		_ = client.Close()
+		_ = srv.close()
 		return nil, err
 	}
 	return s, nil
-}
-
-// esdbCode returns the esdb error code of err, or -1.
-func esdbCode(err error) esdb.ErrorCode {
-	var e *esdb.Error
-	if errors.As(err, &e) {
-		return e.Code()
-	}
-	return -1
 }
 
 // mapErr turns client errors into ours: a cancelled context stays
@@ -137,7 +127,7 @@ func (s *Store) mapErr(ctx context.Context, op string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
 	}
-	if s.closed.Load() || esdbCode(err) == esdb.ErrorCodeConnectionClosed {
+	if s.closed.Load() || errors.Is(err, errConnClosed) {
 		return eventstore.ErrClosed
 	}
 	return fmt.Errorf("esdb: %s: %w", op, err)
@@ -156,35 +146,20 @@ func (s *Store) check(ctx context.Context) error {
 // readLog reads up to count events of the log from position from and
 // calls fn for each. A missing log stream is an empty log.
 func (s *Store) readLog(ctx context.Context, from uint64, count uint64, fn func(*eventstore.Record) error) (int, error) {
-	rs, err := s.client.ReadStream(ctx, s.log, esdb.ReadStreamOptions{From: logFrom(from), Direction: esdb.Forwards}, count)
+	evs, err := s.srv.readEvents(ctx, s.log, logFrom(from), false, count)
 	if err != nil {
-		if esdbCode(err) == esdb.ErrorCodeResourceNotFound {
-			return 0, nil
-		}
 		return 0, s.mapErr(ctx, "read log", err)
 	}
-	defer rs.Close()
-	n := 0
-	for {
-		ev, err := rs.Recv()
-		if errors.Is(err, io.EOF) {
-			return n, nil
-		}
+	for i, e := range evs {
+		r, err := fromESDB(e)
 		if err != nil {
-			if esdbCode(err) == esdb.ErrorCodeResourceNotFound {
-				return n, nil
-			}
-			return n, s.mapErr(ctx, "read log", err)
-		}
-		r, err := fromESDB(ev.OriginalEvent())
-		if err != nil {
-			return n, err
+			return i, err
 		}
 		if err := fn(&r); err != nil {
-			return n, err
+			return i, err
 		}
-		n++
 	}
+	return len(evs), nil
 }
 
 // catchUp reads the events appended to the log since the index was last
@@ -237,7 +212,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, evs .
 				return 0, err
 			}
 		}
-		_, err := s.client.AppendToStream(ctx, s.log, esdb.AppendToStreamOptions{ExpectedRevision: logExpected(s.idx.n)}, data...)
+		_, err := s.srv.appendEvents(ctx, s.log, logExpected(s.idx.n), data)
 		if err == nil {
 			for i := range recs {
 				if err := s.idx.add(&recs[i]); err != nil {
@@ -246,7 +221,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, evs .
 			}
 			return recs[len(recs)-1].Version, nil
 		}
-		if esdbCode(err) == esdb.ErrorCodeWrongExpectedVersion && attempt < maxAppendAttempts {
+		if errors.Is(err, errWrongExpected) && attempt < maxAppendAttempts {
 			// Another writer extended the log: catch up and decide again.
 			continue
 		}
@@ -333,12 +308,12 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.R
 	// skip what comes before from.
 	var start esdb.AllPosition = esdb.Start{}
 	if from > 1 {
-		rs, err := s.client.ReadStream(ctx, s.log, esdb.ReadStreamOptions{From: esdb.Revision(from - 2)}, 1)
-		if err == nil {
-			if ev, err := rs.Recv(); err == nil && ev.OriginalEvent() != nil && ev.OriginalEvent().EventNumber == from-2 {
-				start = ev.OriginalEvent().Position
-			}
-			rs.Close()
+		prev, err := s.srv.readEvents(ctx, s.log, esdb.Revision(from-2), false, 1)
+		if err != nil {
+			return s.subErr(ctx, err)
+		}
+		if len(prev) == 1 && prev[0].EventNumber == from-2 {
+			start = prev[0].Position
 		}
 	}
 	sctx, cancel := context.WithCancel(ctx)
@@ -350,43 +325,34 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.R
 		case <-sctx.Done():
 		}
 	}()
-	sub, err := s.client.SubscribeToAll(sctx, esdb.SubscribeToAllOptions{
-		From: start,
-		Filter: &esdb.SubscriptionFilter{
-			Type:  esdb.StreamFilterType,
-			Regex: "^" + regexp.QuoteMeta(s.log) + "$",
-		},
-	})
+	sub, err := s.srv.subscribeAll(sctx, start, s.log)
 	if err != nil {
 		return s.subErr(ctx, err)
 	}
-	defer sub.Close()
+	defer sub.close()
 	next := from
 	for {
-		ev := sub.Recv()
-		switch {
-		case ev.SubscriptionDropped != nil:
-			return s.subErr(ctx, ev.SubscriptionDropped.Error)
-		case ev.EventAppeared != nil:
-			e := ev.EventAppeared.OriginalEvent()
-			if e == nil || e.StreamID != s.log || strings.HasPrefix(e.EventType, "$") {
-				continue
-			}
-			switch pos := e.EventNumber + 1; {
-			case pos < next:
-				continue // before from, or delivered already
-			case pos > next:
-				return fmt.Errorf("esdb: subscription: position %d after %d: gap", pos, next-1)
-			}
-			r, err := fromESDB(e)
-			if err != nil {
-				return err
-			}
-			if err := fn(r); err != nil {
-				return fmt.Errorf("eventstore: subscriber: %w", err)
-			}
-			next++
+		e, err := sub.recv()
+		if err != nil {
+			return s.subErr(ctx, err)
 		}
+		if e.StreamID != s.log || strings.HasPrefix(e.EventType, "$") {
+			continue
+		}
+		switch pos := e.EventNumber + 1; {
+		case pos < next:
+			continue // before from, or delivered already
+		case pos > next:
+			return fmt.Errorf("esdb: subscription: position %d after %d: gap", pos, next-1)
+		}
+		r, err := fromESDB(e)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return fmt.Errorf("eventstore: subscriber: %w", err)
+		}
+		next++
 	}
 }
 
@@ -409,31 +375,23 @@ func (s *Store) LoadKeyring(ctx context.Context) ([]byte, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	rs, err := s.client.ReadStream(ctx, s.keyring, esdb.ReadStreamOptions{From: esdb.End{}, Direction: esdb.Backwards}, 1)
+	evs, err := s.srv.readEvents(ctx, s.keyring, esdb.End{}, true, 1)
 	if err != nil {
-		if esdbCode(err) == esdb.ErrorCodeResourceNotFound {
-			return nil, eventstore.ErrNoKeyring
-		}
 		return nil, s.mapErr(ctx, "load keyring", err)
 	}
-	defer rs.Close()
-	ev, err := rs.Recv()
-	switch {
-	case errors.Is(err, io.EOF), esdbCode(err) == esdb.ErrorCodeResourceNotFound:
+	if len(evs) == 0 {
 		return nil, eventstore.ErrNoKeyring
-	case err != nil:
-		return nil, s.mapErr(ctx, "load keyring", err)
 	}
-	e := ev.OriginalEvent()
-	if e == nil || e.EventType != keyringType {
+	if evs[0].EventType != keyringType {
 		return nil, fmt.Errorf("%w: keyring stream holds an event of another type", errMapping)
 	}
-	return append([]byte(nil), e.Data...), nil
+	return append([]byte(nil), evs[0].Data...), nil
 }
 
 // SaveKeyring implements eventstore.KeyringStorage: it appends the new
-// keyring, then truncates the older entries ($tb) so old wrappings of the
-// data keys do not linger in the stream.
+// keyring, then truncates the older entries ($tb) so that old wrappings of
+// the data keys are no longer readable (the server drops them for good at
+// its next scavenge).
 func (s *Store) SaveKeyring(ctx context.Context, keyring []byte) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -442,14 +400,12 @@ func (s *Store) SaveKeyring(ctx context.Context, keyring []byte) error {
 	if err != nil {
 		return fmt.Errorf("esdb: save keyring: event id: %w", err)
 	}
-	res, err := s.client.AppendToStream(ctx, s.keyring, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}},
-		esdb.EventData{EventID: id, EventType: keyringType, ContentType: esdb.ContentTypeBinary, Data: keyring})
+	rev, err := s.srv.appendEvents(ctx, s.keyring, esdb.Any{}, []esdb.EventData{
+		{EventID: id, EventType: keyringType, ContentType: esdb.ContentTypeBinary, Data: bytes.Clone(keyring)}})
 	if err != nil {
 		return s.mapErr(ctx, "save keyring", err)
 	}
-	var meta esdb.StreamMetadata
-	meta.SetTruncateBefore(res.NextExpectedVersion)
-	if _, err := s.client.SetStreamMetadata(ctx, s.keyring, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, meta); err != nil {
+	if err := s.srv.truncateBefore(ctx, s.keyring, rev); err != nil {
 		return s.mapErr(ctx, "truncate keyring", err)
 	}
 	return nil
@@ -461,7 +417,7 @@ func (s *Store) Close() error {
 		return eventstore.ErrClosed
 	}
 	close(s.done)
-	if err := s.client.Close(); err != nil {
+	if err := s.srv.close(); err != nil {
 		return fmt.Errorf("esdb: close: %w", err)
 	}
 	return nil
