@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/internal/c2"
@@ -50,7 +51,7 @@ func newMetrics() *metrics {
 	}
 	m.reg.MustRegister(m.published, m.delivered, m.retries, m.failures, m.unavail,
 		m.inWorker, m.inFlight, m.storeOps, m.operations,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
