@@ -129,6 +129,9 @@ func BenchmarkAppend(b *testing.B) {
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 			b.ReportMetric(float64(base.Microseconds()), "fsync-µs")
 			b.ReportMetric(float64(perCall)/float64(base), "latency/fsync")
+			if c := s.commits.Load(); c > 0 {
+				b.ReportMetric(float64(s.batched.Load())/float64(c), "appends/commit")
+			}
 		})
 	}
 }
@@ -142,7 +145,7 @@ var (
 
 // replayFile builds, once per benchmark binary run, a store of N small
 // events (N = $E4C2_REPLAY_EVENTS, default 1,000,000) spread over 1,000
-// streams. The file is kept until the process exits.
+// streams. TestMain removes it when the process ends.
 func replayFile(b *testing.B) (string, int) {
 	replayOnce.Do(func() {
 		replayN = 1_000_000
@@ -232,4 +235,13 @@ func BenchmarkReplay(b *testing.B) {
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/time.Since(start).Seconds(), "events/s")
 	})
+}
+
+// TestMain removes the replay file the benchmarks built, if any.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if replayPath != "" {
+		_ = os.RemoveAll(filepath.Dir(replayPath))
+	}
+	os.Exit(code)
 }

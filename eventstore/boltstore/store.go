@@ -56,6 +56,9 @@ type Store struct {
 	exited  chan struct{} // closed when the committer has stopped
 	nextPos uint64        // owned by the committer after Open
 
+	commits atomic.Uint64 // group commits done (for benchmarks and tests)
+	batched atomic.Uint64 // requests answered by those commits
+
 	// mu guards heads and pending. The committer is their only writer; it
 	// reads them without the lock and writes them under it.
 	mu      sync.RWMutex
@@ -384,6 +387,8 @@ func (s *Store) commit(batch []*appendReq) {
 		s.nextPos = next
 		s.head.Publish(next - 1)
 	}
+	s.commits.Add(1)
+	s.batched.Add(uint64(len(batch)))
 	for i, req := range batch {
 		req.reply <- results[i]
 	}
