@@ -95,9 +95,23 @@ var _ Sealer = (*Keyring)(nil)
 // or creates and saves a new keyring (with one DEK) when storage has none.
 // A wrong master key fails here with ErrWrongMasterKey, before anything is
 // served.
+//
+// A new keyring is only created for an empty log: when storage is also an
+// eventstore.Store that holds events, a missing keyring is an error
+// wrapping eventstore.ErrNoKeyring (the values sealed in the log would be
+// lost under a fresh keyring; restore the keyring instead).
 func OpenKeyring(ctx context.Context, storage eventstore.KeyringStorage, master *MasterKey) (*Keyring, error) {
 	raw, err := storage.LoadKeyring(ctx)
 	if errors.Is(err, eventstore.ErrNoKeyring) {
+		if log, ok := storage.(eventstore.Store); ok {
+			recs, err := log.ReadAll(ctx, 1, 1)
+			if err != nil {
+				return nil, fmt.Errorf("sealing: check log: %w", err)
+			}
+			if len(recs) > 0 {
+				return nil, fmt.Errorf("sealing: the log holds events but no keyring: refusing to create a new one: %w", eventstore.ErrNoKeyring)
+			}
+		}
 		return createKeyring(ctx, storage, master)
 	}
 	if err != nil {

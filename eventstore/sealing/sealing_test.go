@@ -13,7 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/memstore"
+	"github.com/e4c2/e4c2/eventstore/storetest"
 )
 
 var ctx = context.Background()
@@ -379,6 +381,19 @@ func TestSecretsNotPrinted(t *testing.T) {
 	m.Destroy()
 	if _, err := m.kek(nil); err == nil {
 		t.Fatal("destroyed master key still usable")
+	}
+}
+
+func TestNoNewKeyringForNonEmptyLog(t *testing.T) {
+	st := memstore.New()
+	if _, err := st.Append(ctx, "s", -1, storetest.Event(0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenKeyring(ctx, st, master(t, 1)); !errors.Is(err, eventstore.ErrNoKeyring) {
+		t.Fatalf("keyring created for a log that holds events: %v", err)
+	}
+	if _, err := st.LoadKeyring(ctx); !errors.Is(err, eventstore.ErrNoKeyring) {
+		t.Fatal("a keyring was saved")
 	}
 }
 
