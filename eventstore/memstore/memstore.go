@@ -204,9 +204,13 @@ func (s *Store) TamperForTest(pos uint64, data []byte) {
 }
 
 // cloneEvent copies the caller's data so later changes to its slice cannot
-// alter the stored log.
+// alter the stored log, and keeps the time in UTC without a monotonic
+// reading, as the durable backends return it.
 func cloneEvent(ev eventstore.EventData) eventstore.EventData {
 	ev.Data = append([]byte(nil), ev.Data...)
+	if !ev.Meta.Time.IsZero() {
+		ev.Meta.Time = ev.Meta.Time.UTC()
+	}
 	return ev
 }
 
