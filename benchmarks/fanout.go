@@ -1,0 +1,265 @@
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/internal/server"
+	"github.com/e4c2/e4c2/suites"
+	"github.com/e4c2/e4c2/suites/core"
+)
+
+// FanoutOptions configure one end-to-end fan-out measurement.
+type FanoutOptions struct {
+	Devices   int    // connected devices linked to the topic
+	Broker    string // "embedded" or "mosquitto"
+	Suite     string // default "standard"
+	Mode      string // default "sk"
+	Rotations int    // timed rotations (default 1)
+	Dir       string // parent of the temporary data directory (default os.TempDir)
+	Farm      FarmCommand
+	// Stage reports progress: a stage name, done and total (total 0: no count).
+	Stage func(stage string, done, total int)
+}
+
+// FanoutResult is what a fan-out run measured.
+type FanoutResult struct {
+	Devices int
+	Broker  string
+	Setup   time.Duration // registering, connecting and the first attach
+	// AllHold is, per rotation, the time from the rotation request until
+	// every device holds the new key.
+	AllHold []time.Duration
+	// Confirmed is, per rotation, the time until the C2 recorded every
+	// command as delivered (its queue is empty again).
+	Confirmed []time.Duration
+	// Request is the latency of the rotation call itself (durable).
+	Request []time.Duration
+	// ApplyMS is the device library's total time in Unprotect during the
+	// last rotation, summed over devices.
+	ApplyMS float64
+	// DeviceErrors counts messages a device could not open or apply.
+	DeviceErrors int64
+}
+
+// Best returns the shortest all-hold time.
+func (r FanoutResult) Best() time.Duration {
+	if len(r.AllHold) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), r.AllHold...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[0]
+}
+
+func (o *FanoutOptions) defaults() {
+	if o.Suite == "" {
+		o.Suite = "standard"
+	}
+	if o.Mode == "" {
+		o.Mode = "sk"
+	}
+	if o.Rotations <= 0 {
+		o.Rotations = 1
+	}
+	if o.Broker == "" {
+		o.Broker = "embedded"
+	}
+	if o.Stage == nil {
+		o.Stage = func(string, int, int) {}
+	}
+}
+
+// c2Server is a whole e4c2 (server.Start) in a temporary directory, with
+// the broker of its kind.
+type c2Server struct {
+	srv    *server.Server
+	mosq   *mosquitto
+	dir    string
+	broker string // host:port devices connect to
+}
+
+func startC2Server(ctx context.Context, parent, broker, suite, mode string) (*c2Server, error) {
+	dir, err := os.MkdirTemp(parent, "e4c2-bench-c2-")
+	if err != nil {
+		return nil, err
+	}
+	s := &c2Server{dir: dir}
+	cfg := config.Default()
+	cfg.DataDir = dir
+	cfg.Suite, cfg.Mode = suite, mode
+	cfg.HTTPListen = "127.0.0.1:0"
+	cfg.MQTTListen = "127.0.0.1:0"
+	switch broker {
+	case "embedded":
+	case "mosquitto":
+		m, err := startMosquitto(dir)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		s.mosq = m
+		cfg.Broker = "tcp://" + m.addr
+	default:
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("unknown broker %q (embedded or mosquitto)", broker)
+	}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	s.srv, err = server.Start(ctx, cfg, server.Options{Out: io.Discard, Logger: logger})
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("start c2: %w", err)
+	}
+	s.broker = strings.TrimPrefix(s.srv.MQTTAddr(), "tcp://")
+	return s, nil
+}
+
+func (s *c2Server) close() {
+	if s.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_ = s.srv.Shutdown(ctx)
+		cancel()
+	}
+	if s.mosq != nil {
+		s.mosq.stop()
+	}
+	os.RemoveAll(s.dir)
+}
+
+// makeDevices generates n device identities: the registered key (SK key or
+// PK public key) and the device side key.
+func makeDevices(s core.Suite, mode core.Mode, prefix string, n int) (names []string, registered [][]byte, devs []farmDevice, err error) {
+	for i := range n {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		var reg, key []byte
+		if mode == core.SymKey {
+			if key, err = s.GenerateKey(); err != nil {
+				return nil, nil, nil, err
+			}
+			reg = key
+		} else {
+			id, err := s.(core.PKSuite).GenerateIdentity()
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			key, reg = id.Bytes(), id.PublicKey()
+		}
+		names = append(names, name)
+		registered = append(registered, reg)
+		devs = append(devs, farmDevice{Name: name, Key: key})
+	}
+	return names, registered, devs, nil
+}
+
+// waitPending waits until the C2's delivery queue is empty.
+func waitPending(ctx context.Context, s *c2Server, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	svc := s.srv.Service()
+	for svc.PendingCount() > 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d commands still queued after %v", svc.PendingCount(), timeout)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return nil
+}
+
+// Fanout runs a whole C2 (server.Start: store, service, delivery worker,
+// broker), registers and connects o.Devices device-library clients (in a
+// device farm process), links them all to one topic, and then times topic
+// rotations until every device holds the new key.
+func Fanout(ctx context.Context, o FanoutOptions) (res FanoutResult, err error) {
+	o.defaults()
+	res = FanoutResult{Devices: o.Devices, Broker: o.Broker}
+	if o.Farm == nil {
+		return res, fmt.Errorf("fanout: no device farm command")
+	}
+	mode, err := suites.ParseMode(o.Mode)
+	if err != nil {
+		return res, err
+	}
+	t0 := time.Now()
+	o.Stage("starting the C2 ("+o.Broker+" broker)", 0, 0)
+	s, err := startC2Server(ctx, o.Dir, o.Broker, o.Suite, o.Mode)
+	if err != nil {
+		return res, err
+	}
+	defer s.close()
+	svc := s.srv.Service()
+	names, reg, devs, err := makeDevices(svc.Suite(), mode, "dev", o.Devices)
+	if err != nil {
+		return res, err
+	}
+	done := 0
+	o.Stage("registering devices", 0, o.Devices)
+	if err := registerClients(ctx, svc, names, reg, 64, func() { done++; o.Stage("registering devices", done, o.Devices) }); err != nil {
+		return res, err
+	}
+	const topic = "bench/fanout"
+	if _, err := svc.NewTopic(ctx, origin, topic); err != nil {
+		return res, err
+	}
+	spec := farmSpec{Broker: s.broker, Suite: o.Suite, Mode: o.Mode, Topic: topic, Devices: devs}
+	if mode == core.PubKey {
+		spec.C2Pub = svc.C2().PublicKey
+	}
+	o.Stage("connecting devices", 0, 0)
+	f, err := startFarm(o.Farm, spec, 5*time.Minute)
+	if err != nil {
+		return res, err
+	}
+	defer f.close()
+	timeout := 2*time.Minute + time.Duration(o.Devices)*10*time.Millisecond
+
+	// The first attach gives every device the topic key.
+	if err := f.arm(); err != nil {
+		return res, err
+	}
+	attached := 0
+	o.Stage("linking devices to the topic", 0, o.Devices)
+	if err := attachAll(ctx, svc, topic, names, 1000, func(n int) { attached += n; o.Stage("linking devices to the topic", attached, o.Devices) }); err != nil {
+		return res, err
+	}
+	o.Stage("first key delivery", 0, 0)
+	if _, err := f.wait("done", timeout); err != nil {
+		return res, fmt.Errorf("first delivery: %w", err)
+	}
+	if err := waitPending(ctx, s, timeout); err != nil {
+		return res, err
+	}
+	res.Setup = time.Since(t0)
+
+	for r := range o.Rotations {
+		o.Stage("rotation", r, o.Rotations)
+		if err := f.arm(); err != nil {
+			return res, err
+		}
+		start := time.Now()
+		if _, err := svc.NewTopic(ctx, origin, topic); err != nil {
+			return res, err
+		}
+		res.Request = append(res.Request, time.Since(start))
+		ev, err := f.wait("done", timeout)
+		if err != nil {
+			return res, fmt.Errorf("rotation %d: %w", r, err)
+		}
+		res.AllHold = append(res.AllHold, time.Since(start))
+		if err := waitPending(ctx, s, timeout); err != nil {
+			return res, err
+		}
+		res.Confirmed = append(res.Confirmed, time.Since(start))
+		res.ApplyMS, res.DeviceErrors = ev.ApplyMS, ev.Errors
+	}
+	o.Stage("rotation", o.Rotations, o.Rotations)
+	return res, nil
+}
