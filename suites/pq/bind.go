@@ -10,19 +10,12 @@ var _ core.IdentityBinder = (*Suite)(nil)
 
 // BindIdentity implements core.IdentityBinder: it returns a copy of id (one
 // of this suite's identities, or any core.Identity whose Bytes it parses)
-// bound to clientID.
+// bound to clientID. A nil identity or a key of another suite returns
+// ErrInvalidKey; a client id that is not 16 bytes returns ErrInvalidName.
 func (s *Suite) BindIdentity(id core.Identity, clientID []byte) (core.ClientIdentity, error) {
-	own, ok := id.(*Identity)
-	if !ok {
-		priv := id.Bytes()
-		defer clear(priv)
-		parsed, err := s.ParseIdentity(priv)
-		if err != nil {
-			return nil, fmt.Errorf("pq: bind identity: %w", err)
-		}
-		if own, ok = parsed.(*Identity); !ok {
-			return nil, fmt.Errorf("pq: bind identity: %w", core.ErrInvalidKey)
-		}
+	own, err := asIdentity(id)
+	if err != nil {
+		return nil, fmt.Errorf("pq: bind identity: %w", err)
 	}
 	return own.WithClientID(clientID)
 }

@@ -549,3 +549,36 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestBindIdentity(t *testing.T) {
+	s := pq.New()
+	raw, _ := pq.NewIdentityFromSeed(seed(1))
+	cid := s.ID("alice")
+	for name, in := range map[string]core.Identity{"own": raw, "wrapped": foreign{Identity: raw}} {
+		b, err := s.BindIdentity(in, cid)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !bytes.Equal(b.ClientID(), cid) || !bytes.Equal(b.PublicKey(), raw.PublicKey()) {
+			t.Fatalf("%s: bound identity differs", name)
+		}
+		p, err := s.ProtectSigned(b, seed(7), []byte("x"), ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sid, _ := s.SenderID(p); !bytes.Equal(sid, cid) {
+			t.Fatalf("%s: sender id %x", name, sid)
+		}
+	}
+	if raw.ClientID() != nil {
+		t.Fatal("BindIdentity changed its input")
+	}
+	_, err := s.BindIdentity(nil, cid)
+	wantErr(t, "nil identity", err, core.ErrInvalidKey)
+	_, err = s.BindIdentity((*pq.Identity)(nil), cid)
+	wantErr(t, "typed nil identity", err, core.ErrInvalidKey)
+	_, err = s.BindIdentity(badIdentity{raw}, cid)
+	wantErr(t, "64-byte identity", err, core.ErrInvalidKey)
+	_, err = s.BindIdentity(raw, cid[:15])
+	wantErr(t, "15-byte client id", err, core.ErrInvalidName)
+}
