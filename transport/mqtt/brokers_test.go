@@ -193,9 +193,10 @@ type brokerEnv struct {
 func embeddedBroker(t testing.TB, c2 *broker.Credentials, persist bool) *broker.Broker {
 	t.Helper()
 	cfg := broker.Config{
-		Address: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		C2:      c2,
-		Logger:  quietLogger(),
+		Address:            fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		C2:                 c2,
+		Logger:             quietLogger(),
+		MaxQueuedPerClient: 65535,
 	}
 	if persist {
 		cfg.PersistPath = filepath.Join(t.TempDir(), "broker.db")

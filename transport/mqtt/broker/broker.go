@@ -57,6 +57,13 @@ type Config struct {
 	// may have in flight towards the broker (mochi default 1024); past it
 	// mochi disconnects the client.
 	ReceiveMaximum uint16
+	// MaxQueuedPerClient caps the QoS 1/2 messages the broker holds for one
+	// client, unacknowledged or waiting to be written (mochi's maximum
+	// in-flight and pending writes, default 8192, at most 65535 by packet
+	// ids). Past it mochi drops the message for that client, although the
+	// publisher got its confirmation: size it above the commands a device
+	// can accumulate while offline.
+	MaxQueuedPerClient int
 	// Logger receives the broker's logs (default: slog.Default()).
 	Logger *slog.Logger
 	// WrapListener, if set, wraps the bound net.Listener: fault injection
@@ -113,6 +120,11 @@ func (b *Broker) Start(ctx context.Context) error {
 	caps := mqtt.NewDefaultServerCapabilities()
 	if b.cfg.ReceiveMaximum > 0 {
 		caps.ReceiveMaximum = b.cfg.ReceiveMaximum
+	}
+	if n := b.cfg.MaxQueuedPerClient; n > 0 {
+		n = min(n, 65535)
+		caps.MaximumInflight = uint16(n)
+		caps.MaximumClientWritesPending = int32(n)
 	}
 	srv := mqtt.New(&mqtt.Options{
 		InlineClient: true,
