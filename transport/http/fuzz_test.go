@@ -3,8 +3,13 @@ package http
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -21,7 +26,14 @@ func fuzzBody(f *testing.F, method, path string, setup func(h *harness), seeds .
 	if setup != nil {
 		setup(h)
 	}
+	var execs atomic.Int64
+	countDir := os.Getenv("HTTP_FUZZ_COUNT_DIR")
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if n := execs.Add(1); countDir != "" && n%1024 == 0 {
+			// go test -fuzz under-reports worker executions on this machine;
+			// this file gives the true count per worker process.
+			_ = os.WriteFile(filepath.Join(countDir, fmt.Sprintf("%s-%d", f.Name(), os.Getpid())), []byte(strconv.FormatInt(n, 10)), 0o600)
+		}
 		req := httptest.NewRequest(method, path, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+h.admin)
 		req.Header.Set("Content-Type", "application/json")

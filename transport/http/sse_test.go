@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	nethttp "net/http"
 	"net/http/httptest"
 	"strconv"
@@ -30,13 +31,18 @@ type sseStream struct {
 
 func openStream(t *testing.T, srv *httptest.Server, token string, hdr ...string) *sseStream {
 	t.Helper()
+	return openStreamURL(t, srv.URL, srv.Client(), token, hdr...)
+}
+
+func openStreamURL(t *testing.T, base string, client *nethttp.Client, token string, hdr ...string) *sseStream {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := nethttp.NewRequestWithContext(ctx, get, srv.URL+"/api/v1/events", nil)
+	req, _ := nethttp.NewRequestWithContext(ctx, get, base+"/api/v1/events", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := srv.Client().Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		cancel()
 		t.Fatalf("open stream: %v", err)
@@ -202,4 +208,35 @@ func TestSSEHeartbeat(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no heartbeat within 5s")
 	}
+}
+
+// TestSSEEndsOnShutdown wires Close the way the composition root must
+// (http.Server.RegisterOnShutdown) and checks Shutdown returns promptly
+// with a stream open.
+func TestSSEEndsOnShutdown(t *testing.T) {
+	h := newHarness(t, Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &nethttp.Server{Handler: h.s.Handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 50 * time.Millisecond}
+	hs.RegisterOnShutdown(h.s.Close)
+	go func() { _ = hs.Serve(ln) }()
+	addTopics(t, h, "a")
+	s := openStreamURL(t, "http://"+ln.Addr().String(), &nethttp.Client{}, h.reader)
+	s.expectIDs(1)
+	// The stream outlives the server's WriteTimeout: each write extends
+	// its own deadline.
+	time.Sleep(120 * time.Millisecond)
+	addTopics(t, h, "b")
+	s.expectIDs(2)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with an open stream: %v", err)
+	}
+	if _, err := s.next(); err != io.EOF {
+		t.Fatalf("stream after shutdown: %v", err)
+	}
+	waitFor(t, "subscription to end", func() bool { return h.f.subs.Load() == 0 })
 }
