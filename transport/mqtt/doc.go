@@ -30,6 +30,21 @@
 //     Commands queued during an outage are therefore all delivered, in
 //     order, once the broker is back.
 //
+// Limits (what a confirmation does not cover):
+//
+//   - PUBCOMP (or the embedded broker's acceptance) means the broker took
+//     the command, not that the device has it. A device with no persistent
+//     session that is offline, or one past the broker's per-client queue
+//     (broker.Config.MaxQueuedPerClient, mosquitto's max_queued_messages),
+//     loses it and the C2 cannot tell.
+//   - An attempt that times out while the connection stays up is rebuilt
+//     and published again; paho may still complete the first copy later,
+//     a stale duplicate that can arrive after newer commands. It takes a
+//     broker that accepts but does not confirm for Config.AttemptTimeout.
+//   - One worker per queue: two C2 instances running workers over the same
+//     Source deliver everything twice, interleaved. Partition the queue by
+//     client, or run delivery on one instance.
+//
 // Two Publishers: Paho (any MQTT 3.1.1 broker over tcp:// or ssl://, with a
 // persistent session so in-flight QoS 2 survives reconnects) and InProcess
 // (the embedded broker of package broker, no network, about 3x cheaper).
