@@ -13,11 +13,20 @@
 //
 // Key material never appears in a response, a log line or an error, with
 // exactly two deliberate exceptions: the one-time secret of a new token and
-// the admin key export. Everything else goes through a Backend, the
-// interface this package defines and the C2 application service satisfies
-// (directly or through Service adapters); the composition root wires it,
-// mounts Handler on an http.Server with explicit timeouts and registers
-// Close with RegisterOnShutdown so SSE streams end on shutdown.
+// the admin key export (each export is also logged, without the key, at
+// warning level). Everything else goes through a Backend, the interface this
+// package defines; ServiceBackend adapts the C2 application service
+// (*c2.Service) to it, and the SSE stream shows each record as its audit
+// entry, never its (sealed) payload.
+//
+// Wiring, in the composition root:
+//
+//	api, err := http.New(http.Config{Metrics: m, Ready: ready}, http.NewServiceBackend(svc), logger)
+//	srv := &nethttp.Server{Handler: api.Handler(), ReadHeaderTimeout: ..., WriteTimeout: ...}
+//	srv.RegisterOnShutdown(api.Close) // ends SSE streams so Shutdown returns
+//
+// SSE streams extend their own write deadline per write, so a server-wide
+// WriteTimeout does not cut them.
 //
 // The routes, the roles they require and the OpenAPI document served at
 // /openapi.json all come from one route table (routes.go).
