@@ -432,6 +432,9 @@ func (s *Server) startHTTP() error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// Shutdown waits for active connections; open SSE streams end only when
+	// the API is closed, so close it as shutdown begins.
+	s.httpSrv.RegisterOnShutdown(closeAPI)
 	go func() {
 		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, nethttp.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
