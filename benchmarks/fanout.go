@@ -6,8 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/e4c2/e4c2/internal/config"
@@ -23,8 +25,14 @@ type FanoutOptions struct {
 	Suite     string // default "standard"
 	Mode      string // default "sk"
 	Rotations int    // timed rotations (default 1)
-	Dir       string // parent of the temporary data directory (default os.TempDir)
-	Farm      FarmCommand
+	// Window overrides the delivery window of unconfirmed publishes
+	// (config.DeliveryWindow; 0: the per-broker default).
+	Window int
+	// Profile, if set, receives a CPU profile of the C2 process covering
+	// the timed rotations only (not the setup).
+	Profile io.Writer
+	Dir     string // parent of the temporary data directory (default os.TempDir)
+	Farm    FarmCommand
 	// Stage reports progress: a stage name, done and total (total 0: no count).
 	Stage func(stage string, done, total int)
 }
@@ -86,7 +94,7 @@ type c2Server struct {
 	broker string // host:port devices connect to
 }
 
-func startC2Server(ctx context.Context, parent, broker, suite, mode string) (*c2Server, error) {
+func startC2Server(ctx context.Context, parent, broker, suite, mode string, window int) (*c2Server, error) {
 	dir, err := os.MkdirTemp(parent, "e4c2-bench-c2-")
 	if err != nil {
 		return nil, err
@@ -97,6 +105,7 @@ func startC2Server(ctx context.Context, parent, broker, suite, mode string) (*c2
 	cfg.Suite, cfg.Mode = suite, mode
 	cfg.HTTPListen = "127.0.0.1:0"
 	cfg.MQTTListen = "127.0.0.1:0"
+	cfg.DeliveryWindow = window
 	switch broker {
 	case "embedded":
 	case "mosquitto":
@@ -190,7 +199,7 @@ func Fanout(ctx context.Context, o FanoutOptions) (res FanoutResult, err error) 
 	}
 	t0 := time.Now()
 	o.Stage("starting the C2 ("+o.Broker+" broker)", 0, 0)
-	s, err := startC2Server(ctx, o.Dir, o.Broker, o.Suite, o.Mode)
+	s, err := startC2Server(ctx, o.Dir, o.Broker, o.Suite, o.Mode, o.Window)
 	if err != nil {
 		return res, err
 	}
@@ -200,9 +209,9 @@ func Fanout(ctx context.Context, o FanoutOptions) (res FanoutResult, err error) 
 	if err != nil {
 		return res, err
 	}
-	done := 0
+	var done atomic.Int64
 	o.Stage("registering devices", 0, o.Devices)
-	if err := registerClients(ctx, svc, names, reg, 64, func() { done++; o.Stage("registering devices", done, o.Devices) }); err != nil {
+	if err := registerClients(ctx, svc, names, reg, 64, func() { o.Stage("registering devices", int(done.Add(1)), o.Devices) }); err != nil {
 		return res, err
 	}
 	const topic = "bench/fanout"
@@ -239,6 +248,12 @@ func Fanout(ctx context.Context, o FanoutOptions) (res FanoutResult, err error) 
 	}
 	res.Setup = time.Since(t0)
 
+	if o.Profile != nil {
+		if err := pprof.StartCPUProfile(o.Profile); err != nil {
+			return res, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for r := range o.Rotations {
 		o.Stage("rotation", r, o.Rotations)
 		if err := f.arm(); err != nil {

@@ -33,7 +33,7 @@ func liteDial(addr, clientID string, timeout time.Duration) (*liteConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial broker: %w", err)
 	}
-	lc := &liteConn{c: c, r: bufio.NewReaderSize(c, 2048)}
+	lc := &liteConn{c: c, r: newReader(c)}
 	_ = c.SetDeadline(time.Now().Add(timeout))
 	// CONNECT: protocol "MQTT" level 4, clean session, keep-alive 0.
 	var body []byte
@@ -186,6 +186,8 @@ func (lc *liteConn) read() (byte, []byte, error) {
 	}
 	return typ, body, nil
 }
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 2048) }
 
 func appendString(b []byte, s string) []byte {
 	b = append(b, byte(len(s)>>8), byte(len(s)))

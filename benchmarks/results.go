@@ -50,7 +50,8 @@ type Row struct {
 	Suite         string  `json:"suite,omitempty"` // "standard", "fips", "pq", or a variant ("embedded")
 	Mode          string  `json:"mode,omitempty"`
 	Op            string  `json:"op"`
-	Size          int     `json:"size,omitempty"` // payload bytes or N
+	Size          int     `json:"size,omitempty"`      // payload bytes, or a count when SizeKind is "n"
+	SizeKind      string  `json:"size_kind,omitempty"` // "" (bytes) or "n" (devices, events, clients, operations)
 	Value         float64 `json:"value"`
 	Unit          string  `json:"unit"`
 	Baseline      string  `json:"baseline,omitempty"`
@@ -67,7 +68,10 @@ func (r Row) Key(group string) string {
 // Label is the row's name in tables and charts.
 func (r Row) Label() string {
 	s := r.Op
-	if r.Size > 0 {
+	switch {
+	case r.Size > 0 && r.SizeKind == "n":
+		s += fmt.Sprintf(" n=%d", r.Size)
+	case r.Size > 0:
 		s += " " + sizeLabel(r.Size)
 	}
 	return s
@@ -162,9 +166,9 @@ func LoadReport(path string) (*Report, error) {
 
 // WriteTable prints the report as aligned text tables, one per group.
 func (rep *Report) WriteTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, g := range rep.Groups {
-		fmt.Fprintf(tw, "\n%s\t\t\t\t\t\t\n", g.Title)
+		fmt.Fprintf(w, "\n%s\n", g.Title)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintf(tw, "suite\top\tvalue\tunit\tbaseline\tratio\t\n")
 		for _, r := range g.Rows {
 			base, ratio := "", ""
@@ -176,8 +180,11 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Series(), r.Label(), formatValue(r.Value), r.Unit, base, ratio)
 		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+	return nil
 }
 
 // formatValue prints a figure with about four significant digits.

@@ -224,7 +224,7 @@ func ReplayBench(ctx context.Context, rep *Report, dir string, n int, step func(
 		return fmt.Errorf("rebuild: %w", err)
 	}
 	rep.Add(GroupStore, storeTitle, Row{
-		Op: "replay (Rebuild)", Size: int(events), Value: float64(rebuild) / 1e6, Unit: "ms",
+		Op: "replay (Rebuild)", Size: int(events), SizeKind: "n", Value: float64(rebuild) / 1e6, Unit: "ms",
 		Baseline: "ReadAll", BaselineValue: float64(base) / 1e6,
 		Note: fmt.Sprintf("%.0f events/s", float64(events)/rebuild.Seconds()),
 	}.withRatio())
@@ -238,7 +238,7 @@ func ReplayBench(ctx context.Context, rep *Report, dir string, n int, step func(
 	start := time.Since(t0)
 	env.Close()
 	rep.Add(GroupStore, storeTitle, Row{
-		Op: "replay (c2.New)", Size: int(events), Value: float64(start) / 1e6, Unit: "ms",
+		Op: "replay (c2.New)", Size: int(events), SizeKind: "n", Value: float64(start) / 1e6, Unit: "ms",
 		Baseline: "ReadAll", BaselineValue: float64(base) / 1e6,
 		Note: fmt.Sprintf("%.0f events/s, includes opening the store and keyring", float64(events)/start.Seconds()),
 	}.withRatio())

@@ -79,4 +79,5 @@ var subcommands = []func() *cobra.Command{
 	newClientCmd, newTopicCmd, newAttachCmd, newDetachCmd, newPubKeyCmd, newC2KeyCmd,
 	newTokenCmd, newEventsCmd, newAuditCmd, newPendingCmd, newProtectCmd, newUnprotectCmd,
 	newExportKeyCmd, newKeygenCmd, newDeviceCmd, newReplayCmd, newVerifyCmd, newExportCmd, newImportCmd,
+	newBenchCmd,
 }

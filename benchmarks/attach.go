@@ -1,0 +1,170 @@
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/e4c2/e4c2/internal/c2"
+	"github.com/e4c2/e4c2/suites"
+)
+
+// AttachOptions configure the concurrent attach measurement.
+type AttachOptions struct {
+	Devices int // connected devices (default 1000)
+	Ops     int // new_topic_client operations (default 5000)
+	Callers int // concurrent callers (default 8)
+	Suite   string
+	Mode    string
+	Dir     string
+	Farm    FarmCommand
+	Stage   func(stage string, done, total int)
+}
+
+// AttachResult is what the attach run measured.
+type AttachResult struct {
+	Ops       int
+	Callers   int
+	Wall      time.Duration // first call to last reply
+	OpsPerSec float64
+	P50, P99  time.Duration
+	Max       time.Duration
+	// Delivered is the time from the first call until the C2 recorded
+	// every queued SetTopicKey as delivered and every device applied it.
+	Delivered time.Duration
+	// Fsync is the same-run baseline: one write + fsync of a file in the
+	// store's directory.
+	Fsync time.Duration
+}
+
+// Attach runs a whole C2 with the embedded broker and o.Devices connected
+// devices, and times o.Ops new_topic_client operations issued by o.Callers
+// concurrent callers. Every operation returns once its events are durable
+// (boltstore, fsync; group commit shares the fsync between callers); the
+// delivery worker then publishes each SetTopicKey through the embedded
+// broker to the connected device.
+func Attach(ctx context.Context, o AttachOptions) (res AttachResult, err error) {
+	if o.Devices <= 0 {
+		o.Devices = 1000
+	}
+	if o.Ops <= 0 {
+		o.Ops = 5000
+	}
+	if o.Callers <= 0 {
+		o.Callers = 8
+	}
+	if o.Suite == "" {
+		o.Suite, o.Mode = "standard", "sk"
+	}
+	if o.Stage == nil {
+		o.Stage = func(string, int, int) {}
+	}
+	if o.Farm == nil {
+		return res, fmt.Errorf("attach: no device farm command")
+	}
+	res.Ops, res.Callers = o.Ops, o.Callers
+	mode, err := suites.ParseMode(o.Mode)
+	if err != nil {
+		return res, err
+	}
+	o.Stage("starting the C2 (embedded broker)", 0, 0)
+	s, err := startC2Server(ctx, o.Dir, "embedded", o.Suite, o.Mode, 0)
+	if err != nil {
+		return res, err
+	}
+	defer s.close()
+	svc := s.srv.Service()
+	names, reg, devs, err := makeDevices(svc.Suite(), mode, "att", o.Devices)
+	if err != nil {
+		return res, err
+	}
+	o.Stage("registering devices", 0, 0)
+	if err := registerClients(ctx, svc, names, reg, 64, nil); err != nil {
+		return res, err
+	}
+	nTopics := (o.Ops + o.Devices - 1) / o.Devices
+	topics := make([]string, nTopics)
+	for i := range topics {
+		topics[i] = fmt.Sprintf("bench/attach/%d", i)
+		if _, err := svc.NewTopic(ctx, origin, topics[i]); err != nil {
+			return res, err
+		}
+	}
+	spec := farmSpec{Broker: s.broker, Suite: o.Suite, Mode: o.Mode, Topic: topics[0], Devices: devs}
+	if svc.C2().Exists {
+		spec.C2Pub = svc.C2().PublicKey
+	}
+	o.Stage("connecting devices", 0, 0)
+	f, err := startFarm(o.Farm, spec, 5*time.Minute)
+	if err != nil {
+		return res, err
+	}
+	defer f.close()
+	before, err := f.count()
+	if err != nil {
+		return res, err
+	}
+
+	lat := make([]time.Duration, o.Ops)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	var finished atomic.Int64
+	start := time.Now()
+	for range o.Callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= o.Ops || firstErr.Load() != nil {
+					return
+				}
+				t0 := time.Now()
+				_, err := svc.NewTopicClient(ctx, c2.Origin{Actor: "token:bench"}, c2.ByName(names[i%o.Devices]), topics[i/o.Devices])
+				lat[i] = time.Since(t0)
+				if err != nil {
+					err = fmt.Errorf("new_topic_client: %w", err)
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				o.Stage("attach", int(finished.Add(1)), o.Ops)
+			}
+		}()
+	}
+	wg.Wait()
+	res.Wall = time.Since(start)
+	if p := firstErr.Load(); p != nil {
+		return res, *p
+	}
+	// Every SetTopicKey confirmed by the broker and applied by its device.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		ev, err := f.count()
+		if err != nil {
+			return res, err
+		}
+		if ev.Errors > before.Errors {
+			return res, fmt.Errorf("devices failed to apply %d commands", ev.Errors-before.Errors)
+		}
+		if ev.Commands-before.Commands >= int64(o.Ops) && svc.PendingCount() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("after 2 min, devices applied %d of %d commands, %d still queued",
+				ev.Commands-before.Commands, o.Ops, svc.PendingCount())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	res.Delivered = time.Since(start)
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	res.P50, res.P99, res.Max = Percentile(lat, 50), Percentile(lat, 99), lat[len(lat)-1]
+	res.OpsPerSec = float64(o.Ops) / res.Wall.Seconds()
+	if res.Fsync, err = fsyncBaseline(s.dir, 300*time.Millisecond); err != nil {
+		return res, err
+	}
+	return res, nil
+}
