@@ -88,7 +88,7 @@
 // the standard library's AES-GCM assembly (crypto/cipher offers no
 // allocation-free AES-CTR with a caller-chosen counter): a 16-byte GCM
 // nonce is solved for so that GCM's first counter block is the SIV counter
-// (see gcmctr.go); the result is byte-identical to the block-by-block
+// (see suites/internal/siv/gcmctr.go); the result is byte-identical to the block-by-block
 // counter mode, which remains for cold keys, short inputs and FIPS-only
 // runtimes. Measured: SK Protect of 1 KiB costs about 1.13 times one
 // AES-256-CBC pass plus one AES-256-CTR pass, with one allocation.

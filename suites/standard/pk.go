@@ -37,7 +37,7 @@ func (s *Suite) ProtectSigned(id core.Identity, topicKey, msg []byte, ts time.Ti
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.cache.get(topicKey)
+	c, err := s.cache.Get(topicKey)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func (s *Suite) UnprotectSigned(topicKey, protected []byte, now time.Time, w cor
 		// Deliberate difference 2: the reference's ad-hoc error, named.
 		return nil, nil, fmt.Errorf("%w: %d bytes, a signed PK message needs at least %d", core.ErrTooShortCiphertext, n, PKOverhead)
 	}
-	c, err := s.cache.get(topicKey)
+	c, err := s.cache.Get(topicKey)
 	if err != nil {
 		return nil, nil, err
 	}

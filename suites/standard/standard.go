@@ -9,6 +9,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/e4c2/e4c2/suites/core"
+	"github.com/e4c2/e4c2/suites/internal/siv"
 )
 
 // Sizes of the standard suite, in bytes. doc.go shows where each one sits.
@@ -20,6 +21,8 @@ const (
 	IDSize = core.IDLen
 	// TimestampSize is the LE64 Unix-seconds prefix of every message.
 	TimestampSize = core.TimestampLen
+	// TagSize is the AES-SIV synthetic IV.
+	TagSize = siv.Overhead
 	// SKOverhead is LE64(ts) + SIV: a protected SK message or command is
 	// SKOverhead bytes longer than its plaintext.
 	SKOverhead = TimestampSize + TagSize
@@ -60,11 +63,11 @@ const minPKLen = TimestampSize + SignatureSize
 // small cache of expanded topic keys (see Forget); it is safe for
 // concurrent use. The zero value works, without the cache.
 type Suite struct {
-	cache *keyCache
+	cache *siv.Cache
 }
 
 // New returns the standard suite.
-func New() *Suite { return &Suite{cache: newKeyCache()} }
+func New() *Suite { return &Suite{cache: siv.NewCache()} }
 
 var _ core.PKSuite = (*Suite)(nil)
 
@@ -135,13 +138,13 @@ func ValidatePassword(password string) error {
 // otherwise leaves the cache when another key takes its slot). Call it
 // when a topic key is removed if the key must not outlive its use in
 // this process's memory longer than the caller's own copy.
-func (s *Suite) Forget(key []byte) { s.cache.forget(key) }
+func (s *Suite) Forget(key []byte) { s.cache.Forget(key) }
 
 // Protect returns LE64(ts) | SIV | CT, the AES-SIV of msg under key with
 // the 8 timestamp bytes as the only associated data. An empty msg gives the
 // 24-byte form, which the reference (and Unprotect) refuses to open.
 func (s *Suite) Protect(key, msg []byte, ts time.Time) ([]byte, error) {
-	c, err := s.cache.get(key)
+	c, err := s.cache.Get(key)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +154,7 @@ func (s *Suite) Protect(key, msg []byte, ts time.Time) ([]byte, error) {
 // sealSK writes the SK layout with one allocation.
 func sealSK(c *SIV, msg []byte, ts time.Time) []byte {
 	// 16 spare bytes: scratch for the GCM-driven counter mode (zeroed).
-	out := make([]byte, TimestampSize, SKOverhead+len(msg)+blockSize)
+	out := make([]byte, TimestampSize, SKOverhead+len(msg)+siv.Scratch)
 	core.PutTimestamp(out, ts)
 	return c.Seal(out, out[:TimestampSize], msg)
 }
@@ -167,7 +170,7 @@ func (s *Suite) Unprotect(key, protected []byte, now time.Time, w core.Window) (
 	if err := checkSK(protected, now, w); err != nil {
 		return nil, err
 	}
-	c, err := s.cache.get(key)
+	c, err := s.cache.Get(key)
 	if err != nil {
 		return nil, err
 	}

@@ -5,15 +5,30 @@
 //
 // The standard library has no AES-SIV, and the reference E4 client uses
 // this exact construction, so every suite that carries an AES-SIV message
-// layer (standard and pq) can share this one implementation instead of
-// keeping its own copy. It is internal to suites: nothing outside the suite
-// packages should build on a raw AEAD.
+// layer (standard and pq) shares this one implementation. It is internal to
+// suites: nothing outside the suite packages should build on a raw AEAD.
 //
 // The fips suite must not import this package: a hand-made mode of AES is
-// not an approved algorithm, even though it is built on crypto/aes.
+// not an approved algorithm, even though it is built on crypto/aes (its
+// dependency-graph test enforces that).
 //
-// Seal and Open take the 32-byte E4 key. The general form (two independent
-// keys, any number of associated-data components) is kept unexported and is
-// checked against RFC 5297 appendix A in the tests, so that the E4 form is
-// known to be the real RFC algorithm and not merely self-consistent.
+// A *SIV (New) holds the expanded key: the AES key schedule, the CMAC
+// subkeys and dbl(CMAC(0)), so sealing many messages under one key does not
+// repeat the setup. A Cache maps raw keys to their *SIV for callers that
+// receive key bytes on every call. Seal and Open are one-shot forms.
+//
+// Performance: the CMAC chain is inherently serial and runs one block call
+// at a time without allocating. The counter mode, once a key has been used
+// a few times on inputs of at least 256 bytes, is driven through the
+// standard library's AES-GCM assembly (crypto/cipher offers no
+// allocation-free AES-CTR with a caller-chosen counter): a 16-byte GCM
+// nonce is solved for so that GCM's first counter block is the SIV counter
+// (see gcmctr.go). The result is byte-identical to the block-by-block
+// counter mode, which remains for cold keys, short inputs and FIPS-only
+// runtimes.
+//
+// Tests: the fast implementation is checked against RFC 5297 A.1, the
+// reference library's aes_siv vectors, and differentially against a plain
+// test-only implementation (reference_test.go) that is itself checked
+// against RFC 5297 A.1 and A.2 (several AD components, a nonce).
 package siv

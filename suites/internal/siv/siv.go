@@ -4,206 +4,420 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/subtle"
-	"errors"
+	"encoding/binary"
 	"fmt"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+
+	"github.com/e4c2/e4c2/suites/core"
 )
 
 const (
-	// KeySize is the size of the E4 key k; the SIV key is k||k.
+	// KeySize is the size of the E4 key k; the RFC 5297 SIV key is k||k.
 	KeySize = 32
-	// Overhead is the size of the synthetic IV prepended to the ciphertext.
+	// Overhead is the size of the synthetic IV (the AES-SIV tag) that
+	// Seal prepends to the ciphertext.
 	Overhead = 16
+	// Scratch is the spare capacity past the sealed output that lets Seal
+	// drive a hot key's counter mode through AES-GCM without allocating:
+	// callers that size dst themselves add it (it is zeroed on return).
+	Scratch = blockSize
 
 	blockSize = aes.BlockSize
 )
 
-var (
-	// ErrKeySize reports a key that is not KeySize bytes long.
-	ErrKeySize = errors.New("siv: key must be 32 bytes")
-	// ErrOpen reports a ciphertext that is too short or fails authentication.
-	// The two cases are not distinguished on purpose.
-	ErrOpen = errors.New("siv: message authentication failed")
+// SIV is AES-SIV (RFC 5297: S2V over AES-CMAC, then AES-CTR) with exactly
+// one associated-data component, as E4 uses it. It holds the expanded AES
+// key schedule and the CMAC constants that depend only on the key, so that
+// sealing many messages under one key does not repeat the key setup. A SIV
+// is immutable and safe for concurrent use.
+//
+// Every cipher.Block call gets a slice of a heap buffer the caller already
+// owns (the output), never a stack array: passing a stack array through the
+// cipher.Block interface would move it to the heap, one allocation per call.
+type SIV struct {
+	mac, ctr cipher.Block
+	k1, k2   [blockSize]byte // CMAC subkeys of the MAC key
+	d0dbl    [blockSize]byte // dbl(CMAC(K, 0^128)), the first S2V step
+	h        gf              // E(0^128) under the CTR key (GCM's H)
+
+	// The GCM-driven counter mode (gcmctr.go) is set up once a key has
+	// proved hot: its setup (a GF(2^128) inversion, about 60 us) is worth
+	// about 150 KiB of faster counter mode, which a key used for a few
+	// messages (a command key) would never earn back.
+	uses    atomic.Uint32
+	engOnce sync.Once
+	eng     atomic.Pointer[gcmCTR]
+}
+
+// gcmAfterUses is the number of counter-mode passes of at least gcmMinLen
+// bytes after which a SIV sets up the GCM-driven counter mode; gcmMinLen is
+// the measured crossover below which the block-by-block loop is faster.
+const (
+	gcmAfterUses = 64
+	gcmMinLen    = 256
 )
 
-// Seal encrypts and authenticates plaintext under key (the E4 32-byte key,
-// used as k||k) with the single associated-data component ad, and appends
-// SIV||CT to dst. dst and plaintext may not overlap partially.
+// New returns the E4 AES-SIV of a 32-byte key k: the RFC 5297 64-byte
+// SIV key is k||k, so the CMAC key and the CTR key are both k.
+func New(key []byte) (*SIV, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("%w: key must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(key))
+	}
+	return newSIV(key, key)
+}
+
+// NewKeys returns RFC 5297 AES-SIV with separate CMAC and CTR keys (each
+// 16, 24 or 32 bytes). E4 only uses New; this form exists so the
+// implementation can be checked against the RFC's own test vectors.
+func NewKeys(macKey, ctrKey []byte) (*SIV, error) {
+	return newSIV(macKey, ctrKey)
+}
+
+// Seal is the one-shot form of New(key).Seal: it appends SIV || CT of
+// plaintext under the 32-byte E4 key and the single associated-data
+// component ad to dst. It expands the key on every call; callers sealing
+// many messages under one key keep a *SIV (or a Cache) instead.
 func Seal(dst, key, ad, plaintext []byte) ([]byte, error) {
-	if len(key) != KeySize {
-		return nil, ErrKeySize
-	}
-	// k||k: the CMAC key (K1) and the CTR key (K2) are both k.
-	b, err := aes.NewCipher(key)
+	c, err := New(key)
 	if err != nil {
-		return nil, fmt.Errorf("siv: %w", err)
+		return nil, err
 	}
-	return seal(dst, b, b, [][]byte{ad}, plaintext), nil
+	return c.Seal(dst, ad, plaintext), nil
 }
 
-// Open checks and decrypts ciphertext (SIV||CT) under key with the single
-// associated-data component ad, and appends the plaintext to dst. On failure
-// it returns ErrOpen and nothing is appended.
-func Open(dst, key, ad, ciphertext []byte) ([]byte, error) {
-	if len(key) != KeySize {
-		return nil, ErrKeySize
-	}
-	b, err := aes.NewCipher(key)
+// Open is the one-shot form of New(key).Open.
+func Open(dst, key, ad, sivct []byte) ([]byte, error) {
+	c, err := New(key)
 	if err != nil {
-		return nil, fmt.Errorf("siv: %w", err)
+		return nil, err
 	}
-	return open(dst, b, b, [][]byte{ad}, ciphertext)
+	return c.Open(dst, ad, sivct)
 }
 
-// seal is RFC 5297 SIV-AES with the MAC block cipher mac (K1) and the CTR
-// block cipher ctr (K2): V = S2V(K1, ads..., P), C = CTR(K2, Q(V), P).
-func seal(dst []byte, mac, ctr cipher.Block, ads [][]byte, plaintext []byte) []byte {
-	v := s2v(mac, ads, plaintext)
+func newSIV(macKey, ctrKey []byte) (*SIV, error) {
+	mac, err := aes.NewCipher(macKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", core.ErrInvalidKey, err)
+	}
+	ctr := mac
+	if subtle.ConstantTimeCompare(macKey, ctrKey) != 1 {
+		if ctr, err = aes.NewCipher(ctrKey); err != nil {
+			return nil, fmt.Errorf("%w: %w", core.ErrInvalidKey, err)
+		}
+	}
+	c := &SIV{mac: mac, ctr: ctr}
+	// One scratch buffer for the setup: L = E(0), K1 = dbl(L), K2 = dbl(K1),
+	// then CMAC(0^128) = E(0^128 xor K1) since the zero block is complete.
+	buf := make([]byte, blockSize)
+	mac.Encrypt(buf, buf)
+	copy(c.k1[:], buf)
+	if ctr == mac {
+		c.h = gfLoad(buf)
+	} else {
+		h := make([]byte, blockSize)
+		ctr.Encrypt(h, h)
+		c.h = gfLoad(h)
+		clear(h)
+	}
+	dbl(&c.k1)
+	c.k2 = c.k1
+	dbl(&c.k2)
+	copy(buf, c.k1[:])
+	mac.Encrypt(buf, buf)
+	copy(c.d0dbl[:], buf)
+	dbl(&c.d0dbl)
+	clear(buf)
+	return c, nil
+}
+
+// Overhead is the number of bytes Seal adds: the 16-byte synthetic IV.
+func (c *SIV) Overhead() int { return Overhead }
+
+// Seal appends SIV || CT of plaintext under the associated data ad to dst
+// and returns the result. dst must not overlap plaintext.
+//
+// Seal may use 16 bytes of dst's capacity past the result as scratch; they
+// are zeroed before it returns.
+func (c *SIV) Seal(dst, ad, plaintext []byte) []byte {
 	ret, out := sliceForAppend(dst, Overhead+len(plaintext))
-	copy(out, v[:])
-	xorCTR(ctr, &v, out[Overhead:], plaintext)
+	tag := out[:Overhead]
+	c.s2v(tag, ad, plaintext)
+	v := [blockSize]byte(tag)
+	// The tag slot doubles as heap scratch (GCM nonce or a trailing
+	// partial block); the CT slice keeps the spare capacity behind it.
+	c.xorCTR(out[Overhead:], plaintext, &v, tag)
+	copy(tag, v[:])
 	return ret
 }
 
-func open(dst []byte, mac, ctr cipher.Block, ads [][]byte, ciphertext []byte) ([]byte, error) {
-	if len(ciphertext) < Overhead {
-		return nil, ErrOpen
+// Open checks and decrypts sivct = SIV || CT under ad, appends the plaintext
+// to dst and returns it. On failure it returns an error wrapping
+// core.ErrNotAuthentic (or core.ErrTooShortCiphertext if sivct is shorter
+// than the tag) and writes nothing visible to dst.
+func (c *SIV) Open(dst, ad, sivct []byte) ([]byte, error) {
+	if len(sivct) < Overhead {
+		return nil, fmt.Errorf("%w: %d bytes, the SIV alone is %d", core.ErrTooShortCiphertext, len(sivct), Overhead)
 	}
-	var v [blockSize]byte
-	copy(v[:], ciphertext[:Overhead])
-	ct := ciphertext[Overhead:]
-	ret, out := sliceForAppend(dst, len(ct))
-	xorCTR(ctr, &v, out, ct)
-	t := s2v(mac, ads, out)
-	if subtle.ConstantTimeCompare(t[:], ciphertext[:Overhead]) != 1 {
-		// Do not hand back unauthenticated plaintext, even in dst's spare
-		// capacity.
-		clear(out)
-		return nil, ErrOpen
+	n := len(sivct) - Overhead
+	// 32 bytes past the plaintext are scratch: the first 16 take GCM's
+	// discarded tag or a partial CTR block, then the recomputed SIV; the
+	// last 16 the GCM nonce. All are zeroed before returning.
+	ret, out := sliceForAppend(dst, n+2*blockSize)
+	pt, scratch, nonce := out[:n:n+blockSize], out[n:n+blockSize], out[n+blockSize:]
+	v := [blockSize]byte(sivct[:Overhead])
+	c.xorCTR(pt, sivct[Overhead:], &v, nonce)
+	c.s2v(scratch, ad, pt)
+	ok := subtle.ConstantTimeCompare(scratch, sivct[:Overhead]) == 1
+	clear(out[n:])
+	if !ok {
+		clear(pt)
+		return nil, fmt.Errorf("%w: AES-SIV tag mismatch", core.ErrNotAuthentic)
 	}
-	return ret, nil
+	end := len(ret) - 2*blockSize
+	return ret[:end:end], nil
 }
 
-// xorCTR runs AES-CTR from the counter Q = V with the top bits of its last
-// two 32-bit words cleared (RFC 5297 section 2.6), so that implementations
-// with 64-bit or 32-bit counters agree.
-func xorCTR(b cipher.Block, v *[blockSize]byte, dst, src []byte) {
-	if len(src) == 0 {
+// s2v computes S2V(K, ad, p) (RFC 5297 section 2.4 with one AD component)
+// into st, a 16-byte slice of heap memory used as the CMAC state.
+func (c *SIV) s2v(st, ad, p []byte) {
+	c.cmac(st, ad)
+	xorInto(st, c.d0dbl[:]) // D = dbl(CMAC(0)) xor CMAC(ad)
+	if len(p) < blockSize {
+		// T = dbl(D) xor pad(p): one complete block, so CMAC(T) = E(T xor K1).
+		d := [blockSize]byte(st)
+		dbl(&d)
+		var last [blockSize]byte
+		copy(last[:], p)
+		last[len(p)] = 0x80
+		xorInto(d[:], last[:])
+		xorInto(d[:], c.k1[:])
+		copy(st, d[:])
+		c.mac.Encrypt(st, st)
 		return
 	}
+	// T = p xorend D, MACed without materialising T: the blocks before the
+	// last 16 bytes go through unchanged, the tail (16..31 bytes) gets D.
+	d := [blockSize]byte(st)
+	clear(st)
+	start := (len(p) - blockSize) &^ (blockSize - 1)
+	c.chain(st, p[:start])
+	var tail [2 * blockSize]byte
+	tn := copy(tail[:], p[start:])
+	xorInto(tail[tn-blockSize:tn], d[:])
+	if tn == blockSize {
+		xorInto(tail[:blockSize], c.k1[:])
+		xorInto(st, tail[:blockSize])
+		c.mac.Encrypt(st, st)
+		return
+	}
+	xorInto(st, tail[:blockSize])
+	c.mac.Encrypt(st, st)
+	tail[tn] = 0x80
+	xorInto(tail[blockSize:], c.k2[:])
+	xorInto(st, tail[blockSize:])
+	c.mac.Encrypt(st, st)
+}
+
+// cmac computes AES-CMAC(K, m) (RFC 4493) into st.
+func (c *SIV) cmac(st, m []byte) {
+	clear(st)
+	n := len(m)
+	var last [blockSize]byte
+	if n > 0 && n%blockSize == 0 {
+		c.chain(st, m[:n-blockSize])
+		copy(last[:], m[n-blockSize:])
+		xorInto(last[:], c.k1[:])
+	} else {
+		full := n &^ (blockSize - 1)
+		c.chain(st, m[:full])
+		r := copy(last[:], m[full:])
+		last[r] = 0x80
+		xorInto(last[:], c.k2[:])
+	}
+	xorInto(st, last[:])
+	c.mac.Encrypt(st, st)
+}
+
+// chain runs the CBC-MAC chain over whole blocks of m: st = E(st xor m_i).
+// The XOR is crypto/subtle's (16-byte vector loads and stores): two 8-byte
+// Go stores followed by the cipher's 16-byte load would stall store
+// forwarding on every block of this latency-bound chain.
+func (c *SIV) chain(st, m []byte) {
+	for len(m) >= blockSize {
+		subtle.XORBytes(st, st, m[:blockSize])
+		c.mac.Encrypt(st, st)
+		m = m[blockSize:]
+	}
+}
+
+// xorCTR sets dst = src xor AES-CTR keystream from Q = V with bits 63 and
+// 31 cleared (RFC 5297 section 2.5), the counter a 128-bit big-endian
+// integer. dst must not overlap src; scratch is 16 bytes of heap memory
+// outside dst's capacity (its content is destroyed). If dst has 16 bytes
+// of spare capacity and the key is hot, GCM produces the keystream.
+func (c *SIV) xorCTR(dst, src []byte, v *[blockSize]byte, scratch []byte) {
 	q := *v
 	q[8] &= 0x7f
 	q[12] &= 0x7f
-	cipher.NewCTR(b, q[:]).XORKeyStream(dst, src)
-}
-
-// s2v is RFC 5297 S2V over the associated-data components ads and the final
-// string p.
-func s2v(b cipher.Block, ads [][]byte, p []byte) [blockSize]byte {
-	m := newCMAC(b)
-	var zero [blockSize]byte
-	m.write(zero[:])
-	d := m.sum()
-	for _, ad := range ads {
-		dbl(&d)
-		m.reset()
-		m.write(ad)
-		x := m.sum()
-		subtle.XORBytes(d[:], d[:], x[:])
-	}
-	m.reset()
-	if len(p) >= blockSize {
-		// T = P xorend D: the last 16 bytes of P are XORed with D.
-		n := len(p) - blockSize
-		m.write(p[:n])
-		var last [blockSize]byte
-		subtle.XORBytes(last[:], p[n:], d[:])
-		m.write(last[:])
-	} else {
-		// T = dbl(D) xor pad(P), pad = P || 0x80 || 0...
-		dbl(&d)
-		var t [blockSize]byte
-		copy(t[:], p)
-		t[len(p)] = 0x80
-		subtle.XORBytes(t[:], t[:], d[:])
-		m.write(t[:])
-	}
-	return m.sum()
-}
-
-// dbl is multiplication by x in GF(2^128) with the polynomial
-// x^128 + x^7 + x^2 + x + 1, big-endian, in constant time.
-func dbl(x *[blockSize]byte) {
-	carry := x[0] >> 7
-	for i := 0; i < blockSize-1; i++ {
-		x[i] = x[i]<<1 | x[i+1]>>7
-	}
-	x[blockSize-1] = x[blockSize-1]<<1 ^ (0x87 & -carry)
-}
-
-// cmac is AES-CMAC (RFC 4493 / NIST SP 800-38B) with incremental writes.
-// The last block is held back until sum, since its treatment depends on
-// whether it is complete.
-type cmac struct {
-	b      cipher.Block
-	k1, k2 [blockSize]byte
-	x      [blockSize]byte // CBC-MAC state
-	buf    [blockSize]byte // pending bytes, at most one block
-	n      int             // bytes in buf
-}
-
-func newCMAC(b cipher.Block) *cmac {
-	m := &cmac{b: b}
-	b.Encrypt(m.k1[:], m.k1[:]) // L = AES(0)
-	dbl(&m.k1)
-	m.k2 = m.k1
-	dbl(&m.k2)
-	return m
-}
-
-func (m *cmac) reset() {
-	m.x = [blockSize]byte{}
-	m.n = 0
-}
-
-func (m *cmac) write(p []byte) {
-	for len(p) > 0 {
-		if m.n == blockSize {
-			// A full pending block followed by more data is not the last
-			// block: absorb it.
-			subtle.XORBytes(m.x[:], m.x[:], m.buf[:])
-			m.b.Encrypt(m.x[:], m.x[:])
-			m.n = 0
+	if len(src) >= gcmMinLen && len(src) <= 1<<30 && cap(dst)-len(src) >= blockSize {
+		if e := c.engine(); e != nil {
+			e.xor(dst, src, &q, scratch)
+			return
 		}
-		c := copy(m.buf[m.n:], p)
-		m.n += c
-		p = p[c:]
+	}
+	c.xorBlocks(dst, src, &q, scratch)
+}
+
+// xorBlocks is the block-by-block counter mode: one cipher.Block call per
+// block, the counter q already masked.
+func (c *SIV) xorBlocks(dst, src []byte, q *[blockSize]byte, scratch []byte) {
+	hi := binary.BigEndian.Uint64(q[0:8])
+	lo := binary.BigEndian.Uint64(q[8:16])
+	dst = dst[:len(src)]
+	full := len(src) &^ (blockSize - 1)
+	// Three passes over the whole blocks: write every counter block, encrypt
+	// them in place, then fold the plaintext in with crypto/subtle's vector
+	// XOR. Writing all counters first keeps the 8-byte counter stores out
+	// of the way of the cipher's 16-byte loads (no store-forwarding stall),
+	// and the independent block encryptions overlap in the CPU.
+	for i := 0; i < full; i += blockSize {
+		binary.BigEndian.PutUint64(dst[i:i+8], hi)
+		binary.BigEndian.PutUint64(dst[i+8:i+16], lo)
+		lo++
+		if lo == 0 {
+			hi++
+		}
+	}
+	for i := 0; i < full; i += blockSize {
+		b := dst[i : i+blockSize]
+		c.ctr.Encrypt(b, b)
+	}
+	subtle.XORBytes(dst[:full], dst[:full], src[:full])
+	if r := len(src) - full; r > 0 {
+		binary.BigEndian.PutUint64(scratch[0:8], hi)
+		binary.BigEndian.PutUint64(scratch[8:16], lo)
+		c.ctr.Encrypt(scratch[:blockSize], scratch[:blockSize])
+		subtle.XORBytes(dst[full:], src[full:], scratch[:r])
 	}
 }
 
-func (m *cmac) sum() [blockSize]byte {
-	var last [blockSize]byte
-	if m.n == blockSize {
-		subtle.XORBytes(last[:], m.buf[:], m.k1[:])
-	} else {
-		copy(last[:], m.buf[:m.n])
-		last[m.n] = 0x80
-		subtle.XORBytes(last[:], last[:], m.k2[:])
+// engine returns the GCM-driven counter mode once the key is hot, or nil.
+func (c *SIV) engine() *gcmCTR {
+	if e := c.eng.Load(); e != nil {
+		return e
 	}
-	var out [blockSize]byte
-	subtle.XORBytes(out[:], m.x[:], last[:])
-	m.b.Encrypt(out[:], out[:])
-	return out
+	if c.uses.Add(1) < gcmAfterUses {
+		return nil
+	}
+	c.engOnce.Do(func() {
+		if e := newGCMCTR(c.ctr, c.h); e != nil {
+			c.eng.Store(e)
+		}
+	})
+	return c.eng.Load()
 }
 
-// sliceForAppend extends in by n bytes, returning the whole slice and the
-// new tail (the idiom of crypto/cipher).
+// dbl is the RFC 5297 doubling in GF(2^128): a left shift by one bit, with
+// the reduction 0x87 folded in (constant time) when the top bit was set.
+func dbl(x *[blockSize]byte) {
+	hi := binary.BigEndian.Uint64(x[0:8])
+	lo := binary.BigEndian.Uint64(x[8:16])
+	carry := hi >> 63
+	hi = hi<<1 | lo>>63
+	lo = lo<<1 ^ (0x87 & -carry)
+	binary.BigEndian.PutUint64(x[0:8], hi)
+	binary.BigEndian.PutUint64(x[8:16], lo)
+}
+
+// xorInto sets dst[:16] ^= src[:16].
+func xorInto(dst, src []byte) {
+	_, _ = dst[15], src[15]
+	binary.LittleEndian.PutUint64(dst[0:8], binary.LittleEndian.Uint64(dst[0:8])^binary.LittleEndian.Uint64(src[0:8]))
+	binary.LittleEndian.PutUint64(dst[8:16], binary.LittleEndian.Uint64(dst[8:16])^binary.LittleEndian.Uint64(src[8:16]))
+}
+
+// sliceForAppend extends in by n bytes, reallocating only if the capacity
+// is short (then with 16 spare bytes for the GCM tag scratch), and returns
+// the whole slice and the new tail, whose capacity runs to the end.
 func sliceForAppend(in []byte, n int) (head, tail []byte) {
-	if total := len(in) + n; cap(in) >= total {
+	total := len(in) + n
+	if cap(in) >= total {
 		head = in[:total]
 	} else {
-		head = make([]byte, total)
+		head = make([]byte, total, total+blockSize)
 		copy(head, in)
 	}
-	tail = head[len(in):]
-	return
+	return head, head[len(in):]
+}
+
+// cacheSlots bounds a key cache (about 600 bytes a slot).
+const cacheSlots = 64
+
+// Cache maps 32-byte keys to their expanded SIV so that Protect and
+// Unprotect, which receive raw key bytes on every call, do not redo the AES
+// key schedule and the CMAC subkeys for every message (that setup is one
+// allocation and about 15% of a 1 KiB message).
+//
+// Security: a cache lives in one Suite value (no package state); it is
+// direct-mapped with a per-suite random hash seed, so which slot a key
+// lands in tells nothing across processes; a hit is confirmed by a
+// constant-time comparison of the whole key, so a colliding key never gets
+// another key's schedule; and it holds at most cacheSlots keys, a key
+// leaving the cache when another key hashes to its slot. A key removed from
+// the device state can stay here until then; Go gives no erasure guarantee
+// for the caller's copies either, so this adds no new class of exposure,
+// and Forget drops a key at once for callers that want it.
+//
+// A nil *Cache is valid: Get then expands the key on every call. A Cache is
+// safe for concurrent use.
+type Cache struct {
+	seed  maphash.Seed
+	slots [cacheSlots]atomic.Pointer[cachedKey]
+}
+
+type cachedKey struct {
+	raw [KeySize]byte
+	siv *SIV
+}
+
+// NewCache returns an empty cache with a fresh random hash seed.
+func NewCache() *Cache { return &Cache{seed: maphash.MakeSeed()} }
+
+func (c *Cache) slot(key []byte) *atomic.Pointer[cachedKey] {
+	return &c.slots[maphash.Bytes(c.seed, key)%cacheSlots]
+}
+
+// Get returns the SIV of key, from the cache or freshly expanded.
+func (c *Cache) Get(key []byte) (*SIV, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("%w: key must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(key))
+	}
+	if c == nil {
+		return newSIV(key, key)
+	}
+	slot := c.slot(key)
+	if e := slot.Load(); e != nil && subtle.ConstantTimeCompare(e.raw[:], key) == 1 {
+		return e.siv, nil
+	}
+	siv, err := newSIV(key, key)
+	if err != nil {
+		return nil, err
+	}
+	e := &cachedKey{siv: siv}
+	copy(e.raw[:], key)
+	slot.Store(e)
+	return siv, nil
+}
+
+// Forget drops key from the cache if it is there.
+func (c *Cache) Forget(key []byte) {
+	if c == nil || len(key) != KeySize {
+		return
+	}
+	slot := c.slot(key)
+	if e := slot.Load(); e != nil && subtle.ConstantTimeCompare(e.raw[:], key) == 1 {
+		slot.CompareAndSwap(e, nil)
+	}
 }

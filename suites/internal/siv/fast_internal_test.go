@@ -1,4 +1,4 @@
-package standard
+package siv
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ func TestGCMCounterMatchesBlocks(t *testing.T) {
 	for k := 0; k < 4; k++ {
 		key := make([]byte, 32)
 		rand.Read(key)
-		c, err := NewSIV(key)
+		c, err := New(key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,12 +69,12 @@ func TestGCMCounterMatchesBlocks(t *testing.T) {
 func TestHotKeyPath(t *testing.T) {
 	key := make([]byte, 32)
 	rand.Read(key)
-	hot, _ := NewSIV(key)
+	hot, _ := New(key)
 	for _, n := range []int{0, 1, gcmMinLen - 1, gcmMinLen, 1000, 70000} {
 		msg := make([]byte, n)
 		rand.Read(msg)
 		ad := []byte("12345678")
-		cold, _ := NewSIV(key)
+		cold, _ := New(key)
 		want := cold.Seal(nil, ad, msg)
 		for i := 0; i < 2*gcmAfterUses; i++ {
 			got := hot.Seal(nil, ad, msg)

@@ -1,4 +1,4 @@
-package standard
+package siv
 
 import (
 	"crypto/cipher"
