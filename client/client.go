@@ -91,6 +91,13 @@ func New(cfg Config) (*Client, error) {
 		}
 		st.c2Pub = cp(cfg.C2PublicKey)
 	}
+	return newPersistedClient(set, st)
+}
+
+// newPersistedClient is newClient for a freshly built state (New, the e4go
+// import): the state is written at once when the client persists, so a
+// restart finds what the caller configured.
+func newPersistedClient(set *settings, st *state) (*Client, error) {
 	c, err := newClient(set, st)
 	if err != nil {
 		return nil, err

@@ -125,16 +125,7 @@ func ImportE4GoState(data []byte, suite core.Suite, opts ...Option) (*Client, er
 		}
 		st.pubKeys[string(id)] = cp(k)
 	}
-	c, err := newClient(set, st)
-	if err != nil {
-		return nil, err
-	}
-	if set.statePath != "" {
-		if err := c.writeState(st, true); err != nil {
-			return nil, err
-		}
-	}
-	return c, nil
+	return newPersistedClient(set, st)
 }
 
 // importTopics splits the reference's single table into current keys

@@ -10,9 +10,12 @@ var _ core.IdentityBinder = (*Suite)(nil)
 
 // BindIdentity implements core.IdentityBinder: it returns a copy of id (one
 // of this suite's identities, or any core.Identity whose Bytes it parses)
-// bound to clientID.
+// bound to clientID. A nil identity returns ErrInvalidKey.
 func (s *Suite) BindIdentity(id core.Identity, clientID []byte) (core.ClientIdentity, error) {
 	own, ok := id.(*Identity)
+	if id == nil || ok && own == nil {
+		return nil, fmt.Errorf("fips: bind identity: %w: nil identity", core.ErrInvalidKey)
+	}
 	if !ok {
 		priv := id.Bytes()
 		defer clear(priv)

@@ -24,23 +24,6 @@ const (
 	pkBoxOff = pkIDOff + core.IDLen // start of nonce || CT || tag
 )
 
-// clientIDer is implemented by identities that know the client id they sign
-// as (the fips Identity once bound with WithClientID).
-type clientIDer interface{ ClientID() []byte }
-
-// senderID returns the 16-byte client id a PK message from id carries.
-func senderID(id core.Identity) ([]byte, error) {
-	if c, ok := id.(clientIDer); ok {
-		if cid := c.ClientID(); cid != nil {
-			if err := core.ValidateID(cid); err != nil {
-				return nil, err
-			}
-			return cid, nil
-		}
-	}
-	return nil, fmt.Errorf("%w: identity is not bound to a client id", core.ErrInvalidKey)
-}
-
 // ProtectSigned returns LE64(ts) | senderID | nonce | CT | tag | sig:
 // AES-256-GCM of msg under topicKey with associated data ts || senderID, then
 // an ECDSA P-256 signature over SHA-256 of every preceding byte, encoded as
@@ -52,7 +35,7 @@ func (*Suite) ProtectSigned(id core.Identity, topicKey, msg []byte, ts time.Time
 	if err != nil {
 		return nil, err
 	}
-	sid, err := senderID(id)
+	sid, err := core.SenderID(id)
 	if err != nil {
 		return nil, err
 	}

@@ -260,23 +260,6 @@ func (id *Identity) ClientID() []byte {
 	return append([]byte(nil), id.clientID...)
 }
 
-// clientIDer is implemented by identities that know the client id they sign
-// as (this suite's Identity once bound, or a wrapper of the device library).
-type clientIDer interface{ ClientID() []byte }
-
-// senderID returns the client id a PK message from id carries.
-func senderID(id core.Identity) ([]byte, error) {
-	if c, ok := id.(clientIDer); ok {
-		if cid := c.ClientID(); cid != nil {
-			if err := core.ValidateID(cid); err != nil {
-				return nil, fmt.Errorf("%w: bound client id: %w", core.ErrInvalidKey, err)
-			}
-			return cid, nil
-		}
-	}
-	return nil, fmt.Errorf("%w: identity is not bound to a client id", core.ErrInvalidKey)
-}
-
 // asIdentity returns the pq form of id: this suite's Identity as is, any
 // other implementation (a wrapper) re-expanded from its 32-byte seed. A key
 // of another suite has another length and is refused with ErrInvalidKey.

@@ -47,7 +47,7 @@ func protectSigned(id core.Identity, topicKey, msg []byte, ts time.Time, randomi
 	if err != nil {
 		return nil, err
 	}
-	sid, err := senderID(id)
+	sid, err := core.SenderID(id)
 	if err != nil {
 		return nil, err
 	}

@@ -97,24 +97,6 @@ func (id *Identity) ClientID() []byte {
 	return bytes.Clone(id.clientID)
 }
 
-// clientIDer is implemented by identities that know the client id they
-// sign as: this package's Identity once bound, or a wrapper (the device
-// library's, suitetest.BoundIdentity).
-type clientIDer interface{ ClientID() []byte }
-
-// senderID returns the 16-byte client id a PK message from id carries.
-func senderID(id core.Identity) ([]byte, error) {
-	if c, ok := id.(clientIDer); ok {
-		if cid := c.ClientID(); cid != nil {
-			if err := core.ValidateID(cid); err != nil {
-				return nil, fmt.Errorf("%w: bound client id: %w", core.ErrInvalidKey, err)
-			}
-			return cid, nil
-		}
-	}
-	return nil, fmt.Errorf("%w: identity is not bound to a client id", core.ErrInvalidKey)
-}
-
 // asIdentity returns this package's form of id: an *Identity as is, any
 // other implementation re-parsed from its Bytes.
 func asIdentity(id core.Identity) (*Identity, error) {

@@ -29,7 +29,7 @@ const (
 // its client id (Identity.WithClientID or any Identity with a ClientID
 // method), which the message carries as senderID.
 func (s *Suite) ProtectSigned(id core.Identity, topicKey, msg []byte, ts time.Time) ([]byte, error) {
-	sid, err := senderID(id)
+	sid, err := core.SenderID(id)
 	if err != nil {
 		return nil, err
 	}

@@ -64,6 +64,9 @@ func Run(t *testing.T, s core.Suite) {
 			t.Run("C2Key", func(t *testing.T) { testC2Key(t, pk) })
 			t.Run("Signed", func(t *testing.T) { testSigned(t, pk) })
 			t.Run("Command", func(t *testing.T) { testCommand(t, pk) })
+			if b, ok := s.(core.IdentityBinder); ok {
+				t.Run("Bind", func(t *testing.T) { testBind(t, pk, b) })
+			}
 		})
 	}
 }
@@ -603,6 +606,41 @@ func testSigned(t *testing.T, s core.PKSuite) {
 			t.Fatalf("ProtectSigned with an identity bound to no client id: got %v, want ErrInvalidKey", err)
 		}
 	})
+}
+
+// testBind checks core.IdentityBinder: the bound copy carries the id and
+// the same keys, a wrapper (any other core.Identity) is re-parsed from its
+// Bytes, and a nil identity or a malformed id is an error, never a panic.
+func testBind(t *testing.T, s core.PKSuite, b core.IdentityBinder) {
+	id, err := s.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid := s.ID("suitetest-bind")
+	for name, in := range map[string]core.Identity{
+		"own":     id,
+		"wrapper": BoundIdentity{Identity: id, ID: s.ID("another")},
+	} {
+		bound, err := b.BindIdentity(in, cid)
+		if err != nil {
+			t.Fatalf("%s: BindIdentity: %v", name, err)
+		}
+		if !bytes.Equal(bound.ClientID(), cid) {
+			t.Fatalf("%s: bound id %x, want %x", name, bound.ClientID(), cid)
+		}
+		if !bytes.Equal(bound.PublicKey(), id.PublicKey()) {
+			t.Fatalf("%s: binding changed the public key", name)
+		}
+	}
+	if own, ok := id.(core.ClientIdentity); ok && own.ClientID() != nil {
+		t.Fatal("BindIdentity bound the original identity instead of a copy")
+	}
+	if _, err := b.BindIdentity(nil, cid); !errors.Is(err, core.ErrInvalidKey) {
+		t.Fatalf("nil identity: got %v, want ErrInvalidKey", err)
+	}
+	if _, err := b.BindIdentity(id, cid[:core.IDLen-1]); err == nil {
+		t.Fatal("a 15-byte client id was accepted")
+	}
 }
 
 func testCommand(t *testing.T, s core.PKSuite) {
