@@ -211,7 +211,7 @@ func TestActionsDeliveredSK(t *testing.T) {
 	w.delivered(t)
 	time.Sleep(50 * time.Millisecond) // the broker hands the last commands to the devices
 	for _, tp := range []string{"sensors/1", "sensors/2"} {
-		want, err := w.svc.ExportTopicKey(ctx, tp)
+		want, err := w.svc.ExportTopicKey(ctx, c2.Origin{Actor: "test"}, tp)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +220,7 @@ func TestActionsDeliveredSK(t *testing.T) {
 	if bytes.Equal(topicKeyOf(devs["a"], "sensors/1"), old1) {
 		t.Fatal("sensors/1 not rotated on the device")
 	}
-	wantA, err := w.svc.ExportClientKey(ctx, c2.ByName("a"))
+	wantA, err := w.svc.ExportClientKey(ctx, c2.Origin{Actor: "test"}, c2.ByName("a"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,6 +99,7 @@ type Engine struct {
 
 	pos       uint64 // last record processed
 	processed chan struct{}
+	running   bool
 
 	loopVM vm.VM // used by the subscription goroutine only
 }
@@ -240,7 +241,21 @@ func (e *Engine) compiledFor(st *ruleState) (*compiled, error) {
 // Run follows the log until ctx is done: it replays the rule streams up to
 // the checkpoint without acting, then evaluates every later event, and runs
 // the schedule ticker. It returns ctx's error, or the first store error.
+// One Run at a time per Engine (a second concurrent call fails); two
+// instances of the C2 use two Engines.
 func (e *Engine) Run(ctx context.Context) error {
+	e.mu.Lock()
+	if e.running {
+		e.mu.Unlock()
+		return errors.New("automation: engine already running")
+	}
+	e.running = true
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.running = false
+		e.mu.Unlock()
+	}()
 	start := uint64(0)
 	fromEnd := false
 	if e.cfg.Checkpoints != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -650,4 +652,95 @@ func TestRestartContinuity(t *testing.T) {
 	}
 	_ = domain.ErrUnknownTopic
 	_ = eventstore.Any
+}
+
+// Run's own ticker fires schedules (no manual Tick).
+func TestRunTicker(t *testing.T) {
+	w := newWorld(t, core.SymKey)
+	w.addClient("a")
+	w.addTopic("sensors/1", "a")
+	e, err := New(Config{Store: w.store, Service: w.svc, Clock: w.clock.Now, TickInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, e)
+	ctx := context.Background()
+	if _, err := e.CreateRule(ctx, operator, mustSpec(t, `{"id":"ticked","trigger":{"every":"10m"},"targets":"[\"sensors/1\"]","action":{"type":"rotate_topic"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(e) // the first Run is processing the log
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := e.Run(tctx); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("second Run: %v", err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	if n := len(w.ruleEvents("ticked", TypeRuleFired)); n != 0 {
+		t.Fatalf("%d fires before the period", n)
+	}
+	w.clock.Add(10 * time.Minute)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(w.ruleEvents("ticked", TypeRuleFired)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the ticker did not fire the rule")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(30 * time.Millisecond)
+	if n := len(w.ruleEvents("ticked", TypeRuleFired)); n != 1 {
+		t.Fatalf("%d fires in one period", n)
+	}
+}
+
+// A chain through two rules accumulates depth: an operator's link (depth 0)
+// fires A (depth 1), whose rotation fires B (depth 2); with MaxDepth 1, B is
+// stopped instead.
+func TestDepthAcrossRules(t *testing.T) {
+	for _, maxDepth := range []int{1, 3} {
+		t.Run(fmt.Sprint("max", maxDepth), func(t *testing.T) {
+			w := newWorld(t, core.SymKey)
+			w.addClient("a")
+			w.addClient("b")
+			w.addTopic("sensors/1", "a")
+			e, err := New(Config{Store: w.store, Service: w.svc, Clock: w.clock.Now, TickInterval: -1, MaxDepth: maxDepth, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run(t, e)
+			ctx := context.Background()
+			for _, js := range []string{
+				`{"id":"a-rotate-on-link","trigger":{"event":"event.type == \"topic.client_linked.v1\""},"action":{"type":"rotate_topic"}}`,
+				`{"id":"b-reset-on-rotate","trigger":{"event":"event.type == \"topic.key_rotated.v1\" && event.depth > 0"},"targets":"[\"b\"]","action":{"type":"reset_client"}}`,
+			} {
+				if _, err := e.CreateRule(ctx, operator, mustSpec(t, js)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := w.svc.NewTopicClient(ctx, operator, c2.ByName("b"), "sensors/1"); err != nil {
+				t.Fatal(err)
+			}
+			w.settle(e)
+			if n := len(w.ruleEvents("a-rotate-on-link", TypeRuleFired)); n != 1 {
+				t.Fatalf("A fired %d times", n)
+			}
+			bFired := len(w.ruleEvents("b-reset-on-rotate", TypeRuleFired))
+			bStopped := len(w.ruleEvents("b-reset-on-rotate", TypeRuleStopped))
+			if maxDepth == 1 && (bFired != 0 || bStopped != 1) {
+				t.Fatalf("B fired %d stopped %d, want 0/1", bFired, bStopped)
+			}
+			if maxDepth == 3 {
+				if bFired != 1 || bStopped != 0 {
+					t.Fatalf("B fired %d stopped %d, want 1/0", bFired, bStopped)
+				}
+				var fe firedEvent
+				_ = json.Unmarshal(w.ruleEvents("b-reset-on-rotate", TypeRuleFired)[0].Data, &fe)
+				if fe.Depth != 2 {
+					t.Fatalf("B depth %d, want 2", fe.Depth)
+				}
+				if ci, err := w.svc.Client(c2.ByName("b")); err != nil || ci.Topics != 0 {
+					t.Fatalf("b not reset: %+v %v", ci, err)
+				}
+			}
+		})
+	}
 }
