@@ -60,16 +60,15 @@ func combos(t testing.TB) []combo {
 
 // env is a client under test plus the C2 side that commands it.
 type env struct {
-	t      testing.TB
-	combo  combo
-	clock  *fakeClock
-	c      *Client
-	pk     core.PKSuite
-	skKey  []byte        // SK: the client key as C2 knows it
-	ident  core.Identity // PK: the client identity as C2 knows it (public part used)
-	c2     core.C2Key    // PK
-	name   string
-	cfgMod func(*Config)
+	t     testing.TB
+	combo combo
+	clock *fakeClock
+	c     *Client
+	pk    core.PKSuite
+	skKey []byte        // SK: the client key as C2 knows it
+	ident core.Identity // PK: the client identity as C2 knows it (public part used)
+	c2    core.C2Key    // PK
+	name  string
 }
 
 var t0 = time.Unix(1_700_000_000, 0)

@@ -175,13 +175,13 @@ const (
 // the one table of the mapping; the reference's ad-hoc errors have no
 // sentinel, so their messages are matched here, and only here. diff names
 // the deliberate difference involved, if any.
-func expectedError(t testing.TB, r vResult) (want error, diff string) {
+func expectedError(t testing.TB, r vResult) (diff string, want error) {
 	t.Helper()
 	if r.Panic != "" {
-		return ErrInvalidProtectedLen, diff1
+		return diff1, ErrInvalidProtectedLen
 	}
 	if r.OK {
-		return nil, ""
+		return "", nil
 	}
 	byName := map[string]error{
 		"miscreant.ErrNotAuthentic":     ErrNotAuthentic,
@@ -196,30 +196,30 @@ func expectedError(t testing.TB, r vResult) (want error, diff string) {
 		"e4.ErrUnsupportedOperation":    ErrUnsupportedOperation,
 	}
 	if e, ok := byName[r.ErrorName]; ok {
-		return e, ""
+		return "", e
 	}
 	if r.ErrorName == "(unexported/ad-hoc error)" {
 		switch {
 		case r.Error == "too short ciphertext":
-			return ErrTooShortCiphertext, diff2
+			return diff2, ErrTooShortCiphertext
 		case strings.HasPrefix(r.Error, "invalid ") && strings.Contains(r.Error, " length"):
 			// "invalid SetTopicKey length", "invalid private key length, got 32, expected 64":
 			// exact command lengths, checked by the decoder.
-			return ErrInvalidCommand, ""
+			return "", ErrInvalidCommand
 		case strings.HasPrefix(r.Error, "no public key exists for id"):
-			return ErrPubKeyNotFound, ""
+			return "", ErrPubKeyNotFound
 		case strings.HasPrefix(r.Error, "invalid c2 public key"):
-			return ErrInvalidKey, ""
+			return "", ErrInvalidKey
 		}
 	}
 	t.Fatalf("unmapped reference error %q (%s)", r.Error, r.ErrorName)
-	return nil, ""
+	return "", nil
 }
 
 // checkResult compares our outcome with the reference's.
 func checkResult(t testing.TB, got []byte, err error, r vResult, wantPayload bool) {
 	t.Helper()
-	want, _ := expectedError(t, r)
+	_, want := expectedError(t, r)
 	if want == nil {
 		if err != nil {
 			t.Fatalf("reference ok, we fail: %v", err)
@@ -373,7 +373,7 @@ func TestVectorNegative(t *testing.T) {
 	s := standard.New()
 	diffs := map[string]int{}
 	for _, nv := range v.Negative {
-		want, diff := expectedError(t, nv.Result)
+		diff, want := expectedError(t, nv.Result)
 		name := nv.Mode + "/" + nv.Kind + "/" + nv.Description
 		if diff != "" {
 			name = diff + "/" + name

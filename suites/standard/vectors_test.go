@@ -167,27 +167,27 @@ const (
 
 // expectation turns a reference Result into the error we must return (nil
 // for success) and, for the deliberate differences, which one applies.
-func expectation(t *testing.T, r result) (want error, diff string) {
+func expectation(t *testing.T, r result) (diff string, want error) {
 	t.Helper()
 	switch {
 	case r.OK:
-		return nil, ""
+		return "", nil
 	case r.Panic != "":
-		return core.ErrInvalidProtectedLen, diffPanic
+		return diffPanic, core.ErrInvalidProtectedLen
 	case r.ErrorName == "(unexported/ad-hoc error)" && r.Error == "too short ciphertext":
-		return core.ErrTooShortCiphertext, diffAdHocCT
+		return diffAdHocCT, core.ErrTooShortCiphertext
 	}
 	want, ok := refErrors[r.ErrorName]
 	if !ok {
 		t.Fatalf("no mapping for reference error %q (%q)", r.ErrorName, r.Error)
 	}
-	return want, ""
+	return "", want
 }
 
 // check compares our outcome with the reference's Result.
 func check(t *testing.T, r result, got []byte, err error) (diff string) {
 	t.Helper()
-	want, diff := expectation(t, r)
+	diff, want := expectation(t, r)
 	if want == nil {
 		if err != nil {
 			t.Fatalf("reference accepts, we return %v", err)

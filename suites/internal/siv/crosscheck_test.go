@@ -30,6 +30,13 @@ func TestCrossCheckReference(t *testing.T) {
 				if got, err := c.Open(nil, ad, want); err != nil || !bytes.Equal(got, pt) {
 					t.Fatalf("key %d, %d bytes: Open of the other implementation's output: %v", k, n, err)
 				}
+				bad := bytes.Clone(want)
+				bad[rep%len(bad)] ^= 1 << (rep % 8)
+				_, refErr := refOpenE4(t, nil, key, ad, bad)
+				_, err := c.Open(nil, ad, bad)
+				if err == nil || refErr == nil {
+					t.Fatalf("key %d, %d bytes: tampered byte accepted (fast %v, reference %v)", k, n, err, refErr)
+				}
 			}
 		}
 	}
