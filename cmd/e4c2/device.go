@@ -80,7 +80,7 @@ or --public-key-file (PK, see --public-key-out).`,
 					return err
 				}
 			} else if m == suites.PubKey {
-				return withHint(errors.New("PK mode needs the C2 public key"), "pass --c2-pubkey-file (e4c2 replay --json prints c2_key.public_key)")
+				return withHint(errors.New("PK mode needs the C2 public key"), "pass --c2-pubkey-file (written by e4c2 replay --c2-pubkey-out FILE)")
 			}
 			if _, err := os.Stat(state); err == nil {
 				return withHint(fmt.Errorf("%s already exists", state), "a device joins once; use a new --state file")

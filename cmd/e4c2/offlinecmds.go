@@ -71,8 +71,8 @@ type replayToken struct {
 
 func newReplayCmd() *cobra.Command {
 	o := &storeOpts{}
-	var asOf string
-	var asJSON bool
+	var asOf, c2Out string
+	var asJSON, force bool
 	c := &cobra.Command{
 		Use:   "replay",
 		Short: "rebuild the state from the log (server stopped) and print it; --as-of a position or time",
@@ -97,6 +97,16 @@ ago (e.g. 2h).`,
 				}
 				rs := buildReplayState(ks, last)
 				rs.AsOf = asOf
+				if c2Out != "" {
+					// PK devices need the C2 public key to join.
+					c2 := ks.C2()
+					if !c2.Exists {
+						return errors.New("the log holds no C2 key (SK mode?)")
+					}
+					if err := writeKeyFile(c2Out, c2.PublicKey, 0o644, force); err != nil {
+						return err
+					}
+				}
 				if asJSON {
 					return printJSON(cmd.OutOrStdout(), rs)
 				}
@@ -106,6 +116,8 @@ ago (e.g. 2h).`,
 	}
 	c.Flags().StringVar(&asOf, "as-of", "", "replay up to this global position, RFC 3339 time or duration ago")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().StringVar(&c2Out, "c2-pubkey-out", "", "PK: also write the C2 public key to this file (for e4c2 device join --c2-pubkey-file)")
+	c.Flags().BoolVar(&force, "force", false, "overwrite --c2-pubkey-out")
 	addStoreFlags(c, o)
 	return c
 }
@@ -232,14 +244,22 @@ func offlineAudit(ctx context.Context, st eventstore.Store, client, topic, actor
 		q.Topic = &h
 	}
 	entries, _ := au.Query(q)
+	// Names of every client ever registered, removed ones included (the
+	// snapshot keeps them), so the trail of a removed client still reads.
+	names := map[string]string{}
+	for _, c := range ks.Snapshot().Clients {
+		if c.Name != "" {
+			names[c.ID] = c.Name
+		}
+	}
 	rows := make([]auditRow, 0, len(entries))
 	for _, e := range entries {
 		r := auditRow{Position: e.Position, Time: e.Time, Type: e.Type, Actor: e.Actor, CorrelationID: e.CorrelationID, Topic: e.TopicName}
 		var zero domain.ID
 		if e.Client != zero {
 			r.Client = e.Client.String()
-			if ci, ok := ks.Client(e.Client); ok && ci.Name != "" {
-				r.Client = ci.Name
+			if n, ok := names[r.Client]; ok {
+				r.Client = n
 			}
 		}
 		r.Summary = auditSummary(e)
