@@ -2,12 +2,14 @@ package benchmarks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/suites"
 )
@@ -17,6 +19,15 @@ type AttachOptions struct {
 	Devices int // connected devices (default 1000)
 	Ops     int // new_topic_client operations (default 5000)
 	Callers int // concurrent callers (default 8)
+	// Spread sends consecutive operations to different topics (op i links
+	// client i/T to topic i%T, T >= 8 topics) instead of filling one topic
+	// after the other (op i links client i%Devices to topic i/Devices):
+	// concurrent callers then rarely race on one topic stream.
+	Spread bool
+	// LockTopic makes callers take a per-topic lock around each call: it
+	// emulates, from outside, a C2 that serializes its own decisions per
+	// stream (no in-process version conflicts), to measure that fix.
+	LockTopic bool
 	Suite   string
 	Mode    string
 	Dir     string
@@ -28,6 +39,12 @@ type AttachOptions struct {
 type AttachResult struct {
 	Ops       int
 	Callers   int
+	Spread    bool
+	LockTopic bool
+	// Failed counts operations the C2 refused after exhausting its
+	// conflict retries (the target is zero); FirstFailure is one of them.
+	Failed       int
+	FirstFailure string
 	Wall      time.Duration // first call to last reply
 	OpsPerSec float64
 	P50, P99  time.Duration
@@ -65,7 +82,7 @@ func Attach(ctx context.Context, o AttachOptions) (res AttachResult, err error) 
 	if o.Farm == nil {
 		return res, fmt.Errorf("attach: no device farm command")
 	}
-	res.Ops, res.Callers = o.Ops, o.Callers
+	res.Ops, res.Callers, res.Spread, res.LockTopic = o.Ops, o.Callers, o.Spread, o.LockTopic
 	mode, err := suites.ParseMode(o.Mode)
 	if err != nil {
 		return res, err
@@ -86,6 +103,15 @@ func Attach(ctx context.Context, o AttachOptions) (res AttachResult, err error) 
 		return res, err
 	}
 	nTopics := (o.Ops + o.Devices - 1) / o.Devices
+	if o.Spread {
+		nTopics = max(nTopics, 8)
+	}
+	pair := func(i int) (string, string) {
+		if o.Spread {
+			return names[(i/nTopics)%o.Devices], fmt.Sprintf("bench/attach/%d", i%nTopics)
+		}
+		return names[i%o.Devices], fmt.Sprintf("bench/attach/%d", i/o.Devices)
+	}
 	topics := make([]string, nTopics)
 	for i := range topics {
 		topics[i] = fmt.Sprintf("bench/attach/%d", i)
@@ -109,10 +135,12 @@ func Attach(ctx context.Context, o AttachOptions) (res AttachResult, err error) 
 	}
 
 	lat := make([]time.Duration, o.Ops)
+	var topicLocks sync.Map
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var firstErr atomic.Pointer[error]
-	var finished atomic.Int64
+	var finished, failed atomic.Int64
+	var failMu sync.Mutex
 	start := time.Now()
 	for range o.Callers {
 		wg.Add(1)
@@ -123,13 +151,36 @@ func Attach(ctx context.Context, o AttachOptions) (res AttachResult, err error) 
 				if i >= o.Ops || firstErr.Load() != nil {
 					return
 				}
+				client, topic := pair(i)
 				t0 := time.Now()
-				_, err := svc.NewTopicClient(ctx, c2.Origin{Actor: "token:bench"}, c2.ByName(names[i%o.Devices]), topics[i/o.Devices])
+				var mu *sync.Mutex
+				if o.LockTopic {
+					m, _ := topicLocks.LoadOrStore(topic, &sync.Mutex{})
+					mu = m.(*sync.Mutex)
+					mu.Lock()
+				}
+				_, err := svc.NewTopicClient(ctx, c2.Origin{Actor: "token:bench"}, c2.ByName(client), topic)
+				if mu != nil {
+					mu.Unlock()
+				}
 				lat[i] = time.Since(t0)
 				if err != nil {
-					err = fmt.Errorf("new_topic_client: %w", err)
-					firstErr.CompareAndSwap(nil, &err)
-					return
+					// A failed operation is a result (the C2 gave up on
+					// contention), not the end of the run; anything but a
+					// conflict ends it.
+					failed.Add(1)
+					if !errors.Is(err, eventstore.ErrConflict) {
+						err = fmt.Errorf("new_topic_client: %w", err)
+						firstErr.CompareAndSwap(nil, &err)
+						return
+					}
+					if res.FirstFailure == "" {
+						failMu.Lock()
+						if res.FirstFailure == "" {
+							res.FirstFailure = err.Error()
+						}
+						failMu.Unlock()
+					}
 				}
 				o.Stage("attach", int(finished.Add(1)), o.Ops)
 			}
@@ -137,6 +188,7 @@ func Attach(ctx context.Context, o AttachOptions) (res AttachResult, err error) 
 	}
 	wg.Wait()
 	res.Wall = time.Since(start)
+	res.Failed = int(failed.Load())
 	if p := firstErr.Load(); p != nil {
 		return res, *p
 	}
@@ -150,7 +202,7 @@ func Attach(ctx context.Context, o AttachOptions) (res AttachResult, err error) 
 		if ev.Errors > before.Errors {
 			return res, fmt.Errorf("devices failed to apply %d commands", ev.Errors-before.Errors)
 		}
-		if ev.Commands-before.Commands >= int64(o.Ops) && svc.PendingCount() == 0 {
+		if ev.Commands-before.Commands >= int64(o.Ops-res.Failed) && svc.PendingCount() == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -162,7 +214,7 @@ func Attach(ctx context.Context, o AttachOptions) (res AttachResult, err error) 
 	res.Delivered = time.Since(start)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	res.P50, res.P99, res.Max = Percentile(lat, 50), Percentile(lat, 99), lat[len(lat)-1]
-	res.OpsPerSec = float64(o.Ops) / res.Wall.Seconds()
+	res.OpsPerSec = float64(o.Ops-res.Failed) / res.Wall.Seconds()
 	if res.Fsync, err = fsyncBaseline(s.dir, 300*time.Millisecond); err != nil {
 		return res, err
 	}

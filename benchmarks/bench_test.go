@@ -94,15 +94,30 @@ func BenchmarkC2Memory(b *testing.B) {
 // concurrent callers, each event durable before the reply, delivered
 // through the embedded broker to connected devices. Targets >= 2,500
 // ops/s and p99 <= 50 ms.
-func BenchmarkAttach8(b *testing.B) {
+func BenchmarkAttach8(b *testing.B) { benchAttach(b, false, false) }
+
+// BenchmarkAttach8Spread is BenchmarkAttach8 with consecutive operations
+// on different topics (8 or more), so callers rarely race on one stream.
+func BenchmarkAttach8Spread(b *testing.B) { benchAttach(b, true, false) }
+
+// BenchmarkAttach8LockTopic is BenchmarkAttach8 with a per-topic lock
+// taken by the callers: what a C2 serializing its decisions per stream
+// would do (see the README's bottlenecks).
+func BenchmarkAttach8LockTopic(b *testing.B) { benchAttach(b, false, true) }
+
+func benchAttach(b *testing.B, spread, lock bool) {
 	for range b.N {
 		res, err := Attach(context.Background(), AttachOptions{
-			Devices: *flagAttachDevices, Ops: *flagAttachOps, Callers: 8, Dir: b.TempDir(), Farm: testFarm,
+			Spread: spread, LockTopic: lock, Devices: *flagAttachDevices, Ops: *flagAttachOps, Callers: 8, Dir: b.TempDir(), Farm: testFarm,
 		})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(0, "ns/op")
+		b.ReportMetric(float64(res.Failed), "failed-ops")
+		if res.Failed > 0 {
+			b.Errorf("%d of %d operations failed on contention (want 0), e.g. %s", res.Failed, res.Ops, res.FirstFailure)
+		}
 		b.ReportMetric(res.OpsPerSec, "ops/s")
 		b.ReportMetric(float64(res.P50.Microseconds())/1e3, "ms-p50")
 		b.ReportMetric(float64(res.P99.Microseconds())/1e3, "ms-p99")

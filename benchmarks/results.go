@@ -21,6 +21,8 @@ type Report struct {
 	Started time.Time `json:"started"`
 	Machine Machine   `json:"machine"`
 	Groups  []Group   `json:"groups"`
+	// Errors lists the groups that failed (the others were measured).
+	Errors []string `json:"errors,omitempty"`
 }
 
 // ReportFormat is the current JSON layout version.

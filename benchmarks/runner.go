@@ -171,73 +171,17 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 			progressbar.OptionClearOnFinish(),
 		)
 	}
+	var failures []error
 	for _, g := range o.Groups {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		switch g {
-		case RunSuites:
-			steps := 0
-			for _, s := range suiteList {
-				steps += 2*len(PayloadSizes) + 1
-				if _, ok := s.(core.PKSuite); ok {
-					steps += 2*len(PayloadSizes) + 2
-				}
-			}
-			bar := newBar(steps, "suites")
-			for _, s := range suiteList {
-				SuiteBench(rep, s, o.MinTime, func(step string) { bar.Describe(step); _ = bar.Add(1) })
-			}
-			_ = bar.Finish()
-		case RunStore:
-			bar := newBar(-1, "store")
-			step := func(s string) { bar.Describe(s) }
-			if err := StoreAppendBench(ctx, rep, o.Dir, o.AppendTime, step); err != nil {
-				return rep, fmt.Errorf("store append: %w", err)
-			}
-			_ = bar.Finish()
-			bar = newBar(o.Events, "building the log")
-			if err := ReplayBench(ctx, rep, o.Dir, o.Events, func(s string) { bar.Describe(s) }, func(n int) { _ = bar.Set(min(n, o.Events)) }); err != nil {
-				return rep, fmt.Errorf("replay: %w", err)
-			}
-			_ = bar.Finish()
-		case RunFanout:
-			if o.Farm == nil {
-				return rep, fmt.Errorf("%w: fanout needs a device farm command", ErrUsage)
-			}
-			for _, n := range o.Devices {
-				for _, broker := range o.Brokers {
-					bar := newBar(-1, fmt.Sprintf("fan-out %d devices, %s", n, broker))
-					res, err := Fanout(ctx, FanoutOptions{
-						Devices: n, Broker: broker, Rotations: o.Rotations, Dir: o.Dir, Farm: o.Farm,
-						Stage: stageBar(bar, fmt.Sprintf("fan-out %d/%s: ", n, broker)),
-					})
-					_ = bar.Finish()
-					if err != nil {
-						return rep, fmt.Errorf("fan-out %d devices through %s: %w", n, broker, err)
-					}
-					addFanout(rep, res)
-				}
-			}
-		case RunAttach:
-			if o.Farm == nil {
-				return rep, fmt.Errorf("%w: attach needs a device farm command", ErrUsage)
-			}
-			bar := newBar(-1, "attach")
-			res, err := Attach(ctx, AttachOptions{Devices: o.AttachDevices, Ops: o.AttachOps, Dir: o.Dir, Farm: o.Farm, Stage: stageBar(bar, "attach: ")})
-			_ = bar.Finish()
-			if err != nil {
-				return rep, fmt.Errorf("attach: %w", err)
-			}
-			addAttach(rep, res)
-		case RunMemory:
-			bar := newBar(o.Clients, "memory: registering clients")
-			res, err := Memory(ctx, o.Dir, o.Clients, func(d, _ int) { _ = bar.Set(d) })
-			_ = bar.Finish()
-			if err != nil {
-				return rep, fmt.Errorf("memory: %w", err)
-			}
-			addMemory(rep, res)
+		// A group that fails is reported and the others still run: a
+		// long run should not lose every figure to one failure.
+		if err := runGroup(ctx, rep, g, &o, suiteList, newBar); err != nil {
+			failures = append(failures, fmt.Errorf("%s: %w", g, err))
+			rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", g, err))
+			fmt.Fprintf(o.Stderr, "e4c2 bench: %s failed: %v\n", g, err)
 		}
 	}
 
@@ -263,7 +207,80 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 			return rep, err
 		}
 	}
-	return rep, nil
+	return rep, errors.Join(failures...)
+}
+
+// runGroup measures one group into rep.
+func runGroup(ctx context.Context, rep *Report, g string, o *Options, suiteList []core.Suite, newBar func(int, string) *progressbar.ProgressBar) error {
+	switch g {
+	case RunSuites:
+		steps := 0
+		for _, s := range suiteList {
+			steps += 2*len(PayloadSizes) + 1
+			if _, ok := s.(core.PKSuite); ok {
+				steps += 2*len(PayloadSizes) + 2
+			}
+		}
+		bar := newBar(steps, "suites")
+		for _, s := range suiteList {
+			SuiteBench(rep, s, o.MinTime, func(step string) { bar.Describe(step); _ = bar.Add(1) })
+		}
+		_ = bar.Finish()
+	case RunStore:
+		bar := newBar(-1, "store")
+		step := func(s string) { bar.Describe(s) }
+		if err := StoreAppendBench(ctx, rep, o.Dir, o.AppendTime, step); err != nil {
+			return fmt.Errorf("store append: %w", err)
+		}
+		_ = bar.Finish()
+		bar = newBar(o.Events, "building the log")
+		if err := ReplayBench(ctx, rep, o.Dir, o.Events, func(s string) { bar.Describe(s) }, func(n int) { _ = bar.Set(min(n, o.Events)) }); err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		_ = bar.Finish()
+	case RunFanout:
+		if o.Farm == nil {
+			return fmt.Errorf("%w: fanout needs a device farm command", ErrUsage)
+		}
+		for _, n := range o.Devices {
+			for _, broker := range o.Brokers {
+				bar := newBar(-1, fmt.Sprintf("fan-out %d devices, %s", n, broker))
+				res, err := Fanout(ctx, FanoutOptions{
+					Devices: n, Broker: broker, Rotations: o.Rotations, Dir: o.Dir, Farm: o.Farm,
+					Stage: stageBar(bar, fmt.Sprintf("fan-out %d/%s: ", n, broker)),
+				})
+				_ = bar.Finish()
+				if err != nil {
+					return fmt.Errorf("fan-out %d devices through %s: %w", n, broker, err)
+				}
+				addFanout(rep, res)
+			}
+		}
+	case RunAttach:
+		if o.Farm == nil {
+			return fmt.Errorf("%w: attach needs a device farm command", ErrUsage)
+		}
+		// Same topic first (callers race on one topic stream), then
+		// spread over topics (they rarely do).
+		for _, spread := range []bool{false, true} {
+			bar := newBar(-1, "attach")
+			res, err := Attach(ctx, AttachOptions{Devices: o.AttachDevices, Ops: o.AttachOps, Spread: spread, Dir: o.Dir, Farm: o.Farm, Stage: stageBar(bar, "attach: ")})
+			_ = bar.Finish()
+			if err != nil {
+				return fmt.Errorf("attach: %w", err)
+			}
+			addAttach(rep, res)
+		}
+	case RunMemory:
+		bar := newBar(o.Clients, "memory: registering clients")
+		res, err := Memory(ctx, o.Dir, o.Clients, func(d, _ int) { _ = bar.Set(d) })
+		_ = bar.Finish()
+		if err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
+		addMemory(rep, res)
+	}
+	return nil
 }
 
 // CompareFiles prints the comparison of two report files (old, then new).
@@ -344,12 +361,19 @@ func addFanout(rep *Report, r FanoutResult) {
 
 func addAttach(rep *Report, r AttachResult) {
 	const title = "Attach (new_topic_client), concurrent callers, durable, delivered via embedded broker"
+	variant := "same-topic"
+	if r.Spread {
+		variant = "spread"
+	}
 	rep.Add(GroupAttach, title,
-		Row{Op: fmt.Sprintf("throughput %d callers", r.Callers), Size: r.Ops, SizeKind: "n", Value: r.OpsPerSec, Unit: "ops/s",
-			Note: fmt.Sprintf("all %d delivered and applied after %v", r.Ops, r.Delivered.Round(time.Millisecond))},
-		Row{Op: "p50 latency", Size: r.Ops, SizeKind: "n", Value: ms(r.P50), Unit: "ms", Baseline: "write+fsync", BaselineValue: ms(r.Fsync)}.withRatio(),
-		Row{Op: "p99 latency", Size: r.Ops, SizeKind: "n", Value: ms(r.P99), Unit: "ms", Baseline: "write+fsync", BaselineValue: ms(r.Fsync)}.withRatio(),
+		Row{Suite: variant, Op: fmt.Sprintf("throughput %d callers", r.Callers), Size: r.Ops, SizeKind: "n", Value: r.OpsPerSec, Unit: "ops/s",
+			Note: fmt.Sprintf("all delivered and applied after %v; %d failed on contention %s", r.Delivered.Round(time.Millisecond), r.Failed, r.FirstFailure)},
+		Row{Suite: variant, Op: "p50 latency", Size: r.Ops, SizeKind: "n", Value: ms(r.P50), Unit: "ms", Baseline: "write+fsync", BaselineValue: ms(r.Fsync)}.withRatio(),
+		Row{Suite: variant, Op: "p99 latency", Size: r.Ops, SizeKind: "n", Value: ms(r.P99), Unit: "ms", Baseline: "write+fsync", BaselineValue: ms(r.Fsync)}.withRatio(),
 	)
+	if r.Failed > 0 {
+		rep.Add(GroupAttach, title, Row{Suite: variant, Op: "failed on contention", Size: r.Ops, SizeKind: "n", Value: float64(r.Failed), Unit: "ops"})
+	}
 }
 
 func addMemory(rep *Report, r MemoryResult) {
