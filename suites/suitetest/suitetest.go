@@ -21,10 +21,23 @@ import (
 // payload and a large one.
 var Sizes = []int{0, 1, 15, 16, 17, 1000, 65536}
 
-// exhaustiveLimit is the protected length up to which every byte position
-// (tamper) and every prefix length (truncation) is tried; longer messages
-// get every header and trailer byte plus a stride sample of the middle.
-const exhaustiveLimit = 4096
+// Every byte position (tamper) and every prefix length (truncation) is
+// tried on a protected message of at most exhaustiveLimit bytes or with a
+// plaintext of at most exhaustivePlain bytes (so every size of Sizes but
+// the largest). Longer messages get every byte of their overhead plus
+// edgeBytes of ciphertext at each end, and a stride sample of the middle
+// of the ciphertext; see positions and tamperPositions.
+const (
+	exhaustiveLimit = 4096
+	exhaustivePlain = 1000
+	edgeBytes       = 64
+	middleStride    = 1021
+	// sigStride samples a long trailing signature in the tamper check of a
+	// long message (see tamperPositions). It is odd, so the sampled
+	// positions alternate between one-bit and whole-byte changes, and
+	// prime, so they walk through every bit position of the flip.
+	sigStride = 61
+)
 
 // base is the timestamp the checks protect at; whole seconds, like the wire.
 var base = time.Unix(1_700_000_000, 0)
@@ -201,7 +214,10 @@ func testDeriveKey(t *testing.T, s core.Suite) {
 // codec abstracts the three message kinds (SK message, PK signed message,
 // PK command) so the generic checks are written once.
 type codec struct {
-	overhead  int
+	overhead int
+	// sig is the length of the signature that ends every message of this
+	// codec (0: none); only the tamper check of long messages uses it.
+	sig       int
 	protect   func(msg []byte, ts time.Time) ([]byte, error)
 	unprotect func(p []byte, now time.Time, w core.Window) ([]byte, error)
 }
@@ -305,7 +321,7 @@ func runCodec(t *testing.T, c codec) {
 					t.Fatal(err)
 				}
 				q := bytes.Clone(p)
-				for _, pos := range positions(len(p), c.overhead) {
+				for _, pos := range tamperPositions(len(p), c.overhead, c.sig) {
 					// One bit (which bit varies with the position) or, at
 					// odd positions, the whole byte.
 					flip := byte(1) << (pos % 8)
@@ -525,6 +541,7 @@ func testSigned(t *testing.T, s core.PKSuite) {
 	}
 	c := codec{
 		overhead: s.Sizes().PKOverhead,
+		sig:      s.Sizes().Signature, // every PK layout ends with the signature
 		protect: func(m []byte, ts time.Time) ([]byte, error) {
 			return s.ProtectSigned(bound, key, m, ts)
 		},
@@ -652,8 +669,15 @@ func testCommand(t *testing.T, s core.PKSuite) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A command signed by C2 (pq) ends with the signature; a command in the
+	// SK layout (standard, fips) has CommandOverhead == SKOverhead.
+	sig := 0
+	if sz := s.Sizes(); sz.CommandOverhead >= sz.SKOverhead+sz.Signature {
+		sig = sz.Signature
+	}
 	c := codec{
 		overhead: s.Sizes().CommandOverhead,
+		sig:      sig,
 		protect: func(m []byte, ts time.Time) ([]byte, error) {
 			return s.ProtectCommand(c2, id.PublicKey(), m, ts)
 		},
@@ -724,23 +748,75 @@ func testCommand(t *testing.T, s core.PKSuite) {
 }
 
 // positions lists the byte positions (or prefix lengths) to try on a
-// protected message of n bytes: all of them up to exhaustiveLimit, else the
-// first and last overhead+64 bytes (header, tag, signature) and a stride
+// protected message of n bytes: all of them for short messages (see
+// exhaustiveLimit), else the first and last overhead+edgeBytes bytes
+// (header, tag, signature and the ends of the ciphertext) and a stride
 // sample of the middle.
 func positions(n, overhead int) []int {
-	if n <= exhaustiveLimit {
-		ps := make([]int, n)
-		for i := range ps {
-			ps[i] = i
-		}
-		return ps
+	if n <= exhaustiveLimit || n-overhead <= exhaustivePlain {
+		return allPositions(n)
 	}
-	edge := overhead + 64
+	edge := overhead + edgeBytes
 	var ps []int
 	for i := 0; i < n; i++ {
-		if i < edge || i >= n-edge || i%1021 == 0 {
+		if i < edge || i >= n-edge || i%middleStride == 0 {
 			ps = append(ps, i)
 		}
+	}
+	return ps
+}
+
+// tamperPositions lists the byte positions the tamper check changes. It is
+// positions, except in a long message (beyond the exhaustive limits: only
+// the largest of Sizes) that ends with a signature longer than 2*edgeBytes
+// (pq's 3309-byte ML-DSA-65 ones). Each tampered position there costs a
+// full signature verification over the whole message, and positions
+// tries all of the overhead at both ends (about 6,900 positions for a pq
+// signed message, 9,000 for a pq command): 80 s of the pq suite's run under
+// -race. So in such a message:
+//   - every byte that is neither ciphertext nor signature is still tried,
+//     wherever it sits: the suite's layout is not known here, so the whole
+//     non-signature overhead (overhead-sig bytes) counts both as header
+//     (at the start) and as a tag placed before the signature;
+//   - the first and last edgeBytes of the ciphertext, of the signature and
+//     of those head and tail regions are tried, as in positions;
+//   - the middle of the signature is sampled every sigStride bytes, the
+//     middle of the ciphertext every middleStride bytes.
+//
+// Shorter messages, and signatures of at most 2*edgeBytes bytes (Ed25519,
+// ECDSA P-256), keep every position of positions; truncation keeps
+// positions everywhere (measured under a second: a truncated message ends
+// in bytes that do not decode as a signature, refused before hashing).
+func tamperPositions(n, overhead, sig int) []int {
+	if sig <= 2*edgeBytes || n <= exhaustiveLimit || n-overhead <= exhaustivePlain {
+		return positions(n, overhead)
+	}
+	other := overhead - sig // header (and a tag) bytes, wherever they sit
+	sigStart := n - sig
+	head := other + edgeBytes            // header + first ciphertext bytes
+	tail := sigStart - other - edgeBytes // last ciphertext bytes + a tag
+	var ps []int
+	for i := 0; i < n; i++ {
+		keep := false
+		switch off := i - sigStart; {
+		case i < head, i >= tail && i < sigStart:
+			keep = true
+		case off >= 0:
+			keep = off < edgeBytes || i >= n-edgeBytes || off%sigStride == 0
+		default:
+			keep = i%middleStride == 0
+		}
+		if keep {
+			ps = append(ps, i)
+		}
+	}
+	return ps
+}
+
+func allPositions(n int) []int {
+	ps := make([]int, n)
+	for i := range ps {
+		ps[i] = i
 	}
 	return ps
 }
