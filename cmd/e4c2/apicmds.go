@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -525,10 +526,16 @@ func newEventsCmd() *cobra.Command {
 		Use:   "events",
 		Short: "follow the event stream (SSE); reconnects and resumes after the last event seen",
 		Args:  cobra.NoArgs,
-		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client(apiclient.WithStreamDropHandler(func(err error) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: event stream interrupted (%v); reconnecting\n", err)
+			}))
+			if err != nil {
+				return err
+			}
 			n := 0
 			w := cmd.OutOrStdout()
-			return c.Events(cmd.Context(), from, func(ev apiclient.Event) error {
+			err = c.Events(cmd.Context(), from, func(ev apiclient.Event) error {
 				if o.json {
 					if err := printCompactJSON(w, ev); err != nil {
 						return err
@@ -542,7 +549,11 @@ func newEventsCmd() *cobra.Command {
 				}
 				return nil
 			})
-		}),
+			if errors.Is(err, context.Canceled) {
+				return nil // interrupted by the user
+			}
+			return o.apiError(err)
+		},
 	}
 	c.Flags().Uint64Var(&from, "from", 0, "first global position to show (default: the start of the log)")
 	c.Flags().IntVar(&count, "count", 0, "stop after this many events (0: follow until interrupted)")

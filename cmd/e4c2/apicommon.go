@@ -73,12 +73,12 @@ func (o *apiOpts) token() (string, error) {
 }
 
 // client builds the API client from the flags and environment.
-func (o *apiOpts) client() (*apiclient.Client, error) {
+func (o *apiOpts) client(opts ...apiclient.Option) (*apiclient.Client, error) {
 	tok, err := o.token()
 	if err != nil {
 		return nil, err
 	}
-	c, err := apiclient.New(o.serverURL(), tok)
+	c, err := apiclient.New(o.serverURL(), tok, opts...)
 	if err != nil {
 		return nil, withHint(err, "set --server or "+envServer+" to the URL e4c2 serve prints")
 	}

@@ -50,6 +50,8 @@ type Client struct {
 	hc    *http.Client
 	// sse is used for the event stream: no overall timeout.
 	sse *http.Client
+	// onDrop is told why an event stream dropped before Events reconnects.
+	onDrop func(error)
 }
 
 // Option configures New.
@@ -58,6 +60,10 @@ type Option func(*Client)
 // WithHTTPClient replaces the HTTP client used for ordinary calls (the
 // default has a 30 s timeout).
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// WithStreamDropHandler sets a function told why the event stream dropped
+// each time Events is about to reconnect (for a CLI to say so on stderr).
+func WithStreamDropHandler(fn func(error)) Option { return func(c *Client) { c.onDrop = fn } }
 
 // New returns a client of the server at serverURL (e.g.
 // "http://127.0.0.1:8080") authenticating with token (may be empty for

@@ -14,11 +14,11 @@ import (
 	"time"
 )
 
-func newTestClient(t *testing.T, h http.Handler) *Client {
+func newTestClient(t *testing.T, h http.Handler, opts ...Option) *Client {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	c, err := New(srv.URL, "secret-token")
+	c, err := New(srv.URL, "secret-token", opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +124,7 @@ func TestErrorDecoding(t *testing.T) {
 func TestEventsResume(t *testing.T) {
 	var mu sync.Mutex
 	var lastIDs []string
+	drops := 0
 	c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		lastIDs = append(lastIDs, r.Header.Get("Last-Event-ID"))
@@ -143,7 +144,7 @@ func TestEventsResume(t *testing.T) {
 			fmt.Fprintf(w, "id: %d\nevent: x.v1\ndata: %s\n\n: heartbeat\n\n", p, b)
 		}
 		// then drop the connection
-	}))
+	}), WithStreamDropHandler(func(error) { drops++ }))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var pos []uint64
@@ -162,6 +163,9 @@ func TestEventsResume(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	if drops != 1 {
+		t.Errorf("drop handler called %d times, want 1", drops)
+	}
 	if fmt.Sprint(lastIDs) != "[ 3]" {
 		t.Errorf("Last-Event-ID headers = %q, want [\"\" \"3\"]", lastIDs)
 	}

@@ -49,6 +49,12 @@ func (c *Client) Events(ctx context.Context, from uint64, fn func(Event) error) 
 		}
 		// Connection lost (or ended by the server): resume after the
 		// server's retry delay.
+		if c.onDrop != nil {
+			if err == nil {
+				err = io.EOF
+			}
+			c.onDrop(err)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
