@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -95,11 +94,8 @@ func (*Suite) GenerateKey() ([]byte, error) {
 // PasswordIterations iterations. The password must be valid UTF-8 and at
 // least MinPasswordLen bytes long. It takes a fraction of a second on purpose.
 func (*Suite) DeriveKey(password string) ([]byte, error) {
-	if !utf8.ValidString(password) {
-		return nil, fmt.Errorf("%w: not valid UTF-8", core.ErrInvalidPassword)
-	}
-	if len(password) < MinPasswordLen {
-		return nil, fmt.Errorf("%w: shorter than %d bytes", core.ErrInvalidPassword, MinPasswordLen)
+	if err := core.CheckPassword(password, MinPasswordLen); err != nil {
+		return nil, err
 	}
 	k, err := pbkdf2.Key(sha256.New, password, []byte(PasswordSalt), PasswordIterations, KeySize)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cloudflare/circl/kem/mlkem/mlkem768"
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
@@ -97,11 +96,8 @@ func (*Suite) GenerateKey() ([]byte, error) {
 // machine. That makes precomputation against one deployment's passwords
 // possible, hence the 16-byte minimum and the memory-hard parameters.
 func (*Suite) DeriveKey(password string) ([]byte, error) {
-	if !utf8.ValidString(password) {
-		return nil, fmt.Errorf("%w: not valid UTF-8", core.ErrInvalidPassword)
-	}
-	if len(password) < MinPasswordLen {
-		return nil, fmt.Errorf("%w: at least %d bytes required, got %d", core.ErrInvalidPassword, MinPasswordLen, len(password))
+	if err := core.CheckPassword(password, MinPasswordLen); err != nil {
+		return nil, err
 	}
 	return argon2.IDKey([]byte(password), []byte(ArgonSalt), ArgonTime, ArgonMemory, ArgonThreads, KeySize), nil
 }

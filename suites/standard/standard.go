@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 
@@ -125,13 +124,7 @@ func (*Suite) DeriveKey(password string) ([]byte, error) {
 // ValidatePassword applies the reference's password rules: valid UTF-8, at
 // least MinPasswordLen bytes.
 func ValidatePassword(password string) error {
-	if !utf8.ValidString(password) {
-		return fmt.Errorf("%w: not valid UTF-8", core.ErrInvalidPassword)
-	}
-	if len(password) < MinPasswordLen {
-		return fmt.Errorf("%w: %d bytes, at least %d required", core.ErrInvalidPassword, len(password), MinPasswordLen)
-	}
-	return nil
+	return core.CheckPassword(password, MinPasswordLen)
 }
 
 // Forget drops key from the suite's cache of expanded keys at once (a key
