@@ -28,11 +28,11 @@ type AttachOptions struct {
 	// emulates, from outside, a C2 that serializes its own decisions per
 	// stream (no in-process version conflicts), to measure that fix.
 	LockTopic bool
-	Suite   string
-	Mode    string
-	Dir     string
-	Farm    FarmCommand
-	Stage   func(stage string, done, total int)
+	Suite     string
+	Mode      string
+	Dir       string
+	Farm      FarmCommand
+	Stage     func(stage string, done, total int)
 }
 
 // AttachResult is what the attach run measured.
@@ -45,10 +45,10 @@ type AttachResult struct {
 	// conflict retries (the target is zero); FirstFailure is one of them.
 	Failed       int
 	FirstFailure string
-	Wall      time.Duration // first call to last reply
-	OpsPerSec float64
-	P50, P99  time.Duration
-	Max       time.Duration
+	Wall         time.Duration // first call to last reply
+	OpsPerSec    float64
+	P50, P99     time.Duration
+	Max          time.Duration
 	// Delivered is the time from the first call until the C2 recorded
 	// every queued SetTopicKey as delivered and every device applied it.
 	Delivered time.Duration

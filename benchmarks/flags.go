@@ -34,6 +34,7 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&o.Out, "out", "", "write the JSON report to this file")
 	fs.StringVar(&o.Charts, "charts", "", "write one SVG chart per group into this directory")
 	fs.StringVar(&o.Compare, "compare", "", "print ratios against this earlier JSON report")
+	fs.StringVar(&o.Report, "report", "", "print, plot (--charts) and compare (--compare) this JSON report instead of measuring")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress bars")
 	return f
 }

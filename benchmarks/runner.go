@@ -63,6 +63,9 @@ type Options struct {
 	// Out, Charts and Compare: JSON report file, SVG chart directory, and a
 	// previous report to compare with (all optional).
 	Out, Charts, Compare string
+	// Report, if set, is an existing JSON report to print, plot and compare
+	// instead of measuring anything.
+	Report string
 
 	// Farm starts this executable as a device farm (required for fanout
 	// and attach); see RunFarmIfChild.
@@ -157,6 +160,12 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		}
 	}()
 
+	if o.Report != "" {
+		if rep, err = LoadReport(o.Report); err != nil {
+			return nil, err
+		}
+		return rep, o.output(rep, old)
+	}
 	rep = &Report{Format: ReportFormat, Started: time.Now().UTC().Truncate(time.Second), Machine: DescribeMachine()}
 	newBar := func(max int, desc string) *progressbar.ProgressBar {
 		return progressbar.NewOptions(max,
@@ -185,27 +194,8 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		}
 	}
 
-	if err := rep.WriteTable(o.Stdout); err != nil {
+	if err := o.output(rep, old); err != nil {
 		return rep, err
-	}
-	if o.Out != "" {
-		if err := writeFile(o.Out, rep.WriteJSON); err != nil {
-			return rep, err
-		}
-	}
-	if o.Charts != "" {
-		files, err := WriteCharts(rep, o.Charts)
-		if err != nil {
-			return rep, err
-		}
-		fmt.Fprintf(o.Stdout, "\ncharts: %s\n", strings.Join(files, ", "))
-	}
-	if old != nil {
-		cs, missing := Compare(old, rep)
-		fmt.Fprintf(o.Stdout, "\ncomparison with %s (%s):\n", o.Compare, old.Started.Format(time.RFC3339))
-		if err := WriteComparison(o.Stdout, cs, missing); err != nil {
-			return rep, err
-		}
 	}
 	return rep, errors.Join(failures...)
 }
@@ -279,6 +269,34 @@ func runGroup(ctx context.Context, rep *Report, g string, o *Options, suiteList 
 			return fmt.Errorf("memory: %w", err)
 		}
 		addMemory(rep, res)
+	}
+	return nil
+}
+
+// output prints the table, writes the JSON report and the charts, and
+// prints the comparison with old, as the options ask.
+func (o *Options) output(rep, old *Report) error {
+	if err := rep.WriteTable(o.Stdout); err != nil {
+		return err
+	}
+	if o.Out != "" {
+		if err := writeFile(o.Out, rep.WriteJSON); err != nil {
+			return err
+		}
+	}
+	if o.Charts != "" {
+		files, err := WriteCharts(rep, o.Charts)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(o.Stdout, "\ncharts: %s\n", strings.Join(files, ", "))
+	}
+	if old != nil {
+		cs, missing := Compare(old, rep)
+		fmt.Fprintf(o.Stdout, "\ncomparison with %s (%s):\n", o.Compare, old.Started.Format(time.RFC3339))
+		if err := WriteComparison(o.Stdout, cs, missing); err != nil {
+			return err
+		}
 	}
 	return nil
 }

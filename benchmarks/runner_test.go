@@ -96,3 +96,22 @@ func TestRunRejectsUnknownGroup(t *testing.T) {
 		t.Fatal("accepted an unknown suite")
 	}
 }
+
+func TestRunFromReport(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "old.json")
+	if err := writeFile(path, sampleReport(1).WriteJSON); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	rep, err := Run(context.Background(), Options{Report: path, Compare: path, Charts: filepath.Join(dir, "c"), Stdout: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Groups) != 2 || !strings.Contains(out.String(), "comparison with") || !strings.Contains(out.String(), "1.000") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	if ents, err := os.ReadDir(filepath.Join(dir, "c")); err != nil || len(ents) != 2 {
+		t.Fatalf("charts %v %v", ents, err)
+	}
+}

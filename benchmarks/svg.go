@@ -58,12 +58,15 @@ func WriteSVG(w io.Writer, g Group) error {
 	}
 
 	const (
-		left, right, top, bottom = 80.0, 20.0, 50.0, 90.0
+		left, right, top, bottom = 110.0, 20.0, 50.0, 100.0
 		plotH                    = 300.0
 		barW, gap                = 14.0, 18.0
 	)
 	clusterW := float64(len(series))*barW + gap
 	width := left + right + math.Max(float64(len(labels))*clusterW, 160)
+	// Room for the title (about 8 px per character at 14 px bold) and the
+	// legend's four columns.
+	width = math.Max(width, math.Max(left+8*float64(len(g.Title)), left+150*float64(min(len(series), 4))))
 	legendH := 18.0 * float64((len(series)+3)/4)
 	height := top + plotH + bottom + legendH
 	unit := ""
