@@ -40,6 +40,9 @@ func TestScripts(t *testing.T) {
 					env.Vars[i] = "IGNORED_" + kv
 				}
 			}
+			// Under -race every process sleeps 1 s at exit by default
+			// (atexit_sleep_ms); the scripts run a hundred of them.
+			env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -182,7 +185,7 @@ func scriptEnv(ts *testscript.TestScript) []string {
 			env = append(env, kv)
 		}
 	}
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK"} {
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "GORACE"} {
 		env = append(env, k+"="+ts.Getenv(k))
 	}
 	return env
