@@ -50,6 +50,7 @@ func TestScripts(t *testing.T) {
 			"stopserver":  cmdStopServer,
 			"waitfile":    cmdWaitFile,
 			"perm":        cmdPerm,
+			"sleep":       cmdSleep,
 		},
 	})
 }
@@ -68,8 +69,8 @@ var (
 var servingLine = regexp.MustCompile(`serving the API on (http://\S+) and MQTT on (\S+)`)
 
 // cmdStartServer runs `e4c2 serve ARGS...` in the background with
-// ephemeral ports, waits until it serves, and sets E4C2_SERVER, MQTT (the
-// broker URL) and, unless the first argument is -restart, E4C2_TOKEN to the
+// ephemeral ports (ARGS may fix them), waits until it serves, and sets
+// E4C2_SERVER, MQTT (the broker URL), HTTPADDR and MQTTADDR (host:port) and, unless the first argument is -restart, E4C2_TOKEN to the
 // admin token it printed once. The server's output goes to
 // $WORK/serve.stdout and $WORK/serve.stderr (appended across restarts).
 func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
@@ -141,6 +142,9 @@ func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
 	case a := <-addrc:
 		ts.Setenv("E4C2_SERVER", a[0])
 		ts.Setenv("MQTT", "tcp://"+a[1])
+		// The bound addresses, to restart a server on the same ports.
+		ts.Setenv("HTTPADDR", strings.TrimPrefix(a[0], "http://"))
+		ts.Setenv("MQTTADDR", a[1])
 	case err := <-p.done:
 		serversMu.Lock()
 		delete(servers, ts)
@@ -262,4 +266,14 @@ func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
 	if (got == want) == neg {
 		ts.Fatalf("%s has mode %#o (want %s%#o)", args[1], got, map[bool]string{true: "not ", false: ""}[neg], want)
 	}
+}
+
+// cmdSleep pauses the script: sleep 500ms.
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	time.Sleep(d)
 }

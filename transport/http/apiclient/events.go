@@ -18,6 +18,10 @@ import (
 // error.
 var ErrStop = errors.New("apiclient: stop")
 
+// errStreamClosed is the drop reason when the server ended the stream
+// (e.g. it is shutting down).
+var errStreamClosed = errors.New("the server closed the stream")
+
 // maxSSELine bounds one line of the event stream (an event's JSON).
 const maxSSELine = 1 << 20
 
@@ -51,7 +55,7 @@ func (c *Client) Events(ctx context.Context, from uint64, fn func(Event) error) 
 		// server's retry delay.
 		if c.onDrop != nil {
 			if err == nil {
-				err = io.EOF
+				err = errStreamClosed
 			}
 			c.onDrop(err)
 		}
@@ -156,5 +160,5 @@ func readSSE(r io.Reader, frame func(id, typ, data string) error, retry *time.Du
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("apiclient: events: %w", err)
 	}
-	return io.ErrUnexpectedEOF
+	return errStreamClosed
 }
