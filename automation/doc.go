@@ -32,6 +32,14 @@
 // saved checkpoint are processed again, and the fire claim (keyed on the
 // causing event id) turns that at-least-once delivery into one fire.
 //
+// # Order
+//
+// Events are evaluated one at a time in log order, after the C2's read
+// models have applied them, and a fire's operations run before the next
+// event is evaluated: a condition or a targets expression always sees the
+// effects of earlier fires. Schedules are evaluated by Tick (every
+// Config.TickInterval inside Run, or directly with an injected clock).
+//
 // # Safety
 //
 // Expressions are compiled once, at create or update time, against a typed
