@@ -51,6 +51,7 @@ func TestScripts(t *testing.T) {
 			"waitfile":    cmdWaitFile,
 			"perm":        cmdPerm,
 			"sleep":       cmdSleep,
+			"replace":     cmdReplace,
 		},
 	})
 }
@@ -276,4 +277,20 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 	d, err := time.ParseDuration(args[0])
 	ts.Check(err)
 	time.Sleep(d)
+}
+
+// cmdReplace rewrites a file in place, replacing every occurrence of OLD by
+// NEW (same length, so a store file keeps its layout): replace FILE OLD NEW.
+// It fails when OLD does not occur, so a tamper test cannot pass vacuously.
+func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 || len(args[1]) != len(args[2]) {
+		ts.Fatalf("usage: replace FILE OLD NEW (same length)")
+	}
+	p := ts.MkAbs(args[0])
+	b, err := os.ReadFile(p)
+	ts.Check(err)
+	if !strings.Contains(string(b), args[1]) {
+		ts.Fatalf("%s does not contain %q", args[0], args[1])
+	}
+	ts.Check(os.WriteFile(p, []byte(strings.ReplaceAll(string(b), args[1], args[2])), 0o600))
 }
