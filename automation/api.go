@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -139,9 +140,13 @@ func (e *Engine) GetRule(ctx context.Context, id string) (Rule, error) {
 	return e.view(st), nil
 }
 
-// ListRules returns every rule not deleted, by id. It knows the rules this
-// engine wrote and those Run has seen in the log.
+// ListRules returns every rule not deleted, by id. The first call scans the
+// log for rule streams (so a CLI engine that never runs lists them too);
+// later ones rely on what Run and this engine's own writes add.
 func (e *Engine) ListRules(ctx context.Context) ([]Rule, error) {
+	if err := e.scanRules(ctx); err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	ids := make([]string, 0, len(e.known))
 	for id := range e.known {
@@ -246,4 +251,41 @@ func (e *Engine) DryRunRule(ctx context.Context, id string, sample *Event) (Plan
 		p.NextFire = r.NextFire
 	}
 	return p, err
+}
+
+// scanRules records the ids of every rule stream in the log, once.
+func (e *Engine) scanRules(ctx context.Context) error {
+	e.mu.Lock()
+	done := e.scanned
+	e.mu.Unlock()
+	if done {
+		return nil
+	}
+	ids := map[string]bool{}
+	for from := uint64(1); ; {
+		recs, err := e.store.ReadAll(ctx, from, 4096)
+		if err != nil {
+			return fmt.Errorf("automation: scan rules: %w", err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for i := range recs {
+			if id, ok := strings.CutPrefix(recs[i].Stream, StreamPrefix); ok {
+				ids[id] = recs[i].Type != TypeRuleDeleted
+			}
+		}
+		from = recs[len(recs)-1].Position + 1
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, live := range ids {
+		if live {
+			e.known[id] = struct{}{}
+		} else {
+			delete(e.known, id)
+		}
+	}
+	e.scanned = true
+	return nil
 }

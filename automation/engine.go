@@ -100,6 +100,7 @@ type Engine struct {
 	pos       uint64 // last record processed
 	processed chan struct{}
 	running   bool
+	scanned   bool // ListRules scanned the log for rule streams
 
 	loopVM vm.VM // used by the subscription goroutine only
 }

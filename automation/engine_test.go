@@ -744,3 +744,26 @@ func TestDepthAcrossRules(t *testing.T) {
 		})
 	}
 }
+
+// An engine that never runs (the CLI) lists the rules another wrote.
+func TestListRulesWithoutRun(t *testing.T) {
+	w := newWorld(t, core.SymKey)
+	ctx := context.Background()
+	e1 := w.engine(nil, "e1")
+	for _, id := range []string{"r1", "r2", "r3"} {
+		if _, err := e1.CreateRule(ctx, operator, Spec{ID: id, Trigger: Trigger{Every: Duration(time.Hour)}, Targets: "topics", Action: Action{Type: ActionRotateTopic}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e1.DeleteRule(ctx, operator, "r2"); err != nil {
+		t.Fatal(err)
+	}
+	e2 := w.engine(nil, "cli")
+	list, err := e2.ListRules(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].ID != "r1" || list[1].ID != "r3" {
+		t.Fatalf("list %+v", list)
+	}
+}
