@@ -98,8 +98,11 @@ or --public-key-file (PK, see --public-key-out).`,
 						return err
 					}
 					fmt.Fprintf(w, "public key written to %s\n", pubOut)
-				} else {
+				} else if len(pub) <= 64 {
 					fmt.Fprintf(w, "public key: %x\n", pub)
+				} else {
+					// Post-quantum keys run to kilobytes: no use on a terminal.
+					fmt.Fprintf(w, "public key: %d bytes (save it with --public-key-out FILE to register it)\n", len(pub))
 				}
 			}
 			return nil
