@@ -19,6 +19,7 @@ var (
 	flagProfile       = flag.String("bench.rotation-profile", "", "write a CPU profile of the timed rotations of BenchmarkFanout* to this file")
 	flagWindow        = flag.Int("bench.window", 0, "delivery window of BenchmarkFanout* (0: the server's default)")
 	flagMemClients    = flag.Int("bench.clients", 100_000, "clients of BenchmarkC2Memory")
+	flagAuditMax      = flag.Int("bench.audit-max", 0, "c2.Config.AuditMax of BenchmarkC2Memory (0: unlimited, the server's current setting)")
 	flagAttachOps     = flag.Int("bench.attach-ops", 10_000, "operations of BenchmarkAttach8")
 	flagAttachDevices = flag.Int("bench.attach-devices", 1_000, "connected devices of BenchmarkAttach8")
 )
@@ -73,7 +74,7 @@ func BenchmarkFanoutMosquitto(b *testing.B) { benchFanout(b, "mosquitto") }
 // -bench.clients (100,000) registered clients. Target <= 300 MB.
 func BenchmarkC2Memory(b *testing.B) {
 	for range b.N {
-		res, err := Memory(context.Background(), b.TempDir(), *flagMemClients, nil)
+		res, err := Memory(context.Background(), b.TempDir(), *flagMemClients, *flagAuditMax, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

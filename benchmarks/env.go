@@ -29,8 +29,9 @@ type c2Env struct {
 var origin = c2.Origin{Actor: "system:bench"}
 
 // openC2 opens (or reopens) the store in dir and starts a service on it.
-// master is the master key; nil creates one.
-func openC2(ctx context.Context, dir string, suite core.Suite, mode core.Mode, master []byte) (*c2Env, error) {
+// master is the master key; nil creates one. auditMax is
+// c2.Config.AuditMax (0: unlimited, what server.Start uses today).
+func openC2(ctx context.Context, dir string, suite core.Suite, mode core.Mode, master []byte, auditMax int) (*c2Env, error) {
 	if master == nil {
 		master = make([]byte, sealing.KeySize)
 		if _, err := rand.Read(master); err != nil {
@@ -52,7 +53,7 @@ func openC2(ctx context.Context, dir string, suite core.Suite, mode core.Mode, m
 		st.Close()
 		return nil, fmt.Errorf("open keyring: %w", err)
 	}
-	svc, err := c2.New(c2.Config{Store: st, Sealer: kr, Suite: suite, Mode: mode})
+	svc, err := c2.New(c2.Config{Store: st, Sealer: kr, Suite: suite, Mode: mode, AuditMax: auditMax})
 	if err != nil {
 		kr.Close()
 		st.Close()

@@ -109,7 +109,13 @@ func startC2Server(ctx context.Context, parent, broker, suite, mode string, wind
 	switch broker {
 	case "embedded":
 	case "mosquitto":
-		m, err := startMosquitto(dir)
+		// A larger C2 window needs a broker that lets that many QoS 2
+		// publishes be in flight (mosquitto drops a publisher past it).
+		inflight := 0
+		if window > 16 {
+			inflight = window + 4
+		}
+		m, err := startMosquitto(dir, inflight)
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, err

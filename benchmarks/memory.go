@@ -65,7 +65,9 @@ func procStatus(field string) (uint64, error) {
 // temporary directory under dir (concurrently, so group commit shares the
 // fsyncs), closes it, and measures the RSS of a C2 service started again on
 // that log, as after a restart.
-func Memory(ctx context.Context, dir string, n int, progress func(done, total int)) (res MemoryResult, err error) {
+// auditMax bounds the in-memory audit trail (c2.Config.AuditMax; 0 is
+// unlimited, what server.Start configures today).
+func Memory(ctx context.Context, dir string, n, auditMax int, progress func(done, total int)) (res MemoryResult, err error) {
 	res.Clients = n
 	tmp, err := os.MkdirTemp(dir, "e4c2-bench-mem-")
 	if err != nil {
@@ -73,7 +75,7 @@ func Memory(ctx context.Context, dir string, n int, progress func(done, total in
 	}
 	defer os.RemoveAll(tmp)
 	s := standard.New()
-	env, err := openC2(ctx, tmp, s, core.SymKey, nil)
+	env, err := openC2(ctx, tmp, s, core.SymKey, nil, auditMax)
 	if err != nil {
 		return res, err
 	}
@@ -112,7 +114,7 @@ func Memory(ctx context.Context, dir string, n int, progress func(done, total in
 		return res, err
 	}
 	t0 = time.Now()
-	env, err = openC2(ctx, tmp, s, core.SymKey, master)
+	env, err = openC2(ctx, tmp, s, core.SymKey, master, auditMax)
 	if err != nil {
 		return res, err
 	}

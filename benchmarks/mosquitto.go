@@ -22,8 +22,9 @@ type mosquitto struct {
 
 // startMosquitto runs mosquitto on a free loopback port with anonymous
 // access, no persistence, no connection limit and its default
-// max_inflight_messages (20: the C2's publisher window stays below it).
-func startMosquitto(dir string) (*mosquitto, error) {
+// max_inflight_messages (20: the C2's publisher window stays below it)
+// unless maxInflight is set.
+func startMosquitto(dir string, maxInflight int) (*mosquitto, error) {
 	if _, err := os.Stat(MosquittoPath); err != nil {
 		return nil, fmt.Errorf("mosquitto is not installed at %s (apt-get install mosquitto): %w", MosquittoPath, err)
 	}
@@ -36,6 +37,9 @@ func startMosquitto(dir string) (*mosquitto, error) {
 	_, port, _ := net.SplitHostPort(addr)
 	conf := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n"+
 		"max_queued_messages 1000000\nmax_connections -1\n", port)
+	if maxInflight > 0 {
+		conf += fmt.Sprintf("max_inflight_messages %d\n", maxInflight)
+	}
 	if os.Geteuid() == 0 {
 		conf += "user root\n"
 	}

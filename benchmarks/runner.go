@@ -263,7 +263,7 @@ func runGroup(ctx context.Context, rep *Report, g string, o *Options, suiteList 
 		}
 	case RunMemory:
 		bar := newBar(o.Clients, "memory: registering clients")
-		res, err := Memory(ctx, o.Dir, o.Clients, func(d, _ int) { _ = bar.Set(d) })
+		res, err := Memory(ctx, o.Dir, o.Clients, 0, func(d, _ int) { _ = bar.Set(d) })
 		_ = bar.Finish()
 		if err != nil {
 			return fmt.Errorf("memory: %w", err)

@@ -134,7 +134,7 @@ func StoreAppendBench(ctx context.Context, rep *Report, dir string, d time.Durat
 // operations (client registrations, topic creations, attachments and their
 // queued commands) and returns the number of events written.
 func BuildLog(ctx context.Context, dir string, n int, progress func(done int)) (uint64, []byte, error) {
-	env, err := openC2(ctx, dir, standard.New(), core.SymKey, nil)
+	env, err := openC2(ctx, dir, standard.New(), core.SymKey, nil, 0)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -231,7 +231,7 @@ func ReplayBench(ctx context.Context, rep *Report, dir string, n int, step func(
 
 	step("restarting a C2 service on the log")
 	t0 := time.Now()
-	env, err := openC2(ctx, tmp, standard.New(), core.SymKey, master)
+	env, err := openC2(ctx, tmp, standard.New(), core.SymKey, master, 0)
 	if err != nil {
 		return err
 	}
