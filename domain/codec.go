@@ -142,6 +142,10 @@ func Encode(ev Event, stream string, version uint64, s Sealer) ([]byte, error) {
 		b = append(b, e.Hash[:]...)
 	case *TokenRevoked:
 		b = putBytes(b, []byte(e.Name))
+	case *KeyExported:
+		b = append(b, e.Client[:]...)
+		b = append(b, e.Topic[:]...)
+		b = binary.AppendUvarint(b, e.KeyVersion)
 	default:
 		return nil, fmt.Errorf("domain: encode %T: %w", ev, ErrUnknownEvent)
 	}
@@ -276,6 +280,12 @@ func DecodeType(t Type, data []byte) (Event, error) {
 	case TypeTokenRevoked:
 		e := &TokenRevoked{}
 		e.Name = string(d.bytes(core.MaxNameLen))
+		ev = e
+	case TypeKeyExported:
+		e := &KeyExported{}
+		d.id(&e.Client)
+		d.id(&e.Topic)
+		e.KeyVersion = d.uvarint()
 		ev = e
 	default:
 		return nil, fmt.Errorf("domain: decode: %w", ErrUnknownEvent)

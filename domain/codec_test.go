@@ -41,6 +41,7 @@ func sampleEvents() []domain.Event {
 		&domain.CommandFailed{Client: id(19), Ref: domain.QueueRef{Event: id(20), Index: 70000}, Reason: "broker said no"},
 		&domain.TokenCreated{Name: "ci", Role: domain.TokenOperator, Hash: [32]byte{1, 2, 3}},
 		&domain.TokenRevoked{Name: "ci"},
+		&domain.KeyExported{Topic: id(21), KeyVersion: 7},
 	}
 }
 

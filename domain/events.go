@@ -28,6 +28,7 @@ const (
 	TypeCommandFailed
 	TypeTokenCreated
 	TypeTokenRevoked
+	TypeKeyExported
 	numTypes
 )
 
@@ -50,6 +51,7 @@ var catalogue = [numTypes]string{
 	TypeCommandFailed:       "command.failed.v1",
 	TypeTokenCreated:        "token.created.v1",
 	TypeTokenRevoked:        "token.revoked.v1",
+	TypeKeyExported:         "key.exported.v1",
 }
 
 var byWireName = func() map[string]Type {
@@ -237,6 +239,15 @@ type TokenCreated struct {
 // TokenRevoked revokes an API token.
 type TokenRevoked struct{ Name string }
 
+// KeyExported records that an operator exported a key in clear (the admin
+// key-export call): which key, which version, and, in the metadata, who.
+// It never holds the key. Exactly one of Client and Topic is set.
+type KeyExported struct {
+	Client     ID
+	Topic      ID
+	KeyVersion uint64
+}
+
 // EventType implementations.
 func (*ClientRegistered) EventType() Type    { return TypeClientRegistered }
 func (*ClientRemoved) EventType() Type       { return TypeClientRemoved }
@@ -253,6 +264,7 @@ func (*CommandDelivered) EventType() Type    { return TypeCommandDelivered }
 func (*CommandFailed) EventType() Type       { return TypeCommandFailed }
 func (*TokenCreated) EventType() Type        { return TypeTokenCreated }
 func (*TokenRevoked) EventType() Type        { return TypeTokenRevoked }
+func (*KeyExported) EventType() Type         { return TypeKeyExported }
 
 // SecretOf returns the sealed key of an event that carries one (client
 // registered in SK mode, client key rotated, topic created / rotated, C2

@@ -132,6 +132,9 @@ const (
 	TokenStreamPrefix    = "token-"
 	DeliveryStreamPrefix = "delivery-"
 	C2KeyStream          = "c2key"
+	// ExportStream records key exports (key.exported.v1), appended with
+	// eventstore.Any: an export decides nothing.
+	ExportStream = "exports"
 )
 
 // ClientStream returns "client-<hex id>".

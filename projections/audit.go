@@ -122,6 +122,9 @@ func (a *Audit) Apply(r eventstore.Record) error {
 		e.Detail = x.Name + " role=" + x.Role.String()
 	case *domain.TokenRevoked:
 		e.Detail = x.Name
+	case *domain.KeyExported:
+		e.Client, e.Topic, e.KeyVersion = x.Client, x.Topic, x.KeyVersion
+		e.Detail = "key exported in clear"
 	}
 	if !e.Topic.IsZero() {
 		e.TopicName = a.names[e.Topic]

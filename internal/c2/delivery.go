@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -247,8 +248,10 @@ func (s *Service) RecordFailed(ctx context.Context, o Origin, q projections.Queu
 }
 
 // ExportClientKey returns the current SK key of a client in clear (admin
-// export). In PK mode it returns the registered public key.
-func (s *Service) ExportClientKey(ctx context.Context, c ClientRef) ([]byte, error) {
+// export; in PK mode the registered public key) and records the export as a
+// key.exported.v1 event attributed to o, so every clear-text export is in
+// the audit trail. The event holds which key and version, never the key.
+func (s *Service) ExportClientKey(ctx context.Context, o Origin, c ClientRef) ([]byte, error) {
 	id, err := c.Resolve()
 	if err != nil {
 		return nil, resolveErr("export_client_key", c, err)
@@ -261,28 +264,79 @@ func (s *Service) ExportClientKey(ctx context.Context, c ClientRef) ([]byte, err
 		return nil, resolveErr("export_client_key", c, domain.ErrUnknownClient)
 	}
 	if ref.Public != nil {
-		return ref.Public, nil
+		return ref.Public, nil // a public key: nothing secret to record
+	}
+	if err := s.recordExport(ctx, o, &domain.KeyExported{Client: id, KeyVersion: ref.Version}); err != nil {
+		return nil, err
 	}
 	return s.open(ref)
 }
 
-// ExportTopicKey returns the current key of a topic in clear (admin export).
-func (s *Service) ExportTopicKey(ctx context.Context, topic string) ([]byte, error) {
-	h, err := topicHash("export_topic_key", topic)
+// ExportTopicKey returns the current key of a topic in clear (admin export)
+// and records the export like ExportClientKey.
+func (s *Service) ExportTopicKey(ctx context.Context, o Origin, topic string) ([]byte, error) {
+	h, ref, err := s.topicKeyRef(topic)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.recordExport(ctx, o, &domain.KeyExported{Topic: h, KeyVersion: ref.Version}); err != nil {
+		return nil, err
+	}
+	return s.open(ref)
+}
+
+// topicKeyRef returns the current key reference of a topic.
+func (s *Service) topicKeyRef(topic string) (domain.ID, projections.KeyRef, error) {
+	h, err := topicHash("export_topic_key", topic)
+	if err != nil {
+		return h, projections.KeyRef{}, err
+	}
 	if _, ok := s.ks.Topic(h); !ok {
-		return nil, &domain.OpError{Op: "export_topic_key", Subject: topic, Err: domain.ErrUnknownTopic}
+		return h, projections.KeyRef{}, &domain.OpError{Op: "export_topic_key", Subject: topic, Err: domain.ErrUnknownTopic}
 	}
 	ref, _ := s.ks.TopicKey(h)
+	return h, ref, nil
+}
+
+// recordExport appends a key.exported.v1 event before the key is released:
+// if the record cannot be written, the key is not exported.
+func (s *Service) recordExport(ctx context.Context, o Origin, ev *domain.KeyExported) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	d := domain.Decision{Stream: domain.ExportStream, Expected: eventstore.Any, Events: []domain.Event{ev}}
+	evs, err := domain.EncodeDecision(d, s.sealer, s.meta(o), s.newID)
+	if err != nil {
+		return err
+	}
+	v, err := s.store.Append(ctx, d.Stream, d.Expected, evs...)
+	if err != nil {
+		return fmt.Errorf("c2: record key export: %w", err)
+	}
+	// No read model tracks the export stream's version: wait for the
+	// record's global position, so the caller reads the export in the
+	// audit trail (read-your-writes, like every other operation).
+	recs, err := s.store.ReadStream(ctx, d.Stream, v)
+	if err != nil || len(recs) == 0 {
+		return fmt.Errorf("c2: read back key export: %w", err)
+	}
+	return s.WaitPosition(ctx, recs[0].Position)
+}
+
+// openTopicKey returns the current key of a topic in clear, for the C2's own
+// use (protect/unprotect helpers); it is not an export.
+func (s *Service) openTopicKey(topic string) ([]byte, error) {
+	_, ref, err := s.topicKeyRef(topic)
+	if err != nil {
+		return nil, err
+	}
 	return s.open(ref)
 }
 
 // ProtectTopic protects payload with the topic's current key (SK layout),
 // timestamped now: the C2 speaking on a topic for a caller of the API.
 func (s *Service) ProtectTopic(ctx context.Context, topic string, payload []byte) ([]byte, error) {
-	key, err := s.ExportTopicKey(ctx, topic)
+	key, err := s.openTopicKey(topic)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +347,7 @@ func (s *Service) ProtectTopic(ctx context.Context, topic string, payload []byte
 // UnprotectTopic opens a message protected with the topic's current key or,
 // within the transition period after a rotation, with the previous one.
 func (s *Service) UnprotectTopic(ctx context.Context, topic string, protected []byte) ([]byte, error) {
-	key, err := s.ExportTopicKey(ctx, topic)
+	key, err := s.openTopicKey(topic)
 	if err != nil {
 		return nil, err
 	}

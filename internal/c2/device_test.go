@@ -143,7 +143,7 @@ func devicesFollowC2(t *testing.T, mode core.Mode, seed uint64) {
 	for id, dev := range devices {
 		st := dev.State()
 		if mode == core.SymKey {
-			if want := must(svc.ExportClientKey(ctx, c2.ByID(id)))(t); !bytes.Equal(st.Key, want) {
+			if want := must(svc.ExportClientKey(ctx, sys, c2.ByID(id)))(t); !bytes.Equal(st.Key, want) {
 				t.Fatalf("%s: identity key differs from C2", names[id])
 			}
 		} else {
@@ -163,7 +163,7 @@ func devicesFollowC2(t *testing.T, mode core.Mode, seed uint64) {
 		}
 		for _, ti := range topics {
 			got, ok := st.Topics[ti.Hash.String()]
-			want := must(svc.ExportTopicKey(ctx, ti.Name))(t)
+			want := must(svc.ExportTopicKey(ctx, sys, ti.Name))(t)
 			if !ok || !bytes.Equal(got.Key, want) {
 				t.Fatalf("%s: key of %s differs", names[id], ti.Name)
 			}
@@ -249,7 +249,7 @@ func TestDevicesFollowC2UnderRaces(t *testing.T) {
 	}
 	for id, dev := range devs {
 		st := dev.State()
-		if !bytes.Equal(st.Key, must(svc.ExportClientKey(ctx, c2.ByID(id)))(t)) {
+		if !bytes.Equal(st.Key, must(svc.ExportClientKey(ctx, sys, c2.ByID(id)))(t)) {
 			t.Fatal("identity key differs")
 		}
 		tps, _, _ := svc.ClientTopics(c2.ByID(id), "", 10)
@@ -257,7 +257,7 @@ func TestDevicesFollowC2UnderRaces(t *testing.T) {
 			t.Fatalf("device has %d topic keys, C2 links %d", len(st.Topics), len(tps))
 		}
 		for _, ti := range tps {
-			if !bytes.Equal(st.Topics[ti.Hash.String()].Key, must(svc.ExportTopicKey(ctx, ti.Name))(t)) {
+			if !bytes.Equal(st.Topics[ti.Hash.String()].Key, must(svc.ExportTopicKey(ctx, sys, ti.Name))(t)) {
 				t.Fatalf("key of %s differs", ti.Name)
 			}
 		}

@@ -70,7 +70,7 @@ func TestPKLifecycle(t *testing.T) {
 		t.Fatalf("a has %d pending", len(p))
 	}
 	a := devs["a"]
-	tk := must(svc.ExportTopicKey(ctx, "t"))(t)
+	tk := must(svc.ExportTopicKey(ctx, sys, "t"))(t)
 	if cmd := a.open(t, e, p[0]); cmd.Code != core.CmdSetTopicKey || !bytes.Equal(cmd.Key, tk) {
 		t.Fatalf("SetTopicKey wrong: %v", cmd.Code)
 	}

@@ -60,7 +60,7 @@ func TestSKLifecycle(t *testing.T) {
 	if res.Queued != 3 {
 		t.Fatalf("attach %+v", res)
 	}
-	topicKey := must(svc.ExportTopicKey(ctx, "plant/a"))(t)
+	topicKey := must(svc.ExportTopicKey(ctx, sys, "plant/a"))(t)
 	for name, k := range keys {
 		p := pendingOf(t, svc, name)
 		if len(p) != 1 {
@@ -96,7 +96,7 @@ func TestSKLifecycle(t *testing.T) {
 			t.Fatalf("delivery %d goes to %s, want %s", i, q.Client, want[i])
 		}
 	}
-	newTopicKey := must(svc.ExportTopicKey(ctx, "plant/a"))(t)
+	newTopicKey := must(svc.ExportTopicKey(ctx, sys, "plant/a"))(t)
 	if bytes.Equal(newTopicKey, topicKey) {
 		t.Fatal("rotation kept the key")
 	}
@@ -105,7 +105,7 @@ func TestSKLifecycle(t *testing.T) {
 	// SetTopicKey is still protected with the key the device has at that
 	// point of its queue; commands queued later use the new one.
 	res = must(svc.NewClientKey(ctx, sys, c2.ByName("sub")))(t)
-	newSub := must(svc.ExportClientKey(ctx, c2.ByName("sub")))(t)
+	newSub := must(svc.ExportClientKey(ctx, sys, c2.ByName("sub")))(t)
 	if bytes.Equal(newSub, keys["sub"]) {
 		t.Fatal("client key not rotated")
 	}
@@ -244,8 +244,8 @@ func TestNoKeyInLog(t *testing.T) {
 	must(e.svc.NewTopic(ctx, sys, "t"))(t)
 	must(e.svc.NewTopicClient(ctx, sys, c2.ByName("a"), "t"))(t)
 	must(e.svc.NewClientKey(ctx, sys, c2.ByName("a")))(t)
-	tk := must(e.svc.ExportTopicKey(ctx, "t"))(t)
-	nk := must(e.svc.ExportClientKey(ctx, c2.ByName("a")))(t)
+	tk := must(e.svc.ExportTopicKey(ctx, sys, "t"))(t)
+	nk := must(e.svc.ExportClientKey(ctx, sys, c2.ByName("a")))(t)
 	recs, _ := e.store.ReadAll(ctx, 1, 100)
 	for _, r := range recs {
 		for _, k := range [][]byte{ck, tk, nk} {

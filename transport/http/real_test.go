@@ -75,7 +75,7 @@ func (e *realEnv) snapKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range cs {
-		if k, err := e.svc.ExportClientKey(ctx, c2.ByID(c.ID)); err == nil {
+		if k, err := e.svc.ExportClientKey(ctx, c2.Origin{Actor: "test"}, c2.ByID(c.ID)); err == nil {
 			e.keys[hex.EncodeToString(k)] = k
 		}
 	}
@@ -84,7 +84,7 @@ func (e *realEnv) snapKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tp := range ts {
-		k, err := e.svc.ExportTopicKey(ctx, tp.Name)
+		k, err := e.svc.ExportTopicKey(ctx, c2.Origin{Actor: "test"}, tp.Name)
 		if err != nil {
 			t.Fatal(err)
 		}

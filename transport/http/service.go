@@ -410,10 +410,10 @@ func (b *ServiceBackend) TokenByHash(ctx context.Context, sum [32]byte) (Token, 
 
 // ExportClientKey implements Backend.
 func (b *ServiceBackend) ExportClientKey(ctx context.Context, by Caller, client string) ([]byte, error) {
-	return b.svc.ExportClientKey(ctx, b.ref(client))
+	return b.svc.ExportClientKey(ctx, origin(by), b.ref(client))
 }
 
 // ExportTopicKey implements Backend.
 func (b *ServiceBackend) ExportTopicKey(ctx context.Context, by Caller, topic string) ([]byte, error) {
-	return b.svc.ExportTopicKey(ctx, topic)
+	return b.svc.ExportTopicKey(ctx, origin(by), topic)
 }
