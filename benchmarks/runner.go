@@ -156,7 +156,11 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	// an error of the run.
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("benchmark failed: %v", r)
+			if e, ok := r.(error); ok {
+				err = fmt.Errorf("benchmark failed: %w", e)
+			} else {
+				err = fmt.Errorf("benchmark failed: %v", r)
+			}
 		}
 	}()
 
