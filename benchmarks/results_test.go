@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"flag"
 	"io"
 	"math"
 	"strings"
@@ -212,5 +213,25 @@ func TestFlags(t *testing.T) {
 	}
 	if err := l.Set("-1"); err == nil {
 		t.Fatal("accepted a negative size")
+	}
+}
+
+func TestBindFlags(t *testing.T) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := BindFlags(fs)
+	err := fs.Parse([]string{"--groups", "fanout,attach", "--devices", "1000,10000", "--brokers", "mosquitto",
+		"--events", "1000000", "--min-time", "50ms", "--out", "r.json", "--compare", "old.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := f.Options()
+	if strings.Join(o.Groups, ",") != "fanout,attach" || len(o.Devices) != 2 || o.Devices[1] != 10000 ||
+		len(o.Brokers) != 1 || o.Events != 1_000_000 || o.MinTime != 50*time.Millisecond ||
+		o.Out != "r.json" || o.Compare != "old.json" {
+		t.Fatalf("options %+v", o)
+	}
+	if err := fs.Parse([]string{"--devices", "lots"}); err == nil {
+		t.Fatal("accepted --devices lots")
 	}
 }
