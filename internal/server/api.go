@@ -11,6 +11,7 @@ func (s *Server) apiHandler(metricsHandler nethttp.Handler) (nethttp.Handler, fu
 	api, err := httpapi.New(httpapi.Config{
 		Metrics: metricsHandler,
 		Ready:   s.ready,
+		Rules:   httpapi.NewEngineRules(s.rules),
 	}, httpapi.NewServiceBackend(s.svc), s.log.With("component", "http"))
 	if err != nil {
 		return nil, nil, err

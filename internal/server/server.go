@@ -14,12 +14,14 @@ import (
 	"net"
 	nethttp "net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/e4c2/e4c2/automation"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/boltstore"
@@ -46,6 +48,10 @@ type Server struct {
 	httpSrv  *nethttp.Server
 	httpLn   net.Listener
 	closeAPI func()
+
+	rules     *automation.Engine // see automation.go
+	stopRules context.CancelFunc
+	rulesDone chan error
 
 	workerDone chan error
 	closeOnce  sync.Once
@@ -114,6 +120,9 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 	if err := s.bootstrapAdminToken(ctx, opt.Out); err != nil {
 		return nil, err
 	}
+	if err := s.startAutomation(ctx); err != nil {
+		return nil, err
+	}
 
 	if err := s.startBroker(ctx); err != nil {
 		return nil, err
@@ -173,6 +182,11 @@ func (s *Server) closeAll(ctx context.Context) error {
 	}
 	if s.closeAPI != nil {
 		s.closeAPI()
+	}
+	// Rules stop before the delivery worker drains, so the commands of
+	// their last fires are still delivered.
+	if err := s.stopAutomation(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if s.worker != nil {
 		if err := s.worker.Shutdown(ctx); err != nil {
@@ -338,7 +352,14 @@ func (s *Server) bootstrapAdminToken(ctx context.Context, out io.Writer) error {
 func (s *Server) startBroker(ctx context.Context) error {
 	window := s.cfg.DeliveryWindow
 	if s.cfg.Broker == "" {
-		b, err := broker.New(broker.Config{Address: s.cfg.MQTTListen, Logger: s.log.With("component", "broker")})
+		// The broker's sessions and the commands it confirmed for offline
+		// devices live in the data directory: the C2 records them delivered
+		// at the broker's acceptance, so a restart must not drop them.
+		b, err := broker.New(broker.Config{
+			Address:     s.cfg.MQTTListen,
+			PersistPath: filepath.Join(s.cfg.DataDir, "broker.db"),
+			Logger:      s.log.With("component", "broker"),
+		})
 		if err != nil {
 			return err
 		}

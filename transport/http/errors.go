@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/e4c2/e4c2/automation"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/internal/c2"
@@ -24,6 +25,9 @@ type errorDetail struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	RequestID string `json:"request_id,omitempty"`
+	// Details is structured help for some codes, e.g. the field, line and
+	// column of a rule expression that does not compile.
+	Details any `json:"details,omitempty"`
 }
 
 // apiError is an error raised by this package itself (bad query parameter,
@@ -85,6 +89,9 @@ var errorTable = []errorRule{
 	{core.ErrTimestampInFuture, nethttp.StatusBadRequest, "timestamp_in_future"},
 	{core.ErrInvalidCommand, nethttp.StatusBadRequest, "invalid_command"},
 	{c2.ErrInvalidCursor, nethttp.StatusBadRequest, "invalid_cursor"},
+	{automation.ErrUnknownRule, nethttp.StatusNotFound, "unknown_rule"},
+	{automation.ErrRuleExists, nethttp.StatusConflict, "rule_exists"},
+	{automation.ErrInvalidRule, nethttp.StatusBadRequest, "invalid_rule"},
 	{eventstore.ErrClosed, nethttp.StatusServiceUnavailable, "unavailable"},
 	{c2.ErrClosed, nethttp.StatusServiceUnavailable, "unavailable"},
 	{context.DeadlineExceeded, nethttp.StatusServiceUnavailable, "timeout"},
@@ -117,6 +124,10 @@ func classify(err error) (int, string, string) {
 			return he.Code, "bad_request", nethttp.StatusText(he.Code)
 		}
 		return nethttp.StatusInternalServerError, "internal", "internal error"
+	}
+	var ce *automation.CompileError
+	if errors.As(err, &ce) {
+		return nethttp.StatusBadRequest, "invalid_expression", err.Error()
 	}
 	var se *core.SuiteError
 	var me *core.ModeError
@@ -151,6 +162,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="e4c2"`)
 	}
 	body := errorBody{Error: errorDetail{Code: code, Message: msg, RequestID: rid}}
+	if status < 500 {
+		body.Error.Details = errorDetails(err)
+	}
 	if c.Request().Method == nethttp.MethodHead {
 		_ = c.NoContent(status)
 		return

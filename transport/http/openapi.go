@@ -3,6 +3,7 @@ package http
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	nethttp "net/http"
 	"strconv"
 	"strings"
@@ -52,8 +53,9 @@ func schemas() obj {
 	b64 := obj{"type": "string", "format": "byte"}
 	errDetail := object([]string{"code", "message"}, obj{
 		"code": str("stable error code"), "message": str("human-readable message"), "request_id": str("request id"),
+		"details": obj{"type": "object", "description": "structured detail of some codes (invalid_expression: field, line, column)"},
 	})
-	return obj{
+	all := obj{
 		"Status":      object([]string{"status"}, obj{"status": str("ok / ready")}),
 		"Object":      obj{"type": "object"},
 		"Text":        obj{"type": "string"},
@@ -130,6 +132,8 @@ func schemas() obj {
 			"client": str("client"), "topic": str("topic"), "key": str("key material, hex"),
 		}),
 	}
+	maps.Copy(all, ruleSchemas())
+	return all
 }
 
 var queryDocs = map[string]obj{
@@ -183,7 +187,7 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 			op["parameters"] = ps
 		}
 		if r.body != "" {
-			op["requestBody"] = obj{"required": true, "content": obj{"application/json": obj{"schema": ref(r.body)}}}
+			op["requestBody"] = obj{"required": !r.optBody, "content": obj{"application/json": obj{"schema": ref(r.body)}}}
 		}
 		ok := obj{"description": nethttp.StatusText(r.status)}
 		switch {
@@ -198,6 +202,10 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 		responses := obj{strconv.Itoa(r.status): ok}
 		if r.id == "newTopic" {
 			responses["200"] = obj{"description": "rotated", "content": obj{"application/json": obj{"schema": ref(r.resp)}}}
+		}
+		if strings.HasPrefix(r.path, apiPrefix+"/rules") {
+			responses["501"] = obj{"description": "this server runs no automation engine (rules_unavailable)",
+				"content": obj{"application/json": obj{"schema": ref("Error")}}}
 		}
 		if r.role == "" {
 			op["security"] = []obj{}

@@ -16,6 +16,7 @@ type route struct {
 	id      string // OpenAPI operationId
 	summary string
 	body    string   // request body schema ("" = none)
+	optBody bool     // the body may be omitted
 	resp    string   // success response schema ("" = no content)
 	status  int      // success status
 	query   []string // documented query parameters
@@ -78,6 +79,7 @@ func (s *Server) routeTable() []route {
 		{method: post, path: p("/export/clients/:client"), role: RoleAdmin, id: "exportClientKey", summary: "Export a client's key (the only key-bearing response)", resp: "ExportedKey", status: ok, handler: s.exportClientKey},
 		{method: post, path: p("/export/topics/:topic"), role: RoleAdmin, id: "exportTopicKey", summary: "Export a topic's key (the only key-bearing response)", resp: "ExportedKey", status: ok, handler: s.exportTopicKey},
 	}
+	rs = append(rs, s.ruleRoutes()...)
 	if s.cfg.Metrics != nil {
 		role := Role("")
 		if s.cfg.MetricsAuth {

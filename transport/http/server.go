@@ -44,6 +44,10 @@ type Config struct {
 	Ready func(context.Context) error
 	// Now is the clock of the rate limiter (default time.Now).
 	Now func() time.Time
+	// Rules, if set, serves the /rules routes (usually NewEngineRules
+	// around the automation engine). Nil: the routes stay registered and
+	// documented but answer 501 "rules_unavailable".
+	Rules RuleBackend
 }
 
 func (c Config) withDefaults() (Config, error) {
