@@ -325,10 +325,14 @@ func clientID(t *testing.T, svc *c2.Service, name string) domain.ID {
 }
 
 // TestResilienceBrokerOutage stops an external mosquitto (with persistence,
-// so the broker keeps the sessions it confirmed), issues commands while it
-// is down, starts it again on the same port and checks that every command
-// reaches the device in order, that none is recorded delivered before a
-// broker confirmed it, and that the queue drains with no failure.
+// so the broker keeps the sessions and messages it confirmed), issues
+// commands while it is down, starts it again on the same port and checks
+// that none is recorded delivered before a broker confirmed it, that the
+// queue drains with no failure, and that two devices end with exactly the
+// C2's keys, received in order: one connected throughout (it reconnects by
+// itself), one offline across the outage that comes back only after the C2
+// drained its queue (it gets what the broker held for it before the outage
+// and what the C2 sent after it).
 func TestResilienceBrokerOutage(t *testing.T) {
 	for _, cb := range []struct{ suite, mode string }{{"standard", "sk"}, {"standard", "pk"}} {
 		t.Run(cb.suite+"-"+cb.mode, func(t *testing.T) { runBrokerOutage(t, cb.suite, cb.mode) })
@@ -344,17 +348,23 @@ func runBrokerOutage(t *testing.T, suite, mode string) {
 
 	topics := []string{"outage/t1", "outage/t2", "outage/t3", "outage/t4", "outage/t5"}
 	dev := registerDevice(t, svc, "outage-dev", topics[0])
+	sleeper := registerDevice(t, svc, "outage-sleeper", topics[0])
+	devs := []*rdev{dev, sleeper}
+	ids := []domain.ID{clientID(t, svc, dev.name), clientID(t, svc, sleeper.name)}
 	dev.connect(t, m.URL())
-	id := clientID(t, svc, dev.name)
+	sleeper.connect(t, m.URL())
+	sleeper.disconnect() // its session, with the subscription, stays on the broker
 	start := svc.Position()
 
-	// One command through the live broker first: the path works and the
-	// broker holds the device's session.
+	// Before the outage, through the live broker: dev receives its
+	// command, the broker holds the sleeper's.
 	must(t)(svc.NewTopic(ctx, resOrigin, "outage/t0"))
-	must(t)(svc.NewTopicClient(ctx, resOrigin, c2.ByName(dev.name), "outage/t0"))
+	for _, d := range devs {
+		must(t)(svc.NewTopicClient(ctx, resOrigin, c2.ByName(d.name), "outage/t0"))
+	}
 	want := map[string][]byte{"outage/t0": exportKey(t, svc, "outage/t0")}
-	waitFor(t, "the device holds outage/t0", func() bool { return bytes.Equal(dev.key("outage/t0"), want["outage/t0"]) }, dev)
-	waitFor(t, "the first command is recorded delivered", func() bool { return svc.PendingCount() == 0 }, dev)
+	waitFor(t, "dev holds outage/t0", func() bool { return bytes.Equal(dev.key("outage/t0"), want["outage/t0"]) }, dev)
+	waitFor(t, "the first commands are recorded delivered", func() bool { return svc.PendingCount() == 0 }, dev)
 
 	m.Stop()
 	waitFor(t, "the C2 sees the broker down", func() bool { return !srv.pub.Connected() })
@@ -362,40 +372,47 @@ func runBrokerOutage(t *testing.T, suite, mode string) {
 	var t1History [][]byte
 	for _, topic := range topics {
 		must(t)(svc.NewTopic(ctx, resOrigin, topic))
-		must(t)(svc.NewTopicClient(ctx, resOrigin, c2.ByName(dev.name), topic))
+		for _, d := range devs {
+			must(t)(svc.NewTopicClient(ctx, resOrigin, c2.ByName(d.name), topic))
+		}
 	}
 	t1History = append(t1History, exportKey(t, svc, topics[0]))
 	for range 2 {
-		must(t)(svc.NewTopic(ctx, resOrigin, topics[0])) // rotation
+		must(t)(svc.NewTopic(ctx, resOrigin, topics[0])) // rotation: one command per device
 		t1History = append(t1History, exportKey(t, svc, topics[0]))
 	}
 	for _, topic := range topics {
 		want[topic] = exportKey(t, svc, topic)
 	}
 	// No broker confirmed anything: all of it is still pending.
-	issued := len(topics) + 2
-	if n := svc.PendingCount(); n != issued {
-		t.Fatalf("with the broker down, %d commands pending; want all %d issued", n, issued)
+	perDevice := len(topics) + 2
+	if n := svc.PendingCount(); n != len(devs)*perDevice {
+		t.Fatalf("with the broker down, %d commands pending; want all %d issued", n, len(devs)*perDevice)
 	}
 
 	m.Start()
 	waitFor(t, "the queue drains after the outage", func() bool { return svc.PendingCount() == 0 }, dev)
-	waitFor(t, "the device holds exactly the C2's topic keys", func() bool { return dev.holdsExactly(want) }, dev)
-	if !bytes.Equal(dev.key(topics[0]), t1History[2]) {
-		t.Fatal("the device's final key of outage/t1 is not the C2's current key")
+	waitFor(t, "dev holds exactly the C2's topic keys", func() bool { return dev.holdsExactly(want) }, dev)
+	sleeper.connect(t, m.URL())
+	waitFor(t, "the sleeper holds exactly the C2's topic keys", func() bool { return sleeper.holdsExactly(want) }, sleeper)
+	for i, d := range devs {
+		if !bytes.Equal(d.key(topics[0]), t1History[2]) {
+			t.Fatalf("%s: the final key of outage/t1 is not the C2's current key", d.name)
+		}
+		if h := d.keyHistory(topics[0]); !sameKeys(h, t1History) {
+			t.Fatalf("%s held %d successive keys of outage/t1, want the C2's %d in order (reordered or replayed commands)", d.name, len(h), len(t1History))
+		}
+		delivered, failed := outcomes(svc, ids[i], start)
+		if len(failed) != 0 {
+			t.Fatalf("%s: failed deliveries: %v", d.name, failed)
+		}
+		if len(delivered) != 1+perDevice {
+			t.Fatalf("%s: %d commands recorded delivered, want %d", d.name, len(delivered), 1+perDevice)
+		}
+		d.failOnErrors(t)
 	}
-	if h := dev.keyHistory(topics[0]); !sameKeys(h, t1History) {
-		t.Fatalf("the device held %d successive keys of outage/t1, want the C2's %d in order (reordered or replayed commands)", len(h), len(t1History))
-	}
-	delivered, failed := outcomes(svc, id, start)
-	if len(failed) != 0 {
-		t.Fatalf("failed deliveries: %v", failed)
-	}
-	if len(delivered) != 1+issued {
-		t.Fatalf("%d commands recorded delivered, want %d", len(delivered), 1+issued)
-	}
-	dev.failOnErrors(t)
-	t.Logf("%s-%s: %d commands issued during the outage, all delivered in order; the device applied %d commands", suite, mode, issued, dev.commandCount())
+	t.Logf("%s-%s: %d commands per device issued during the outage, all delivered in order; the devices applied %d and %d commands",
+		suite, mode, perDevice, dev.commandCount(), sleeper.commandCount())
 }
 
 // c2Snapshot is the part of the C2's state a restart must keep.
