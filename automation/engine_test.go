@@ -117,7 +117,7 @@ func TestEventTriggerRotateOnLeave(t *testing.T) {
 	w.settle(e)
 	v0, vo := w.topicVersion("sensors/temp"), w.topicVersion("other/x")
 
-	res, err := w.svc.RemoveTopicClient(ctx, operator, c2.ByName("c"), "other/x")
+	_, err = w.svc.RemoveTopicClient(ctx, operator, c2.ByName("c"), "other/x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestEventTriggerRotateOnLeave(t *testing.T) {
 	if got := w.topicVersion("other/x"); got != vo {
 		t.Fatalf("other/x rotated (v%d -> v%d)", vo, got)
 	}
-	res, err = w.svc.RemoveTopicClient(ctx, operator, c2.ByName("b"), "sensors/temp")
+	res, err := w.svc.RemoveTopicClient(ctx, operator, c2.ByName("b"), "sensors/temp")
 	if err != nil {
 		t.Fatal(err)
 	}

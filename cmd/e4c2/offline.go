@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/boltstore"
@@ -94,7 +94,7 @@ func openStoreAt(ctx context.Context, where string, mustExist bool) (eventstore.
 	}
 	st, err := boltstore.Open(where, &boltstore.Options{LockTimeout: lockTimeout})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, withHint(fmt.Errorf("the store %s is locked by another process", where),
 				"stop e4c2 serve first: offline commands need the embedded store to themselves")
 		}

@@ -74,7 +74,7 @@ func TestEventUUID(t *testing.T) {
 	if u := eventUUID(id); !bytes.Equal(u[:], b[:]) {
 		t.Fatal("a 16-byte hex id is not used as the UUID")
 	}
-	if eventUUID("abc") != eventUUID("abc") || eventUUID("abc") == eventUUID("abd") {
+	if a1, a2 := eventUUID("abc"), eventUUID("abc"); a1 != a2 || a1 == eventUUID("abd") {
 		t.Fatal("name-based UUIDs are not stable and distinct")
 	}
 	if eventUUID(strings.ToUpper(id)) == eventUUID("zz"+id[2:]) {

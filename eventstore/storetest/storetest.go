@@ -494,13 +494,13 @@ func testSubscribe(t *testing.T, b Backend) {
 		writerDone <- nil
 	}()
 	go func() { done <- s.Subscribe(ctx, base+1, c.fn) }()
-	got := c.waitFor(t, before+during, b.Timeout)
+	c.waitFor(t, before+during, b.Timeout)
 	if err := <-writerDone; err != nil {
 		t.Fatalf("writer: %v", err)
 	}
 	// One more after everything settled: still live.
 	mustAppend(t, s, x, eventstore.Any, Event(9999))
-	got = c.waitFor(t, before+during+1, b.Timeout)
+	got := c.waitFor(t, before+during+1, b.Timeout)
 	cancel()
 	select {
 	case err := <-done:
@@ -545,9 +545,9 @@ func testSubscribeFrom(t *testing.T, b Backend) {
 	c := newCollector()
 	done := make(chan error, 1)
 	go func() { done <- s.Subscribe(ctx, base+15, c.fn) }()
-	got := c.waitFor(t, 6, b.Timeout)
+	c.waitFor(t, 6, b.Timeout)
 	mustAppend(t, s, x, 20, Event(20))
-	got = c.waitFor(t, 7, b.Timeout)
+	got := c.waitFor(t, 7, b.Timeout)
 	cancel()
 	<-done
 	for i, r := range got {
