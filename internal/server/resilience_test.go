@@ -892,11 +892,15 @@ func waitHealthy(t *testing.T, base string, p *proc) {
 // stopped" log line.
 func stopProc(t *testing.T, p *proc, timeout time.Duration) {
 	t.Helper()
+	sent := time.Now()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if code := p.wait(t, timeout+10*time.Second); code != 0 {
 		t.Fatalf("e4c2 exited %d after SIGTERM, want 0", code)
+	}
+	if d := time.Since(sent); d > timeout {
+		t.Fatalf("e4c2 took %v to stop, more than its shutdown timeout %v", d, timeout)
 	}
 	stopped := false
 	for line := range strings.Lines(p.stderr.String()) {
