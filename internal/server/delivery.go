@@ -9,6 +9,7 @@ import (
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/projections"
+	"github.com/e4c2/e4c2/suites/core"
 	"github.com/e4c2/e4c2/transport/mqtt"
 )
 
@@ -32,8 +33,33 @@ func (d *deliverySource) Pending(ctx context.Context, after uint64, limit int) (
 	items := make([]mqtt.Item, len(qs))
 	for i := range qs {
 		items[i] = mqtt.Item{ClientID: qs[i].Client, Seq: qs[i].Seq()}
+		if qs[i].Code == core.CmdSetTopicKey {
+			// The recipients of one SetTopicKey event (a rotation) are
+			// one group, delivered by role phase: consumers, both,
+			// then publishers, so receivers hold the new key before
+			// senders use it. Their Seqs are one contiguous block and a
+			// client appears once per event, which keeps the barrier
+			// deadlock-free.
+			items[i].Group = qs[i].Position
+			items[i].Phase = rolePhase(d.svc, qs[i].Client)
+		}
 	}
 	return items, nil
+}
+
+// rolePhase is the rotation phase of a client: 0 consumer, 1 both, 2 publisher.
+func rolePhase(svc *c2.Service, id domain.ID) uint8 {
+	ci, ok := svc.KeyState().Client(id)
+	if !ok {
+		return 1
+	}
+	switch ci.Role {
+	case domain.RoleConsumer:
+		return 0
+	case domain.RolePublisher:
+		return 2
+	}
+	return 1
 }
 
 func (d *deliverySource) Changed() <-chan struct{} { return d.svc.Changed() }

@@ -22,6 +22,17 @@ type Item struct {
 	// Ref is the Source's opaque reference to the queued command (e.g. its
 	// event id); the worker only passes it back.
 	Ref string
+	// Group and Phase order deliveries across clients. An item of a
+	// non-zero Group is not published while an item of the same Group with
+	// a lower Phase is still unsettled (buffered, in flight or backing off).
+	// A topic rotation uses it so that consumers hold the new key before
+	// publishers start using it (E4-PROTOCOL section 9): a receiver's broker
+	// session then gets SetTopicKey before any message under the new key.
+	// Items of one Group must have consecutive Seqs in Phase order (lower
+	// phases first), which keeps the barrier deadlock-free: the unsettled
+	// item with the lowest Seq is never blocked.
+	Group uint64
+	Phase uint8
 }
 
 // Source is the durable delivery queue the Worker consumes. It is

@@ -126,6 +126,40 @@ type result struct {
 	completed bool // recorded delivered or failed: drop it from the queue
 }
 
+// phases counts the unsettled items of each Group by Phase.
+type phases map[uint64]map[uint8]int
+
+func (p phases) add(it Item, n int) {
+	if it.Group == 0 {
+		return
+	}
+	g := p[it.Group]
+	if g == nil {
+		g = make(map[uint8]int)
+		p[it.Group] = g
+	}
+	g[it.Phase] += n
+	if g[it.Phase] == 0 {
+		delete(g, it.Phase)
+		if len(g) == 0 {
+			delete(p, it.Group)
+		}
+	}
+}
+
+// blocked reports whether an item of a lower phase of it's group is unsettled.
+func (p phases) blocked(it Item) bool {
+	if it.Group == 0 || it.Phase == 0 {
+		return false
+	}
+	for ph, n := range p[it.Group] {
+		if ph < it.Phase && n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // NewWorker returns a worker over src and pub with cfg (defaults applied).
 func NewWorker(src Source, pub Publisher, cfg Config) *Worker {
 	cfg.defaults(pub)
@@ -171,6 +205,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	var (
 		queues   = make(map[[16]byte]*clientQueue)
+		groups   = make(phases)
 		ready    [][16]byte // clients whose head can go, in turn order
 		buffered int
 		active   int // delivery goroutines alive
@@ -220,6 +255,7 @@ func (w *Worker) Run(ctx context.Context) error {
 						queues[it.ClientID] = q
 					}
 					q.items = append(q.items, it)
+					groups.add(it, 1)
 					buffered++
 					if len(q.items) == 1 && !q.busy {
 						ready = append(ready, it.ClientID)
@@ -232,15 +268,26 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.cfg.Metrics.QueueDepth(buffered)
 		}
 
+		// The first ready client whose head is not held back by an
+		// earlier phase of its group goes next; held ones keep their turn.
+		next := -1
+		if !stopping {
+			for i, id := range ready {
+				if !groups.blocked(queues[id].items[0]) {
+					next = i
+					break
+				}
+			}
+		}
 		var slotCh chan struct{}
-		if !stopping && len(ready) > 0 {
+		if next >= 0 {
 			slotCh = w.slots
 		}
 		select {
 		case slotCh <- struct{}{}:
 			w.slotTaken()
-			id := ready[0]
-			ready = ready[1:]
+			id := ready[next]
+			ready = append(ready[:next], ready[next+1:]...)
 			q := queues[id]
 			q.busy = true
 			active++
@@ -250,6 +297,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			q := queues[r.client]
 			q.busy = false
 			if r.completed {
+				groups.add(q.items[0], -1)
 				q.items = q.items[1:]
 				buffered--
 				w.depth.Store(int64(buffered))
