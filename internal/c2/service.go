@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	mrand "math/rand/v2"
 	"sync"
@@ -78,8 +79,14 @@ type Service struct {
 	rand       io.Reader
 	randMu     sync.Mutex
 	maxRetries int
-	transition time.Duration
-	window     core.Window
+	// streamLocks serialize the decisions of this process on one stream,
+	// so that concurrent callers on a hot stream (8 operators attaching
+	// clients to one topic) queue instead of losing optimistic-concurrency
+	// races until their retries run out. Other C2 instances on the same
+	// store are still arbitrated by the expected version.
+	streamLocks [256]sync.Mutex
+	transition  time.Duration
+	window      core.Window
 
 	ks     *projections.KeyState
 	audit  *projections.Audit
@@ -230,6 +237,19 @@ func (s *Service) exec(ctx context.Context, o Origin, mk func() domain.Command, 
 		return Result{}, ErrClosed
 	}
 	meta := s.meta(o)
+	// Decide once to learn the stream, then decide again under its lock
+	// on fresh state: the previous holder waited for the read models.
+	probe := mk()
+	pst := view(probe)
+	pst.Mode = s.mode
+	pd, err := domain.Decide(pst, probe)
+	wipeCommand(probe)
+	if err != nil {
+		return Result{}, err
+	}
+	lock := s.streamLock(pd.Stream)
+	lock.Lock()
+	defer lock.Unlock()
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return Result{}, err
@@ -294,6 +314,14 @@ func (s *Service) exec(ctx context.Context, o Origin, mk func() domain.Command, 
 		}
 		return res, nil
 	}
+}
+
+// streamLock returns the lock of a stream (striped: two streams may share
+// one, which only serializes them a little more).
+func (s *Service) streamLock(stream string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(stream))
+	return &s.streamLocks[h.Sum32()%uint32(len(s.streamLocks))]
 }
 
 func wipeCommand(cmd domain.Command) {
