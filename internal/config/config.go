@@ -57,6 +57,9 @@ type Config struct {
 	HTTPListen string `json:"http_listen"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
+	// AuditMemory bounds the audit entries the server keeps in memory for
+	// the API (the newest ones); the log keeps every entry.
+	AuditMemory int `json:"audit_memory"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
 }
@@ -96,6 +99,7 @@ func Default() Config {
 		MQTTListen:      "127.0.0.1:1883",
 		HTTPListen:      "127.0.0.1:8080",
 		LogLevel:        "info",
+		AuditMemory:     100_000,
 		ShutdownTimeout: Duration{30 * time.Second},
 	}
 }
@@ -236,6 +240,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.AuditMemory < 0 {
+		return fmt.Errorf("audit memory %d: must be >= 0 (0: unbounded)", c.AuditMemory)
 	}
 	if c.DeliveryWindow < 0 {
 		return fmt.Errorf("delivery window %d: must be >= 0", c.DeliveryWindow)

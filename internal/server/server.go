@@ -112,6 +112,9 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		Suite:  suite,
 		Mode:   mode,
 		Clock:  opt.Clock,
+		// The in-memory audit view keeps the newest entries; the log
+		// keeps them all (e4c2 audit --offline reads every one).
+		AuditMax: cfg.AuditMemory,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("c2 service: %w", err)
