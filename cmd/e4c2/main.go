@@ -80,4 +80,5 @@ var subcommands = []func() *cobra.Command{
 	newTokenCmd, newEventsCmd, newAuditCmd, newPendingCmd, newProtectCmd, newUnprotectCmd,
 	newExportKeyCmd, newKeygenCmd, newDeviceCmd, newReplayCmd, newVerifyCmd, newExportCmd, newImportCmd,
 	newBenchCmd,
+	newRuleCmd,
 }
