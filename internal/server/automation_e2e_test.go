@@ -8,6 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +231,91 @@ func TestAutomationEndToEnd(t *testing.T) {
 	apiCall(t, srv, token, http.MethodGet, "/api/v1/rules/rotate-on-join", "", http.StatusOK, &got)
 	if got.Fires != 1 || got.LastOutcome != automation.OutcomeSucceeded {
 		t.Fatalf("rule after its fire %+v", got)
+	}
+}
+
+// TestAutomationRestart: the server keeps the engine's checkpoint in the
+// data directory, so after a restart rules continue where they stopped:
+// the fire before the restart is not repeated and a later event fires.
+func TestAutomationRestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.DataDir = dir
+	cfg.Suite, cfg.Mode = "standard", "sk"
+	cfg.HTTPListen = "127.0.0.1:0"
+	cfg.MQTTListen = "127.0.0.1:0"
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	ctx := context.Background()
+	o := c2.Origin{Actor: "test"}
+	start := func() *server.Server {
+		srv, err := server.Start(ctx, cfg, server.Options{Out: io.Discard, Logger: logger})
+		if err != nil {
+			t.Fatalf("start server: %v", err)
+		}
+		return srv
+	}
+	stop := func(srv *server.Server) {
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	}
+	link := func(srv *server.Server, client string) {
+		svc := srv.Service()
+		if _, err := svc.NewClient(ctx, o, c2.ByName(client), bytes.Repeat([]byte{byte(len(client))}, 32), domain.RoleBoth); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.NewTopicClient(ctx, o, c2.ByName(client), "sensors/temp"); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Rules().WaitPosition(ctx, svc.Position()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	srv := start()
+	if _, err := srv.Service().NewTopic(ctx, o, "sensors/temp"); err != nil {
+		t.Fatal(err)
+	}
+	spec := automation.Spec{
+		ID:      "rotate-on-join",
+		Trigger: automation.Trigger{Event: `event.type == "topic.client_linked.v1" && hasPrefix(event.topic, "sensors/")`},
+		Action:  automation.Action{Type: automation.ActionRotateTopic},
+	}
+	if _, err := srv.Rules().CreateRule(ctx, o, spec); err != nil {
+		t.Fatal(err)
+	}
+	link(srv, "dev-1")
+	processed := srv.Rules().Position()
+	stop(srv)
+	// The engine saved where it stopped in the data directory.
+	b, err := os.ReadFile(filepath.Join(dir, "automation.checkpoint"))
+	if err != nil {
+		t.Fatalf("engine checkpoint: %v", err)
+	}
+	if cp, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err != nil || cp < processed || cp == 0 {
+		t.Fatalf("engine checkpoint %q, processed %d", b, processed)
+	}
+
+	srv = start()
+	defer stop(srv)
+	if err := srv.Rules().WaitPosition(ctx, srv.Service().Position()); err != nil {
+		t.Fatal(err)
+	}
+	link(srv, "dev-22")
+	eventuallyFires := func() map[string]int { return ruleEvents(t, logRecords(t, srv.Service()), "rotate-on-join") }
+	eventually(t, "the second fire completed", func() bool { return eventuallyFires()[automation.TypeRuleCompleted] >= 2 })
+	if n := eventuallyFires(); n[automation.TypeRuleFired] != 2 || n[automation.TypeRuleCompleted] != 2 {
+		t.Fatalf("rule events across a restart %v, want 2 fires", n)
+	}
+	rotations := 0
+	for _, r := range logRecords(t, srv.Service()) {
+		if r.Type == "topic.key_rotated.v1" && r.Meta.Actor == "rule:rotate-on-join" {
+			rotations++
+		}
+	}
+	if rotations != 2 {
+		t.Fatalf("%d rotations by the rule across a restart, want 2", rotations)
 	}
 }
