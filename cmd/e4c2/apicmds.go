@@ -433,7 +433,34 @@ func newC2KeyCmd() *cobra.Command {
 			return done(cmd, o, "C2 key rotated (SetC2Key queued for every client)", nil)
 		}),
 	}
-	return apiCmd("c2key", "The C2 key pair [PK mode]", o, rotate)
+	var out string
+	var force bool
+	get := &cobra.Command{
+		Use: "get [--out FILE]", Short: "print the C2 public key (or write it to FILE for e4c2 device join --c2-pubkey-file)", Args: cobra.NoArgs,
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
+			k, err := c.C2PublicKey(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if out != "" {
+				pub, err := hex.DecodeString(k.PublicKey)
+				if err != nil {
+					return fmt.Errorf("server sent a malformed public key: %w", err)
+				}
+				if err := writeKeyFile(out, pub, 0o644, force); err != nil {
+					return err
+				}
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), k)
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), k.PublicKey)
+			return err
+		}),
+	}
+	get.Flags().StringVar(&out, "out", "", "also write the key (hex) to this file")
+	get.Flags().BoolVar(&force, "force", false, "overwrite --out")
+	return apiCmd("c2key", "The C2 key pair [PK mode]", o, get, rotate)
 }
 
 // ---- tokens ----------------------------------------------------------------

@@ -30,6 +30,9 @@ type Backend interface {
 	SendClientPubKey(ctx context.Context, by Caller, dst, src string) error
 	RemoveClientPubKey(ctx context.Context, by Caller, dst, src string) error
 	NewC2Key(ctx context.Context, by Caller) error
+	// C2PublicKey returns the C2 public key, or an error wrapping
+	// domain.ErrNoC2Key (SK mode).
+	C2PublicKey(ctx context.Context) (C2Key, error)
 
 	// Queries, served from projections.
 	Client(ctx context.Context, client string) (Client, error)
@@ -131,6 +134,14 @@ type Client struct {
 	Pending    int       `json:"pending"` // queued commands not yet delivered
 	CreatedAt  time.Time `json:"created_at,omitzero"`
 	UpdatedAt  time.Time `json:"updated_at,omitzero"`
+}
+
+// C2Key is the public half of the C2 key pair (PK mode): what a PK device
+// needs to authenticate commands. It is public, so readers may fetch it.
+type C2Key struct {
+	Suite      string `json:"suite"`
+	KeyVersion uint64 `json:"key_version"`
+	PublicKey  string `json:"public_key"` // lowercase hex
 }
 
 // Topic is the public view of a topic: never its key.

@@ -417,6 +417,10 @@ func (f *fakeBackend) Topics(ctx context.Context, p PageRequest) (Page[Topic], e
 	return out, nil
 }
 
+func (f *fakeBackend) C2PublicKey(ctx context.Context) (C2Key, error) {
+	return C2Key{}, fmt.Errorf("fake: %w", domain.ErrNoC2Key)
+}
+
 func (f *fakeBackend) CountTopics(ctx context.Context) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -418,6 +418,14 @@ func (s *Server) listTopics(c echo.Context) error {
 	return writePage(c, page)
 }
 
+func (s *Server) getC2Key(c echo.Context) error {
+	k, err := s.backend.C2PublicKey(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(nethttp.StatusOK, k)
+}
+
 func (s *Server) countTopics(c echo.Context) error {
 	n, err := s.backend.CountTopics(c.Request().Context())
 	if err != nil {

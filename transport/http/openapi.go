@@ -62,6 +62,9 @@ func schemas() obj {
 		"Error":       object([]string{"error"}, obj{"error": errDetail}),
 		"ErrorDetail": errDetail,
 		"Count":       object([]string{"count"}, obj{"count": integer}),
+		"C2Key": object([]string{"suite", "key_version", "public_key"}, obj{
+			"suite": str("crypto suite"), "key_version": u64, "public_key": str("C2 public key, hex"),
+		}),
 		"NewClient": object(nil, obj{
 			"name":       str("client name (1..255 bytes UTF-8); name or id is required"),
 			"id":         str("client id, 16 bytes lowercase hex; must match the name if both are given"),

@@ -128,6 +128,7 @@ func TestRealServiceSK(t *testing.T) {
 	step(post, "/api/v1/clients", o, map[string]string{"id": idC, "key": randKey(t), "role": "publisher"}, 201, "")
 	step(post, "/api/v1/clients", o, map[string]string{"name": "short", "key": "0011"}, 400, "invalid_key")
 	step(post, "/api/v1/clients", r, map[string]string{"name": "x", "key": keyA}, 403, "forbidden")
+	step(get, "/api/v1/c2key", r, nil, 409, "no_c2_key")
 
 	rec := step(get, "/api/v1/clients/dev-a", r, nil, 200, "")
 	if c := decode[Client](t, rec); c.Name != "dev-a" || c.Role != "consumer" || c.ID != hex.EncodeToString(core.HashID([]byte("dev-a"))) {
@@ -296,7 +297,16 @@ func TestRealServicePK(t *testing.T) {
 	e.expect(e.do(put, "/api/v1/clients/a/pubkeys/b", o, nil), 204, "")
 	e.expect(e.do(put, "/api/v1/clients/a/pubkeys/zed", o, nil), 404, "unknown_client")
 	e.expect(e.do(del, "/api/v1/clients/a/pubkeys/b", o, nil), 204, "")
+	rec0 := e.do(get, "/api/v1/c2key", e.reader, nil)
+	e.expect(rec0, 200, "")
+	before := decode[C2Key](t, rec0)
 	e.expect(e.do(post, "/api/v1/c2key", o, nil), 204, "")
+	rec1 := e.do(get, "/api/v1/c2key", e.reader, nil)
+	e.expect(rec1, 200, "")
+	after := decode[C2Key](t, rec1)
+	if after.Suite != "standard" || len(after.PublicKey) != 64 || after.PublicKey == before.PublicKey || after.KeyVersion <= before.KeyVersion {
+		t.Fatalf("c2 key before %+v after rotation %+v", before, after)
+	}
 	e.expect(e.do(post, "/api/v1/clients/a/key", o, nil), 400, "unsupported_in_mode")
 	e.expect(e.do(post, "/api/v1/topics", o, map[string]string{"topic": "t"}), 201, "")
 	e.expect(e.do(put, "/api/v1/clients/a/topics/t", o, nil), 204, "")

@@ -65,6 +65,7 @@ func (s *Server) routeTable() []route {
 		{method: post, path: p("/topics/:topic/unprotect"), role: RoleOperator, id: "unprotect", summary: "Unprotect a message with the topic key", body: "UnprotectRequest", resp: "UnprotectResponse", status: ok, handler: s.unprotect},
 
 		// C2 key, batches, audit, events, deliveries.
+		{method: get, path: p("/c2key"), role: RoleReader, id: "getC2Key", summary: "The C2 public key [PK] (public: what devices need to check commands)", resp: "C2Key", status: ok, handler: s.getC2Key},
 		{method: post, path: p("/c2key"), role: RoleOperator, id: "newC2Key", summary: "new_c2_key [PK]: new C2 key pair (SetC2Key to every client)", status: none, handler: s.newC2Key},
 		{method: post, path: p("/batch/attach"), role: RoleOperator, id: "batchAttach", summary: "Link many clients to a topic; per-item results", body: "BatchAttach", resp: "BatchResult", status: ok, handler: s.batchAttach},
 		{method: post, path: p("/batch/reset"), role: RoleOperator, id: "batchReset", summary: "Reset many clients; per-item results", body: "BatchReset", resp: "BatchResult", status: ok, handler: s.batchReset},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/e4c2/e4c2/automation"
 	"github.com/e4c2/e4c2/domain"
@@ -329,15 +330,20 @@ func TestRulesFireThroughAPI(t *testing.T) {
 	if err := e.eng.WaitPosition(ctx, e.last(t)); err != nil {
 		t.Fatal(err)
 	}
+	// The engine has seen the link; its fire, rotation and completion are
+	// appended after that, asynchronously.
 	var fired, completed, rotated bool
-	for _, r := range e.since(t, 0) {
-		switch {
-		case r.Type == automation.TypeRuleFired && r.Meta.Actor == "rule:rotate-sensors":
-			fired = true
-		case r.Type == automation.TypeRuleCompleted && r.Meta.Actor == "rule:rotate-sensors":
-			completed = true
-		case r.Type == "topic.key_rotated.v1" && r.Meta.Actor == "rule:rotate-sensors":
-			rotated = true
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !(fired && completed && rotated); time.Sleep(5 * time.Millisecond) {
+		fired, completed, rotated = false, false, false
+		for _, r := range e.since(t, 0) {
+			switch {
+			case r.Type == automation.TypeRuleFired && r.Meta.Actor == "rule:rotate-sensors":
+				fired = true
+			case r.Type == automation.TypeRuleCompleted && r.Meta.Actor == "rule:rotate-sensors":
+				completed = true
+			case r.Type == "topic.key_rotated.v1" && r.Meta.Actor == "rule:rotate-sensors":
+				rotated = true
+			}
 		}
 	}
 	if !fired || !completed || !rotated {

@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -212,6 +213,15 @@ func (b *ServiceBackend) Topics(ctx context.Context, p PageRequest) (Page[Topic]
 		return Page[Topic]{}, err
 	}
 	return Page[Topic]{Items: mapSlice(ts, topicView), Next: next}, nil
+}
+
+// C2PublicKey implements Backend.
+func (b *ServiceBackend) C2PublicKey(ctx context.Context) (C2Key, error) {
+	info := b.svc.C2()
+	if !info.Exists {
+		return C2Key{}, fmt.Errorf("c2 public key: %w", domain.ErrNoC2Key)
+	}
+	return C2Key{Suite: b.svc.Suite().Name(), KeyVersion: info.KeyVersion, PublicKey: hex.EncodeToString(info.PublicKey)}, nil
 }
 
 // CountTopics implements Backend.

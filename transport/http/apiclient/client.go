@@ -337,6 +337,21 @@ func (c *Client) Unprotect(ctx context.Context, topic string, protected []byte) 
 // ---- C2 key, batches, audit, deliveries ------------------------------------
 
 // NewC2Key is new_c2_key (PK mode).
+// C2Key is the public half of the C2 key pair.
+type C2Key struct {
+	Suite      string `json:"suite"`
+	KeyVersion uint64 `json:"key_version"`
+	PublicKey  string `json:"public_key"` // hex
+}
+
+// C2PublicKey returns the C2 public key (PK mode).
+func (c *Client) C2PublicKey(ctx context.Context) (C2Key, error) {
+	var out C2Key
+	err := c.do(ctx, http.MethodGet, Prefix+"/c2key", nil, nil, &out)
+	return out, err
+}
+
+// NewC2Key rotates the C2 key pair (PK mode).
 func (c *Client) NewC2Key(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, Prefix+"/c2key", nil, nil, nil)
 }
