@@ -1,8 +1,8 @@
 // Package server is the composition root of e4c2: the only package that
 // knows every other one. It opens the store and the master key, builds the
-// C2 service, starts the embedded MQTT broker (or connects to an external
-// one), runs the delivery worker and serves the HTTP API, then shuts all of
-// it down in reverse order on cancellation.
+// C2 service, runs the automation engine, starts the embedded MQTT broker
+// (or connects to an external one), runs the delivery worker and serves the
+// HTTP API, then shuts all of it down in reverse order on cancellation.
 //
 // The order of shutdown is what keeps queued commands safe: the HTTP server
 // stops accepting first (no new operations), the delivery worker finishes
