@@ -241,7 +241,9 @@ func (s *Server) listRules(c echo.Context) error {
 	return c.JSON(nethttp.StatusOK, ruleList{Items: rs})
 }
 
-func (s *Server) getRule(c echo.Context) error {
+// ruleOp runs op on the rule the path names and answers its result as JSON
+// (204 when op returns nil).
+func (s *Server) ruleOp(c echo.Context, op func(ctx context.Context, rb RuleBackend, id string) (any, error)) error {
 	rb, err := s.rules()
 	if err != nil {
 		return err
@@ -250,82 +252,56 @@ func (s *Server) getRule(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := rb.Rule(c.Request().Context(), id)
+	v, err := op(c.Request().Context(), rb, id)
 	if err != nil {
 		return err
 	}
-	return c.JSON(nethttp.StatusOK, r)
+	if v == nil {
+		return c.NoContent(nethttp.StatusNoContent)
+	}
+	return c.JSON(nethttp.StatusOK, v)
+}
+
+func (s *Server) getRule(c echo.Context) error {
+	return s.ruleOp(c, func(ctx context.Context, rb RuleBackend, id string) (any, error) {
+		r, err := rb.Rule(ctx, id)
+		return r, err
+	})
 }
 
 func (s *Server) updateRule(c echo.Context) error {
-	rb, err := s.rules()
-	if err != nil {
-		return err
-	}
-	id, err := ruleParam(c)
-	if err != nil {
-		return err
-	}
-	var spec automation.Spec
-	if err := s.bind(c, &spec); err != nil {
-		return err
-	}
-	r, err := rb.UpdateRule(c.Request().Context(), caller(c), id, spec)
-	if err != nil {
-		return err
-	}
-	return c.JSON(nethttp.StatusOK, r)
+	return s.ruleOp(c, func(ctx context.Context, rb RuleBackend, id string) (any, error) {
+		var spec automation.Spec
+		if err := s.bind(c, &spec); err != nil {
+			return nil, err
+		}
+		r, err := rb.UpdateRule(ctx, caller(c), id, spec)
+		return r, err
+	})
 }
 
 func (s *Server) deleteRule(c echo.Context) error {
-	rb, err := s.rules()
-	if err != nil {
-		return err
-	}
-	id, err := ruleParam(c)
-	if err != nil {
-		return err
-	}
-	if err := rb.DeleteRule(c.Request().Context(), caller(c), id); err != nil {
-		return err
-	}
-	return c.NoContent(nethttp.StatusNoContent)
+	return s.ruleOp(c, func(ctx context.Context, rb RuleBackend, id string) (any, error) {
+		return nil, rb.DeleteRule(ctx, caller(c), id)
+	})
 }
 
 func (s *Server) pauseRule(c echo.Context) error {
-	rb, err := s.rules()
-	if err != nil {
-		return err
-	}
-	id, err := ruleParam(c)
-	if err != nil {
-		return err
-	}
-	var b pauseBody
-	if err := s.bindOptional(c, &b); err != nil {
-		return err
-	}
-	r, err := rb.PauseRule(c.Request().Context(), caller(c), id, b.Reason)
-	if err != nil {
-		return err
-	}
-	return c.JSON(nethttp.StatusOK, r)
+	return s.ruleOp(c, func(ctx context.Context, rb RuleBackend, id string) (any, error) {
+		var b pauseBody
+		if err := s.bindOptional(c, &b); err != nil {
+			return nil, err
+		}
+		r, err := rb.PauseRule(ctx, caller(c), id, b.Reason)
+		return r, err
+	})
 }
 
 func (s *Server) resumeRule(c echo.Context) error {
-	rb, err := s.rules()
-	if err != nil {
-		return err
-	}
-	id, err := ruleParam(c)
-	if err != nil {
-		return err
-	}
-	r, err := rb.ResumeRule(c.Request().Context(), caller(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(nethttp.StatusOK, r)
+	return s.ruleOp(c, func(ctx context.Context, rb RuleBackend, id string) (any, error) {
+		r, err := rb.ResumeRule(ctx, caller(c), id)
+		return r, err
+	})
 }
 
 func (s *Server) dryRunSpec(c echo.Context) error {
@@ -348,23 +324,14 @@ func (s *Server) dryRunSpec(c echo.Context) error {
 }
 
 func (s *Server) dryRunRule(c echo.Context) error {
-	rb, err := s.rules()
-	if err != nil {
-		return err
-	}
-	id, err := ruleParam(c)
-	if err != nil {
-		return err
-	}
-	var b dryRunEventBody
-	if err := s.bindOptional(c, &b); err != nil {
-		return err
-	}
-	p, err := rb.DryRunRule(c.Request().Context(), id, b.Event.toEvent())
-	if err != nil {
-		return err
-	}
-	return c.JSON(nethttp.StatusOK, p)
+	return s.ruleOp(c, func(ctx context.Context, rb RuleBackend, id string) (any, error) {
+		var b dryRunEventBody
+		if err := s.bindOptional(c, &b); err != nil {
+			return nil, err
+		}
+		p, err := rb.DryRunRule(ctx, id, b.Event.toEvent())
+		return p, err
+	})
 }
 
 // compileErrorDetails is the "details" object of a rule whose expression

@@ -317,6 +317,12 @@ func TestRulesFireThroughAPI(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- e.eng.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+	// Without a checkpoint the engine starts at the end of the log as it
+	// finds it: let it get there before acting, or it may start after the
+	// link below and rightly never see it.
+	if err := e.eng.WaitPosition(ctx, e.last(t)); err != nil {
+		t.Fatal(err)
+	}
 
 	o := c2.Origin{Actor: "test"}
 	if _, err := e.svc.NewTopic(ctx, o, "sensors/a"); err != nil {
