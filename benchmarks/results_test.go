@@ -185,8 +185,6 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestPairRatio(t *testing.T) {
-	// op does twice the work of base: the ratio must be near 2 (loose
-	// bounds: the machine is shared).
 	buf := make([]byte, 4096)
 	work := func(n int) func() {
 		return func() {
@@ -197,10 +195,17 @@ func TestPairRatio(t *testing.T) {
 			}
 		}
 	}
-	op, base := Pair(work(2), work(1), 20*time.Millisecond)
-	if r := op / base; r < 1.3 || r > 3 {
-		t.Fatalf("ratio %v (op %v ns, base %v ns), want about 2", r, op, base)
+	// op does four times the work of base. The machine is shared, so the
+	// bounds are loose and a disturbed measurement gets two more tries;
+	// what this checks is that Pair attributes the times to the right side.
+	var r, op, base float64
+	for range 3 {
+		op, base = Pair(work(4), work(1), 20*time.Millisecond)
+		if r = op / base; r >= 2 && r <= 8 {
+			return
+		}
 	}
+	t.Fatalf("ratio %v (op %v ns, base %v ns), want about 4", r, op, base)
 }
 
 func TestFlags(t *testing.T) {
