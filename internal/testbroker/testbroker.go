@@ -62,14 +62,37 @@ type Mosquitto struct {
 // max_inflight_messages (0 keeps mosquitto's default of 20).
 func StartMosquitto(t testing.TB, maxInflight int) *Mosquitto {
 	t.Helper()
+	return startMosquitto(t, maxInflight, false)
+}
+
+// StartMosquittoPersistent is StartMosquitto with persistence on: mosquitto
+// writes its sessions, subscriptions and queued QoS 1/2 messages to a file
+// in a temporary directory when it stops (SIGTERM) and loads them when it
+// starts again, so Stop then Start is a broker outage that keeps what the
+// broker had confirmed. Without it a restart drops every persistent session,
+// and with them the commands held for offline devices.
+func StartMosquittoPersistent(t testing.TB, maxInflight int) *Mosquitto {
+	t.Helper()
+	return startMosquitto(t, maxInflight, true)
+}
+
+func startMosquitto(t testing.TB, maxInflight int, persist bool) *Mosquitto {
+	t.Helper()
 	if _, err := os.Stat(MosquittoPath); err != nil {
 		t.Skipf("mosquitto is not installed at %s (apt-get install mosquitto; .ci/run does it)", MosquittoPath)
 	}
 	dir := t.TempDir()
 	m := &Mosquitto{t: t, Addr: FreeAddr(t)}
 	_, port, _ := net.SplitHostPort(m.Addr)
-	conf := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n"+
+	conf := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\n"+
 		"log_dest file %s\nmax_queued_messages 1000000\nmax_connections -1\n", port, filepath.Join(dir, "mosquitto.log"))
+	if persist {
+		// persistence_location must end with a separator; mosquitto
+		// saves at a graceful shutdown, which is all Stop (SIGTERM) needs.
+		conf += fmt.Sprintf("persistence true\npersistence_location %s%c\npersistence_file mosquitto.db\n", dir, filepath.Separator)
+	} else {
+		conf += "persistence false\n"
+	}
 	if maxInflight > 0 {
 		conf += fmt.Sprintf("max_inflight_messages %d\n", maxInflight)
 	}
