@@ -122,8 +122,8 @@ func benchDeliver(b *testing.B, kind string, window int, withSub bool) {
 func newBenchEnv(b *testing.B, kind string) *brokerEnv {
 	if kind == "mosquitto" {
 		m := startMosquitto(b, false)
-		return &brokerEnv{name: kind, url: m.url(), publisher: func(t testing.TB) Publisher {
-			return newPaho(t, PahoConfig{BrokerURL: m.url()})
+		return &brokerEnv{name: kind, url: m.URL(), publisher: func(t testing.TB) Publisher {
+			return newPaho(t, PahoConfig{BrokerURL: m.URL()})
 		}}
 	}
 	env := newEnvOpts(b, kind, false)

@@ -2,122 +2,31 @@ package mqtt
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/e4c2/e4c2/internal/testbroker"
 	"github.com/e4c2/e4c2/transport/mqtt/broker"
 )
 
 // Test helpers for real brokers: the embedded mochi broker and an external
 // mosquitto started by the test.
 
-const mosquittoBin = "/usr/sbin/mosquitto"
-
-func freePort(t testing.TB) int {
+// startMosquitto starts a real mosquitto (internal/testbroker), or skips
+// the test if it is not installed. persist keeps sessions and queued
+// messages across a graceful restart (Stop then Start).
+func startMosquitto(t testing.TB, persist bool) *testbroker.Mosquitto {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if persist {
+		return testbroker.StartMosquittoPersistent(t, 0)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func waitPort(t testing.TB, addr string, up bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if c != nil {
-			c.Close()
-		}
-		if (err == nil) == up {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("port %s never became up=%v", addr, up)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// mosquitto is an external broker process on a free loopback port.
-type mosquitto struct {
-	t    testing.TB
-	addr string
-	dir  string
-	conf string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-// startMosquitto starts mosquitto, or skips the test if it is not installed.
-// persist keeps sessions and queued messages across a graceful restart.
-func startMosquitto(t testing.TB, persist bool) *mosquitto {
-	t.Helper()
-	if _, err := os.Stat(mosquittoBin); err != nil {
-		t.Skipf("mosquitto not installed at %s (apt-get install mosquitto): %v", mosquittoBin, err)
-	}
-	m := &mosquitto{t: t, dir: t.TempDir()}
-	m.addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	_, port, _ := net.SplitHostPort(m.addr)
-	conf := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence %v\n"+
-		"persistence_location %s/\nlog_dest file %s/mosquitto.log\nmax_queued_messages 100000\n",
-		port, persist, m.dir, m.dir)
-	if os.Geteuid() == 0 {
-		conf += "user root\n" // keep root so the persistence file stays writable
-	}
-	m.conf = filepath.Join(m.dir, "mosquitto.conf")
-	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m.start()
-	t.Cleanup(m.stop)
-	return m
-}
-
-func (m *mosquitto) url() string { return "tcp://" + m.addr }
-
-func (m *mosquitto) start() {
-	m.t.Helper()
-	m.cmd = exec.Command(mosquittoBin, "-c", m.conf)
-	out, err := os.OpenFile(filepath.Join(m.dir, "stderr.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	defer out.Close() // the child keeps its own descriptor
-	m.cmd.Stdout, m.cmd.Stderr = out, out
-	if err := m.cmd.Start(); err != nil {
-		m.t.Fatalf("start mosquitto: %v", err)
-	}
-	m.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(m.cmd, m.done)
-	waitPort(m.t, m.addr, true)
-}
-
-// stop ends mosquitto gracefully (SIGTERM: it saves its persistence file).
-func (m *mosquitto) stop() {
-	if m.cmd == nil {
-		return
-	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.done:
-	case <-time.After(5 * time.Second):
-		_ = m.cmd.Process.Kill()
-		<-m.done
-	}
-	m.cmd = nil
+	return testbroker.StartMosquitto(t, 0)
 }
 
 // subscriber is a device-like paho client: persistent session, QoS 2 on
@@ -193,7 +102,7 @@ type brokerEnv struct {
 func embeddedBroker(t testing.TB, c2 *broker.Credentials, persist bool) *broker.Broker {
 	t.Helper()
 	cfg := broker.Config{
-		Address:            fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Address:            testbroker.FreeAddr(t),
 		C2:                 c2,
 		Logger:             quietLogger(),
 		MaxQueuedPerClient: 65535,
@@ -274,10 +183,10 @@ func newEnvOpts(t testing.TB, kind string, persist bool) *brokerEnv {
 	case "mosquitto":
 		m := startMosquitto(t, persist)
 		return &brokerEnv{
-			name: kind, url: m.url(),
-			publisher: func(t testing.TB) Publisher { return newPaho(t, PahoConfig{BrokerURL: m.url()}) },
-			stop:      m.stop,
-			restart:   m.start,
+			name: kind, url: m.URL(),
+			publisher: func(t testing.TB) Publisher { return newPaho(t, PahoConfig{BrokerURL: m.URL()}) },
+			stop:      m.Stop,
+			restart:   m.Start,
 			settled:   func() bool { time.Sleep(100 * time.Millisecond); return true },
 		}
 	}
