@@ -76,6 +76,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 // a package-level var declaration.
 var subcommands = []func() *cobra.Command{
 	newServeCmd,
+	newMasterKeyCmd,
 	newClientCmd, newTopicCmd, newAttachCmd, newDetachCmd, newPubKeyCmd, newC2KeyCmd,
 	newTokenCmd, newEventsCmd, newAuditCmd, newPendingCmd, newProtectCmd, newUnprotectCmd,
 	newExportKeyCmd, newKeygenCmd, newDeviceCmd, newReplayCmd, newVerifyCmd, newExportCmd, newImportCmd,
