@@ -536,6 +536,12 @@ func writeSecretFile(path, secret string, force bool) error {
 		}
 		return fmt.Errorf("token file: %w", err)
 	}
+	// With --force an existing file keeps its mode through O_TRUNC; a
+	// secret must not land in a file others can read.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("token file: %w", err)
+	}
 	if _, err := io.WriteString(f, secret+"\n"); err != nil {
 		f.Close()
 		return fmt.Errorf("token file: %w", err)

@@ -86,3 +86,29 @@ func TestCell(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteSecretFileForceTightensMode(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(p, []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeSecretFile(p, "s3cret", false); err == nil {
+		t.Fatal("existing token file overwritten without force")
+	}
+	if err := writeSecretFile(p, "s3cret", true); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode after forced write = %#o, want 0600", fi.Mode().Perm())
+	}
+	if got, _ := os.ReadFile(p); string(got) != "s3cret\n" {
+		t.Errorf("content = %q", got)
+	}
+}
