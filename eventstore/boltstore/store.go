@@ -180,6 +180,9 @@ func loadIndex(tx *bolt.Tx, heads map[string]eventstore.StreamHead) error {
 	c := tx.Bucket(bucketEvents).Cursor()
 	for k, v := c.Seek(posKey(indexed + 1)); k != nil; k, v = c.Next() {
 		var r eventstore.Record
+		if len(k) != 8 {
+			return fmt.Errorf("%w: event key of %d bytes", errCorrupt, len(k))
+		}
 		pos := binary.BigEndian.Uint64(k)
 		if err := decodeRecord(bytes.Clone(v), pos, &r); err != nil {
 			return err

@@ -276,3 +276,46 @@ func TestSecondOpenFailsWhileLocked(t *testing.T) {
 		t.Fatal("a second Open of a store in use succeeded")
 	}
 }
+
+// TestOpenCorruptShortEventKey checks that a damaged file whose events
+// bucket holds a key shorter than a position makes Open fail, not panic.
+func TestOpenCorruptShortEventKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(context.Background(), "s", eventstore.Any, storetest.Event(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The 7-byte key sorts after every small position and before the
+	// 8-byte key that becomes the last one, so Open walks over it.
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEvents)
+		if err := b.Put([]byte{0, 0, 0, 0, 0, 0, 0xff}, []byte("x")); err != nil {
+			return err
+		}
+		return b.Put([]byte{0, 0, 0, 0, 0, 0, 0xff, 0}, []byte("x"))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, nil)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open accepted a corrupt events bucket")
+	}
+	if !errors.Is(err, errCorrupt) {
+		t.Errorf("Open error = %v, want errCorrupt", err)
+	}
+}
