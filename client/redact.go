@@ -16,3 +16,9 @@ func (s State) Format(f fmt.State, _ rune) {
 func (t TopicKeys) Format(f fmt.State, _ rune) {
 	_, _ = f.Write([]byte("client.TopicKeys(redacted)"))
 }
+
+// Format prints the name, id, mode and state path, never Key or Password.
+func (c Config) Format(f fmt.State, _ rune) {
+	_, _ = fmt.Fprintf(f, "client.Config{Name:%q ID:%x Mode:%s StatePath:%q Key:[redacted] Password:[redacted]}",
+		c.Name, c.ID, c.Mode, c.StatePath)
+}

@@ -35,3 +35,22 @@ func TestStateDoesNotPrintKeys(t *testing.T) {
 		t.Errorf("State prints %q, want its id and topic count", got)
 	}
 }
+
+// TestConfigDoesNotPrintSecrets checks that no fmt verb prints the
+// identity key or password of a Config.
+func TestConfigDoesNotPrintSecrets(t *testing.T) {
+	key := []byte{0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x17, 0x28}
+	cfg := Config{Name: "dev", Mode: core.SymKey, Key: key, Password: "hunter2-password"}
+	for _, v := range []any{cfg, &cfg} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%q", "%d"} {
+			got := strings.ToLower(fmt.Sprintf(verb, v))
+			if strings.Contains(got, hex.EncodeToString(key)) || strings.Contains(got, fmt.Sprint(key)[1:12]) ||
+				strings.Contains(got, "hunter2") || strings.Contains(got, hex.EncodeToString([]byte("hunter2"))) {
+				t.Errorf("Config printed with %s leaks a secret: %s", verb, got)
+			}
+		}
+	}
+	if got := fmt.Sprint(cfg); !strings.Contains(got, `Name:"dev"`) {
+		t.Errorf("Config prints %q, want its name", got)
+	}
+}
