@@ -46,7 +46,12 @@ func writeKeyFile(path string, key []byte, perm fs.FileMode, force bool) error {
 	buf[len(buf)-1] = '\n'
 	defer clear(buf)
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	// A stale temp file (or a link planted there) is removed, not
+	// followed: the key is written only into a file this call created.
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("write key file: %w", err)
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return fmt.Errorf("write key file: %w", err)
 	}
