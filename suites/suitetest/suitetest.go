@@ -77,6 +77,7 @@ func Run(t *testing.T, s core.Suite) {
 			t.Run("C2Key", func(t *testing.T) { testC2Key(t, pk) })
 			t.Run("Signed", func(t *testing.T) { testSigned(t, pk) })
 			t.Run("Command", func(t *testing.T) { testCommand(t, pk) })
+			t.Run("Redacted", func(t *testing.T) { testRedacted(t, pk) })
 			if b, ok := s.(core.IdentityBinder); ok {
 				t.Run("Bind", func(t *testing.T) { testBind(t, pk, b) })
 			}
@@ -888,4 +889,37 @@ func randBytes(t *testing.T, n int) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// testRedacted checks that no fmt verb prints the private key bytes of an
+// identity or a C2 key, which must never reach a log line or an error:
+// every verb prints "<suite>.Identity(redacted)" / "<suite>.C2Key(redacted)".
+func testRedacted(t *testing.T, s core.PKSuite) {
+	id, err := s.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := s.GenerateC2Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []struct {
+		name string
+		v    any
+		priv []byte
+		want string
+	}{
+		{"identity", id, id.Bytes(), s.Name() + ".Identity(redacted)"},
+		{"c2 key", c2, c2.Bytes(), s.Name() + ".C2Key(redacted)"},
+	} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%q", "%d"} {
+			got := fmt.Sprintf(verb, k.v)
+			if got != k.want {
+				t.Errorf("%s printed with %s = %q, want %q", k.name, verb, got, k.want)
+			}
+			if strings.Contains(strings.ToLower(got), hex.EncodeToString(k.priv[:8])) {
+				t.Errorf("%s printed with %s contains its private key", k.name, verb)
+			}
+		}
+	}
 }
