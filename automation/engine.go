@@ -81,12 +81,15 @@ type Config struct {
 // Engine evaluates rules. Its management methods are safe for concurrent
 // use and may be called whether Run is running or not.
 type Engine struct {
-	cfg   Config
-	store eventstore.Store
-	svc   Service
-	mode  core.Mode
-	clock func() time.Time
-	log   *slog.Logger
+	cfg Config
+	// startEnd is where Run starts without a checkpoint store: the end
+	// of the log when New ran.
+	startEnd uint64
+	store    eventstore.Store
+	svc      Service
+	mode     core.Mode
+	clock    func() time.Time
+	log      *slog.Logger
 
 	randMu sync.Mutex
 
@@ -157,6 +160,16 @@ func New(cfg Config) (*Engine, error) {
 		processed: make(chan struct{}),
 	}
 	e.loopVM.MemoryBudget = cfg.MemoryBudget
+	if cfg.Checkpoints == nil {
+		// Without a checkpoint the engine follows the log from its end as
+		// of New, not as of whenever Run gets scheduled: an event appended
+		// between the two is evaluated, not silently skipped.
+		end, err := e.lastPosition(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("automation: find the end of the log: %w", err)
+		}
+		e.startEnd = end
+	}
 	return e, nil
 }
 
@@ -269,11 +282,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		fromEnd = true
 	}
 	if fromEnd {
-		// No checkpoint store: begin at the current end of the log.
-		start = e.svc.KeyState().Position()
-		if last, err := e.lastPosition(ctx); err == nil && last > start {
-			start = last
-		}
+		// No checkpoint store: begin at the end of the log as New saw it.
+		start = e.startEnd
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
