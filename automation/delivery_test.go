@@ -63,7 +63,16 @@ func (a serviceSource) record(ctx context.Context, it mqtt.Item, failed bool, re
 	return err
 }
 
-func (a serviceSource) Delivered(ctx context.Context, it mqtt.Item) error {
+func (a serviceSource) PendingFor(_ context.Context, client [16]byte) ([]mqtt.Item, error) {
+	qs := a.s.PendingFor(domain.ID(client), 0)
+	out := make([]mqtt.Item, len(qs))
+	for i, q := range qs {
+		out[i] = mqtt.Item{ClientID: q.Client, Seq: q.Seq(), Ref: q.Ref.String()}
+	}
+	return out, nil
+}
+
+func (a serviceSource) Delivered(ctx context.Context, it mqtt.Item, _ mqtt.Evidence) error {
 	return a.record(ctx, it, false, "")
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/e4c2/e4c2/client/credential"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -403,4 +404,21 @@ func (c *Client) setupUnverified(st *state) error {
 	}
 	return fmt.Errorf("%w: suite %s cannot open PK messages without their signature (policy AcceptUnknownSignerUnverified)",
 		ErrUnsupportedOperation, c.set.suite.Name())
+}
+
+// MQTTCredential returns the username and password this device presents to
+// the C2's embedded broker (see package client/credential): the SK password
+// is derived from the current identity key, the PK password is signed at
+// time now and expires, so compute it at every connection.
+func (c *Client) MQTTCredential(now time.Time) (username, password string, err error) {
+	st := c.st.Load()
+	username = credential.Username(st.id)
+	if st.ident != nil {
+		password, err = credential.PKPassword(c.set.pk, st.ident, st.id, now)
+		if err != nil {
+			return "", "", fmt.Errorf("client: mqtt credential: %w", err)
+		}
+		return username, password, nil
+	}
+	return username, credential.SKPassword(st.key, st.id), nil
 }

@@ -26,10 +26,17 @@ type Message struct {
 type Config struct {
 	// BrokerURL is tcp://host:port or ssl://host:port.
 	BrokerURL string
-	// ClientID defaults to "e4dev-" + hex(device id).
+	// ClientID defaults to "e4dev-" + hex(device id), the only client id
+	// the C2's embedded broker accepts for this device.
 	ClientID string
-	// Username and Password authenticate to the broker, if it wants it.
+	// Username and Password authenticate to the broker. When Username is
+	// empty the device presents its E4 device credential (package
+	// client/credential), computed afresh at every connection, which is
+	// what the C2's embedded broker requires; set them for an external
+	// broker with its own accounts.
 	Username, Password string
+	// Anonymous sends no credential at all.
+	Anonymous bool
 	// TLS configures ssl:// connections.
 	TLS *tls.Config
 	// CleanSession drops the broker session at connect. Default false: a
@@ -50,8 +57,9 @@ type Device struct {
 	cfg Config
 	mq  paho.Client
 
-	mu     sync.Mutex
-	topics map[string]byte
+	mu      sync.Mutex
+	topics  map[string]byte
+	refused map[string]bool // application topics the broker refused: retried after each command
 }
 
 // ErrTimeout is returned when the broker did not answer in time.
@@ -75,7 +83,7 @@ func Connect(ctx context.Context, c *client.Client, cfg Config) (*Device, error)
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
-	d := &Device{c: c, cfg: cfg, topics: map[string]byte{c.ControlTopic(): 2}}
+	d := &Device{c: c, cfg: cfg, topics: map[string]byte{c.ControlTopic(): 2}, refused: map[string]bool{}}
 	opts := paho.NewClientOptions().
 		AddBroker(cfg.BrokerURL).
 		SetClientID(cfg.ClientID).
@@ -88,8 +96,24 @@ func Connect(ctx context.Context, c *client.Client, cfg Config) (*Device, error)
 		SetKeepAlive(30 * time.Second).
 		SetDefaultPublishHandler(d.handle).
 		SetOnConnectHandler(d.resubscribe)
-	if cfg.Username != "" {
+	switch {
+	case cfg.Anonymous:
+	case cfg.Username != "":
 		opts.SetUsername(cfg.Username).SetPassword(cfg.Password)
+	default:
+		if _, _, err := c.MQTTCredential(); err != nil {
+			return nil, fmt.Errorf("e4mqtt: %w", err)
+		}
+		// A provider, not a fixed password: a PK credential expires, and
+		// an SK one changes with SetIdKey; every reconnection presents
+		// the current one.
+		opts.SetCredentialsProvider(func() (string, string) {
+			u, p, err := c.MQTTCredential()
+			if err != nil {
+				return "", ""
+			}
+			return u, p
+		})
 	}
 	if cfg.TLS != nil {
 		opts.SetTLSConfig(cfg.TLS)
@@ -98,9 +122,14 @@ func Connect(ctx context.Context, c *client.Client, cfg Config) (*Device, error)
 	if err := wait(ctx, d.mq.Connect(), cfg.ConnectTimeout); err != nil {
 		return nil, fmt.Errorf("e4mqtt: connect %s: %w", cfg.BrokerURL, err)
 	}
-	if err := wait(ctx, d.mq.Subscribe(c.ControlTopic(), 2, d.handle), cfg.ConnectTimeout); err != nil {
+	tok := d.mq.Subscribe(c.ControlTopic(), 2, d.handle)
+	if err := wait(ctx, tok, cfg.ConnectTimeout); err != nil {
 		d.mq.Disconnect(0)
 		return nil, fmt.Errorf("e4mqtt: subscribe to the control topic: %w", err)
+	}
+	if refusedTopics(tok) != nil {
+		d.mq.Disconnect(0)
+		return nil, fmt.Errorf("e4mqtt: the broker refused the subscription to the control topic %s", c.ControlTopic())
 	}
 	return d, nil
 }
@@ -121,10 +150,77 @@ func (d *Device) Subscribe(ctx context.Context, topics ...string) error {
 		d.topics[t] = 1
 	}
 	d.mu.Unlock()
-	if err := wait(ctx, d.mq.SubscribeMultiple(filters, d.handle), d.cfg.ConnectTimeout); err != nil {
+	tok := d.mq.SubscribeMultiple(filters, d.handle)
+	if err := wait(ctx, tok, d.cfg.ConnectTimeout); err != nil {
 		return fmt.Errorf("e4mqtt: subscribe: %w", err)
 	}
+	d.noteRefused(refusedTopics(tok), filters)
 	return nil
+}
+
+// Refused returns the application topics the broker refused to subscribe
+// this device to (the C2's broker only allows the topics a device is
+// attached to). The device asks again after every command it applies, so
+// a topic it is attached to later is subscribed to then.
+func (d *Device) Refused() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]string, 0, len(d.refused))
+	for t := range d.refused {
+		out = append(out, t)
+	}
+	return out
+}
+
+func (d *Device) noteRefused(refused map[string]bool, asked map[string]byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for t := range asked {
+		if refused[t] {
+			d.refused[t] = true
+		} else {
+			delete(d.refused, t)
+		}
+	}
+}
+
+// refusedTopics returns the filters a SUBACK refused (return code 0x80).
+func refusedTopics(tok paho.Token) map[string]bool {
+	st, ok := tok.(*paho.SubscribeToken)
+	if !ok {
+		return nil
+	}
+	var out map[string]bool
+	for t, code := range st.Result() {
+		if code >= 0x80 {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[t] = true
+		}
+	}
+	return out
+}
+
+// retryRefused subscribes again to the refused topics (after a command: the
+// device may have just been attached to one).
+func (d *Device) retryRefused() {
+	d.mu.Lock()
+	if len(d.refused) == 0 {
+		d.mu.Unlock()
+		return
+	}
+	filters := make(map[string]byte, len(d.refused))
+	for t := range d.refused {
+		filters[t] = d.topics[t]
+	}
+	d.mu.Unlock()
+	tok := d.mq.SubscribeMultiple(filters, d.handle)
+	go func() {
+		if wait(context.Background(), tok, d.cfg.ConnectTimeout) == nil {
+			d.noteRefused(refusedTopics(tok), filters)
+		}
+	}()
 }
 
 // Publish protects payload with the topic key and publishes it.
@@ -144,6 +240,9 @@ func (d *Device) Close() { d.mq.Disconnect(250) }
 
 func (d *Device) handle(_ paho.Client, m paho.Message) {
 	payload, isCmd, err := d.c.Unprotect(m.Payload(), m.Topic())
+	if isCmd && err == nil {
+		d.retryRefused()
+	}
 	if d.cfg.OnMessage != nil {
 		d.cfg.OnMessage(Message{Topic: m.Topic(), Payload: payload, Command: isCmd, Err: err})
 	}

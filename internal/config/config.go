@@ -49,6 +49,11 @@ type Config struct {
 	BrokerCAFile string `json:"broker_ca_file"`
 	// MQTTListen is the embedded broker's listen address.
 	MQTTListen string `json:"mqtt_listen"`
+	// MQTTAnonymousRead lists topics that clients without a device
+	// credential may subscribe to (never publish on) through the embedded
+	// broker. Empty (the default): every connection must be the C2 or an
+	// authenticated device.
+	MQTTAnonymousRead []string `json:"mqtt_anonymous_read"`
 	// DeliveryWindow is the number of unconfirmed publishes (0: per broker
 	// kind default).
 	DeliveryWindow int `json:"delivery_window"`

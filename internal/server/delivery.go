@@ -29,7 +29,10 @@ func (d *deliverySource) Pending(ctx context.Context, after uint64, limit int) (
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	qs := d.svc.PendingAfter(after, limit)
+	return d.items(d.svc.PendingAfter(after, limit)), nil
+}
+
+func (d *deliverySource) items(qs []projections.Queued) []mqtt.Item {
 	items := make([]mqtt.Item, len(qs))
 	for i := range qs {
 		items[i] = mqtt.Item{ClientID: qs[i].Client, Seq: qs[i].Seq()}
@@ -44,7 +47,7 @@ func (d *deliverySource) Pending(ctx context.Context, after uint64, limit int) (
 			items[i].Phase = rolePhase(d.svc, qs[i].Client)
 		}
 	}
-	return items, nil
+	return items
 }
 
 // rolePhase is the rotation phase of a client: 0 consumer, 1 both, 2 publisher.
@@ -63,6 +66,13 @@ func rolePhase(svc *c2.Service, id domain.ID) uint8 {
 }
 
 func (d *deliverySource) Changed() <-chan struct{} { return d.svc.Changed() }
+
+func (d *deliverySource) PendingFor(ctx context.Context, client [16]byte) ([]mqtt.Item, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return d.items(d.svc.PendingFor(domain.ID(client), 0)), nil
+}
 
 func (d *deliverySource) lookup(it mqtt.Item) (projections.Queued, error) {
 	q, ok := d.svc.QueuedBySeq(domain.ID(it.ClientID), it.Seq)
@@ -90,12 +100,17 @@ func (d *deliverySource) Build(ctx context.Context, it mqtt.Item, now time.Time)
 	return payload, nil
 }
 
-func (d *deliverySource) Delivered(ctx context.Context, it mqtt.Item) error {
+func (d *deliverySource) Delivered(ctx context.Context, it mqtt.Item, ev mqtt.Evidence) error {
 	q, err := d.lookup(it)
 	if err != nil {
 		return nil // already recorded (a resend after restart)
 	}
-	if err := d.svc.RecordDelivered(ctx, d.origin, q); err != nil && !errors.Is(err, c2.ErrNotPending) {
+	if ev == mqtt.Confirmed {
+		err = d.svc.RecordConfirmed(ctx, d.origin, q)
+	} else {
+		err = d.svc.RecordDelivered(ctx, d.origin, q)
+	}
+	if err != nil && !errors.Is(err, c2.ErrNotPending) {
 		return err
 	}
 	return nil

@@ -55,6 +55,10 @@ type Server struct {
 
 	workerDone chan error
 	closeOnce  sync.Once
+
+	presence *presence // embedded broker only
+	stopBg   context.CancelFunc
+	clock    func() time.Time
 }
 
 // Options are the parts of a start that are not configuration.
@@ -80,7 +84,12 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel)}))
 	}
-	s := &Server{cfg: cfg, log: opt.Logger, metrics: newMetrics(), workerDone: make(chan error, 1)}
+	s := &Server{cfg: cfg, log: opt.Logger, metrics: newMetrics(), workerDone: make(chan error, 1), clock: opt.Clock}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopBg = stopBg
 	defer func() {
 		if err != nil {
 			s.closeAll(context.Background())
@@ -136,6 +145,13 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		Logger:  s.log.With("component", "delivery"),
 	})
 	go func() { s.workerDone <- s.worker.Run(context.WithoutCancel(ctx)) }()
+	if s.presence != nil {
+		s.presence.setWorker(s.worker)
+		go s.presence.run(bg)
+	}
+	if s.paho != nil {
+		go s.resyncOnReconnect(bg)
+	}
 
 	if err := s.startHTTP(); err != nil {
 		return nil, err
@@ -190,6 +206,9 @@ func (s *Server) closeAll(ctx context.Context) error {
 	// their last fires are still delivered.
 	if err := s.stopAutomation(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if s.stopBg != nil {
+		s.stopBg()
 	}
 	if s.worker != nil {
 		if err := s.worker.Shutdown(ctx); err != nil {
@@ -355,13 +374,20 @@ func (s *Server) bootstrapAdminToken(ctx context.Context, out io.Writer) error {
 func (s *Server) startBroker(ctx context.Context) error {
 	window := s.cfg.DeliveryWindow
 	if s.cfg.Broker == "" {
-		// The broker's sessions and the commands it confirmed for offline
-		// devices live in the data directory: the C2 records them delivered
-		// at the broker's acceptance, so a restart must not drop them.
+		// Devices authenticate with their E4 credential and see only
+		// their own control topic and their topics. The C2 hands a
+		// command to a device only while it is online and counts it when
+		// the device's own session completed QoS 2, so the broker's
+		// persistence (sessions in the data directory) only spares
+		// devices a resend: the C2's log is the outbox.
+		s.presence = newPresence(s.svc, s.log.With("component", "presence"))
 		b, err := broker.New(broker.Config{
-			Address:     s.cfg.MQTTListen,
-			PersistPath: filepath.Join(s.cfg.DataDir, "broker.db"),
-			Logger:      s.log.With("component", "broker"),
+			Address:             s.cfg.MQTTListen,
+			PersistPath:         filepath.Join(s.cfg.DataDir, "broker.db"),
+			Logger:              s.log.With("component", "broker"),
+			Authority:           deviceAuthority{svc: s.svc, clock: s.clock},
+			Observer:            s.presence,
+			AnonymousReadTopics: s.cfg.MQTTAnonymousRead,
 		})
 		if err != nil {
 			return err
@@ -370,10 +396,7 @@ func (s *Server) startBroker(ctx context.Context) error {
 			return fmt.Errorf("embedded broker: %w", err)
 		}
 		s.broker = b
-		if window == 0 {
-			window = mqtt.DefaultWindowEmbedded
-		}
-		s.pub = mqtt.NewInProcess(b, window)
+		s.pub = mqtt.NewInProcessDevices(b, window)
 		return nil
 	}
 	tlsCfg, err := brokerTLS(s.cfg)

@@ -53,10 +53,16 @@ type Source interface {
 	// ErrPermanent (e.g. the client was removed) fails the item at once;
 	// any other error counts as a failed attempt.
 	Build(ctx context.Context, it Item, now time.Time) (payload []byte, err error)
-	// Delivered records that the broker confirmed the item (PUBCOMP).
-	// An error is retried (with back-off) until it succeeds or the worker
-	// is stopped; the item is then resent after a restart.
-	Delivered(ctx context.Context, it Item) error
+	// PendingFor returns the pending items of one client in Seq order:
+	// the worker calls it when a device it had set aside (offline) comes
+	// online. Only used with a DevicePublisher.
+	PendingFor(ctx context.Context, client [16]byte) ([]Item, error)
+	// Delivered records the evidence that the item reached the broker
+	// (Accepted: PUBCOMP from an external broker) or the device's own
+	// session (Confirmed: embedded broker). An error is retried (with
+	// back-off) until it succeeds or the worker is stopped; the item is
+	// then resent after a restart.
+	Delivered(ctx context.Context, it Item, ev Evidence) error
 	// Failed records that the item was given up, with a reason that holds
 	// no secret. Errors are retried like Delivered's.
 	Failed(ctx context.Context, it Item, reason string) error
@@ -77,7 +83,50 @@ type Publisher interface {
 	SafeWindow() int
 }
 
+// Evidence is how far a delivered command is known to have gone.
+type Evidence uint8
+
+const (
+	// Accepted: a broker took the message (PUBCOMP from an external
+	// broker). Whether the device got it is unknown.
+	Accepted Evidence = iota + 1
+	// Confirmed: the device's own MQTT session completed the QoS 2
+	// exchange for the message (the embedded broker sees it).
+	Confirmed
+)
+
+func (e Evidence) String() string {
+	switch e {
+	case Accepted:
+		return "accepted"
+	case Confirmed:
+		return "confirmed"
+	}
+	return "unknown"
+}
+
+// DevicePublisher is a Publisher that sees each device's session: the
+// embedded broker. The worker then hands a command only to a device that is
+// online, protected at that moment, and counts it delivered when the
+// device's session completed QoS 2 for it; commands of offline devices wait
+// in the Source (the C2's outbox) until Worker.Wake says the device is back.
+type DevicePublisher interface {
+	Publisher
+	// Online reports whether the device is connected and subscribed to its
+	// control topic.
+	Online(client [16]byte) bool
+	// Deliver publishes payload on the device's control topic and returns
+	// nil once the device's session completed QoS 2 for it. It returns an
+	// error wrapping ErrOffline when the device is not online or leaves
+	// before completing, ErrUnavailable when the broker is down, and
+	// ctx's error when the device did not complete in time.
+	Deliver(ctx context.Context, client [16]byte, payload []byte) error
+}
+
 var (
+	// ErrOffline: the device is not connected. Its commands wait, and no
+	// attempt is counted.
+	ErrOffline = errors.New("mqtt: device offline")
 	// ErrUnavailable: the broker cannot be reached. A publish that fails
 	// with it does not count as an attempt.
 	ErrUnavailable = errors.New("mqtt: broker unavailable")
@@ -97,6 +146,11 @@ const (
 	// DefaultWindowEmbedded is for the embedded mochi broker (in process,
 	// or over TCP where mochi's receive maximum is 1024).
 	DefaultWindowEmbedded = 64
+	// DefaultWindowDevices is the number of concurrent exchanges with
+	// devices through the embedded broker: each waits for one device's
+	// PUBCOMP and different devices do not queue behind each other, so the
+	// window covers a fleet's round trips, not a broker's inflight limit.
+	DefaultWindowDevices = 1024
 )
 
 // ControlTopic returns the control topic of a client, "e4/" + lowercase hex id.

@@ -102,7 +102,22 @@ func (s *fakeSource) Build(ctx context.Context, it Item, now time.Time) ([]byte,
 	return []byte(p), nil
 }
 
-func (s *fakeSource) Delivered(ctx context.Context, it Item) error {
+func (s *fakeSource) PendingFor(ctx context.Context, client [16]byte) ([]Item, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Item
+	for _, it := range s.items {
+		if it.ClientID == client && s.state[it.Seq] == "" {
+			out = append(out, it)
+		}
+	}
+	return out, nil
+}
+
+func (s *fakeSource) Delivered(ctx context.Context, it Item, ev Evidence) error {
 	if s.deliveredErr != nil {
 		if err := s.deliveredErr(it); err != nil {
 			return err
@@ -111,6 +126,9 @@ func (s *fakeSource) Delivered(ctx context.Context, it Item) error {
 	s.mu.Lock()
 	if s.state[it.Seq] == "" {
 		s.state[it.Seq] = "delivered"
+		if ev == Confirmed {
+			s.state[it.Seq] = "delivered confirmed"
+		}
 		s.nDeliv++
 	}
 	s.log = append(s.log, "delivered "+it.Ref)

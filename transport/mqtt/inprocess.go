@@ -57,3 +57,56 @@ func (p *InProcess) Connected() bool { return p.b.Running() }
 
 // SafeWindow implements Publisher.
 func (p *InProcess) SafeWindow() int { return p.window }
+
+// DeviceBroker is what InProcessDevices needs from the embedded broker
+// (*broker.Broker implements it): besides publishing, it sees each device's
+// session.
+type DeviceBroker interface {
+	InlineBroker
+	// Online reports whether the device is connected and subscribed to its
+	// control topic.
+	Online(id [16]byte) bool
+	// Deliver publishes payload on the device's control topic and returns
+	// nil once the device's own session completed QoS 2 for it;
+	// broker.ErrOffline when the device is not online or leaves first.
+	Deliver(ctx context.Context, id [16]byte, payload []byte) error
+}
+
+// InProcessDevices is the embedded broker as a DevicePublisher: a command
+// goes only to a device that is online, and is confirmed by the device's
+// own PUBCOMP, not by the broker taking it.
+type InProcessDevices struct {
+	InProcess
+	d DeviceBroker
+}
+
+var _ DevicePublisher = (*InProcessDevices)(nil)
+
+// NewInProcessDevices returns a device publisher into b with the given
+// window of concurrent exchanges (0: DefaultWindowDevices).
+func NewInProcessDevices(b DeviceBroker, window int) *InProcessDevices {
+	if window <= 0 {
+		window = DefaultWindowDevices
+	}
+	return &InProcessDevices{InProcess: InProcess{b: b, window: window}, d: b}
+}
+
+// Online implements DevicePublisher.
+func (p *InProcessDevices) Online(id [16]byte) bool { return p.d.Online(id) }
+
+// Deliver implements DevicePublisher.
+func (p *InProcessDevices) Deliver(ctx context.Context, id [16]byte, payload []byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mqtt: deliver: %w", err)
+	}
+	err := p.d.Deliver(ctx, id, payload)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, broker.ErrOffline):
+		return fmt.Errorf("mqtt: deliver: %w", ErrOffline)
+	case errors.Is(err, broker.ErrNotRunning):
+		return fmt.Errorf("mqtt: deliver: %w (%w)", ErrUnavailable, err)
+	}
+	return fmt.Errorf("mqtt: deliver: %w", err)
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -43,9 +44,11 @@ type PahoConfig struct {
 // QoS 2 publishes in its store, so a publish interrupted by a reconnect is
 // completed on the new connection instead of lost. It reconnects by itself.
 type Paho struct {
-	c      paho.Client
-	window int
-	id     string
+	c           paho.Client
+	window      int
+	id          string
+	connects    atomic.Int64
+	reconnected chan bool
 }
 
 var _ Publisher = (*Paho)(nil)
@@ -99,6 +102,15 @@ func NewPaho(cfg PahoConfig) (*Paho, error) {
 		SetConnectTimeout(cfg.ConnectTimeout).
 		SetKeepAlive(cfg.KeepAlive).
 		SetOrderMatters(false)
+	p := &Paho{window: cfg.MaxInflight, id: cfg.ClientID, reconnected: make(chan bool, 1)}
+	o.SetOnConnectHandler(func(paho.Client) {
+		if p.connects.Add(1) > 1 {
+			select {
+			case p.reconnected <- false:
+			default:
+			}
+		}
+	})
 	if cfg.Username != "" {
 		o.SetUsername(cfg.Username).SetPassword(cfg.Password)
 	}
@@ -109,12 +121,18 @@ func NewPaho(cfg PahoConfig) (*Paho, error) {
 		}
 		o.SetTLSConfig(tc)
 	}
-	c := paho.NewClient(o)
+	p.c = paho.NewClient(o)
 	// With ConnectRetry the token completes only once connected (or on
 	// Disconnect); the worker does not wait for it.
-	c.Connect()
-	return &Paho{c: c, window: cfg.MaxInflight, id: cfg.ClientID}, nil
+	p.c.Connect()
+	return p, nil
 }
+
+// Reconnected receives a value each time the connection came back after it
+// was lost (not for the first connection). The value is whether the broker
+// kept the session; paho does not report it on automatic reconnections, so
+// it is false: callers must assume the broker may have lost what it held.
+func (p *Paho) Reconnected() <-chan bool { return p.reconnected }
 
 // ClientID returns the MQTT client id in use.
 func (p *Paho) ClientID() string { return p.id }

@@ -97,6 +97,7 @@ type Stats struct {
 	Retries     uint64 // counted failed attempts that were retried
 	Failed      uint64 // items recorded failed
 	Unavailable uint64 // waits for an unreachable broker
+	Parked      uint64 // queues set aside because their device was offline
 	QueueDepth  int    // items buffered now
 	InFlight    int    // window slots in use now
 }
@@ -105,9 +106,14 @@ type Stats struct {
 // with NewWorker, run it with Run, stop it with Shutdown (graceful) or by
 // cancelling Run's context (immediate).
 type Worker struct {
-	src Source
-	pub Publisher
-	cfg Config
+	src    Source
+	pub    Publisher
+	devPub DevicePublisher // pub, when it sees device sessions; else nil
+	cfg    Config
+
+	wakeMu sync.Mutex
+	woken  map[[16]byte]struct{} // devices reported online since the loop last looked
+	wakeCh chan struct{}         // capacity 1: "woken is not empty"
 
 	slots   chan struct{} // window semaphore: a send takes a slot
 	results chan result
@@ -117,13 +123,22 @@ type Worker struct {
 	started atomic.Bool
 	cancel  atomic.Pointer[context.CancelFunc]
 
-	published, delivered, retries, failed, unavailable atomic.Uint64
-	depth, inflight                                    atomic.Int64
+	published, delivered, retries, failed, unavailable, parked atomic.Uint64
+	depth, inflight                                            atomic.Int64
 }
 
+// outcome is how the delivery of one item ended.
+type outcome uint8
+
+const (
+	abandoned outcome = iota // stopped: resent by the next run
+	completed                // recorded delivered or failed: drop it from the queue
+	offline                  // the device is offline: set its whole queue aside
+)
+
 type result struct {
-	client    [16]byte
-	completed bool // recorded delivered or failed: drop it from the queue
+	client  [16]byte
+	outcome outcome
 }
 
 // phases counts the unsettled items of each Group by Phase.
@@ -163,8 +178,11 @@ func (p phases) blocked(it Item) bool {
 // NewWorker returns a worker over src and pub with cfg (defaults applied).
 func NewWorker(src Source, pub Publisher, cfg Config) *Worker {
 	cfg.defaults(pub)
+	dp, _ := pub.(DevicePublisher)
 	return &Worker{
-		src: src, pub: pub, cfg: cfg,
+		src: src, pub: pub, devPub: dp, cfg: cfg,
+		woken:   make(map[[16]byte]struct{}),
+		wakeCh:  make(chan struct{}, 1),
 		slots:   make(chan struct{}, cfg.Window),
 		results: make(chan result),
 		stop:    make(chan struct{}),
@@ -180,14 +198,47 @@ func (w *Worker) Stats() Stats {
 	return Stats{
 		Published: w.published.Load(), Delivered: w.delivered.Load(),
 		Retries: w.retries.Load(), Failed: w.failed.Load(), Unavailable: w.unavailable.Load(),
+		Parked: w.parked.Load(),
 		QueueDepth: int(w.depth.Load()), InFlight: int(w.inflight.Load()),
 	}
 }
 
 // clientQueue is the buffered FIFO of one client.
 type clientQueue struct {
-	items []Item
-	busy  bool // its head is being delivered
+	items  []Item
+	busy   bool   // its head is being delivered
+	maxSeq uint64 // highest Seq taken into this queue (dedups the two fetch paths)
+}
+
+// Wake tells the worker that a device came online (the embedded broker's
+// presence report): its commands, set aside while it was offline, are
+// fetched again and delivered. Safe to call from any goroutine; it never
+// blocks.
+func (w *Worker) Wake(client [16]byte) {
+	w.wakeMu.Lock()
+	w.woken[client] = struct{}{}
+	w.wakeMu.Unlock()
+	select {
+	case w.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Worker) takeWoken() [][16]byte {
+	w.wakeMu.Lock()
+	defer w.wakeMu.Unlock()
+	ids := make([][16]byte, 0, len(w.woken))
+	for id := range w.woken {
+		ids = append(ids, id)
+	}
+	clear(w.woken)
+	return ids
+}
+
+// online reports whether commands for client may be handed out now: always
+// with a publisher that cannot see devices.
+func (w *Worker) online(client [16]byte) bool {
+	return w.devPub == nil || w.devPub.Online(client)
 }
 
 // Run delivers items until Shutdown completes or ctx is done. Cancelling
@@ -250,11 +301,20 @@ func (w *Worker) Run(ctx context.Context) error {
 					}
 					cursor = it.Seq
 					q := queues[it.ClientID]
+					if q != nil && it.Seq <= q.maxSeq {
+						continue // already fetched when its device came online
+					}
 					if q == nil {
+						if !w.online(it.ClientID) {
+							// Its device is offline: the command waits in
+							// the Source until Wake.
+							continue
+						}
 						q = &clientQueue{}
 						queues[it.ClientID] = q
 					}
 					q.items = append(q.items, it)
+					q.maxSeq = it.Seq
 					groups.add(it, 1)
 					buffered++
 					if len(q.items) == 1 && !q.busy {
@@ -296,13 +356,26 @@ func (w *Worker) Run(ctx context.Context) error {
 			active--
 			q := queues[r.client]
 			q.busy = false
-			if r.completed {
+			switch r.outcome {
+			case completed:
 				groups.add(q.items[0], -1)
 				q.items = q.items[1:]
 				buffered--
-				w.depth.Store(int64(buffered))
-				w.cfg.Metrics.QueueDepth(buffered)
+			case offline:
+				// Set the whole queue aside: the device gets it, from
+				// the Source, when it is back. It may be back already.
+				for _, it := range q.items {
+					groups.add(it, -1)
+				}
+				buffered -= len(q.items)
+				q.items = nil
+				w.parked.Add(1)
+				if !stopping && w.online(r.client) {
+					w.Wake(r.client)
+				}
 			}
+			w.depth.Store(int64(buffered))
+			w.cfg.Metrics.QueueDepth(buffered)
 			switch {
 			case len(q.items) == 0:
 				delete(queues, r.client)
@@ -314,6 +387,35 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 		case <-changed:
 			fetch = true
+		case <-w.wakeCh:
+			if stopping {
+				continue
+			}
+			for _, id := range w.takeWoken() {
+				if queues[id] != nil || !w.online(id) {
+					continue // being delivered, or gone again
+				}
+				items, err := w.src.PendingFor(hard, id)
+				if err != nil {
+					if hard.Err() == nil {
+						w.cfg.Logger.Warn("mqtt: reading a device's queue failed; retrying", "error", err)
+						w.Wake(id)
+					}
+					continue
+				}
+				if len(items) == 0 {
+					continue
+				}
+				q := &clientQueue{items: items, maxSeq: items[len(items)-1].Seq}
+				queues[id] = q
+				for _, it := range items {
+					groups.add(it, 1)
+				}
+				buffered += len(items)
+				ready = append(ready, id)
+			}
+			w.depth.Store(int64(buffered))
+			w.cfg.Metrics.QueueDepth(buffered)
 		case <-poll.C:
 			fetch = true
 		case <-stopCh:
@@ -404,13 +506,14 @@ func (w *Worker) deliver(ctx context.Context, it Item) {
 			return false
 		}
 	}
-	completed := w.attempts(ctx, it, release, acquire)
+	out := w.attempts(ctx, it, release, acquire)
 	release()
-	w.results <- result{client: it.ClientID, completed: completed}
+	w.results <- result{client: it.ClientID, outcome: out}
 }
 
-// attempts delivers it; true once delivered or failed is recorded.
-func (w *Worker) attempts(ctx context.Context, it Item, release func(), acquire func() bool) bool {
+// attempts delivers it: completed once delivered or failed is recorded,
+// offline when its device is not connected.
+func (w *Worker) attempts(ctx context.Context, it Item, release func(), acquire func() bool) outcome {
 	topic := ControlTopic(it.ClientID)
 	var (
 		attempts int
@@ -431,13 +534,16 @@ func (w *Worker) attempts(ctx context.Context, it Item, release func(), acquire 
 	for {
 		// A stopping worker finishes what it publishes but starts nothing.
 		if w.stopping() || ctx.Err() != nil {
-			return false
+			return abandoned
 		}
 		if !w.pub.Connected() {
 			if !waitUnavailable() {
-				return false
+				return abandoned
 			}
 			continue
+		}
+		if !w.online(it.ClientID) {
+			return offline
 		}
 		now := w.cfg.Now()
 		if since.IsZero() {
@@ -448,30 +554,39 @@ func (w *Worker) attempts(ctx context.Context, it Item, release func(), acquire 
 			return w.recordFailed(ctx, it, fmt.Sprintf("build: %v", err))
 		}
 		if err == nil {
+			ev := Accepted
 			actx, cancel := context.WithTimeout(ctx, w.cfg.AttemptTimeout)
-			err = w.pub.Publish(actx, topic, payload)
+			if w.devPub != nil {
+				ev = Confirmed
+				err = w.devPub.Deliver(actx, it.ClientID, payload)
+			} else {
+				err = w.pub.Publish(actx, topic, payload)
+			}
 			cancel()
 			w.published.Add(1)
 			w.cfg.Metrics.Published()
 			if err == nil {
-				if !w.record(ctx, func(c context.Context) error { return w.src.Delivered(c, it) }) {
-					return false
+				if !w.record(ctx, func(c context.Context) error { return w.src.Delivered(c, it, ev) }) {
+					return abandoned
 				}
 				w.delivered.Add(1)
 				w.cfg.Metrics.Delivered()
-				return true
+				return completed
+			}
+			if errors.Is(err, ErrOffline) && ctx.Err() == nil {
+				return offline
 			}
 			err = fmt.Errorf("publish: %w", err)
 		} else {
 			err = fmt.Errorf("build: %w", err)
 		}
 		if ctx.Err() != nil {
-			return false // hard stop: outcome unknown, resent by the next run
+			return abandoned // hard stop: outcome unknown, resent by the next run
 		}
 		if errors.Is(err, ErrUnavailable) || !w.pub.Connected() {
 			// The connection went away: not the item's fault.
 			if !waitUnavailable() {
-				return false
+				return abandoned
 			}
 			continue
 		}
@@ -489,21 +604,21 @@ func (w *Worker) attempts(ctx context.Context, it Item, release func(), acquire 
 		w.cfg.Metrics.Retried()
 		release()
 		if !w.sleep(ctx, backoff) || !acquire() {
-			return false
+			return abandoned
 		}
 		backoff = min(backoff*2, w.cfg.MaxBackoff)
 		// The back-off is failing time too, as long as the broker stays up.
 	}
 }
 
-func (w *Worker) recordFailed(ctx context.Context, it Item, reason string) bool {
+func (w *Worker) recordFailed(ctx context.Context, it Item, reason string) outcome {
 	if !w.record(ctx, func(c context.Context) error { return w.src.Failed(c, it, reason) }) {
-		return false
+		return abandoned
 	}
 	w.failed.Add(1)
 	w.cfg.Metrics.Failed()
 	w.cfg.Logger.Warn("mqtt: command delivery failed", "client", fmt.Sprintf("%x", it.ClientID), "ref", it.Ref, "reason", reason)
-	return true
+	return completed
 }
 
 // record calls fn until it succeeds or ctx is done (a graceful Shutdown
