@@ -409,9 +409,10 @@ func (c *Client) setupUnverified(st *state) error {
 // MQTTCredential returns the username and password this device presents to
 // the C2's embedded broker (see package client/credential): the SK password
 // is derived from the current identity key, the PK password is signed at
-// time now and expires, so compute it at every connection.
-func (c *Client) MQTTCredential(now time.Time) (username, password string, err error) {
+// the client's clock and expires, so compute it at every connection.
+func (c *Client) MQTTCredential() (username, password string, err error) {
 	st := c.st.Load()
+	now := c.set.clock()
 	username = credential.Username(st.id)
 	if st.ident != nil {
 		password, err = credential.PKPassword(c.set.pk, st.ident, st.id, now)
