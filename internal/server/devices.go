@@ -124,3 +124,10 @@ func (s *Server) resyncOnReconnect(ctx context.Context) {
 		}
 	}
 }
+
+// DeviceOnline reports whether a device is connected to the embedded broker
+// and subscribed to its control topic (always false with an external
+// broker, which the C2 cannot see into).
+func (s *Server) DeviceOnline(id domain.ID) bool {
+	return s.broker != nil && s.broker.Online([16]byte(id))
+}

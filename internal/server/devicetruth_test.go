@@ -1,0 +1,350 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/e4c2/e4c2/client"
+	"github.com/e4c2/e4c2/client/e4mqtt"
+	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/internal/c2"
+	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/internal/server"
+	"github.com/e4c2/e4c2/suites"
+	"github.com/e4c2/e4c2/suites/core"
+)
+
+// fleetDevice is a registered device that is not connected yet.
+type fleetDevice struct {
+	name string
+	id   domain.ID
+	c    *client.Client
+	dev  *device
+}
+
+func registerOnly(t *testing.T, srv *server.Server, name string, role domain.Role, clock func() time.Time) *fleetDevice {
+	t.Helper()
+	svc := srv.Service()
+	s := svc.Suite()
+	cfg := client.Config{Suite: s, Mode: svc.Mode(), Name: name, Clock: clock}
+	var registered []byte
+	if svc.Mode() == core.SymKey {
+		key, err := s.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Key, registered = key, key
+	} else {
+		id, err := s.(core.PKSuite).GenerateIdentity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Key, registered = id.Bytes(), id.PublicKey()
+		cfg.C2PublicKey = svc.C2().PublicKey
+	}
+	if _, err := svc.NewClient(context.Background(), c2.Origin{Actor: "test"}, c2.ByName(name), registered, role); err != nil {
+		t.Fatalf("NewClient %s: %v", name, err)
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fleetDevice{name: name, id: domain.ID(c.ID()), c: c}
+}
+
+func (f *fleetDevice) connect(t *testing.T, url string) {
+	t.Helper()
+	f.dev = &device{name: f.name, c: f.c}
+	d, err := e4mqtt.Connect(context.Background(), f.c, e4mqtt.Config{BrokerURL: url, OnMessage: f.dev.onMessage})
+	if err != nil {
+		t.Fatalf("connect %s: %v", f.name, err)
+	}
+	f.dev.d = d
+	t.Cleanup(d.Close)
+}
+
+// holds reports whether the device holds exactly the C2's current key of
+// every topic (compared with the key the C2 set, not just "a new key").
+func holds(t *testing.T, svc *c2.Service, c *client.Client, topics ...string) bool {
+	t.Helper()
+	for _, tp := range topics {
+		want, err := svc.ExportTopicKey(context.Background(), c2.Origin{Actor: "test"}, tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := topicKey(c, tp); !bytes.Equal(got, want) {
+			return false
+		}
+	}
+	return true
+}
+
+// A device registered and attached before it ever connected: the C2 says
+// "never seen, 3 commands waiting", hands nothing to the broker, and the
+// device gets every command when it first connects; the C2 then sees it in
+// sync, confirmed by the device's own session.
+func TestDeviceTruthNeverSeenDevice(t *testing.T) {
+	for _, cb := range []combo{{"standard", "sk"}, {"standard", "pk"}, {"fips", "sk"}} {
+		t.Run(cb.suite+"-"+cb.mode, func(t *testing.T) {
+			ctx := context.Background()
+			o := c2.Origin{Actor: "test"}
+			srv := startServer(t, cb.suite, cb.mode, "")
+			svc := srv.Service()
+			f := registerOnly(t, srv, "late-device", domain.RoleBoth, nil)
+			topics := []string{"plant/a", "plant/b", "plant/c"}
+			for _, tp := range topics {
+				if _, err := svc.NewTopic(ctx, o, tp); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := svc.NewTopicClient(ctx, o, c2.ByName(f.name), tp); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ds, err := svc.DeviceSync(c2.ByName(f.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ds.Status != "never_seen" || ds.Pending != 3 {
+				t.Fatalf("before connecting: status %q pending %d, want never_seen with 3 commands waiting", ds.Status, ds.Pending)
+			}
+			if got := svc.PendingCount(); got != 3 {
+				t.Fatalf("pending %d, want 3 (nothing may count as delivered)", got)
+			}
+			f.connect(t, "tcp://"+srv.MQTTAddr())
+			eventually(t, "the late device holds the three keys", func() bool { return holds(t, svc, f.c, topics...) })
+			eventually(t, "the C2 sees it in sync, confirmed", func() bool {
+				ds, err := svc.DeviceSync(c2.ByName(f.name))
+				return err == nil && ds.Status == "in_sync" && ds.Evidence == "confirmed" && ds.Pending == 0
+			})
+			ds, _ = svc.DeviceSync(c2.ByName(f.name))
+			if len(ds.Topics) != 3 {
+				t.Fatalf("sync view has %d topics, want 3", len(ds.Topics))
+			}
+			for _, row := range ds.Topics {
+				if row.Confirmed != row.Desired || row.Desired == 0 {
+					t.Fatalf("topic %s: desired %d confirmed %d", row.Topic, row.Desired, row.Confirmed)
+				}
+			}
+			if _, errs, _ := f.dev.snapshot(); len(errs) != 0 {
+				t.Fatalf("device errors: %v", errs)
+			}
+		})
+	}
+}
+
+// A controllable clock shared by the C2 and the devices.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// A device offline for longer than the protocol's 10-minute window through
+// a topic rotation and an identity-key rotation: the commands are protected
+// when the device takes them, not when they were decided, so none arrives
+// stale; the device reconnects with its old key's credential (the C2 keeps
+// it until the rotation is confirmed) and ends with the right keys.
+func TestDeviceTruthOfflinePastTheWindow(t *testing.T) {
+	ctx := context.Background()
+	o := c2.Origin{Actor: "test"}
+	clk := &testClock{t: time.Now()}
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	srv, err := server.Start(ctx, cfg, server.Options{Out: io.Discard, Logger: slog.New(slog.DiscardHandler), Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	svc := srv.Service()
+	url := "tcp://" + srv.MQTTAddr()
+	f := registerOnly(t, srv, "traveller", domain.RoleBoth, clk.Now)
+	if _, err := svc.NewTopic(ctx, o, "fleet/x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.NewTopicClient(ctx, o, c2.ByName(f.name), "fleet/x"); err != nil {
+		t.Fatal(err)
+	}
+	f.connect(t, url)
+	eventually(t, "first key", func() bool { return holds(t, svc, f.c, "fleet/x") })
+	f.dev.d.Close()
+	eventually(t, "the broker sees the device leave", func() bool { return !srv.DeviceOnline(f.id) })
+
+	if _, err := svc.NewTopic(ctx, o, "fleet/x"); err != nil { // rotation
+		t.Fatal(err)
+	}
+	if _, err := svc.NewClientKey(ctx, o, c2.ByName(f.name)); err != nil { // SetIdKey
+		t.Fatal(err)
+	}
+	clk.Add(25 * time.Minute) // far past the 10-minute window
+	if n := svc.PendingCount(); n != 2 {
+		t.Fatalf("pending %d, want 2 (rotation and SetIdKey wait for the device)", n)
+	}
+	f.connect(t, url) // presents the credential of the key it holds: the old one
+	eventually(t, "the device holds the rotated topic key", func() bool { return holds(t, svc, f.c, "fleet/x") })
+	eventually(t, "the C2 sees the device in sync", func() bool {
+		ds, err := svc.DeviceSync(c2.ByName(f.name))
+		return err == nil && ds.Status == "in_sync" && ds.Pending == 0
+	})
+	want, err := svc.ExportClientKey(ctx, o, c2.ByName(f.name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.c.State().Key; !bytes.Equal(got, want) {
+		t.Fatal("device does not hold the C2's new identity key")
+	}
+	if _, errs, _ := f.dev.snapshot(); len(errs) != 0 {
+		t.Fatalf("device rejected a command: %v", errs)
+	}
+	// And it can reconnect with the new key's credential.
+	f.dev.d.Close()
+	f.connect(t, url)
+}
+
+// rawConnect connects a plain paho client (nothing of ours) and returns it,
+// or the connection error.
+func rawConnect(url, clientID, user, password string) (paho.Client, error) {
+	o := paho.NewClientOptions().AddBroker(url).SetClientID(clientID).
+		SetCleanSession(true).SetConnectTimeout(5 * time.Second).SetAutoReconnect(false)
+	if user != "" {
+		o.SetUsername(user).SetPassword(password)
+	}
+	c := paho.NewClient(o)
+	tok := c.Connect()
+	if !tok.WaitTimeout(10 * time.Second) {
+		return nil, fmt.Errorf("connect timed out")
+	}
+	if err := tok.Error(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func subscribeCode(t *testing.T, c paho.Client, filter string) byte {
+	t.Helper()
+	tok := c.Subscribe(filter, 2, func(paho.Client, paho.Message) {})
+	if !tok.WaitTimeout(10 * time.Second) {
+		t.Fatalf("subscribe %s timed out", filter)
+	}
+	st := tok.(*paho.SubscribeToken)
+	return st.Result()[filter]
+}
+
+// The broker lets only the right device take a device's client id and read
+// its commands, and enforces roles; a device that uses paho and the
+// documented recipe (HMAC-SHA256 from the standard library) connects.
+func TestDeviceTruthBrokerAuthentication(t *testing.T) {
+	ctx := context.Background()
+	o := c2.Origin{Actor: "test"}
+	srv := startServer(t, "standard", "sk", "")
+	svc := srv.Service()
+	url := "tcp://" + srv.MQTTAddr()
+	s, _ := suites.ByName("standard")
+
+	key, _ := s.GenerateKey()
+	if _, err := svc.NewClient(ctx, o, c2.ByName("victim"), key, domain.RoleConsumer); err != nil {
+		t.Fatal(err)
+	}
+	otherKey, _ := s.GenerateKey()
+	if _, err := svc.NewClient(ctx, o, c2.ByName("other"), otherKey, domain.RoleBoth); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.NewTopic(ctx, o, "site/t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AttachClients(ctx, o, "site/t", []c2.ClientRef{c2.ByName("victim"), c2.ByName("other")}); err != nil {
+		t.Fatal(err)
+	}
+	id := s.ID("victim")
+	otherID := s.ID("other")
+	user := hex.EncodeToString(id)
+	// The documented recipe, with nothing of ours.
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("e4c2-mqtt-v1:" + user))
+	password := hex.EncodeToString(mac.Sum(nil))
+	otherMac := hmac.New(sha256.New, otherKey)
+	otherMac.Write([]byte("e4c2-mqtt-v1:" + hex.EncodeToString(otherID)))
+	otherPassword := hex.EncodeToString(otherMac.Sum(nil))
+	clientID := "e4dev-" + user
+
+	for name, try := range map[string][3]string{
+		"stolen client id, no credential":        {clientID, "", ""},
+		"stolen client id, wrong password":       {clientID, user, otherPassword},
+		"stolen client id, other's credential":   {clientID, hex.EncodeToString(otherID), otherPassword},
+		"own credential, another device's id":    {"e4dev-" + hex.EncodeToString(otherID), user, password},
+		"anonymous":                              {"someone", "", ""},
+		"right credential, arbitrary client id":  {"not-the-device", user, password},
+	} {
+		if c, err := rawConnect(url, try[0], try[1], try[2]); err == nil {
+			c.Disconnect(0)
+			t.Errorf("%s: connection accepted", name)
+		}
+	}
+
+	c, err := rawConnect(url, clientID, user, password)
+	if err != nil {
+		t.Fatalf("the device's own credential was refused: %v", err)
+	}
+	defer c.Disconnect(0)
+	for _, f := range []string{"#", "e4/#", "e4/" + hex.EncodeToString(otherID), "site/+"} {
+		if code := subscribeCode(t, c, f); code < 0x80 {
+			t.Errorf("subscription to %q granted (code %#x)", f, code)
+		}
+	}
+	if code := subscribeCode(t, c, "e4/"+user); code >= 0x80 {
+		t.Fatalf("own control topic refused (code %#x)", code)
+	}
+	if code := subscribeCode(t, c, "site/t"); code >= 0x80 {
+		t.Fatalf("attached topic refused (code %#x)", code)
+	}
+	if code := subscribeCode(t, c, "site/unattached"); code < 0x80 {
+		t.Errorf("unattached topic granted (code %#x)", code)
+	}
+
+	// A consumer cannot publish on its topic: a listener on it (the other
+	// device) hears nothing, while the other device's publish arrives.
+	oc, err := rawConnect(url, "e4dev-"+hex.EncodeToString(otherID), hex.EncodeToString(otherID), otherPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oc.Disconnect(0)
+	got := make(chan string, 4)
+	tok := oc.Subscribe("site/t", 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) })
+	tok.WaitTimeout(10 * time.Second)
+	c.Publish("site/t", 1, false, "from the consumer").WaitTimeout(5 * time.Second)
+	oc.Publish("site/t", 1, false, "from both").WaitTimeout(5 * time.Second)
+	select {
+	case m := <-got:
+		if m != "from both" {
+			t.Fatalf("first message on site/t is %q: the consumer published", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the publisher's message never arrived")
+	}
+}
