@@ -294,12 +294,12 @@ func TestDeviceTruthBrokerAuthentication(t *testing.T) {
 	clientID := "e4dev-" + user
 
 	for name, try := range map[string][3]string{
-		"stolen client id, no credential":        {clientID, "", ""},
-		"stolen client id, wrong password":       {clientID, user, otherPassword},
-		"stolen client id, other's credential":   {clientID, hex.EncodeToString(otherID), otherPassword},
-		"own credential, another device's id":    {"e4dev-" + hex.EncodeToString(otherID), user, password},
-		"anonymous":                              {"someone", "", ""},
-		"right credential, arbitrary client id":  {"not-the-device", user, password},
+		"stolen client id, no credential":       {clientID, "", ""},
+		"stolen client id, wrong password":      {clientID, user, otherPassword},
+		"stolen client id, other's credential":  {clientID, hex.EncodeToString(otherID), otherPassword},
+		"own credential, another device's id":   {"e4dev-" + hex.EncodeToString(otherID), user, password},
+		"anonymous":                             {"someone", "", ""},
+		"right credential, arbitrary client id": {"not-the-device", user, password},
 	} {
 		if c, err := rawConnect(url, try[0], try[1], try[2]); err == nil {
 			c.Disconnect(0)

@@ -198,7 +198,7 @@ func (w *Worker) Stats() Stats {
 	return Stats{
 		Published: w.published.Load(), Delivered: w.delivered.Load(),
 		Retries: w.retries.Load(), Failed: w.failed.Load(), Unavailable: w.unavailable.Load(),
-		Parked: w.parked.Load(),
+		Parked:     w.parked.Load(),
 		QueueDepth: int(w.depth.Load()), InFlight: int(w.inflight.Load()),
 	}
 }
