@@ -423,3 +423,23 @@ func (c *Client) MQTTCredential() (username, password string, err error) {
 	}
 	return username, credential.SKPassword(st.key, st.id), nil
 }
+
+// SealAck protects an acknowledgement body (package client/ack) as this
+// device: SK with the identity key, PK signed by the identity under
+// credential.AuthKey, timestamped with the client's clock.
+func (c *Client) SealAck(body string) ([]byte, error) {
+	st := c.st.Load()
+	now := c.set.clock()
+	if st.ident != nil {
+		p, err := c.set.pk.ProtectSigned(st.ident, credential.AuthKey, []byte(body), now)
+		if err != nil {
+			return nil, fmt.Errorf("client: ack: %w", err)
+		}
+		return p, nil
+	}
+	p, err := c.set.suite.Protect(st.key, []byte(body), now)
+	if err != nil {
+		return nil, fmt.Errorf("client: ack: %w", err)
+	}
+	return p, nil
+}

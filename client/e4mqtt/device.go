@@ -12,6 +12,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/e4c2/e4c2/client"
+	"github.com/e4c2/e4c2/client/ack"
 )
 
 // Message is what the device received on a topic.
@@ -37,6 +38,11 @@ type Config struct {
 	Username, Password string
 	// Anonymous sends no credential at all.
 	Anonymous bool
+	// Acks turns on the device acknowledgement extension (package
+	// client/ack): a hello after every connection, an ack after every
+	// applied command, and an "offline" will. With an external broker it is
+	// what lets the C2 confirm what the device holds; off by default.
+	Acks bool
 	// TLS configures ssl:// connections.
 	TLS *tls.Config
 	// CleanSession drops the broker session at connect. Default false: a
@@ -118,6 +124,9 @@ func Connect(ctx context.Context, c *client.Client, cfg Config) (*Device, error)
 	if cfg.TLS != nil {
 		opts.SetTLSConfig(cfg.TLS)
 	}
+	if cfg.Acks {
+		opts.SetBinaryWill(ack.Topic(c.ID()), []byte(ack.OfflineBody), 1, false)
+	}
 	d.mq = paho.NewClient(opts)
 	if err := wait(ctx, d.mq.Connect(), cfg.ConnectTimeout); err != nil {
 		return nil, fmt.Errorf("e4mqtt: connect %s: %w", cfg.BrokerURL, err)
@@ -131,6 +140,7 @@ func Connect(ctx context.Context, c *client.Client, cfg Config) (*Device, error)
 		d.mq.Disconnect(0)
 		return nil, fmt.Errorf("e4mqtt: the broker refused the subscription to the control topic %s", c.ControlTopic())
 	}
+	d.hello()
 	return d, nil
 }
 
@@ -242,6 +252,7 @@ func (d *Device) handle(_ paho.Client, m paho.Message) {
 	payload, isCmd, err := d.c.Unprotect(m.Payload(), m.Topic())
 	if isCmd && err == nil {
 		d.retryRefused()
+		d.ack(ack.AppliedBody(m.Payload()))
 	}
 	if d.cfg.OnMessage != nil {
 		d.cfg.OnMessage(Message{Topic: m.Topic(), Payload: payload, Command: isCmd, Err: err})
@@ -257,7 +268,32 @@ func (d *Device) resubscribe(c paho.Client) {
 		filters[t] = q
 	}
 	d.mu.Unlock()
-	c.SubscribeMultiple(filters, d.handle)
+	tok := c.SubscribeMultiple(filters, d.handle)
+	if d.cfg.Acks && d.mq != nil {
+		// Say hello once the control topic is subscribed again, so that
+		// what the C2 sends on hearing it arrives.
+		go func() {
+			if wait(context.Background(), tok, d.cfg.ConnectTimeout) == nil {
+				d.hello()
+			}
+		}()
+	}
+}
+
+// hello announces the device (acks extension).
+func (d *Device) hello() { d.ack(ack.HelloBody) }
+
+// ack publishes an acknowledgement body, protected, without waiting: an ack
+// lost on the way only makes the C2 send the command again.
+func (d *Device) ack(body string) {
+	if !d.cfg.Acks {
+		return
+	}
+	p, err := d.c.SealAck(body)
+	if err != nil {
+		return
+	}
+	d.mq.Publish(ack.Topic(d.c.ID()), 1, false, p)
 }
 
 func wait(ctx context.Context, tok paho.Token, timeout time.Duration) error {

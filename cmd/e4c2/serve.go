@@ -57,6 +57,7 @@ Precedence: defaults < --config file < E4C2_* environment variables < flags.`,
 	f.StringVar(&cfg.BrokerPasswordFile, "broker-password-file", cfg.BrokerPasswordFile, "file holding the external broker password")
 	f.StringVar(&cfg.BrokerCAFile, "broker-ca-file", cfg.BrokerCAFile, "PEM CA bundle for the external broker's TLS certificate")
 	f.StringVar(&cfg.MQTTListen, "mqtt-listen", cfg.MQTTListen, "embedded broker listen address")
+	f.BoolVar(&cfg.DeviceAcks, "device-acks", cfg.DeviceAcks, "external broker: confirm commands with the acknowledgements of devices that send them (client/ack)")
 	f.StringSliceVar(&cfg.MQTTAnonymousRead, "mqtt-anonymous-read", cfg.MQTTAnonymousRead, "topics that clients without a device credential may read from the embedded broker (comma-separated; default none)")
 	f.IntVar(&cfg.DeliveryWindow, "delivery-window", cfg.DeliveryWindow, "unconfirmed publishes in flight (0: broker default)")
 	f.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, "HTTP API listen address")
@@ -92,6 +93,8 @@ func applyFlag(dst, flags *config.Config, name string) {
 		dst.BrokerCAFile = flags.BrokerCAFile
 	case "mqtt-listen":
 		dst.MQTTListen = flags.MQTTListen
+	case "device-acks":
+		dst.DeviceAcks = flags.DeviceAcks
 	case "mqtt-anonymous-read":
 		dst.MQTTAnonymousRead = flags.MQTTAnonymousRead
 	case "delivery-window":

@@ -49,6 +49,11 @@ type Config struct {
 	BrokerCAFile string `json:"broker_ca_file"`
 	// MQTTListen is the embedded broker's listen address.
 	MQTTListen string `json:"mqtt_listen"`
+	// DeviceAcks, with an external broker, listens for the device
+	// acknowledgement extension (client/ack): devices that send acks get
+	// their commands only while online, each confirmed by the device.
+	// Devices that send none are served as before (broker acceptance).
+	DeviceAcks bool `json:"device_acks"`
 	// MQTTAnonymousRead lists topics that clients without a device
 	// credential may subscribe to (never publish on) through the embedded
 	// broker. Empty (the default): every connection must be the C2 or an

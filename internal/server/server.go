@@ -428,6 +428,24 @@ func (s *Server) startBroker(ctx context.Context) error {
 		return fmt.Errorf("external broker: %w", err)
 	}
 	s.paho, s.pub = p, p
+	if s.cfg.DeviceAcks {
+		s.presence = newPresence(s.svc, s.log.With("component", "presence"))
+		a, err := mqtt.NewAcks(p, mqtt.AckConfig{
+			Open: func(id [16]byte, protected []byte) ([]byte, error) {
+				return s.svc.OpenDeviceAck(context.Background(), domain.ID(id), protected, s.clock())
+			},
+			Known: func(id [16]byte) bool {
+				ds, err := s.svc.DeviceSync(c2.ByID(domain.ID(id)))
+				return err == nil && ds.Seen
+			},
+			OnOnline: func(id [16]byte) { s.presence.DeviceOnline(id, false) },
+			Logger:   s.log.With("component", "acks"),
+		})
+		if err != nil {
+			return err
+		}
+		s.pub = a
+	}
 	return nil
 }
 

@@ -116,11 +116,14 @@ type DevicePublisher interface {
 	// control topic.
 	Online(client [16]byte) bool
 	// Deliver publishes payload on the device's control topic and returns
-	// nil once the device's session completed QoS 2 for it. It returns an
-	// error wrapping ErrOffline when the device is not online or leaves
-	// before completing, ErrUnavailable when the broker is down, and
-	// ctx's error when the device did not complete in time.
-	Deliver(ctx context.Context, client [16]byte, payload []byte) error
+	// the evidence it has once the exchange is over: Confirmed when the
+	// device's session completed QoS 2 for it or the device acknowledged
+	// it, Accepted when only a broker's acceptance is known (a device that
+	// never acknowledges). It returns an error wrapping ErrOffline when the
+	// device is not online or leaves before completing, ErrUnavailable
+	// when the broker is down, and ctx's error when the device did not
+	// complete in time.
+	Deliver(ctx context.Context, client [16]byte, payload []byte) (Evidence, error)
 }
 
 var (

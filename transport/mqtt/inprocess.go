@@ -94,19 +94,20 @@ func NewInProcessDevices(b DeviceBroker, window int) *InProcessDevices {
 // Online implements DevicePublisher.
 func (p *InProcessDevices) Online(id [16]byte) bool { return p.d.Online(id) }
 
-// Deliver implements DevicePublisher.
-func (p *InProcessDevices) Deliver(ctx context.Context, id [16]byte, payload []byte) error {
+// Deliver implements DevicePublisher: the embedded broker sees the
+// device's own PUBCOMP, so a nil from it is Confirmed.
+func (p *InProcessDevices) Deliver(ctx context.Context, id [16]byte, payload []byte) (Evidence, error) {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("mqtt: deliver: %w", err)
+		return 0, fmt.Errorf("mqtt: deliver: %w", err)
 	}
 	err := p.d.Deliver(ctx, id, payload)
 	switch {
 	case err == nil:
-		return nil
+		return Confirmed, nil
 	case errors.Is(err, broker.ErrOffline):
-		return fmt.Errorf("mqtt: deliver: %w", ErrOffline)
+		return 0, fmt.Errorf("mqtt: deliver: %w", ErrOffline)
 	case errors.Is(err, broker.ErrNotRunning):
-		return fmt.Errorf("mqtt: deliver: %w (%w)", ErrUnavailable, err)
+		return 0, fmt.Errorf("mqtt: deliver: %w (%w)", ErrUnavailable, err)
 	}
-	return fmt.Errorf("mqtt: deliver: %w", err)
+	return 0, fmt.Errorf("mqtt: deliver: %w", err)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +50,9 @@ type Paho struct {
 	id          string
 	connects    atomic.Int64
 	reconnected chan bool
+
+	subMu sync.Mutex
+	subs  map[string]paho.MessageHandler // renewed at every connection
 }
 
 var _ Publisher = (*Paho)(nil)
@@ -103,7 +107,12 @@ func NewPaho(cfg PahoConfig) (*Paho, error) {
 		SetKeepAlive(cfg.KeepAlive).
 		SetOrderMatters(false)
 	p := &Paho{window: cfg.MaxInflight, id: cfg.ClientID, reconnected: make(chan bool, 1)}
-	o.SetOnConnectHandler(func(paho.Client) {
+	o.SetOnConnectHandler(func(c paho.Client) {
+		p.subMu.Lock()
+		for f, h := range p.subs {
+			c.Subscribe(f, 1, h)
+		}
+		p.subMu.Unlock()
 		if p.connects.Add(1) > 1 {
 			select {
 			case p.reconnected <- false:
@@ -126,6 +135,22 @@ func NewPaho(cfg PahoConfig) (*Paho, error) {
 	// Disconnect); the worker does not wait for it.
 	p.c.Connect()
 	return p, nil
+}
+
+// Subscribe subscribes to filter with QoS 1 now (if connected) and after
+// every reconnection, handing each message to handler (called from paho's
+// goroutine: it must not block).
+func (p *Paho) Subscribe(filter string, handler func(topic string, payload []byte)) {
+	h := func(_ paho.Client, m paho.Message) { handler(m.Topic(), m.Payload()) }
+	p.subMu.Lock()
+	if p.subs == nil {
+		p.subs = map[string]paho.MessageHandler{}
+	}
+	p.subs[filter] = h
+	p.subMu.Unlock()
+	if p.c.IsConnectionOpen() {
+		p.c.Subscribe(filter, 1, h)
+	}
 }
 
 // Reconnected receives a value each time the connection came back after it

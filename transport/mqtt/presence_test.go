@@ -41,7 +41,7 @@ func (d *fakeDevices) setOnline(id [16]byte, v bool) {
 	d.mu.Unlock()
 }
 
-func (d *fakeDevices) Deliver(ctx context.Context, id [16]byte, payload []byte) error {
+func (d *fakeDevices) Deliver(ctx context.Context, id [16]byte, payload []byte) (Evidence, error) {
 	d.mu.Lock()
 	d.offered[id]++
 	on := d.online[id]
@@ -52,9 +52,9 @@ func (d *fakeDevices) Deliver(ctx context.Context, id [16]byte, payload []byte) 
 	}
 	d.mu.Unlock()
 	if !on || drop {
-		return fmt.Errorf("fake: %w", ErrOffline)
+		return 0, fmt.Errorf("fake: %w", ErrOffline)
 	}
-	return d.Publish(ctx, ControlTopic(id), payload)
+	return Confirmed, d.Publish(ctx, ControlTopic(id), payload)
 }
 
 func (d *fakeDevices) offeredTo(id [16]byte) int {

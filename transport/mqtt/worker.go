@@ -557,8 +557,7 @@ func (w *Worker) attempts(ctx context.Context, it Item, release func(), acquire 
 			ev := Accepted
 			actx, cancel := context.WithTimeout(ctx, w.cfg.AttemptTimeout)
 			if w.devPub != nil {
-				ev = Confirmed
-				err = w.devPub.Deliver(actx, it.ClientID, payload)
+				ev, err = w.devPub.Deliver(actx, it.ClientID, payload)
 			} else {
 				err = w.pub.Publish(actx, topic, payload)
 			}
