@@ -245,8 +245,14 @@ func (d *Device) Publish(ctx context.Context, topic string, payload []byte) erro
 	return nil
 }
 
-// Close disconnects, waiting up to 250 ms for in-flight work.
-func (d *Device) Close() { d.mq.Disconnect(250) }
+// Close disconnects, waiting up to 250 ms for in-flight work. With acks it
+// first says "offline" (a clean disconnection sends no will).
+func (d *Device) Close() {
+	if d.cfg.Acks {
+		d.mq.Publish(ack.Topic(d.c.ID()), 1, false, []byte(ack.OfflineBody)).WaitTimeout(time.Second)
+	}
+	d.mq.Disconnect(250)
+}
 
 func (d *Device) handle(_ paho.Client, m paho.Message) {
 	payload, isCmd, err := d.c.Unprotect(m.Payload(), m.Topic())

@@ -21,6 +21,7 @@ import (
 	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
+	"github.com/e4c2/e4c2/internal/testbroker"
 	"github.com/e4c2/e4c2/suites"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -347,4 +348,72 @@ func TestDeviceTruthBrokerAuthentication(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the publisher's message never arrived")
 	}
+}
+
+// Through an external mosquitto with the acknowledgement extension: a device
+// that never connected is held (never seen, commands waiting), gets every
+// command at its first hello, and the C2 confirms each by the device's ack;
+// commands decided while it is away wait and are protected when it is back.
+func TestDeviceTruthExternalBrokerAcks(t *testing.T) {
+	ctx := context.Background()
+	o := c2.Origin{Actor: "test"}
+	url := testbroker.StartMosquitto(t, 0).URL()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Broker, cfg.DeviceAcks = url, true
+	srv, err := server.Start(ctx, cfg, server.Options{Out: io.Discard, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	svc := srv.Service()
+	f := registerOnly(t, srv, "acker", domain.RoleBoth, nil)
+	topics := []string{"ext/a", "ext/b", "ext/c"}
+	for _, tp := range topics {
+		if _, err := svc.NewTopic(ctx, o, tp); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.NewTopicClient(ctx, o, c2.ByName(f.name), tp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := svc.DeviceSync(c2.ByName(f.name))
+	if err != nil || ds.Status != "never_seen" || ds.Pending != 3 {
+		t.Fatalf("before its first hello: %+v %v", ds, err)
+	}
+	connect := func() {
+		f.dev = &device{name: f.name, c: f.c}
+		d, err := e4mqtt.Connect(ctx, f.c, e4mqtt.Config{BrokerURL: url, Acks: true, OnMessage: f.dev.onMessage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.dev.d = d
+		t.Cleanup(d.Close)
+	}
+	connect()
+	eventually(t, "the device holds the three keys", func() bool { return holds(t, svc, f.c, topics...) })
+	eventually(t, "the C2 confirms them", func() bool {
+		ds, err := svc.DeviceSync(c2.ByName(f.name))
+		return err == nil && ds.Status == "in_sync" && ds.Evidence == "confirmed"
+	})
+	f.dev.d.Close()
+	if _, err := svc.NewTopic(ctx, o, "ext/a"); err != nil { // rotation while away
+		t.Fatal(err)
+	}
+	// Held, not handed to the broker: still pending after a while.
+	time.Sleep(300 * time.Millisecond) // nothing to wait on: it is an absence
+	if n := svc.PendingCount(); n != 1 {
+		t.Fatalf("pending %d while the device is away, want 1", n)
+	}
+	connect()
+	eventually(t, "the rotated key after the device is back", func() bool { return holds(t, svc, f.c, topics...) })
+	eventually(t, "confirmed again", func() bool {
+		ds, err := svc.DeviceSync(c2.ByName(f.name))
+		return err == nil && ds.Status == "in_sync" && ds.Evidence == "confirmed"
+	})
 }
