@@ -67,7 +67,46 @@ func NewAcks(p *Paho, cfg AckConfig) (*Acks, error) {
 	}
 	a := &Acks{Paho: p, cfg: cfg, devices: map[[16]byte]*ackDevice{}}
 	p.Subscribe(ack.TopicPrefix+"+", a.handle)
+	p.OnConnectionChange(a.lost, a.back)
 	return a, nil
+}
+
+// lost: the broker connection dropped. Exchanges in flight end (the worker
+// waits for the broker and sends them again, protected anew), and what the
+// C2 knew of presence is void: a restarted broker may have lost hellos and
+// wills. Devices that acknowledge are probed again once the connection is
+// back.
+func (a *Acks) lost() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, d := range a.devices {
+		for dg, ch := range d.waiters {
+			ch <- ErrUnavailable
+			delete(d.waiters, dg)
+		}
+		if d.known {
+			d.online, d.probe = true, true
+		}
+	}
+}
+
+// back: the connection is up again: wake every device that acknowledges, so
+// its waiting commands are tried (a silent one is set aside again after
+// ProbeTimeout, until its next hello).
+func (a *Acks) back() {
+	a.mu.Lock()
+	var ids [][16]byte
+	for id, d := range a.devices {
+		if d.known {
+			ids = append(ids, id)
+		}
+	}
+	a.mu.Unlock()
+	if a.cfg.OnOnline != nil {
+		for _, id := range ids {
+			a.cfg.OnOnline(id)
+		}
+	}
 }
 
 // device returns the record of id, creating it; a.mu is held.

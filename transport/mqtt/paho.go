@@ -51,8 +51,10 @@ type Paho struct {
 	connects    atomic.Int64
 	reconnected chan bool
 
-	subMu sync.Mutex
-	subs  map[string]paho.MessageHandler // renewed at every connection
+	subMu   sync.Mutex
+	subs    map[string]paho.MessageHandler // renewed at every connection
+	onLost  []func()
+	onAgain []func()
 }
 
 var _ Publisher = (*Paho)(nil)
@@ -112,12 +114,24 @@ func NewPaho(cfg PahoConfig) (*Paho, error) {
 		for f, h := range p.subs {
 			c.Subscribe(f, 1, h)
 		}
+		again := p.onAgain
 		p.subMu.Unlock()
 		if p.connects.Add(1) > 1 {
+			for _, f := range again {
+				f()
+			}
 			select {
 			case p.reconnected <- false:
 			default:
 			}
+		}
+	})
+	o.SetConnectionLostHandler(func(paho.Client, error) {
+		p.subMu.Lock()
+		lost := p.onLost
+		p.subMu.Unlock()
+		for _, f := range lost {
+			f()
 		}
 	})
 	if cfg.Username != "" {
@@ -150,6 +164,19 @@ func (p *Paho) Subscribe(filter string, handler func(topic string, payload []byt
 	p.subMu.Unlock()
 	if p.c.IsConnectionOpen() {
 		p.c.Subscribe(filter, 1, h)
+	}
+}
+
+// OnConnectionChange registers functions called (from paho's goroutines)
+// when the connection is lost and when it is back after a loss.
+func (p *Paho) OnConnectionChange(lost, back func()) {
+	p.subMu.Lock()
+	defer p.subMu.Unlock()
+	if lost != nil {
+		p.onLost = append(p.onLost, lost)
+	}
+	if back != nil {
+		p.onAgain = append(p.onAgain, back)
 	}
 }
 
