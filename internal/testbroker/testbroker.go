@@ -89,7 +89,9 @@ func startMosquitto(t testing.TB, maxInflight int, persist bool) *Mosquitto {
 	if persist {
 		// persistence_location must end with a separator; mosquitto
 		// saves at a graceful shutdown, which is all Stop (SIGTERM) needs.
-		conf += fmt.Sprintf("persistence true\npersistence_location %s%c\npersistence_file mosquitto.db\n", dir, filepath.Separator)
+		// autosave_interval 1: a kill -9 loses at most the last second,
+		// like a deployment that saves often.
+		conf += fmt.Sprintf("persistence true\npersistence_location %s%c\npersistence_file mosquitto.db\nautosave_interval 1\n", dir, filepath.Separator)
 	} else {
 		conf += "persistence false\n"
 	}
@@ -136,4 +138,16 @@ func (m *Mosquitto) Stop() {
 		<-m.done
 	}
 	m.cmd = nil
+}
+
+// Kill ends the process with SIGKILL: a broker crash. Whatever it had not
+// saved is gone.
+func (m *Mosquitto) Kill() {
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Kill()
+	<-m.done
+	m.cmd = nil
+	WaitPort(m.t, m.Addr, false)
 }
