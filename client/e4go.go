@@ -72,9 +72,11 @@ func ImportE4GoState(data []byte, suite core.Suite, opts ...Option) (*Client, er
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("%w: e4go state: %w", ErrStateCorrupt, err)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: e4go state: trailing data", ErrStateCorrupt)
-	}
+	// Bytes after the first JSON value are ignored, as the reference's own
+	// loader ignores them: it rewrites its state file from the start
+	// without truncating it, so after any command that shrinks the state
+	// (RemoveTopic, ResetTopics, RemovePubKey, ResetPubKeys) the tail of
+	// the older, longer state follows the JSON in every real file.
 	if f.Key == nil || f.Key.KeyType == nil || f.ID == nil {
 		return nil, fmt.Errorf("%w: e4go state: missing ID or Key", ErrStateCorrupt)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -724,5 +725,40 @@ func TestVectorImportRefusesCorruptE4GoState(t *testing.T) {
 	bad = strings.Replace(good, `"ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="`, `"`+short+`"`, 1)
 	if _, err := ImportE4GoState([]byte(bad), s); !errors.Is(err, ErrStateCorrupt) {
 		t.Fatalf("31-byte topic key: %v", err)
+	}
+}
+
+// The 2020 reference rewrites its state file from the start without
+// truncating it: after a command that shrinks the state, bytes of the older,
+// longer state follow the JSON. Its loader reads the first JSON value; so
+// does ImportE4GoState, and the result is the state the shorter JSON says.
+func TestImportE4GoStateWithStaleTail(t *testing.T) {
+	v := loadVectors(t)
+	s := standard.New()
+	var states []string
+	for _, cs := range v.ClientState {
+		if _, err := ImportE4GoState([]byte(cs.SavedBytes), s); err == nil {
+			states = append(states, cs.SavedBytes)
+		}
+	}
+	if len(states) < 2 {
+		t.Fatalf("need two importable state vectors, have %d", len(states))
+	}
+	slices.SortFunc(states, func(a, b string) int { return len(a) - len(b) })
+	short, long := states[0], states[len(states)-1]
+	if len(long) <= len(short) {
+		t.Fatal("state vectors all have the same length")
+	}
+	file := short + long[len(short):] // what the reference leaves on disk
+	want, err := ImportE4GoState([]byte(short), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ImportE4GoState([]byte(file), s)
+	if err != nil {
+		t.Fatalf("a real reference state file with a stale tail was refused: %v", err)
+	}
+	if describe(got.State()) != describe(want.State()) {
+		t.Fatalf("imported %s, want %s", describe(got.State()), describe(want.State()))
 	}
 }
