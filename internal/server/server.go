@@ -88,6 +88,7 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 	if s.clock == nil {
 		s.clock = time.Now
 	}
+	registerBuildInfo(s.metrics.reg)
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopBg = stopBg
 	defer func() {
