@@ -87,4 +87,5 @@ var subcommands = []func() *cobra.Command{
 	newBenchCmd,
 	newRuleCmd,
 	newVersionCmd,
+	newTLSCmd,
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -61,6 +63,12 @@ Precedence: defaults < --config file < E4C2_* environment variables < flags.`,
 	f.StringSliceVar(&cfg.MQTTAnonymousRead, "mqtt-anonymous-read", cfg.MQTTAnonymousRead, "topics that clients without a device credential may read from the embedded broker (comma-separated; default none)")
 	f.IntVar(&cfg.DeliveryWindow, "delivery-window", cfg.DeliveryWindow, "unconfirmed publishes in flight (0: broker default)")
 	f.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, "HTTP API listen address")
+	f.StringVar(&cfg.TLSCertFile, "tls-cert-file", cfg.TLSCertFile, "PEM certificate of the HTTP API (TLS; reloaded on change or SIGHUP)")
+	f.StringVar(&cfg.TLSKeyFile, "tls-key-file", cfg.TLSKeyFile, "PEM private key of the HTTP API")
+	f.StringVar(&cfg.MQTTTLSCertFile, "mqtt-tls-cert-file", cfg.MQTTTLSCertFile, "PEM certificate of the embedded broker (TLS only)")
+	f.StringVar(&cfg.MQTTTLSKeyFile, "mqtt-tls-key-file", cfg.MQTTTLSKeyFile, "PEM private key of the embedded broker")
+	f.StringVar(&cfg.MQTTClientCAFile, "mqtt-client-ca-file", cfg.MQTTClientCAFile, "require device TLS certificates signed by these CAs (mutual TLS)")
+	f.BoolVar(&cfg.InsecureListen, "insecure-listen", cfg.InsecureListen, "allow listening beyond loopback without TLS (tokens and credentials in clear)")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	f.DurationVar(&cfg.ShutdownTimeout.Duration, "shutdown-timeout", cfg.ShutdownTimeout.Duration, "graceful shutdown bound")
 	return cmd
@@ -101,6 +109,18 @@ func applyFlag(dst, flags *config.Config, name string) {
 		dst.DeliveryWindow = flags.DeliveryWindow
 	case "http-listen":
 		dst.HTTPListen = flags.HTTPListen
+	case "tls-cert-file":
+		dst.TLSCertFile = flags.TLSCertFile
+	case "tls-key-file":
+		dst.TLSKeyFile = flags.TLSKeyFile
+	case "mqtt-tls-cert-file":
+		dst.MQTTTLSCertFile = flags.MQTTTLSCertFile
+	case "mqtt-tls-key-file":
+		dst.MQTTTLSKeyFile = flags.MQTTTLSKeyFile
+	case "mqtt-client-ca-file":
+		dst.MQTTClientCAFile = flags.MQTTClientCAFile
+	case "insecure-listen":
+		dst.InsecureListen = flags.InsecureListen
 	case "log-level":
 		dst.LogLevel = flags.LogLevel
 	case "shutdown-timeout":
@@ -113,8 +133,26 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: serving the API on http://%s and MQTT on %s (Ctrl-C stops)\n", srv.HTTPAddr(), srv.MQTTAddr())
-	<-ctx.Done()
+	scheme := "http"
+	if cfg.TLSCertFile != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: serving the API on %s://%s and MQTT on %s (Ctrl-C stops)\n", scheme, srv.HTTPAddr(), srv.MQTTAddr())
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-hup:
+			// Renewed certificates: reload them now (they are also
+			// picked up on their own when the files change).
+			if err := srv.ReloadTLS(); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: warning: tls reload: %v\n", err)
+			}
+		}
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
 	defer cancel()
 	return srv.Shutdown(sctx)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/e4c2/e4c2/internal/tlsfiles"
 	"net"
 	"net/url"
 	"os"
@@ -65,6 +66,19 @@ type Config struct {
 
 	// HTTPListen is the API's listen address.
 	HTTPListen string `json:"http_listen"`
+	// TLSCertFile and TLSKeyFile serve the HTTP API over TLS (reloaded when
+	// the files change or on SIGHUP).
+	TLSCertFile string `json:"tls_cert_file"`
+	TLSKeyFile  string `json:"tls_key_file"`
+	// MQTTTLSCertFile and MQTTTLSKeyFile make the embedded broker's listener
+	// TLS-only; MQTTClientCAFile additionally requires device certificates
+	// signed by one of its CAs (mutual TLS).
+	MQTTTLSCertFile  string `json:"mqtt_tls_cert_file"`
+	MQTTTLSKeyFile   string `json:"mqtt_tls_key_file"`
+	MQTTClientCAFile string `json:"mqtt_client_ca_file"`
+	// InsecureListen allows a listener beyond loopback without TLS: API
+	// tokens and device credentials would then cross the network in clear.
+	InsecureListen bool `json:"insecure_listen"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
 	// AuditMemory bounds the audit entries the server keeps in memory for
@@ -149,6 +163,11 @@ func (c *Config) envFields() map[string]*string {
 		"BROKER_CA_FILE":         &c.BrokerCAFile,
 		"MQTT_LISTEN":            &c.MQTTListen,
 		"HTTP_LISTEN":            &c.HTTPListen,
+		"TLS_CERT_FILE":          &c.TLSCertFile,
+		"TLS_KEY_FILE":           &c.TLSKeyFile,
+		"MQTT_TLS_CERT_FILE":     &c.MQTTTLSCertFile,
+		"MQTT_TLS_KEY_FILE":      &c.MQTTTLSKeyFile,
+		"MQTT_CLIENT_CA_FILE":    &c.MQTTClientCAFile,
 		"LOG_LEVEL":              &c.LogLevel,
 	}
 }
@@ -244,6 +263,23 @@ func (c *Config) Validate() error {
 	for name, addr := range map[string]string{"http listen": c.HTTPListen, "mqtt listen": c.MQTTListen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("%s address %q: %w", name, addr, err)
+		}
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("tls: give both --tls-cert-file and --tls-key-file")
+	}
+	if (c.MQTTTLSCertFile == "") != (c.MQTTTLSKeyFile == "") {
+		return errors.New("mqtt tls: give both --mqtt-tls-cert-file and --mqtt-tls-key-file")
+	}
+	if c.MQTTClientCAFile != "" && c.MQTTTLSCertFile == "" {
+		return errors.New("mqtt tls: a client CA needs the broker's own certificate (--mqtt-tls-cert-file)")
+	}
+	if !c.InsecureListen {
+		if c.TLSCertFile == "" && !tlsfiles.IsLoopback(c.HTTPListen) {
+			return fmt.Errorf("http listen %s: %w: API tokens would cross the network in clear; give --tls-cert-file/--tls-key-file (e4c2 tls init makes a test pair) or --insecure-listen", c.HTTPListen, tlsfiles.ErrInsecureListen)
+		}
+		if c.Broker == "" && c.MQTTTLSCertFile == "" && !tlsfiles.IsLoopback(c.MQTTListen) {
+			return fmt.Errorf("mqtt listen %s: %w: device credentials would cross the network in clear; give --mqtt-tls-cert-file/--mqtt-tls-key-file or --insecure-listen", c.MQTTListen, tlsfiles.ErrInsecureListen)
 		}
 	}
 	switch c.LogLevel {
