@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/e4c2/e4c2/internal/tlsfiles"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -56,9 +57,10 @@ type Server struct {
 	workerDone chan error
 	closeOnce  sync.Once
 
-	presence *presence // embedded broker only
-	stopBg   context.CancelFunc
-	clock    func() time.Time
+	presence  *presence // embedded broker only
+	tlsReload []*tlsfiles.Reloader
+	stopBg    context.CancelFunc
+	clock     func() time.Time
 }
 
 // Options are the parts of a start that are not configuration.
@@ -382,8 +384,18 @@ func (s *Server) startBroker(ctx context.Context) error {
 		// persistence (sessions in the data directory) only spares
 		// devices a resend: the C2's log is the outbox.
 		s.presence = newPresence(s.svc, s.log.With("component", "presence"))
+		var mqttTLS *tls.Config
+		if s.cfg.MQTTTLSCertFile != "" {
+			tc, r, err := tlsfiles.ServerConfig(s.cfg.MQTTTLSCertFile, s.cfg.MQTTTLSKeyFile, s.cfg.MQTTClientCAFile)
+			if err != nil {
+				return fmt.Errorf("embedded broker: %w", err)
+			}
+			mqttTLS = tc
+			s.tlsReload = append(s.tlsReload, r)
+		}
 		b, err := broker.New(broker.Config{
 			Address:             s.cfg.MQTTListen,
+			TLS:                 mqttTLS,
 			PersistPath:         filepath.Join(s.cfg.DataDir, "broker.db"),
 			Logger:              s.log.With("component", "broker"),
 			Authority:           deviceAuthority{svc: s.svc, clock: s.clock},
@@ -489,6 +501,15 @@ func (s *Server) startHTTP() error {
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
 	}
+	if s.cfg.TLSCertFile != "" {
+		tc, r, err := tlsfiles.ServerConfig(s.cfg.TLSCertFile, s.cfg.TLSKeyFile, "")
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("http: %w", err)
+		}
+		s.tlsReload = append(s.tlsReload, r)
+		ln = tls.NewListener(ln, tc)
+	}
 	s.httpLn = ln
 	s.httpSrv = &nethttp.Server{
 		Handler:           handler,
@@ -527,4 +548,16 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// ReloadTLS reads the certificate files of both listeners again (SIGHUP);
+// each listener also reloads on its own when its files change.
+func (s *Server) ReloadTLS() error {
+	var errs []error
+	for _, r := range s.tlsReload {
+		if err := r.Reload(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
