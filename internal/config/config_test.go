@@ -1,6 +1,9 @@
 package config
 
 import (
+	"errors"
+
+	"github.com/e4c2/e4c2/internal/tlsfiles"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,5 +76,33 @@ func TestPrecedenceFileThenEnv(t *testing.T) {
 	}
 	if err := c.LoadFile(path); err == nil {
 		t.Fatal("unknown field accepted")
+	}
+}
+
+func TestValidateRefusesClearTextBeyondLoopback(t *testing.T) {
+	for name, mut := range map[string]func(*Config){
+		"api on all interfaces":    func(c *Config) { c.HTTPListen = "0.0.0.0:8080" },
+		"api on a LAN address":     func(c *Config) { c.HTTPListen = "192.0.2.10:8080" },
+		"broker on all interfaces": func(c *Config) { c.MQTTListen = ":1883" },
+	} {
+		c := Default()
+		mut(&c)
+		if err := c.Validate(); !errors.Is(err, tlsfiles.ErrInsecureListen) {
+			t.Errorf("%s: Validate = %v, want ErrInsecureListen", name, err)
+		}
+		c.InsecureListen = true
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s with --insecure-listen: %v", name, err)
+		}
+	}
+	c := Default()
+	c.HTTPListen, c.TLSCertFile, c.TLSKeyFile = "0.0.0.0:8443", "cert.pem", "key.pem"
+	c.MQTTListen, c.MQTTTLSCertFile, c.MQTTTLSKeyFile = "0.0.0.0:8883", "cert.pem", "key.pem"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("TLS on both listeners: %v", err)
+	}
+	c.TLSKeyFile = ""
+	if err := c.Validate(); err == nil {
+		t.Fatal("a certificate without its key was accepted")
 	}
 }
