@@ -68,6 +68,7 @@ Precedence: defaults < --config file < E4C2_* environment variables < flags.`,
 	f.StringVar(&cfg.MQTTTLSCertFile, "mqtt-tls-cert-file", cfg.MQTTTLSCertFile, "PEM certificate of the embedded broker (TLS only)")
 	f.StringVar(&cfg.MQTTTLSKeyFile, "mqtt-tls-key-file", cfg.MQTTTLSKeyFile, "PEM private key of the embedded broker")
 	f.StringVar(&cfg.MQTTClientCAFile, "mqtt-client-ca-file", cfg.MQTTClientCAFile, "require device TLS certificates signed by these CAs (mutual TLS)")
+	f.StringVar(&cfg.AdminTokenFile, "admin-token-file", cfg.AdminTokenFile, "write the first admin token to this new 0600 file instead of standard output")
 	f.BoolVar(&cfg.InsecureListen, "insecure-listen", cfg.InsecureListen, "allow listening beyond loopback without TLS (tokens and credentials in clear)")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	f.DurationVar(&cfg.ShutdownTimeout.Duration, "shutdown-timeout", cfg.ShutdownTimeout.Duration, "graceful shutdown bound")
@@ -119,6 +120,8 @@ func applyFlag(dst, flags *config.Config, name string) {
 		dst.MQTTTLSKeyFile = flags.MQTTTLSKeyFile
 	case "mqtt-client-ca-file":
 		dst.MQTTClientCAFile = flags.MQTTClientCAFile
+	case "admin-token-file":
+		dst.AdminTokenFile = flags.AdminTokenFile
 	case "insecure-listen":
 		dst.InsecureListen = flags.InsecureListen
 	case "log-level":

@@ -76,6 +76,9 @@ type Config struct {
 	MQTTTLSCertFile  string `json:"mqtt_tls_cert_file"`
 	MQTTTLSKeyFile   string `json:"mqtt_tls_key_file"`
 	MQTTClientCAFile string `json:"mqtt_client_ca_file"`
+	// AdminTokenFile, if set, receives the first admin token (created
+	// 0600, never overwritten) instead of standard output.
+	AdminTokenFile string `json:"admin_token_file"`
 	// InsecureListen allows a listener beyond loopback without TLS: API
 	// tokens and device credentials would then cross the network in clear.
 	InsecureListen bool `json:"insecure_listen"`

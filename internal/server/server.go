@@ -102,6 +102,9 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	if err := checkDataDir(cfg.DataDir, s.log); err != nil {
+		return nil, err
+	}
 	mode, _ := suites.ParseMode(cfg.Mode)
 	suite, err := suites.ForMode(cfg.Suite, mode)
 	if err != nil {
@@ -132,9 +135,6 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		return nil, fmt.Errorf("c2 service: %w", err)
 	}
 	s.metrics.watchService(s.svc)
-	if err := s.bootstrapAdminToken(ctx, opt.Out); err != nil {
-		return nil, err
-	}
 	if err := s.startAutomation(ctx); err != nil {
 		return nil, err
 	}
@@ -157,6 +157,11 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 	}
 
 	if err := s.startHTTP(); err != nil {
+		return nil, err
+	}
+	// Only now, with both listeners bound: a start that fails on a busy
+	// port must not spend the one printing of the first admin token.
+	if err := s.bootstrapAdminToken(ctx, opt.Out); err != nil {
 		return nil, err
 	}
 	s.log.Info("e4c2 started",
@@ -198,6 +203,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeAll(ctx context.Context) error {
 	var errs []error
 	if s.httpSrv != nil {
+		// No new request on a kept-alive connection may be answered by a
+		// closing server with EOF.
+		s.httpSrv.SetKeepAlivesEnabled(false)
 		if err := s.httpSrv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		}
@@ -366,11 +374,52 @@ func (s *Server) bootstrapAdminToken(ctx context.Context, out io.Writer) error {
 	if len(s.svc.Tokens()) > 0 {
 		return nil
 	}
+	var f *os.File
+	if path := s.cfg.AdminTokenFile; path != "" {
+		// Created (exclusively, 0600) before the token exists: a path
+		// that cannot be written must not cost the one chance to see it.
+		var err error
+		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+			return fmt.Errorf("admin token file: %w", err)
+		}
+		defer f.Close()
+	}
 	secret, _, err := s.svc.CreateToken(ctx, c2.Origin{Actor: "system:bootstrap"}, "admin", domain.TokenAdmin)
 	if err != nil {
+		if f != nil {
+			_ = os.Remove(f.Name())
+		}
 		return fmt.Errorf("create the first admin token: %w", err)
 	}
+	if f != nil {
+		if _, err := fmt.Fprintln(f, secret); err != nil {
+			return fmt.Errorf("admin token file: %w", err)
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("admin token file: %w", err)
+		}
+		fmt.Fprintf(out, "admin API token written to %s (mode 0600)\n", f.Name())
+		return nil
+	}
 	fmt.Fprintf(out, "admin API token (shown once; store it now, e.g. export E4C2_TOKEN=...):\n%s\n", secret)
+	return nil
+}
+
+// checkDataDir refuses a data directory others may write to (they could
+// swap the store or the master key) and warns when others may read it.
+func checkDataDir(dir string, log *slog.Logger) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return fmt.Errorf("data directory %s is writable by group or others (mode %04o): chmod 0700 it", dir, perm)
+	} else if perm&0o077 != 0 {
+		log.Warn("the data directory is readable by group or others; 0700 is expected", "dir", dir, "mode", fmt.Sprintf("%04o", perm))
+	}
 	return nil
 }
 
