@@ -1,0 +1,103 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/internal/server"
+)
+
+func quietStart(cfg config.Config, out io.Writer) (*server.Server, error) {
+	return server.Start(context.Background(), cfg, server.Options{Out: out, Logger: slog.New(slog.DiscardHandler)})
+}
+
+func stop(t *testing.T, srv *server.Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
+// A start that fails on a busy port prints no token, and the next start
+// still does: the first admin token is made only once both listeners are up.
+func TestFirstAdminTokenAfterListenersBound(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTPListen, cfg.MQTTListen = busy.Addr().String(), "127.0.0.1:0"
+	var out bytes.Buffer
+	if _, err := quietStart(cfg, &out); err == nil {
+		t.Fatal("start on a busy port succeeded")
+	}
+	if strings.Contains(out.String(), "token") {
+		t.Fatalf("a failed start printed: %q", out.String())
+	}
+	cfg.HTTPListen = "127.0.0.1:0"
+	out.Reset()
+	srv, err := quietStart(cfg, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(t, srv)
+	if !strings.Contains(out.String(), "admin API token") {
+		t.Fatalf("the next start printed no token: %q", out.String())
+	}
+}
+
+func TestAdminTokenFile(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.AdminTokenFile = filepath.Join(t.TempDir(), "admin.token")
+	var out bytes.Buffer
+	srv, err := quietStart(cfg, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(t, srv)
+	b, err := os.ReadFile(cfg.AdminTokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := strings.TrimSpace(string(b))
+	if strings.Contains(out.String(), secret) || !strings.Contains(out.String(), cfg.AdminTokenFile) {
+		t.Fatalf("stdout %q: must name the file and not hold the token", out.String())
+	}
+	if fi, _ := os.Stat(cfg.AdminTokenFile); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode %v", fi.Mode().Perm())
+	}
+	if _, err := srv.Service().VerifyToken(secret); err != nil {
+		t.Fatalf("the token in the file does not authenticate: %v", err)
+	}
+}
+
+func TestStartRefusesWritableDataDir(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	if err := os.Chmod(cfg.DataDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if srv, err := quietStart(cfg, &out); err == nil {
+		stop(t, srv)
+		t.Fatal("started on a world-writable data directory")
+	} else if !strings.Contains(err.Error(), "writable") {
+		t.Fatalf("error %q does not say why", err)
+	}
+}
