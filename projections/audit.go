@@ -118,6 +118,13 @@ func (a *Audit) Apply(r eventstore.Record) error {
 		e.Client, e.Detail = x.Client, x.Ref.String()
 	case *domain.CommandFailed:
 		e.Client, e.Detail = x.Client, x.Ref.String()+": "+x.Reason
+	case *domain.CommandConfirmed:
+		e.Client, e.Detail = x.Client, x.Ref.String()+" confirmed by the device's session"
+	case *domain.DeviceSeen:
+		e.Client, e.Detail = x.Client, "first seen online"
+		if x.SessionPresent {
+			e.Detail += " (session present)"
+		}
 	case *domain.TokenCreated:
 		e.Detail = x.Name + " role=" + x.Role.String()
 	case *domain.TokenRevoked:
