@@ -109,8 +109,8 @@ type clientRec struct {
 	// registered key counts as confirmed, it is provisioned out of band)
 	// and the C2 pair (PK).
 	idKey, c2 keyAck
-	seen   bool
-	seenAt int64 // Unix ns of the first device.seen since registration
+	seen      bool
+	seenAt    int64 // Unix ns of the first device.seen since registration
 }
 
 type topicRec struct {
