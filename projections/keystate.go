@@ -162,6 +162,9 @@ type KeyState struct {
 	tokenStrm map[string]int32 // token-<hash> stream -> index
 
 	pendingCount int
+	// confirmations counts the queued commands settled by
+	// command.confirmed (metrics).
+	confirmations uint64
 	// order lists queued commands in global (Seq) order for the delivery
 	// worker; settled ones have ci = -1 until the next compaction.
 	order   []orderItem

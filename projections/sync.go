@@ -74,6 +74,9 @@ func (k *KeyState) registered(c *clientRec, version uint64) {
 
 // acknowledge records the evidence a settled command gives.
 func (k *KeyState) acknowledge(c *clientRec, q *Queued, g ackGrade) {
+	if g == ackConfirmed {
+		k.confirmations++
+	}
 	if g == ackNone {
 		return
 	}
@@ -327,4 +330,28 @@ func (k *KeyState) CredentialKeys(id domain.ID) (current, previous uint64, ok bo
 		return cur, held, true
 	}
 	return cur, 0, true
+}
+
+// Linked reports whether a registered client is linked to topic h, and its
+// role (MQTT authorization).
+func (k *KeyState) Linked(id, h domain.ID) (linked bool, role domain.Role) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	ci, ok := k.clientIdx[id]
+	if !ok || !k.clients[ci].live {
+		return false, 0
+	}
+	ti, ok := k.topicIdx[h]
+	if !ok || !k.topics[ti].live || !slices.Contains(k.clients[ci].topics, ti) {
+		return false, 0
+	}
+	return true, k.clients[ci].role
+}
+
+// Confirmations returns the number of command.confirmed events applied
+// (a metrics counter).
+func (k *KeyState) Confirmations() uint64 {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.confirmations
 }
