@@ -119,7 +119,8 @@ func (a *Audit) Apply(r eventstore.Record) error {
 	case *domain.CommandFailed:
 		e.Client, e.Detail = x.Client, x.Ref.String()+": "+x.Reason
 	case *domain.CommandConfirmed:
-		e.Client, e.Detail = x.Client, x.Ref.String()+" confirmed by the device's session"
+		// The ref alone, like command.delivered (callers parse it).
+		e.Client, e.Detail = x.Client, x.Ref.String()
 	case *domain.DeviceSeen:
 		e.Client, e.Detail = x.Client, "first seen online"
 		if x.SessionPresent {

@@ -138,8 +138,10 @@ type DeviceSync struct {
 	// confirmed; PK, the device's own key pair (always held).
 	Identity KeySync
 	// HeldKeyVersion is the client key version the device is known to
-	// hold (SK): the one a resync's SetIdKey is protected with and, with
-	// the current one, the one its credential may be made of.
+	// hold (SK): the one a resync's SetIdKey is protected with and, while
+	// it is not the current one, a key its credential may be made of
+	// (CredentialKeys). It is Identity's newest accepted or confirmed
+	// version.
 	HeldKeyVersion uint64
 	// C2Key is the C2 public key (PK; zero in SK).
 	C2Key  KeySync
@@ -304,32 +306,30 @@ func (k *KeyState) LiveClientIDs() []domain.ID {
 	return out
 }
 
-// clientKeyVersions returns the current and the held client key versions
-// (caller holds the lock).
-func (k *KeyState) clientKeyVersions(id domain.ID) (current, held uint64, ok bool) {
-	ci, found := k.clientIdx[id]
-	if !found || !k.clients[ci].live {
-		return 0, 0, false
-	}
-	c := &k.clients[ci]
-	return c.keyVersion, c.idKey.held(), true
-}
-
-// CredentialKeys returns the client key versions a device credential may be
-// made of: the current key and, while the rotation to it is not accepted
-// or confirmed, the key the device is known to hold (0 when none). ok is
-// false for unknown and removed clients.
-func (k *KeyState) CredentialKeys(id domain.ID) (current, previous uint64, ok bool) {
+// CredentialKeys returns the client key versions a device's credential may
+// be made of (SK): the current key first, then, while the rotation to it is
+// not accepted or confirmed, the key the device is known to hold and the
+// keys of the SetIdKey commands still pending (a device part-way through
+// its queue holds one of those). ok is false for unknown and removed
+// clients.
+func (k *KeyState) CredentialKeys(id domain.ID) (versions []uint64, ok bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	cur, held, ok := k.clientKeyVersions(id)
-	if !ok {
-		return 0, 0, false
+	ci, found := k.clientIdx[id]
+	if !found || !k.clients[ci].live {
+		return nil, false
 	}
-	if held != 0 && held < cur {
-		return cur, held, true
+	c := &k.clients[ci]
+	versions = append(versions, c.keyVersion)
+	if held := c.idKey.held(); held != 0 && held < c.keyVersion {
+		versions = append(versions, held)
+		for i := range c.pending {
+			if q := &c.pending[i]; q.Code == core.CmdSetIDKey && q.Subject == c.id && !slices.Contains(versions, q.SubjectKeyVersion) {
+				versions = append(versions, q.SubjectKeyVersion)
+			}
+		}
 	}
-	return cur, 0, true
+	return versions, true
 }
 
 // Linked reports whether a registered client is linked to topic h, and its

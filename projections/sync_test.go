@@ -1,6 +1,7 @@
 package projections_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/e4c2/e4c2/domain"
@@ -98,8 +99,8 @@ func TestDeviceSyncLifecycle(t *testing.T) {
 	g.add(cs, &domain.CommandQueued{Code: core.CmdSetIDKey, Subject: a, SubjectKeyVersion: 2,
 		Recipients: []domain.Recipient{{Client: a, KeyVersion: 1}}})
 	idRef := refOf(g.pos, 0)
-	if cur, prev, ok := ks.CredentialKeys(a); !ok || cur != 2 || prev != 1 {
-		t.Fatalf("credential keys %d %d %v", cur, prev, ok)
+	if vs, ok := ks.CredentialKeys(a); !ok || !slices.Equal(vs, []uint64{2, 1}) {
+		t.Fatalf("credential keys %v %v", vs, ok)
 	}
 	v := ks.SyncView(a)
 	if v.HeldKeyVersion != 1 || len(v.Pending) != 1 || v.Pending[0] != (domain.PendingKey{Code: core.CmdSetIDKey, Version: 2}) {
@@ -110,10 +111,34 @@ func TestDeviceSyncLifecycle(t *testing.T) {
 		t.Fatalf("rotating: %+v", d.Identity)
 	}
 	g.add(ds, &domain.CommandConfirmed{Client: a, Ref: idRef})
-	if cur, prev, _ := ks.CredentialKeys(a); cur != 2 || prev != 0 {
-		t.Fatalf("after confirmation: %d %d", cur, prev)
+	if vs, _ := ks.CredentialKeys(a); !slices.Equal(vs, []uint64{2}) {
+		t.Fatalf("after confirmation: %v", vs)
 	}
 	wantStatus(t, syncOf(t, ks, a), projections.SyncInSync, projections.EvidenceConfirmed)
+
+	// Two rotations in a row: part-way through its queue the device
+	// holds the middle key, which stays a credential too.
+	g.add(cs, &domain.ClientKeyRotated{Client: a, Key: domain.NewSecret(g.key)})
+	v3 := g.streams[cs]
+	g.add(cs, &domain.CommandQueued{Code: core.CmdSetIDKey, Subject: a, SubjectKeyVersion: v3,
+		Recipients: []domain.Recipient{{Client: a, KeyVersion: 2}}})
+	r3 := refOf(g.pos, 0)
+	g.add(cs, &domain.ClientKeyRotated{Client: a, Key: domain.NewSecret(g.key)})
+	v5 := g.streams[cs]
+	g.add(cs, &domain.CommandQueued{Code: core.CmdSetIDKey, Subject: a, SubjectKeyVersion: v5,
+		Recipients: []domain.Recipient{{Client: a, KeyVersion: v3}}})
+	r5 := refOf(g.pos, 0)
+	if vs, _ := ks.CredentialKeys(a); !slices.Equal(vs, []uint64{v5, 2, v3}) {
+		t.Fatalf("two rotations: %v", vs)
+	}
+	g.add(ds, &domain.CommandConfirmed{Client: a, Ref: r3})
+	if vs, _ := ks.CredentialKeys(a); !slices.Equal(vs, []uint64{v5, v3}) {
+		t.Fatalf("after the first SetIdKey: %v", vs)
+	}
+	g.add(ds, &domain.CommandConfirmed{Client: a, Ref: r5})
+	if vs, _ := ks.CredentialKeys(a); !slices.Equal(vs, []uint64{v5}) {
+		t.Fatalf("after the second SetIdKey: %v", vs)
+	}
 
 	// A failed command is no evidence.
 	g.add(ts, &domain.TopicKeyRotated{Topic: h, Key: domain.NewSecret(g.key)})
@@ -158,7 +183,7 @@ func TestDeviceSyncLifecycle(t *testing.T) {
 	if live, _ := ks.Seen(a); live {
 		t.Fatal("removed client live")
 	}
-	if _, _, ok := ks.CredentialKeys(a); ok {
+	if _, ok := ks.CredentialKeys(a); ok {
 		t.Fatal("credential keys of a removed client")
 	}
 }

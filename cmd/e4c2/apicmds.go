@@ -744,7 +744,7 @@ func newPendingCmd() *cobra.Command {
 	var client string
 	var p pageFlags
 	c := &cobra.Command{
-		Use: "pending", Short: "commands queued and not yet confirmed by the broker", Args: cobra.NoArgs,
+		Use: "pending", Short: "commands queued and not yet settled (accepted by a broker, confirmed by the device's session, or failed)", Args: cobra.NoArgs,
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
 			items, next, err := collect(p, func(cur string, n int) (apiclient.Page[apiclient.Delivery], error) {
 				return c.Pending(cmd.Context(), client, cur, n)

@@ -120,7 +120,9 @@ const credentialTimeout = 5 * time.Second
 // VerifyDeviceCredential checks the MQTT credential of a device
 // (client/credential): username is its hex id; SK, password is the HMAC
 // password of its current key or, while the rotation to the current key is
-// not accepted or confirmed, of the key it is known to hold; PK, a signed
+// not accepted or confirmed, of the key it is known to hold (or of a key
+// a still pending SetIdKey carries: a device part-way through its queue);
+// PK, a signed
 // timestamped password checked against the signing part of its registered
 // public key at now. Unknown and removed clients fail. Clear keys are wiped
 // after use; nothing is logged and no error says why a credential failed.
@@ -130,7 +132,7 @@ func (s *Service) VerifyDeviceCredential(username string, password []byte, now t
 		return domain.ID{}, false
 	}
 	id := domain.ID(raw)
-	cur, prev, ok := s.ks.CredentialKeys(id)
+	versions, ok := s.ks.CredentialKeys(id)
 	if !ok {
 		return domain.ID{}, false
 	}
@@ -138,8 +140,8 @@ func (s *Service) VerifyDeviceCredential(username string, password []byte, now t
 	case core.SymKey:
 		ctx, cancel := context.WithTimeout(context.Background(), credentialTimeout)
 		defer cancel()
-		for _, v := range []uint64{cur, prev} {
-			if v != 0 && s.verifySK(ctx, id, v, password) {
+		for _, v := range versions {
+			if s.verifySK(ctx, id, v, password) {
 				return id, true
 			}
 		}

@@ -264,7 +264,8 @@ type AuditEntry struct {
 	Summary       string    `json:"summary,omitempty"`
 }
 
-// Delivery is a queued command not yet confirmed by the broker.
+// Delivery is a queued command not yet settled: neither accepted by a
+// broker, nor confirmed by the device's session, nor failed.
 type Delivery struct {
 	CommandID  string    `json:"command_id"`
 	Seq        uint64    `json:"seq,omitempty"` // place in the global delivery order

@@ -74,7 +74,7 @@ func (s *Server) routeTable() []route {
 		{method: get, path: p("/events"), role: RoleReader, id: "events", summary: "Event stream (SSE); id = global position; resume with Last-Event-ID", status: ok, query: []string{"from"}, stream: true, handler: s.events},
 		{method: get, path: p("/fleet"), role: RoleReader, id: "fleet", summary: "Clients by sync status (in_sync, lagging, never_seen) and queued commands", resp: "Fleet", status: ok, handler: s.fleet},
 		{method: post, path: p("/resync"), role: RoleOperator, id: "resyncAll", summary: "Resync every client (see resyncClient)", resp: "ResyncResult", status: ok, query: []string{"full"}, handler: s.resyncAll},
-		{method: get, path: p("/deliveries"), role: RoleReader, id: "pendingDeliveries", summary: "Commands queued and not yet confirmed", resp: "DeliveryPage", status: ok, query: []string{"client", "cursor", "limit"}, handler: s.deliveries},
+		{method: get, path: p("/deliveries"), role: RoleReader, id: "pendingDeliveries", summary: "Commands queued and not yet settled (accepted by a broker, confirmed by the device's session, or failed)", resp: "DeliveryPage", status: ok, query: []string{"client", "cursor", "limit"}, handler: s.deliveries},
 
 		// Tokens and key export (admin).
 		{method: post, path: p("/tokens"), role: RoleAdmin, id: "createToken", summary: "Create an API token; the secret is returned once", body: "NewToken", resp: "CreatedToken", status: created, handler: s.createToken},
