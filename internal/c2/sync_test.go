@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/e4c2/e4c2/client"
@@ -287,5 +288,54 @@ func TestResyncPK(t *testing.T) {
 	dev.deliver(nil)
 	dev.check("t1")
 	wantSync(t, svc, "a", projections.SyncInSync, projections.EvidenceConfirmed)
+	checkReplay(t, e)
+}
+
+// TestConcurrentSeenAndResync: many connections of one device append one
+// device.seen; concurrent resyncs queue each missing key once.
+func TestConcurrentSeenAndResync(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, core.SymKey)
+	svc := e.svc
+	a := domain.ClientID("a")
+	must(svc.NewClient(ctx, sys, c2.ByName("a"), must(e.suite.GenerateKey())(t), domain.RoleBoth))(t)
+	must(svc.NewTopic(ctx, sys, "t"))(t)
+	must(svc.NewTopicClient(ctx, sys, c2.ByName("a"), "t"))(t)
+	for _, q := range svc.PendingFor(a, 0) {
+		if err := svc.RecordFailed(ctx, sys, q, "lost"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	queued := make(chan int, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				if err := svc.RecordSeen(ctx, c2.Origin{}, a, i%4 == 0); err != nil {
+					t.Error(err)
+				}
+				return
+			}
+			res, err := svc.Resync(ctx, sys, c2.ByName("a"), false)
+			if err != nil {
+				t.Error(err)
+			}
+			queued <- res.Queued
+		}()
+	}
+	wg.Wait()
+	close(queued)
+	total := 0
+	for n := range queued {
+		total += n
+	}
+	if es, _ := svc.Audit(projections.AuditQuery{Client: &a, Type: "device.seen.v1"}); len(es) != 1 {
+		t.Fatalf("%d device.seen events", len(es))
+	}
+	if p := svc.PendingFor(a, 0); total != 1 || len(p) != 1 || p[0].Code != core.CmdSetTopicKey {
+		t.Fatalf("%d queued, pending %+v", total, p)
+	}
 	checkReplay(t, e)
 }
