@@ -501,7 +501,12 @@ func (k *KeyState) enqueue(r *eventstore.Record, e *domain.CommandQueued) {
 	}
 	if e.Code == core.CmdSetC2Key && r.Stream != domain.C2KeyStream {
 		// A resync (client stream): only its recipient, protected with
-		// the pair the decision says the device holds.
+		// the pair the decision says the device holds. One decided
+		// before a C2 rotation the log orders first is dropped: it
+		// would take the device back to an older pair.
+		if e.NewC2KeyVersion < k.c2.keyVersion {
+			return
+		}
 		for i, rc := range e.Recipients {
 			ci, ok := k.clientIdx[rc.Client]
 			if !ok || !k.clients[ci].live {

@@ -241,6 +241,19 @@ func TestDeviceSyncPK(t *testing.T) {
 	if v := ks.SyncView(b); v.HeldC2KeyVersion != 2 {
 		t.Fatalf("b holds %d after confirmation", v.HeldC2KeyVersion)
 	}
+	// A resync decided before a later rotation is not queued.
+	g.add(domain.C2KeyStream, &domain.C2KeyGenerated{Public: pub, Private: domain.NewSecret(g.key)})
+	g.add(domain.C2KeyStream, &domain.CommandQueued{Code: core.CmdSetC2Key, C2KeyVersion: 2, NewC2KeyVersion: g.streams[domain.C2KeyStream],
+		Recipients: []domain.Recipient{{Client: a, KeyVersion: 1}, {Client: b, KeyVersion: 1}}})
+	for _, id := range []domain.ID{a, b} {
+		p := ks.Pending(id, 0)
+		g.add(domain.DeliveryStream(id), &domain.CommandConfirmed{Client: id, Ref: p[0].Ref})
+	}
+	g.add(domain.ClientStream(b), &domain.CommandQueued{Code: core.CmdSetC2Key, C2KeyVersion: 1, NewC2KeyVersion: 2,
+		Recipients: []domain.Recipient{{Client: b, KeyVersion: 1}}})
+	if ks.PendingCount() != 0 {
+		t.Fatal("stale SetC2Key queued")
+	}
 	if f := ks.FleetSummary(); f != (projections.FleetSummary{Clients: 2, InSync: 1, NeverSeen: 1}) {
 		t.Fatalf("fleet %+v", f)
 	}

@@ -135,7 +135,8 @@ type AuditEntry struct {
 	Summary       string    `json:"summary,omitempty"`
 }
 
-// Delivery is a queued command not yet confirmed by the broker.
+// Delivery is a queued command not yet settled (accepted by a broker,
+// confirmed by the device's session, or failed).
 type Delivery struct {
 	CommandID  string    `json:"command_id"`
 	Client     string    `json:"client"`
