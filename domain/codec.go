@@ -131,6 +131,17 @@ func Encode(ev Event, stream string, version uint64, s Sealer) ([]byte, error) {
 		b = append(b, e.Client[:]...)
 		b = append(b, e.Ref.Event[:]...)
 		b = binary.AppendUvarint(b, uint64(e.Ref.Index))
+	case *CommandConfirmed:
+		b = append(b, e.Client[:]...)
+		b = append(b, e.Ref.Event[:]...)
+		b = binary.AppendUvarint(b, uint64(e.Ref.Index))
+	case *DeviceSeen:
+		b = append(b, e.Client[:]...)
+		var sp byte
+		if e.SessionPresent {
+			sp = 1
+		}
+		b = append(b, sp)
 	case *CommandFailed:
 		b = append(b, e.Client[:]...)
 		b = append(b, e.Ref.Event[:]...)
@@ -263,6 +274,23 @@ func DecodeType(t Type, data []byte) (Event, error) {
 		d.id(&e.Client)
 		d.id(&e.Ref.Event)
 		e.Ref.Index = d.uint32()
+		ev = e
+	case TypeCommandConfirmed:
+		e := &CommandConfirmed{}
+		d.id(&e.Client)
+		d.id(&e.Ref.Event)
+		e.Ref.Index = d.uint32()
+		ev = e
+	case TypeDeviceSeen:
+		e := &DeviceSeen{}
+		d.id(&e.Client)
+		switch d.byte() {
+		case 0:
+		case 1:
+			e.SessionPresent = true
+		default:
+			d.fail("session present flag")
+		}
 		ev = e
 	case TypeCommandFailed:
 		e := &CommandFailed{}

@@ -42,6 +42,9 @@ func sampleEvents() []domain.Event {
 		&domain.TokenCreated{Name: "ci", Role: domain.TokenOperator, Hash: [32]byte{1, 2, 3}},
 		&domain.TokenRevoked{Name: "ci"},
 		&domain.KeyExported{Topic: id(21), KeyVersion: 7},
+		&domain.CommandConfirmed{Client: id(22), Ref: domain.QueueRef{Event: id(23), Index: 4}},
+		&domain.DeviceSeen{Client: id(24), SessionPresent: true},
+		&domain.DeviceSeen{Client: id(25)},
 	}
 }
 
@@ -188,7 +191,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		f.Fatal("no seeds")
 	}
 	f.Fuzz(func(t *testing.T, typ uint8, data []byte) {
-		name := domain.Type(typ % 20).WireName()
+		name := domain.Type(typ % 24).WireName()
 		ev, err := domain.Decode(name, data)
 		if err != nil {
 			if !errors.Is(err, domain.ErrInvalidEvent) && !errors.Is(err, domain.ErrUnknownEvent) {

@@ -86,12 +86,35 @@ type CreateToken struct {
 // RevokeToken revokes an API token.
 type RevokeToken struct{ Name string }
 
-// RecordDelivery records the outcome of a queued command.
+// RecordDelivery records the outcome of a queued command: accepted by a
+// broker (command.delivered.v1), confirmed by the device's own session
+// (Confirmed: command.confirmed.v1) or given up (Failed).
 type RecordDelivery struct {
+	Client    ID
+	Ref       QueueRef
+	Confirmed bool
+	Failed    bool
+	Reason    string // failure reason, without key material
+}
+
+// RecordSeen records that the broker saw a device online. Only the first
+// sighting after a (re-)registration becomes an event (State.Client.Seen
+// tells), so the audit shows when each device first connected.
+type RecordSeen struct {
+	Client         ID
+	SessionPresent bool
+}
+
+// ResyncClient queues, in the protocol's order, what a device lacks
+// according to State.Sync: SK the current client key (SetIdKey, protected
+// with the key the device is known to hold), PK the current C2 public key
+// (SetC2Key, protected with the pair it is known to hold), then the current
+// key of every linked topic it does not hold. Full resends all of them,
+// held or not. A command already pending for the same key version is never
+// queued twice. Resending a key a device holds changes nothing for it.
+type ResyncClient struct {
 	Client ID
-	Ref    QueueRef
-	Failed bool
-	Reason string // failure reason, without key material
+	Full   bool
 }
 
 // Op implementations: the section-9 names.
@@ -110,6 +133,8 @@ func (RotateC2Key) Op() string        { return "new_c2_key" }
 func (CreateToken) Op() string        { return "create_token" }
 func (RevokeToken) Op() string        { return "revoke_token" }
 func (RecordDelivery) Op() string     { return "record_delivery" }
+func (RecordSeen) Op() string         { return "record_seen" }
+func (ResyncClient) Op() string       { return "resync_client" }
 
 // ClientView is what Decide needs to know of a client.
 type ClientView struct {
@@ -123,6 +148,8 @@ type ClientView struct {
 	// KeyVersion is the version in client-<id> of the event holding the
 	// current key (SK key or PK public key).
 	KeyVersion uint64
+	// Seen: the broker saw the device since its last registration.
+	Seen bool
 }
 
 // Member is a client linked to a topic, or any client for a C2 key
@@ -173,6 +200,40 @@ type State struct {
 	Clients []Member
 	C2      C2View
 	Token   TokenView
+	// Sync: what the device of Client is known to hold (ResyncClient).
+	Sync SyncView
+}
+
+// SyncView is what the C2 has evidence a device holds (a key accepted by a
+// broker or confirmed by the device's session counts as held), and what is
+// already pending for it.
+type SyncView struct {
+	// HeldKeyVersion is the client key version (SK) the device is known to
+	// hold: the registered one, or a later one sent with SetIdKey.
+	HeldKeyVersion uint64
+	// HeldC2KeyVersion is the C2 pair (PK) the device is known to hold.
+	HeldC2KeyVersion uint64
+	// Topics: every linked topic, in link order.
+	Topics []TopicHeld
+	// Pending: the key-carrying commands already queued for the device.
+	Pending []PendingKey
+}
+
+// TopicHeld is one linked topic of a device: its current key version and
+// the newest version the device is known to hold (0: none).
+type TopicHeld struct {
+	Topic      ID
+	KeyVersion uint64
+	Held       uint64
+}
+
+// PendingKey is a key-carrying command pending for a device: SetIdKey
+// (Version: the client key), SetC2Key (the new pair) or SetTopicKey (Topic
+// and its key version).
+type PendingKey struct {
+	Code    core.CommandCode
+	Topic   ID
+	Version uint64
 }
 
 // Decision is the outcome of Decide: events to append to Stream, which must

@@ -52,6 +52,10 @@ func Decide(st State, cmd Command) (Decision, error) {
 		return decideRevokeToken(st, c)
 	case RecordDelivery:
 		return decideDelivery(c)
+	case RecordSeen:
+		return decideSeen(st, c)
+	case ResyncClient:
+		return decideResync(st, c)
 	}
 	return Decision{}, opErr(cmd.Op(), "", fmt.Errorf("%w: %T", ErrInvalidCommand, cmd))
 }
@@ -405,6 +409,12 @@ func decideRevokeToken(st State, c RevokeToken) (Decision, error) {
 
 func decideDelivery(c RecordDelivery) (Decision, error) {
 	var ev Event = &CommandDelivered{Client: c.Client, Ref: c.Ref}
+	if c.Failed && c.Confirmed {
+		return Decision{}, opErr(c.Op(), c.Client.String(), fmt.Errorf("%w: failed and confirmed", ErrInvalidCommand))
+	}
+	if c.Confirmed {
+		ev = &CommandConfirmed{Client: c.Client, Ref: c.Ref}
+	}
 	if c.Failed {
 		reason := c.Reason
 		if len(reason) > 1024 {
@@ -413,4 +423,70 @@ func decideDelivery(c RecordDelivery) (Decision, error) {
 		ev = &CommandFailed{Client: c.Client, Ref: c.Ref, Reason: reason}
 	}
 	return Decision{Stream: DeliveryStream(c.Client), Expected: -1, Events: []Event{ev}}, nil
+}
+
+// decideSeen appends device.seen only for the first sighting after a
+// (re-)registration: every connection calls it, and the log must not grow
+// with each one. Nothing to record is an empty decision, not an error.
+func decideSeen(st State, c RecordSeen) (Decision, error) {
+	if !st.Client.Exists {
+		return Decision{}, opErr(c.Op(), c.Client.String(), ErrUnknownClient)
+	}
+	d := Decision{Stream: DeliveryStream(c.Client), Expected: -1}
+	if !st.Client.Seen {
+		d.Events = []Event{&DeviceSeen{Client: c.Client, SessionPresent: c.SessionPresent}}
+	}
+	return d, nil
+}
+
+// decideResync queues ordinary command.queued events in the client stream
+// (so they are serialized with its key rotations and attributed to whoever
+// asked). Nothing to resend is an empty decision.
+func decideResync(st State, c ResyncClient) (Decision, error) {
+	op := c.Op()
+	if !st.Client.Exists {
+		return Decision{}, opErr(op, c.Client.String(), ErrUnknownClient)
+	}
+	c2v, err := c2Version(st, op)
+	if err != nil {
+		return Decision{}, err
+	}
+	pending := func(code core.CommandCode, topic ID, v uint64) bool {
+		return slices.ContainsFunc(st.Sync.Pending, func(p PendingKey) bool {
+			return p.Code == code && p.Topic == topic && p.Version == v
+		})
+	}
+	self := []Recipient{{Client: c.Client, KeyVersion: st.Client.KeyVersion}}
+	var evs []Event
+	switch st.Mode {
+	case core.SymKey:
+		want, held := st.Client.KeyVersion, st.Sync.HeldKeyVersion
+		if held == 0 || held > want {
+			held = want
+		}
+		if (c.Full || held < want) && !pending(core.CmdSetIDKey, ID{}, want) {
+			// Protected with the key the device is known to hold: it
+			// cannot open anything else until it has this command.
+			evs = append(evs, &CommandQueued{Code: core.CmdSetIDKey, Subject: c.Client, SubjectKeyVersion: want,
+				Recipients: []Recipient{{Client: c.Client, KeyVersion: held}}})
+		}
+	case core.PubKey:
+		want, held := st.C2.KeyVersion, st.Sync.HeldC2KeyVersion
+		if held == 0 || held > want {
+			held = want
+		}
+		if (c.Full || held < want) && !pending(core.CmdSetC2Key, ID{}, want) {
+			// Under the pair the device knows, like a rotation's SetC2Key.
+			evs = append(evs, &CommandQueued{Code: core.CmdSetC2Key, C2KeyVersion: held, NewC2KeyVersion: want,
+				Recipients: self})
+		}
+	}
+	for _, t := range st.Sync.Topics {
+		if t.KeyVersion == 0 || (!c.Full && t.Held >= t.KeyVersion) || pending(core.CmdSetTopicKey, t.Topic, t.KeyVersion) {
+			continue
+		}
+		evs = append(evs, &CommandQueued{Code: core.CmdSetTopicKey, Topic: t.Topic, TopicKeyVersion: t.KeyVersion,
+			C2KeyVersion: c2v, Recipients: self})
+	}
+	return Decision{Stream: ClientStream(c.Client), Expected: int64(st.Client.Version), Events: evs}, nil
 }

@@ -21,14 +21,18 @@
 //
 //	client-<hex id>     client.registered/removed/key_rotated/topics_reset,
 //	                    plus the commands those queue (SetIdKey, ResetTopics,
-//	                    ResetPubKeys, SetPubKey, RemovePubKey)
+//	                    ResetPubKeys, SetPubKey, RemovePubKey) and those a
+//	                    resync queues (SetIdKey, SetC2Key, SetTopicKey)
 //	topic-<hex hash>    topic.created/key_rotated/removed and topic membership
 //	                    (topic.client_linked/unlinked), plus the commands they
 //	                    queue: one command.queued event lists every recipient
 //	                    of a rotation or removal
 //	c2key               c2key.generated (PK mode) and the SetC2Key fan-out
 //	token-<hex hash>    token.created/revoked (hash = SHA3-256(name)[:16])
-//	delivery-<hex id>   command.delivered/failed for one client, appended with
+//	delivery-<hex id>   command.delivered ("accepted": a broker took it),
+//	                    command.confirmed (the device's own session took it),
+//	                    command.failed and device.seen (first connection after
+//	                    a registration) for one client, appended with
 //	                    eventstore.Any: outcomes need no decision, and keeping
 //	                    them out of client-<id> keeps the delivery worker from
 //	                    contending with operators

@@ -29,6 +29,8 @@ const (
 	TypeTokenCreated
 	TypeTokenRevoked
 	TypeKeyExported
+	TypeCommandConfirmed
+	TypeDeviceSeen
 	numTypes
 )
 
@@ -52,6 +54,8 @@ var catalogue = [numTypes]string{
 	TypeTokenCreated:        "token.created.v1",
 	TypeTokenRevoked:        "token.revoked.v1",
 	TypeKeyExported:         "key.exported.v1",
+	TypeCommandConfirmed:    "command.confirmed.v1",
+	TypeDeviceSeen:          "device.seen.v1",
 }
 
 var byWireName = func() map[string]Type {
@@ -214,10 +218,32 @@ type CommandQueued struct {
 	Recipients []Recipient
 }
 
-// CommandDelivered records that the broker confirmed a queued command.
+// CommandDelivered records that a broker ACCEPTED a queued command (its
+// QoS 2 handshake with the C2 completed). The API calls this grade
+// "accepted": it is no evidence that the device holds the key, only that
+// the broker took it. The wire name "command.delivered.v1" stays, since
+// stored logs hold it.
 type CommandDelivered struct {
 	Client ID
 	Ref    QueueRef
+}
+
+// CommandConfirmed records that the device's own MQTT session completed
+// QoS 2 for a queued command (the embedded broker saw it): the grade
+// "confirmed", the best evidence the C2 has that the device took the
+// command. It settles the queue entry exactly like CommandDelivered.
+type CommandConfirmed struct {
+	Client ID
+	Ref    QueueRef
+}
+
+// DeviceSeen records that the broker saw the device online, the first time
+// after its (re-)registration (later connections are not logged: they
+// would flood the log). SessionPresent is the broker's view of whether the
+// device resumed a stored session.
+type DeviceSeen struct {
+	Client         ID
+	SessionPresent bool
 }
 
 // CommandFailed records that a queued command was given up. Reason is a
@@ -265,6 +291,8 @@ func (*CommandFailed) EventType() Type       { return TypeCommandFailed }
 func (*TokenCreated) EventType() Type        { return TypeTokenCreated }
 func (*TokenRevoked) EventType() Type        { return TypeTokenRevoked }
 func (*KeyExported) EventType() Type         { return TypeKeyExported }
+func (*CommandConfirmed) EventType() Type    { return TypeCommandConfirmed }
+func (*DeviceSeen) EventType() Type          { return TypeDeviceSeen }
 
 // SecretOf returns the sealed key of an event that carries one (client
 // registered in SK mode, client key rotated, topic created / rotated, C2

@@ -118,6 +118,14 @@ func (a *Audit) Apply(r eventstore.Record) error {
 		e.Client, e.Detail = x.Client, x.Ref.String()
 	case *domain.CommandFailed:
 		e.Client, e.Detail = x.Client, x.Ref.String()+": "+x.Reason
+	case *domain.CommandConfirmed:
+		// The ref alone, like command.delivered (callers parse it).
+		e.Client, e.Detail = x.Client, x.Ref.String()
+	case *domain.DeviceSeen:
+		e.Client, e.Detail = x.Client, "first seen online"
+		if x.SessionPresent {
+			e.Detail += " (session present)"
+		}
 	case *domain.TokenCreated:
 		e.Detail = x.Name + " role=" + x.Role.String()
 	case *domain.TokenRevoked:

@@ -101,7 +101,16 @@ type clientRec struct {
 	updated         int64  // Unix ns of the last key change
 	key             []byte // sealed SK key or PK public key
 	topics          []int32
-	pending         []Queued
+	// acks runs parallel to topics: the topic key versions a broker
+	// accepted and the device's session confirmed (see sync.go).
+	acks    []keyAck
+	pending []Queued
+	// What the device is known to hold: its client key (SK; the
+	// registered key counts as confirmed, it is provisioned out of band)
+	// and the C2 pair (PK).
+	idKey, c2 keyAck
+	seen      bool
+	seenAt    int64 // Unix ns of the first device.seen since registration
 }
 
 type topicRec struct {
@@ -153,6 +162,9 @@ type KeyState struct {
 	tokenStrm map[string]int32 // token-<hash> stream -> index
 
 	pendingCount int
+	// confirmations counts the queued commands settled by
+	// command.confirmed (metrics).
+	confirmations uint64
 	// order lists queued commands in global (Seq) order for the delivery
 	// worker; settled ones have ci = -1 until the next compaction.
 	order   []orderItem
@@ -262,11 +274,20 @@ func (k *KeyState) link(ti, ci int32) {
 	}
 	t.members = append(t.members, ci)
 	c.topics = append(c.topics, ti)
+	c.acks = append(c.acks, keyAck{})
+}
+
+// dropTopic removes topic ti from the client's list (and its acks).
+func (c *clientRec) dropTopic(ti int32) {
+	if i := slices.Index(c.topics, ti); i >= 0 {
+		c.topics = slices.Delete(c.topics, i, i+1)
+		c.acks = slices.Delete(c.acks, i, i+1)
+	}
 }
 
 func (k *KeyState) unlink(ti, ci int32) {
 	k.topics[ti].members = removeIdx(k.topics[ti].members, ci)
-	k.clients[ci].topics = removeIdx(k.clients[ci].topics, ti)
+	k.clients[ci].dropTopic(ti)
 }
 
 func (k *KeyState) unlinkAll(ci int32) {
@@ -274,7 +295,7 @@ func (k *KeyState) unlinkAll(ci int32) {
 	for _, ti := range c.topics {
 		k.topics[ti].members = removeIdx(k.topics[ti].members, ci)
 	}
-	c.topics = nil
+	c.topics, c.acks = nil, nil
 }
 
 func (k *KeyState) dropPending(ci int32) {
@@ -329,6 +350,7 @@ func (k *KeyState) apply(r *eventstore.Record, ev domain.Event) {
 		// A (re-)registered device is provisioned with the current C2
 		// public key out of band.
 		c.c2Version = k.c2.keyVersion
+		k.registered(c, r.Version)
 		k.retarget(ci)
 	case *domain.ClientRemoved:
 		ci := k.client(e.Client)
@@ -370,7 +392,7 @@ func (k *KeyState) apply(r *eventstore.Record, ev domain.Event) {
 			k.liveTopics--
 		}
 		for _, ci := range t.members {
-			k.clients[ci].topics = removeIdx(k.clients[ci].topics, ti)
+			k.clients[ci].dropTopic(ti)
 		}
 		t.members, t.live, t.version = nil, false, r.Version
 	case *domain.TopicClientLinked:
@@ -394,15 +416,20 @@ func (k *KeyState) apply(r *eventstore.Record, ev domain.Event) {
 			// received another one.
 			for i := range k.clients {
 				k.clients[i].c2Version = r.Version
+				k.clients[i].c2 = keyAck{accepted: r.Version, confirmed: r.Version}
 			}
 		}
 	case *domain.CommandQueued:
 		k.bumpStream(r.Stream, r.Version)
 		k.enqueue(r, e)
 	case *domain.CommandDelivered:
-		k.settle(r, e.Client, e.Ref)
+		k.settle(r, e.Client, e.Ref, ackAccepted)
+	case *domain.CommandConfirmed:
+		k.settle(r, e.Client, e.Ref, ackConfirmed)
 	case *domain.CommandFailed:
-		k.settle(r, e.Client, e.Ref)
+		k.settle(r, e.Client, e.Ref, ackNone)
+	case *domain.DeviceSeen:
+		k.markSeen(r, e.Client)
 	case *domain.TokenCreated:
 		ti := k.token(e.Name)
 		t := &k.tokens[ti]
@@ -472,6 +499,28 @@ func (k *KeyState) enqueue(r *eventstore.Record, e *domain.CommandQueued) {
 		SubjectKeyVersion: e.SubjectKeyVersion,
 		NewC2KeyVersion:   e.NewC2KeyVersion,
 	}
+	if e.Code == core.CmdSetC2Key && r.Stream != domain.C2KeyStream {
+		// A resync (client stream): only its recipient, protected with
+		// the pair the decision says the device holds. One decided
+		// before a C2 rotation the log orders first is dropped: it
+		// would take the device back to an older pair.
+		if e.NewC2KeyVersion < k.c2.keyVersion {
+			return
+		}
+		for i, rc := range e.Recipients {
+			ci, ok := k.clientIdx[rc.Client]
+			if !ok || !k.clients[ci].live {
+				continue
+			}
+			q := base
+			q.Ref.Index = uint32(i)
+			k.push(ci, q)
+			c := &k.clients[ci]
+			c.pending[len(c.pending)-1].C2KeyVersion = e.C2KeyVersion
+			c.c2Version = max(c.c2Version, e.NewC2KeyVersion)
+		}
+		return
+	}
 	if e.Code == core.CmdSetC2Key {
 		// Every device registered at this point learns the new pair,
 		// protected with the pair it knows.
@@ -512,6 +561,11 @@ func (k *KeyState) enqueue(r *eventstore.Record, e *domain.CommandQueued) {
 			continue
 		case e.Code == core.CmdSetTopicKey && ti < 0:
 			continue
+		case e.Code == core.CmdSetTopicKey && e.TopicKeyVersion < k.topics[ti].keyVersion:
+			// A resync decided before a rotation of the topic that the
+			// log orders first: the newer key is queued already, and the
+			// older one must not overwrite it on the device.
+			continue
 		}
 		q := base
 		q.Ref.Index = uint32(i)
@@ -549,12 +603,13 @@ func (k *KeyState) retarget(ci int32) {
 	}
 }
 
-func (k *KeyState) settle(r *eventstore.Record, id domain.ID, ref domain.QueueRef) {
+func (k *KeyState) settle(r *eventstore.Record, id domain.ID, ref domain.QueueRef, grade ackGrade) {
 	ci := k.client(id)
 	c := &k.clients[ci]
 	c.deliveryVersion = r.Version
 	for i := range c.pending {
 		if c.pending[i].Ref == ref {
+			k.acknowledge(c, &c.pending[i], grade)
 			k.unorder(c.pending[i].Seq())
 			c.pending = slices.Delete(c.pending, i, i+1)
 			k.pendingCount--

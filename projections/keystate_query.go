@@ -44,6 +44,7 @@ func (k *KeyState) clientView(id domain.ID) domain.ClientView {
 	if i, ok := k.clientIdx[id]; ok {
 		c := &k.clients[i]
 		v.Exists, v.Name, v.Role, v.Version, v.KeyVersion = c.live, c.name, c.role, c.version, c.keyVersion
+		v.Seen = c.live && c.seen
 	}
 	return v
 }

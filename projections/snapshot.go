@@ -28,6 +28,13 @@ type SnapClient struct {
 	Key                                                string // hex of the sealed key or public key
 	Topics                                             []string
 	Pending                                            []Queued
+	// Sync state: what the device is known to hold ([accepted,
+	// confirmed] versions; TopicAcks parallel to Topics) and when it was
+	// first seen since its registration.
+	IDKey, C2Key [2]uint64
+	TopicAcks    [][2]uint64
+	Seen         bool
+	SeenAt       int64
 }
 
 // SnapTopic is a topic in a Snapshot.
@@ -64,9 +71,13 @@ func (k *KeyState) Snapshot() Snapshot {
 		sc := SnapClient{ID: c.id.String(), Name: c.name, Live: c.live, PK: c.pk, Role: uint8(c.role),
 			Version: c.version, KeyVersion: c.keyVersion, DeliveryVersion: c.deliveryVersion,
 			C2KeyVersion: c.c2Version, Key: hex.EncodeToString(c.key), Pending: slices.Clone(c.pending)}
-		for _, ti := range c.topics {
+		for i, ti := range c.topics {
 			sc.Topics = append(sc.Topics, k.topics[ti].hash.String())
+			sc.TopicAcks = append(sc.TopicAcks, [2]uint64{c.acks[i].accepted, c.acks[i].confirmed})
 		}
+		sc.IDKey = [2]uint64{c.idKey.accepted, c.idKey.confirmed}
+		sc.C2Key = [2]uint64{c.c2.accepted, c.c2.confirmed}
+		sc.Seen, sc.SeenAt = c.seen, c.seenAt
 		s.Clients = append(s.Clients, sc)
 	}
 	slices.SortFunc(s.Clients, func(a, b SnapClient) int { return strings.Compare(a.ID, b.ID) })

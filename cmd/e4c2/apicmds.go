@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -130,16 +132,23 @@ func newClientCmd() *cobra.Command {
 	get := &cobra.Command{
 		Use: "get CLIENT", Short: "show a client (name or hex id)", Args: cobra.ExactArgs(1),
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
-			cl, err := c.GetClient(cmd.Context(), args[0])
+			raw, err := c.GetClientJSON(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), cl)
+				return printRawJSON(cmd.OutOrStdout(), raw)
+			}
+			var cl apiclient.ClientInfo
+			if err := json.Unmarshal(raw, &cl); err != nil {
+				return fmt.Errorf("decode client: %w", err)
 			}
 			t := newTable(cmd.OutOrStdout(), clientHeader...)
 			clientTable([]apiclient.ClientInfo{cl})(t)
-			return t.flush()
+			if err := t.flush(); err != nil {
+				return err
+			}
+			return printSync(cmd.OutOrStdout(), cl.Sync)
 		}),
 	}
 	var lp pageFlags
@@ -205,7 +214,133 @@ func newClientCmd() *cobra.Command {
 		}),
 	}
 	addPageFlags(topics, &tp)
-	return apiCmd("client", "Manage clients (devices)", o, add, remove, get, list, count, rotate, reset, topics)
+	var full bool
+	resync := &cobra.Command{
+		Use:   "resync CLIENT [--full]",
+		Short: "queue what the device lacks (SetIdKey under the key it holds, SetC2Key, SetTopicKey); --full resends every current key",
+		Args:  cobra.ExactArgs(1),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			res, err := c.Resync(cmd.Context(), args[0], full)
+			if err != nil {
+				return err
+			}
+			return done(cmd, o, fmt.Sprintf("client %s: %s queued", args[0], plural(res.Queued, "command")),
+				map[string]any{"client": args[0], "queued": res.Queued})
+		}),
+	}
+	resync.Flags().BoolVar(&full, "full", false, "resend every current key, whether the device holds it or not")
+	return apiCmd("client", "Manage clients (devices)", o, add, remove, get, list, count, rotate, reset, topics, resync)
+}
+
+// plural renders "1 command", "3 commands".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// printRawJSON prints an API answer as the server sent it, only indented.
+func printRawJSON(w io.Writer, raw []byte) error {
+	var b bytes.Buffer
+	if err := json.Indent(&b, raw, "", "  "); err != nil {
+		return fmt.Errorf("decode answer: %w", err)
+	}
+	b.WriteByte('\n')
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// printSync prints the sync view of a client: "accepted" means a broker
+// took a command, "confirmed" that the device's own session took it.
+func printSync(w io.Writer, s *apiclient.ClientSync) error {
+	if s == nil {
+		return nil
+	}
+	waiting := plural(s.Pending, "command") + " waiting"
+	if !s.OldestPending.IsZero() {
+		waiting += " (oldest queued " + s.OldestPending.UTC().Format(time.RFC3339) + ")"
+	}
+	var line string
+	switch s.Status {
+	case "never_seen":
+		line = "never seen, " + waiting
+	case "in_sync":
+		line = "in sync"
+		if s.Evidence == "confirmed" {
+			line += " (every key confirmed by the device's session)"
+		} else {
+			line += " (some keys only accepted by the broker, not confirmed by the device's session)"
+		}
+	default:
+		line = "lagging, " + waiting
+	}
+	if s.Seen && !s.FirstSeen.IsZero() {
+		line += "; first seen " + s.FirstSeen.UTC().Format(time.RFC3339)
+	}
+	fmt.Fprintf(w, "\nsync: %s\n", line)
+	t := newTable(w, "KEY", "DESIRED", "ACCEPTED", "CONFIRMED")
+	v := func(n uint64) any {
+		if n == 0 {
+			return "-"
+		}
+		return n
+	}
+	t.row("identity", v(s.Identity.Desired), v(s.Identity.Accepted), v(s.Identity.Confirmed))
+	if s.C2Key != nil {
+		t.row("c2key", v(s.C2Key.Desired), v(s.C2Key.Accepted), v(s.C2Key.Confirmed))
+	}
+	for _, tp := range s.Topics {
+		t.row("topic "+displayName(tp.Topic, tp.Hash), v(tp.Desired), v(tp.Accepted), v(tp.Confirmed))
+	}
+	return t.flush()
+}
+
+func newStatusCmd() *cobra.Command {
+	o := &apiOpts{}
+	c := &cobra.Command{
+		Use: "status", Short: "the fleet by sync status: in sync, lagging, never seen, commands pending", Args: cobra.NoArgs,
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
+			f, err := c.Fleet(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), f)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "clients:     %d\n", f.Clients)
+			fmt.Fprintf(w, "in sync:     %d\n", f.InSync)
+			fmt.Fprintf(w, "lagging:     %d\n", f.Lagging)
+			fmt.Fprintf(w, "never seen:  %d\n", f.NeverSeen)
+			_, err = fmt.Fprintf(w, "pending:     %s\n", plural(f.Pending, "command"))
+			return err
+		}),
+	}
+	addAPIFlags(c, o)
+	return c
+}
+
+func newResyncCmd() *cobra.Command {
+	o := &apiOpts{}
+	var all, full bool
+	c := &cobra.Command{
+		Use: "resync --all [--full]", Short: "queue what every device lacks (e4c2 client resync for one)", Args: cobra.NoArgs,
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
+			if !all {
+				return withHint(errors.New("resync of every client needs --all"), "e4c2 client resync CLIENT resyncs one")
+			}
+			res, err := c.ResyncAll(cmd.Context(), full)
+			if err != nil {
+				return err
+			}
+			return done(cmd, o, "resync: "+plural(res.Queued, "command")+" queued", map[string]any{"queued": res.Queued})
+		}),
+	}
+	c.Flags().BoolVar(&all, "all", false, "every registered client")
+	c.Flags().BoolVar(&full, "full", false, "resend every current key, whether the devices hold it or not")
+	addAPIFlags(c, o)
+	return c
 }
 
 func displayName(name, id string) string {
@@ -609,7 +744,7 @@ func newPendingCmd() *cobra.Command {
 	var client string
 	var p pageFlags
 	c := &cobra.Command{
-		Use: "pending", Short: "commands queued and not yet confirmed by the broker", Args: cobra.NoArgs,
+		Use: "pending", Short: "commands queued and not yet settled (accepted by a broker, confirmed by the device's session, or failed)", Args: cobra.NoArgs,
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
 			items, next, err := collect(p, func(cur string, n int) (apiclient.Page[apiclient.Delivery], error) {
 				return c.Pending(cmd.Context(), client, cur, n)

@@ -82,7 +82,7 @@ var subcommands = []func() *cobra.Command{
 	newServeCmd,
 	newMasterKeyCmd,
 	newClientCmd, newTopicCmd, newAttachCmd, newDetachCmd, newPubKeyCmd, newC2KeyCmd,
-	newTokenCmd, newEventsCmd, newAuditCmd, newPendingCmd, newProtectCmd, newUnprotectCmd,
+	newTokenCmd, newEventsCmd, newAuditCmd, newPendingCmd, newStatusCmd, newResyncCmd, newProtectCmd, newUnprotectCmd,
 	newExportKeyCmd, newKeygenCmd, newDeviceCmd, newReplayCmd, newVerifyCmd, newExportCmd, newImportCmd,
 	newBenchCmd,
 	newRuleCmd,

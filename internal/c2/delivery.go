@@ -208,7 +208,7 @@ func (s *Service) BuildCommandAt(ctx context.Context, q projections.Queued, now 
 	return core.ControlTopic(q.Client[:]), payload, nil
 }
 
-func (s *Service) recordDelivery(ctx context.Context, o Origin, q projections.Queued, failed bool, reason string) error {
+func (s *Service) recordDelivery(ctx context.Context, o Origin, q projections.Queued, cmd domain.RecordDelivery) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -221,7 +221,8 @@ func (s *Service) recordDelivery(ctx context.Context, o Origin, q projections.Qu
 	if o.CausationID == "" {
 		o.CausationID = q.Ref.Event.String()
 	}
-	d, err := domain.Decide(domain.State{Mode: s.mode}, domain.RecordDelivery{Client: q.Client, Ref: q.Ref, Failed: failed, Reason: reason})
+	cmd.Client, cmd.Ref = q.Client, q.Ref
+	d, err := domain.Decide(domain.State{Mode: s.mode}, cmd)
 	if err != nil {
 		return err
 	}
@@ -236,15 +237,24 @@ func (s *Service) recordDelivery(ctx context.Context, o Origin, q projections.Qu
 	return s.waitStream(ctx, d.Stream, v)
 }
 
-// RecordDelivered records that the broker confirmed q. A command no longer
-// pending returns ErrNotPending (already recorded: safe to ignore).
+// RecordDelivered records that a broker ACCEPTED q (command.delivered.v1;
+// the API says "accepted"): the C2's publish completed, which is no
+// evidence the device took it. A command no longer pending returns
+// ErrNotPending (already recorded: safe to ignore).
 func (s *Service) RecordDelivered(ctx context.Context, o Origin, q projections.Queued) error {
-	return s.recordDelivery(ctx, o, q, false, "")
+	return s.recordDelivery(ctx, o, q, domain.RecordDelivery{})
+}
+
+// RecordConfirmed records that the device's own MQTT session completed QoS 2
+// for q (command.confirmed.v1, "confirmed"). It settles q like
+// RecordDelivered; a command no longer pending returns ErrNotPending.
+func (s *Service) RecordConfirmed(ctx context.Context, o Origin, q projections.Queued) error {
+	return s.recordDelivery(ctx, o, q, domain.RecordDelivery{Confirmed: true})
 }
 
 // RecordFailed records that q was given up; reason must hold no secret.
 func (s *Service) RecordFailed(ctx context.Context, o Origin, q projections.Queued, reason string) error {
-	return s.recordDelivery(ctx, o, q, true, reason)
+	return s.recordDelivery(ctx, o, q, domain.RecordDelivery{Failed: true, Reason: reason})
 }
 
 // ExportClientKey returns the current SK key of a client in clear (admin

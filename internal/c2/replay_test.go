@@ -37,7 +37,7 @@ func randomOps(t *testing.T, e *env, rng *rand.Rand, n int, after func(i int)) {
 	topic := func() string { return fmt.Sprintf("site/%d/data", rng.IntN(10)) }
 	for i := range n {
 		var err error
-		op := rng.IntN(14)
+		op := rng.IntN(17)
 		switch op {
 		case 0, 1:
 			var key []byte
@@ -96,11 +96,21 @@ func randomOps(t *testing.T, e *env, rng *rand.Rand, n int, after func(i int)) {
 			if _, _, berr := svc.BuildCommand(ctx, q); berr != nil {
 				t.Fatalf("op %d: build %s: %v", i, q.Code, berr)
 			}
-			if rng.IntN(5) == 0 {
+			switch rng.IntN(5) {
+			case 0:
 				err = svc.RecordFailed(ctx, c2.Origin{Actor: "system"}, q, "test")
-			} else {
+			case 1, 2:
+				err = svc.RecordConfirmed(ctx, c2.Origin{Actor: "system"}, q)
+			default:
 				err = svc.RecordDelivered(ctx, c2.Origin{Actor: "system"}, q)
 			}
+		case 14:
+			id, _ := client().Resolve()
+			err = svc.RecordSeen(ctx, c2.Origin{}, id, rng.IntN(2) == 0)
+		case 15:
+			_, err = svc.Resync(ctx, sys, client(), rng.IntN(3) == 0)
+		case 16:
+			_, err = svc.ResyncAll(ctx, sys, false)
 		case 13:
 			name := fmt.Sprintf("tok-%d", rng.IntN(4))
 			if rng.IntN(2) == 0 {

@@ -262,6 +262,11 @@ func (s *Service) exec(ctx context.Context, o Origin, mk func() domain.Command, 
 			wipeCommand(cmd)
 			return Result{}, err
 		}
+		if len(d.Events) == 0 {
+			// Nothing to do (a resync of a device in sync): no append.
+			wipeCommand(cmd)
+			return Result{Stream: d.Stream, Version: s.ks.StreamVersion(d.Stream)}, nil
+		}
 		evs, err := domain.EncodeDecision(d, s.sealer, meta, s.newID)
 		wipeCommand(cmd)
 		if err != nil {

@@ -70,7 +70,30 @@ func (m *metrics) watchService(svc *c2.Service) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "e4c2_log_position", Help: "Global log position applied to the read models."},
 			func() float64 { return float64(svc.Position()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "e4c2_commands_confirmed_total",
+			Help: "Queued commands the devices' own MQTT sessions confirmed (command.confirmed.v1 in the log; a broker's acceptance alone is e4c2_delivery_delivered_total)."},
+			func() float64 { return float64(svc.Confirmations()) }),
+		&fleetCollector{svc: svc},
 	)
+}
+
+// fleetDesc is e4c2_devices{status}.
+var fleetDesc = prometheus.NewDesc("e4c2_devices",
+	"Registered devices by sync status: in_sync (seen, nothing pending, every desired key accepted or confirmed), lagging, never_seen (not connected since registration).",
+	[]string{"status"}, nil)
+
+// fleetCollector reports the fleet summary: one walk of the key state per
+// scrape for the three series, not one per series.
+type fleetCollector struct{ svc *c2.Service }
+
+func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) { ch <- fleetDesc }
+
+func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	f := c.svc.FleetSummary()
+	ch <- prometheus.MustNewConstMetric(fleetDesc, prometheus.GaugeValue, float64(f.InSync), "in_sync")
+	ch <- prometheus.MustNewConstMetric(fleetDesc, prometheus.GaugeValue, float64(f.Lagging), "lagging")
+	ch <- prometheus.MustNewConstMetric(fleetDesc, prometheus.GaugeValue, float64(f.NeverSeen), "never_seen")
 }
 
 // The mqtt.Metrics interface.

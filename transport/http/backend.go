@@ -45,6 +45,14 @@ type Backend interface {
 	ClientTopics(ctx context.Context, client string, p PageRequest) (Page[Topic], error)
 	Audit(ctx context.Context, q AuditQuery) (Page[AuditEntry], error)
 	PendingDeliveries(ctx context.Context, client string, p PageRequest) (Page[Delivery], error)
+	// Fleet counts the clients by sync status (Client fills Client.Sync).
+	Fleet(ctx context.Context) (FleetSummary, error)
+
+	// Resync queues what a device lacks (full: every current key) and
+	// returns the number of commands queued; ResyncAll does it for every
+	// client.
+	Resync(ctx context.Context, by Caller, client string, full bool) (int, error)
+	ResyncAll(ctx context.Context, by Caller, full bool) (int, error)
 
 	// Subscribe calls fn for every event with global position >= from, first
 	// the stored ones then live ones, in order, until ctx is done or fn
@@ -134,6 +142,64 @@ type Client struct {
 	Pending    int       `json:"pending"` // queued commands not yet delivered
 	CreatedAt  time.Time `json:"created_at,omitzero"`
 	UpdatedAt  time.Time `json:"updated_at,omitzero"`
+	// Sync is set by GET of one client, not in lists.
+	Sync *ClientSync `json:"sync,omitempty"`
+}
+
+// ClientSync is what the C2 wants a device to hold against the evidence
+// it has. Versions are key versions (stream versions of the key events).
+// "accepted": a broker took the command carrying the key; "confirmed":
+// the device's own MQTT session took it. Neither is a device's
+// acknowledgement of having processed it.
+type ClientSync struct {
+	// Status: never_seen (not connected since its registration),
+	// in_sync (nothing pending, every desired key accepted or confirmed)
+	// or lagging.
+	Status string `json:"status"`
+	// Evidence grades an in_sync status: confirmed (every key confirmed)
+	// or accepted (some only accepted). Absent otherwise.
+	Evidence      string    `json:"evidence,omitempty"`
+	Seen          bool      `json:"seen"`
+	FirstSeen     time.Time `json:"first_seen,omitzero"`
+	Pending       int       `json:"pending"`
+	OldestPending time.Time `json:"oldest_pending,omitzero"`
+	// Identity is the client key (SK: rotated with SetIdKey; the
+	// registered key counts as confirmed).
+	Identity KeySync `json:"identity"`
+	// C2Key is the C2 public key the device should hold (PK mode only).
+	C2Key  *KeySync    `json:"c2key,omitempty"`
+	Topics []TopicSync `json:"topics"`
+}
+
+// KeySync is one key: desired version, newest accepted, newest confirmed
+// (0: none).
+type KeySync struct {
+	Desired   uint64 `json:"desired"`
+	Accepted  uint64 `json:"accepted"`
+	Confirmed uint64 `json:"confirmed"`
+}
+
+// TopicSync is the key of one linked topic.
+type TopicSync struct {
+	Topic string `json:"topic"`
+	Hash  string `json:"hash"` // topichash, hex
+	KeySync
+}
+
+// FleetSummary counts the registered clients by sync status; Pending is
+// the number of queued commands.
+type FleetSummary struct {
+	Clients   int `json:"clients"`
+	InSync    int `json:"in_sync"`
+	Lagging   int `json:"lagging"`
+	NeverSeen int `json:"never_seen"`
+	Pending   int `json:"pending"`
+}
+
+// ResyncResult is the answer to a resync: the number of commands queued.
+type ResyncResult struct {
+	Client string `json:"client,omitempty"`
+	Queued int    `json:"queued"`
 }
 
 // C2Key is the public half of the C2 key pair (PK mode): what a PK device
@@ -198,7 +264,8 @@ type AuditEntry struct {
 	Summary       string    `json:"summary,omitempty"`
 }
 
-// Delivery is a queued command not yet confirmed by the broker.
+// Delivery is a queued command not yet settled: neither accepted by a
+// broker, nor confirmed by the device's session, nor failed.
 type Delivery struct {
 	CommandID  string    `json:"command_id"`
 	Seq        uint64    `json:"seq,omitempty"` // place in the global delivery order

@@ -661,3 +661,43 @@ func (f *fakeBackend) keys() [][]byte {
 }
 
 var _ Backend = (*fakeBackend)(nil)
+
+// Fleet implements Backend: the fake never sees a device.
+func (f *fakeBackend) Fleet(ctx context.Context) (FleetSummary, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return FleetSummary{Clients: len(f.clients), NeverSeen: len(f.clients)}, f.failWith
+}
+
+// Resync implements Backend: one SetTopicKey per link with full, else none.
+func (f *fakeBackend) Resync(ctx context.Context, by Caller, client string, full bool) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.mutate(by); err != nil {
+		return 0, err
+	}
+	c, err := f.resolve(client)
+	if err != nil {
+		return 0, err
+	}
+	if !full {
+		return 0, nil
+	}
+	return len(c.links), nil
+}
+
+// ResyncAll implements Backend.
+func (f *fakeBackend) ResyncAll(ctx context.Context, by Caller, full bool) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.mutate(by); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range f.clients {
+		if full {
+			n += len(c.links)
+		}
+	}
+	return n, nil
+}

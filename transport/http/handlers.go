@@ -286,6 +286,55 @@ func (s *Server) removeClient(c echo.Context) error {
 	})
 }
 
+// boolQuery reads an optional true/false query parameter.
+func boolQuery(c echo.Context, name string) (bool, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, badRequest("invalid_query", "%s must be true or false", name)
+	}
+	return b, nil
+}
+
+func (s *Server) resyncClient(c echo.Context) error {
+	full, err := boolQuery(c, "full")
+	if err != nil {
+		return err
+	}
+	ref, err := clientParam(c, "client")
+	if err != nil {
+		return err
+	}
+	n, err := s.backend.Resync(c.Request().Context(), caller(c), ref, full)
+	if err != nil {
+		return err
+	}
+	return c.JSON(nethttp.StatusOK, ResyncResult{Client: ref, Queued: n})
+}
+
+func (s *Server) resyncAll(c echo.Context) error {
+	full, err := boolQuery(c, "full")
+	if err != nil {
+		return err
+	}
+	n, err := s.backend.ResyncAll(c.Request().Context(), caller(c), full)
+	if err != nil {
+		return err
+	}
+	return c.JSON(nethttp.StatusOK, ResyncResult{Queued: n})
+}
+
+func (s *Server) fleet(c echo.Context) error {
+	f, err := s.backend.Fleet(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(nethttp.StatusOK, f)
+}
+
 func (s *Server) newClientKey(c echo.Context) error {
 	return s.clientOp(c, func(by Caller, ref string) error {
 		return s.backend.NewClientKey(c.Request().Context(), by, ref)

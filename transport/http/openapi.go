@@ -75,6 +75,32 @@ func schemas() obj {
 		"Client": object([]string{"id", "topics", "pending"}, obj{
 			"name": str("client name"), "id": str("client id, hex"), "role": str("rotation role"),
 			"key_version": u64, "topics": integer, "pending": integer, "created_at": tm, "updated_at": tm,
+			"sync": ref("ClientSync"),
+		}),
+		"KeySync": object([]string{"desired", "accepted", "confirmed"}, obj{
+			"desired":   obj{"type": "integer", "format": "int64", "minimum": 0, "description": "key version the C2 wants the device to hold"},
+			"accepted":  obj{"type": "integer", "format": "int64", "minimum": 0, "description": "newest version a broker accepted (0: none)"},
+			"confirmed": obj{"type": "integer", "format": "int64", "minimum": 0, "description": "newest version the device's own MQTT session took (0: none)"},
+		}),
+		"ClientSync": object([]string{"status", "seen", "pending", "identity", "topics"}, obj{
+			"status":         obj{"type": "string", "enum": []string{"never_seen", "in_sync", "lagging"}},
+			"evidence":       obj{"type": "string", "enum": []string{"confirmed", "accepted"}, "description": "grade of an in_sync status: confirmed (every key confirmed by the device's session) or accepted (some only accepted by a broker)"},
+			"seen":           obj{"type": "boolean", "description": "connected since its registration"},
+			"first_seen":     tm,
+			"pending":        integer,
+			"oldest_pending": tm,
+			"identity":       ref("KeySync"),
+			"c2key":          ref("KeySync"),
+			"topics": obj{"type": "array", "items": object([]string{"topic", "hash", "desired", "accepted", "confirmed"}, obj{
+				"topic": str("topic name"), "hash": str("topichash, hex"), "desired": u64, "accepted": u64, "confirmed": u64,
+			})},
+		}),
+		"Fleet": object([]string{"clients", "in_sync", "lagging", "never_seen", "pending"}, obj{
+			"clients": integer, "in_sync": integer, "lagging": integer, "never_seen": integer,
+			"pending": obj{"type": "integer", "description": "queued commands"},
+		}),
+		"ResyncResult": object([]string{"queued"}, obj{
+			"client": str("client reference as given"), "queued": obj{"type": "integer", "description": "commands queued"},
 		}),
 		"ClientPage": pageOf("Client"),
 		"NewTopic":   object([]string{"topic"}, obj{"topic": str("topic name")}),
@@ -149,6 +175,7 @@ var queryDocs = map[string]obj{
 	"to":           {"type": "string", "format": "date-time", "description": "end time, exclusive (RFC 3339)"},
 	"type":         {"type": "string", "description": "event wire type, e.g. topic.key_rotated.v1"},
 	"reset_topics": {"type": "boolean", "description": "queue ResetTopics to the device before removing it"},
+	"full":         {"type": "boolean", "description": "resend every current key, held or not (default false: only what the device lacks)"},
 }
 
 // errorStatuses documents the error answers any authenticated route may give.

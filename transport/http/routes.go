@@ -46,6 +46,7 @@ func (s *Server) routeTable() []route {
 		{method: get, path: p("/clients/:client"), role: RoleReader, id: "getClient", summary: "Get a client by name or hex id", resp: "Client", status: ok, handler: s.getClient},
 		{method: del, path: p("/clients/:client"), role: RoleOperator, id: "removeClient", summary: "remove_client (reset_topics=true first sends ResetTopics)", status: none, query: []string{"reset_topics"}, handler: s.removeClient},
 		{method: post, path: p("/clients/:client/key"), role: RoleOperator, id: "newClientKey", summary: "new_client_key [SK]: rotate the client's key (SetIdKey protected with the old key)", status: none, handler: s.newClientKey},
+		{method: post, path: p("/clients/:client/resync"), role: RoleOperator, id: "resyncClient", summary: "Queue what the device lacks (SK SetIdKey under the key it holds, PK SetC2Key, then SetTopicKey of each topic key it does not hold); full=true resends every current key", resp: "ResyncResult", status: ok, query: []string{"full"}, handler: s.resyncClient},
 		{method: post, path: p("/clients/:client/reset"), role: RoleOperator, id: "resetClient", summary: "reset_client: unlink from every topic (ResetTopics)", status: none, handler: s.resetClient},
 		{method: get, path: p("/clients/:client/topics"), role: RoleReader, id: "clientTopics", summary: "Topics of a client", resp: "TopicPage", status: ok, query: page, handler: s.clientTopics},
 		{method: put, path: p("/clients/:client/topics/:topic"), role: RoleOperator, id: "attach", summary: "new_topic_client: link client to topic (SetTopicKey)", status: none, handler: s.attach},
@@ -71,7 +72,9 @@ func (s *Server) routeTable() []route {
 		{method: post, path: p("/batch/reset"), role: RoleOperator, id: "batchReset", summary: "Reset many clients; per-item results", body: "BatchReset", resp: "BatchResult", status: ok, handler: s.batchReset},
 		{method: get, path: p("/audit"), role: RoleReader, id: "audit", summary: "Audit trail, filtered by client, topic, actor and time (RFC 3339)", resp: "AuditPage", status: ok, query: []string{"client", "topic", "actor", "type", "from", "to", "cursor", "limit"}, handler: s.audit},
 		{method: get, path: p("/events"), role: RoleReader, id: "events", summary: "Event stream (SSE); id = global position; resume with Last-Event-ID", status: ok, query: []string{"from"}, stream: true, handler: s.events},
-		{method: get, path: p("/deliveries"), role: RoleReader, id: "pendingDeliveries", summary: "Commands queued and not yet confirmed", resp: "DeliveryPage", status: ok, query: []string{"client", "cursor", "limit"}, handler: s.deliveries},
+		{method: get, path: p("/fleet"), role: RoleReader, id: "fleet", summary: "Clients by sync status (in_sync, lagging, never_seen) and queued commands", resp: "Fleet", status: ok, handler: s.fleet},
+		{method: post, path: p("/resync"), role: RoleOperator, id: "resyncAll", summary: "Resync every client (see resyncClient)", resp: "ResyncResult", status: ok, query: []string{"full"}, handler: s.resyncAll},
+		{method: get, path: p("/deliveries"), role: RoleReader, id: "pendingDeliveries", summary: "Commands queued and not yet settled (accepted by a broker, confirmed by the device's session, or failed)", resp: "DeliveryPage", status: ok, query: []string{"client", "cursor", "limit"}, handler: s.deliveries},
 
 		// Tokens and key export (admin).
 		{method: post, path: p("/tokens"), role: RoleAdmin, id: "createToken", summary: "Create an API token; the secret is returned once", body: "NewToken", resp: "CreatedToken", status: created, handler: s.createToken},

@@ -176,11 +176,51 @@ func (b *ServiceBackend) NewC2Key(ctx context.Context, by Caller) error {
 
 // Client implements Backend.
 func (b *ServiceBackend) Client(ctx context.Context, client string) (Client, error) {
-	ci, err := b.svc.Client(b.ref(client))
+	r := b.ref(client)
+	ci, err := b.svc.Client(r)
 	if err != nil {
 		return Client{}, err
 	}
-	return clientView(ci), nil
+	v := clientView(ci)
+	if d, err := b.svc.DeviceSync(r); err == nil {
+		v.Sync = syncView(d)
+	}
+	return v, nil
+}
+
+func keySync(k projections.KeySync) KeySync {
+	return KeySync{Desired: k.Desired, Accepted: k.Accepted, Confirmed: k.Confirmed}
+}
+
+func syncView(d projections.DeviceSync) *ClientSync {
+	cs := &ClientSync{Status: d.Status, Evidence: d.Evidence, Seen: d.Seen, FirstSeen: d.FirstSeen,
+		Pending: d.Pending, OldestPending: d.OldestPending, Identity: keySync(d.Identity),
+		Topics: make([]TopicSync, len(d.Topics))}
+	if d.PK {
+		c2k := keySync(d.C2Key)
+		cs.C2Key = &c2k
+	}
+	for i, t := range d.Topics {
+		cs.Topics[i] = TopicSync{Topic: t.Name, Hash: t.Topic.String(), KeySync: keySync(t.KeySync)}
+	}
+	return cs
+}
+
+// Fleet implements Backend.
+func (b *ServiceBackend) Fleet(ctx context.Context) (FleetSummary, error) {
+	f := b.svc.FleetSummary()
+	return FleetSummary{Clients: f.Clients, InSync: f.InSync, Lagging: f.Lagging, NeverSeen: f.NeverSeen, Pending: f.Pending}, nil
+}
+
+// Resync implements Backend.
+func (b *ServiceBackend) Resync(ctx context.Context, by Caller, client string, full bool) (int, error) {
+	res, err := b.svc.Resync(ctx, origin(by), b.ref(client), full)
+	return res.Queued, err
+}
+
+// ResyncAll implements Backend.
+func (b *ServiceBackend) ResyncAll(ctx context.Context, by Caller, full bool) (int, error) {
+	return b.svc.ResyncAll(ctx, origin(by), full)
 }
 
 // Clients implements Backend.

@@ -223,6 +223,39 @@ func (c *Client) GetClient(ctx context.Context, client string) (ClientInfo, erro
 	return out, err
 }
 
+// GetClientJSON returns the API's JSON answer for a client, unchanged (the
+// CLI's --json prints it as the server sent it).
+func (c *Client) GetClientJSON(ctx context.Context, client string) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := c.do(ctx, http.MethodGet, Prefix+"/clients/"+esc(client), nil, nil, &out)
+	return out, err
+}
+
+// Resync queues what the device lacks (full: every current key).
+func (c *Client) Resync(ctx context.Context, client string, full bool) (ResyncResult, error) {
+	var out ResyncResult
+	err := c.do(ctx, http.MethodPost, Prefix+"/clients/"+esc(client)+"/resync", fullQuery(full), nil, &out)
+	return out, err
+}
+
+// ResyncAll resyncs every client.
+func (c *Client) ResyncAll(ctx context.Context, full bool) (ResyncResult, error) {
+	var out ResyncResult
+	err := c.do(ctx, http.MethodPost, Prefix+"/resync", fullQuery(full), nil, &out)
+	return out, err
+}
+
+// Fleet returns the clients by sync status.
+func (c *Client) Fleet(ctx context.Context) (FleetSummary, error) {
+	var out FleetSummary
+	err := c.do(ctx, http.MethodGet, Prefix+"/fleet", nil, nil, &out)
+	return out, err
+}
+
+func fullQuery(full bool) url.Values {
+	return url.Values{"full": {strconv.FormatBool(full)}}
+}
+
 // ListClients returns one page of clients.
 func (c *Client) ListClients(ctx context.Context, cursor string, limit int) (Page[ClientInfo], error) {
 	var out Page[ClientInfo]

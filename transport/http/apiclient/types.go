@@ -12,8 +12,57 @@ type ClientInfo struct {
 	Role       string    `json:"role,omitempty"`
 	KeyVersion uint64    `json:"key_version,omitempty"`
 	Topics     int       `json:"topics"`
+	Pending    int       `json:"pending"`
 	CreatedAt  time.Time `json:"created_at,omitzero"`
 	UpdatedAt  time.Time `json:"updated_at,omitzero"`
+	// Sync is set by GetClient (not in lists).
+	Sync *ClientSync `json:"sync,omitempty"`
+}
+
+// ClientSync is what the C2 wants a device to hold against the evidence it
+// has: "accepted" means a broker took the command carrying a key,
+// "confirmed" that the device's own MQTT session took it.
+type ClientSync struct {
+	Status        string      `json:"status"`             // never_seen, in_sync or lagging
+	Evidence      string      `json:"evidence,omitempty"` // in_sync: confirmed or accepted
+	Seen          bool        `json:"seen"`
+	FirstSeen     time.Time   `json:"first_seen,omitzero"`
+	Pending       int         `json:"pending"`
+	OldestPending time.Time   `json:"oldest_pending,omitzero"`
+	Identity      KeySync     `json:"identity"`
+	C2Key         *KeySync    `json:"c2key,omitempty"` // PK mode
+	Topics        []TopicSync `json:"topics"`
+}
+
+// KeySync is one key: the version the C2 wants, the newest accepted and
+// the newest confirmed (0: none).
+type KeySync struct {
+	Desired   uint64 `json:"desired"`
+	Accepted  uint64 `json:"accepted"`
+	Confirmed uint64 `json:"confirmed"`
+}
+
+// TopicSync is the key of one linked topic.
+type TopicSync struct {
+	Topic string `json:"topic"`
+	Hash  string `json:"hash"`
+	KeySync
+}
+
+// FleetSummary counts the clients by sync status; Pending is the number of
+// queued commands.
+type FleetSummary struct {
+	Clients   int `json:"clients"`
+	InSync    int `json:"in_sync"`
+	Lagging   int `json:"lagging"`
+	NeverSeen int `json:"never_seen"`
+	Pending   int `json:"pending"`
+}
+
+// ResyncResult is the answer to a resync.
+type ResyncResult struct {
+	Client string `json:"client,omitempty"`
+	Queued int    `json:"queued"`
 }
 
 // Topic is the public view of a topic. It never holds a key.
@@ -86,7 +135,8 @@ type AuditEntry struct {
 	Summary       string    `json:"summary,omitempty"`
 }
 
-// Delivery is a queued command not yet confirmed by the broker.
+// Delivery is a queued command not yet settled (accepted by a broker,
+// confirmed by the device's session, or failed).
 type Delivery struct {
 	CommandID  string    `json:"command_id"`
 	Client     string    `json:"client"`

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/eventstore/memstore"
+	"github.com/e4c2/e4c2/eventstore/sealing"
+	"github.com/e4c2/e4c2/internal/c2"
+	"github.com/e4c2/e4c2/suites/core"
+	"github.com/e4c2/e4c2/suites/standard"
+)
+
+// TestMetricsFleet checks e4c2_devices{status} and the confirmation
+// counter against the service's sync state.
+func TestMetricsFleet(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	master, err := sealing.MasterKeyFromBytes(bytes.Repeat([]byte{0x42}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := sealing.OpenKeyring(ctx, store, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := c2.New(c2.Config{Store: store, Sealer: kr, Suite: standard.New(), Mode: core.SymKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	m := newMetrics()
+	m.watchService(svc)
+	o := c2.Origin{Actor: "test"}
+	for _, n := range []string{"a", "b", "c"} {
+		if _, err := svc.NewClient(ctx, o, c2.ByName(n), bytes.Repeat([]byte{1}, 32), domain.RoleBoth); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svc.NewTopic(ctx, o, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AttachClients(ctx, o, "t", []c2.ClientRef{c2.ByName("a"), c2.ByName("b")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a", "b"} {
+		if err := svc.RecordSeen(ctx, o, domain.ClientID(n), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := svc.PendingFor(domain.ClientID("a"), 0)[0]
+	if err := svc.RecordConfirmed(ctx, o, q); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range mt.GetLabel() {
+				name += "{" + l.GetName() + "=" + l.GetValue() + "}"
+			}
+			switch {
+			case mt.GetGauge() != nil:
+				got[name] = mt.GetGauge().GetValue()
+			case mt.GetCounter() != nil:
+				got[name] = mt.GetCounter().GetValue()
+			}
+		}
+	}
+	for name, want := range map[string]float64{
+		"e4c2_devices{status=in_sync}":    1, // a: seen, its command confirmed
+		"e4c2_devices{status=lagging}":    1, // b: seen, a command pending
+		"e4c2_devices{status=never_seen}": 1, // c
+		"e4c2_commands_confirmed_total":   1,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+}
