@@ -189,4 +189,4 @@ type callbackObserver struct {
 }
 
 func (o *callbackObserver) DeviceOnline(id [16]byte, _ bool) { o.online(id) }
-func (o *callbackObserver) DeviceOffline(id [16]byte)       { o.offline(id) }
+func (o *callbackObserver) DeviceOffline(id [16]byte)        { o.offline(id) }
