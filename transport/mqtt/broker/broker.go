@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/e4c2/e4c2/client/credential"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
 	"go.etcd.io/bbolt"
@@ -19,6 +20,25 @@ import (
 // DefaultAddress is where the embedded broker listens unless configured:
 // loopback only, so that exposing it is a deliberate choice.
 const DefaultAddress = "127.0.0.1:1883"
+
+// Defaults of the limits in Config.
+const (
+	DefaultMaxQueuedPerClient  = 1024
+	DefaultMaxPendingWrites    = 128
+	DefaultMaxPacketSize       = 1 << 20
+	DefaultSessionExpiry       = time.Hour
+	DefaultDeviceSessionExpiry = 7 * 24 * time.Hour
+)
+
+// Per-connection buffer sizes. mochi's defaults (2 KiB each) are sized
+// for throughput; an E4 device connection is idle nearly always, and at
+// 10,000 devices every byte per connection counts. A packet larger than
+// the read buffer is still read whole (the buffer only batches reads); the
+// write buffer is only used while writes queue up.
+const (
+	clientReadBufferSize  = 512
+	clientWriteBufferSize = 1024
+)
 
 // ErrNotRunning is returned by Publish when the broker is not started (or
 // was closed). Callers treat it as "broker unavailable", not as a failure of
@@ -35,13 +55,37 @@ type Config struct {
 	// MaxConns caps concurrent TCP connections (0: DefaultMaxConns()).
 	MaxConns int
 	// C2, if set, lets a TCP client that authenticates with these
-	// credentials publish on "e4/#". The C2 normally publishes in process
-	// (Publish) and needs no credentials.
+	// credentials publish and subscribe anywhere, "e4/#" included. The C2
+	// normally publishes in process (Publish, Deliver) and needs no
+	// credentials.
 	C2 *Credentials
-	// Users, if not empty, are the device credentials (username ->
-	// password) and anonymous connections are refused. Empty: anonymous
-	// devices may connect (they still cannot publish on "e4/#").
+	// Authority authenticates devices and decides their non-control
+	// topics. A client whose username is a device id (32 lower-case hex
+	// characters) is a device: it must use the client id "e4dev-" + that
+	// username and pass Authority.Authenticate, else its CONNECT is
+	// refused. A device may read its own control topic and what
+	// MaySubscribe allows (exact topic names: wildcards are refused), and
+	// publish where MayPublish allows, never on "e4/#". Nil: no device can
+	// connect.
+	Authority Authority
+	// Users are static non-device credentials (username -> password): such
+	// a user may subscribe and publish anywhere but on the control topics.
+	// When set, a client presenting another (non-device) username is
+	// refused.
 	Users map[string]string
+	// AnonymousReadTopics are the exact topic names a client without
+	// credentials may subscribe to (never publish). Setting it lets
+	// anonymous clients connect.
+	AnonymousReadTopics []string
+	// AllowAnonymous is the legacy open mode: anonymous clients may
+	// subscribe and publish on any topic but the control topics (a
+	// wildcard subscription still receives no control message). Off by
+	// default: with no Authority, Users, AnonymousReadTopics or
+	// AllowAnonymous only the C2 can connect.
+	AllowAnonymous bool
+	// Observer, if set, hears devices come online (subscribed to their
+	// control topic) and go offline.
+	Observer Observer
 	// PersistPath, if set, is a bbolt file where the broker keeps sessions,
 	// subscriptions and unacknowledged QoS 1/2 messages, so a broker
 	// restart does not drop what it had accepted for offline devices.
@@ -58,12 +102,35 @@ type Config struct {
 	// mochi disconnects the client.
 	ReceiveMaximum uint16
 	// MaxQueuedPerClient caps the QoS 1/2 messages the broker holds for one
-	// client, unacknowledged or waiting to be written (mochi's maximum
-	// in-flight and pending writes, default 8192, at most 65535 by packet
-	// ids). Past it mochi drops the message for that client, although the
-	// publisher got its confirmation: size it above the commands a device
-	// can accumulate while offline.
+	// client, unacknowledged or queued while it is offline (mochi's
+	// maximum in-flight; default DefaultMaxQueuedPerClient, at most 65535
+	// by packet ids). Past it mochi drops the message for that client,
+	// although an in-process publisher got its confirmation (Deliver does
+	// not): size it above the commands a device can accumulate while
+	// offline.
 	MaxQueuedPerClient int
+	// MaxPendingWrites caps the packets waiting for a connected client's
+	// socket (mochi's per-client write channel; default
+	// DefaultMaxPendingWrites). It costs 8 bytes per slot for every
+	// connection, idle or not, so it is small: a healthy client drains it
+	// as fast as it fills. Past it mochi drops the message for that
+	// client (Deliver reports it; a plain Publish cannot).
+	MaxPendingWrites int
+	// MaxPacketSize caps the size of a packet a client may send (default
+	// DefaultMaxPacketSize). mochi disconnects a client that exceeds it,
+	// before allocating the packet.
+	MaxPacketSize int
+	// SessionExpiry is how long the broker keeps the persistent session
+	// of a disconnected client that is not a device (default
+	// DefaultSessionExpiry): anybody may open sessions under fresh client
+	// ids, so they must not accumulate.
+	SessionExpiry time.Duration
+	// DeviceSessionExpiry is how long the broker keeps the persistent
+	// session (subscriptions, queued commands) of a disconnected device
+	// (default DefaultDeviceSessionExpiry). The C2 keeps its own queue, so
+	// this only bounds how long a device gets commands straight from the
+	// broker on reconnect.
+	DeviceSessionExpiry time.Duration
 	// Logger receives the broker's logs (default: slog.Default()).
 	Logger *slog.Logger
 	// WrapListener, if set, wraps the bound net.Listener: fault injection
@@ -77,11 +144,13 @@ type Config struct {
 type Broker struct {
 	cfg Config
 
-	mu    sync.RWMutex
-	srv   *mqtt.Server
-	ln    *Listener
-	order *orderHook
-	stop  func() bool // unregisters the ctx watcher
+	mu      sync.RWMutex
+	srv     *mqtt.Server
+	ln      *Listener
+	order   *orderHook
+	devices *deviceHook
+	reaper  *reaper
+	stop    func() bool // unregisters the ctx watcher
 }
 
 // New validates cfg and returns a stopped broker.
@@ -103,6 +172,37 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.MaxQueuedPerClient <= 0 {
+		cfg.MaxQueuedPerClient = DefaultMaxQueuedPerClient
+	}
+	cfg.MaxQueuedPerClient = min(cfg.MaxQueuedPerClient, 65535)
+	if cfg.MaxPendingWrites <= 0 {
+		cfg.MaxPendingWrites = DefaultMaxPendingWrites
+	}
+	if cfg.MaxPacketSize <= 0 {
+		cfg.MaxPacketSize = DefaultMaxPacketSize
+	}
+	if cfg.SessionExpiry <= 0 {
+		cfg.SessionExpiry = DefaultSessionExpiry
+	}
+	if cfg.DeviceSessionExpiry <= 0 {
+		cfg.DeviceSessionExpiry = DefaultDeviceSessionExpiry
+	}
+	for _, t := range cfg.AnonymousReadTopics {
+		if t == "" || hasWildcard(t) || IsControlTopic(t) {
+			return nil, fmt.Errorf("broker: anonymous read topic %q: must be a topic name outside %s/#", t, ControlPrefix)
+		}
+	}
+	for u := range cfg.Users {
+		if _, dev := credential.ParseUsername(u); dev {
+			return nil, fmt.Errorf("broker: user %q: a device id is not a static username", u)
+		}
+	}
+	if cfg.C2 != nil {
+		if _, dev := credential.ParseUsername(cfg.C2.Username); dev {
+			return nil, errors.New("broker: c2 username is a device id")
+		}
+	}
 	return &Broker{cfg: cfg}, nil
 }
 
@@ -121,21 +221,30 @@ func (b *Broker) Start(ctx context.Context) error {
 	if b.cfg.ReceiveMaximum > 0 {
 		caps.ReceiveMaximum = b.cfg.ReceiveMaximum
 	}
-	if n := b.cfg.MaxQueuedPerClient; n > 0 {
-		n = min(n, 65535)
-		caps.MaximumInflight = uint16(n)
-		caps.MaximumClientWritesPending = int32(n)
-	}
+	caps.MaximumInflight = uint16(b.cfg.MaxQueuedPerClient)
+	caps.MaximumClientWritesPending = int32(b.cfg.MaxPendingWrites)
+	caps.MaximumPacketSize = uint32(b.cfg.MaxPacketSize)
+	// mochi expires every MQTT 3 session after this; the reaper expires
+	// them sooner, by kind, so this is only a backstop.
+	caps.MaximumSessionExpiryInterval = uint32(min(
+		max(b.cfg.SessionExpiry, b.cfg.DeviceSessionExpiry)/time.Second+3600, 1<<32-1))
 	srv := mqtt.New(&mqtt.Options{
-		InlineClient: true,
-		Capabilities: caps,
-		Logger:       b.cfg.Logger,
+		InlineClient:             true,
+		Capabilities:             caps,
+		Logger:                   b.cfg.Logger,
+		ClientNetReadBufferSize:  clientReadBufferSize,
+		ClientNetWriteBufferSize: clientWriteBufferSize,
 	})
 	users := make(map[string][]byte, len(b.cfg.Users))
 	for u, p := range b.cfg.Users {
 		users[u] = digest(p)
 	}
-	hook := &authHook{c2: b.cfg.C2, users: users, anonymous: len(users) == 0}
+	anonRead := make(map[string]bool, len(b.cfg.AnonymousReadTopics))
+	for _, t := range b.cfg.AnonymousReadTopics {
+		anonRead[t] = true
+	}
+	hook := &authHook{c2: b.cfg.C2, users: users, authority: b.cfg.Authority,
+		anonymous: b.cfg.AllowAnonymous, anonRead: anonRead}
 	if err := srv.AddHook(hook, nil); err != nil {
 		return fmt.Errorf("broker: auth hook: %w", err)
 	}
@@ -144,13 +253,25 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := srv.AddHook(order, nil); err != nil {
 		return fmt.Errorf("broker: order hook: %w", err)
 	}
+	devices := &deviceHook{auth: hook, obs: b.cfg.Observer}
+	if err := srv.AddHook(devices, nil); err != nil {
+		return fmt.Errorf("broker: device hook: %w", err)
+	}
+	rp := &reaper{srv: srv, auth: hook, devices: devices,
+		expiry: b.cfg.SessionExpiry, deviceExpiry: b.cfg.DeviceSessionExpiry}
 	if b.cfg.PersistPath != "" {
-		if err := srv.AddHook(persistHook{new(bolt.Hook)}, &bolt.Options{
+		rp.store = new(bolt.Hook)
+		if err := srv.AddHook(persistHook{rp.store}, &bolt.Options{
 			Path:    b.cfg.PersistPath,
 			Options: &bbolt.Options{Timeout: time.Second, NoSync: !b.cfg.PersistSync},
 		}); err != nil {
 			return fmt.Errorf("broker: persistence: %w", err)
 		}
+	}
+	// After the store: its OnClientExpired runs first, ours then removes
+	// the rest of the session.
+	if err := srv.AddHook(rp, nil); err != nil {
+		return fmt.Errorf("broker: reaper hook: %w", err)
 	}
 	ln := NewListener(ListenerConfig{
 		ID: "tcp", Address: b.cfg.Address, TLS: b.cfg.TLS,
@@ -164,7 +285,8 @@ func (b *Broker) Start(ctx context.Context) error {
 		_ = srv.Close()
 		return fmt.Errorf("broker: serve: %w", err)
 	}
-	b.srv, b.ln, b.order = srv, ln, order
+	b.srv, b.ln, b.order, b.devices, b.reaper = srv, ln, order, devices, rp
+	rp.start()
 	b.stop = context.AfterFunc(ctx, func() { b.closeServer(srv) })
 	return nil
 }
@@ -187,7 +309,11 @@ func (b *Broker) closeServer(srv *mqtt.Server) error {
 		b.mu.Unlock()
 		return nil
 	}
-	b.srv, b.ln, b.order = nil, nil, nil
+	rp := b.reaper
+	b.srv, b.ln, b.order, b.devices, b.reaper = nil, nil, nil, nil, nil
+	if rp != nil {
+		rp.halt()
+	}
 	if b.stop != nil {
 		b.stop()
 		b.stop = nil
@@ -252,9 +378,68 @@ func (b *Broker) Publish(topic string, payload []byte) error {
 	if b.srv == nil {
 		return ErrNotRunning
 	}
+	defer b.devices.lockPublish(topic)()
 	defer b.order.publishGate()()
 	if err := b.srv.Publish(topic, payload, false, 2); err != nil {
 		return fmt.Errorf("broker: publish: %w", err)
 	}
 	return nil
+}
+
+// Online reports whether device id is connected and subscribed to its
+// control topic (false when the broker is stopped).
+func (b *Broker) Online(id [16]byte) bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.devices != nil && b.devices.online(id)
+}
+
+// Deliver publishes payload with QoS 2 on the control topic of device id,
+// to the device's current session only, and returns nil once that session
+// completed the QoS 2 exchange for this message (PUBCOMP received from the
+// device). It returns ErrOffline at once when the device is not online, or
+// when its connection ends before the exchange completes; ErrNotRunning
+// when the broker is stopped; ctx's error on timeout or cancellation.
+//
+// Unlike Publish, nil here means the device itself has the message, not
+// that the broker took it. The message goes through the same per-client
+// queue as Publish's (and a privileged subscriber of the control topic,
+// such as a C2 monitor, sees it too), so what the C2 sends to one device
+// keeps its order. No lock is held while waiting, and a call that times
+// out leaves nothing behind; the message itself stays in the device's
+// session, which may still complete it later (the device must treat a
+// repeated command as it treats any replay).
+func (b *Broker) Deliver(ctx context.Context, id [16]byte, payload []byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("broker: deliver to %x: %w", id, err)
+	}
+	b.mu.RLock()
+	srv, order, devices := b.srv, b.order, b.devices
+	if srv == nil {
+		b.mu.RUnlock()
+		return ErrNotRunning
+	}
+	w, err := devices.send(id, func(topic string) error {
+		defer order.publishGate()()
+		if err := srv.Publish(topic, payload, false, 2); err != nil {
+			return fmt.Errorf("broker: deliver to %x: %w", id, err)
+		}
+		return nil
+	})
+	b.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	err = devices.wait(ctx, id, w)
+	if errors.Is(err, ErrOffline) && !b.runningServer(srv) {
+		return ErrNotRunning
+	}
+	return err
+}
+
+// runningServer reports whether srv is still the broker's server.
+func (b *Broker) runningServer(srv *mqtt.Server) bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.srv == srv
 }

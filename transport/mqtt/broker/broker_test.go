@@ -105,16 +105,27 @@ func publish(c paho.Client, topic, payload string) error {
 }
 
 func TestControlTopicACL(t *testing.T) {
-	b := startBroker(t, Config{C2: &Credentials{Username: "c2", Password: "c2-secret"}})
-	sub, err := connect(t, b.Addr(), "sub", "", "")
+	auth := newAuthority()
+	auth.publish["sensors/t"] = true
+	devID := auth.device(1)
+	b := startBroker(t, Config{C2: &Credentials{Username: "c2", Password: "c2-secret"},
+		AllowAnonymous: true, Authority: auth})
+	// A C2 monitor on "#" sees every message, control topics included.
+	mon, err := connect(t, b.Addr(), "c2-monitor", "c2", "c2-secret")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := subscribe(t, sub, "#")
+	r := subscribe(t, mon, "#")
+	// A legacy anonymous subscriber on "#" sees only non-control topics.
+	anon, err := connect(t, b.Addr(), "anon-sub", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := subscribe(t, anon, "#")
 
-	// A device publishing on a control topic: mochi disconnects an MQTT
-	// 3.1.1 client whose QoS>0 publish is not authorised, and nothing is
-	// forwarded.
+	// Publishing on a control topic, anonymously or as a device: mochi
+	// disconnects an MQTT 3.1.1 client whose QoS>0 publish is not
+	// authorised, and nothing is forwarded.
 	dev, err := connect(t, b.Addr(), "dev", "", "")
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +136,11 @@ func TestControlTopicACL(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = publish(dev2, "e4", "forged-root")
+	realDev, err := connect(t, b.Addr(), clientID(devID), user(devID), auth.password(devID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = publish(realDev, ControlTopic(devID), "forged-by-device")
 	dev3, err := connect(t, b.Addr(), "dev3", "", "")
 	if err != nil {
 		t.Fatal(err)
@@ -148,18 +164,36 @@ func TestControlTopicACL(t *testing.T) {
 	if err := b.Publish("e4/bb", []byte("from-c2-inproc")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "3 messages", func() bool { return len(r.snapshot()) >= 3 })
-	time.Sleep(50 * time.Millisecond)
+	// A marker after everything: once the monitor has it, anything the
+	// broker forwarded before has arrived too (one connection, in order).
+	if err := b.Publish("zz/marker", []byte("end")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "marker", func() bool {
+		return contains(r.snapshot(), "zz/marker=end") && contains(ra.snapshot(), "zz/marker=end")
+	})
 	got := r.snapshot()
-	want := map[string]bool{"sensors/t=app": true, "e4/aa=from-c2-tcp": true, "e4/bb=from-c2-inproc": true}
+	want := map[string]bool{"sensors/t=app": true, "e4/aa=from-c2-tcp": true, "e4/bb=from-c2-inproc": true, "zz/marker=end": true}
 	if len(got) != len(want) {
-		t.Fatalf("subscriber got %q, want exactly %v", got, want)
+		t.Fatalf("monitor got %q, want exactly %v", got, want)
 	}
 	for _, m := range got {
 		if !want[m] {
-			t.Fatalf("subscriber got unexpected %q (all: %q)", m, got)
+			t.Fatalf("monitor got unexpected %q (all: %q)", m, got)
 		}
 	}
+	if got := ra.snapshot(); len(got) != 2 || !contains(got, "sensors/t=app") {
+		t.Fatalf("anonymous # subscriber got %q, want only sensors/t and the marker", got)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 func TestDeviceAuth(t *testing.T) {
@@ -188,7 +222,9 @@ func TestConfigValidation(t *testing.T) {
 }
 
 func TestPublishNotRunningAndRestart(t *testing.T) {
-	b := startBroker(t, Config{})
+	auth := newAuthority()
+	id := auth.device(1)
+	b := startBroker(t, Config{Authority: auth})
 	addr := b.Addr()
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
@@ -197,7 +233,7 @@ func TestPublishNotRunningAndRestart(t *testing.T) {
 		t.Fatalf("publish on a closed broker: %v, want ErrNotRunning", err)
 	}
 	// Restart on the same port.
-	b2 := startBroker(t, Config{Address: addr})
+	b2 := startBroker(t, Config{Address: addr, Authority: auth})
 	if b2.Addr() != addr {
 		t.Fatalf("restarted on %s, want %s", b2.Addr(), addr)
 	}
@@ -209,12 +245,12 @@ func TestPublishNotRunningAndRestart(t *testing.T) {
 		_ = b3.Close()
 		t.Fatal("second broker bound a port already in use")
 	}
-	sub, err := connect(t, addr, "sub", "", "")
+	sub, err := connect(t, addr, clientID(id), user(id), auth.password(id))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := subscribe(t, sub, "e4/#")
-	if err := b2.Publish("e4/aa", []byte("x")); err != nil {
+	r := subscribe(t, sub, ControlTopic(id))
+	if err := b2.Publish(ControlTopic(id), []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "message after restart", func() bool { return len(r.snapshot()) == 1 })
@@ -255,7 +291,7 @@ func (l *emfileListener) Accept() (net.Conn, error) {
 
 func TestListenerSurvivesEMFILE(t *testing.T) {
 	var el *emfileListener
-	b := startBroker(t, Config{WrapListener: func(ln net.Listener) net.Listener {
+	b := startBroker(t, Config{AllowAnonymous: true, WrapListener: func(ln net.Listener) net.Listener {
 		el = &emfileListener{Listener: ln}
 		el.failing.Store(true)
 		return el
@@ -271,7 +307,7 @@ func TestListenerSurvivesEMFILE(t *testing.T) {
 }
 
 func TestListenerMaxConns(t *testing.T) {
-	b := startBroker(t, Config{MaxConns: 2})
+	b := startBroker(t, Config{MaxConns: 2, AllowAnonymous: true})
 	if _, err := connect(t, b.Addr(), "c1", "", ""); err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func TestListenerSurvivesRealEMFILE(t *testing.T) {
 }
 
 func emfileChild(t *testing.T) {
-	b := startBroker(t, Config{MaxConns: 1 << 20})
+	b := startBroker(t, Config{MaxConns: 1 << 20, AllowAnonymous: true})
 	addr := b.Addr()
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {

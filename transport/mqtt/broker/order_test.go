@@ -45,20 +45,23 @@ func TestOfflineQueueOrder(t *testing.T) {
 	for _, restart := range []bool{false, true} {
 		t.Run(fmt.Sprint("restart=", restart), func(t *testing.T) {
 			addr := freeAddr(t)
-			cfg := Config{Address: addr}
+			auth := newAuthority()
+			id := auth.device(1)
+			topic := ControlTopic(id)
+			cfg := Config{Address: addr, Authority: auth}
 			if restart {
 				cfg.PersistPath = filepath.Join(t.TempDir(), "broker.db")
 			}
 			b := startBroker(t, cfg)
 			opts := func() *paho.ClientOptions {
-				return paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("device-1").
-					SetCleanSession(false).SetAutoReconnect(false).SetConnectTimeout(2 * time.Second)
+				return paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(clientID(id)).
+					SetUsername(user(id)).SetPassword(auth.password(id)).SetCleanSession(false).SetAutoReconnect(false).SetConnectTimeout(2 * time.Second)
 			}
 			c := paho.NewClient(opts())
 			if tok := c.Connect(); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
 				t.Fatalf("connect: %v", tok.Error())
 			}
-			if tok := c.Subscribe("e4/#", 2, nil); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+			if tok := c.Subscribe(topic, 2, nil); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
 				t.Fatalf("subscribe: %v", tok.Error())
 			}
 			c.Disconnect(50)
@@ -66,7 +69,7 @@ func TestOfflineQueueOrder(t *testing.T) {
 
 			const n = 300
 			for i := range n {
-				if err := b.Publish("e4/aa", []byte(strconv.Itoa(i))); err != nil {
+				if err := b.Publish(topic, []byte(strconv.Itoa(i))); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -87,7 +90,7 @@ func TestOfflineQueueOrder(t *testing.T) {
 			defer c.Disconnect(0)
 			waitFor(t, "queued messages", func() bool { return len(r.snapshot()) >= n })
 			for i, m := range r.snapshot()[:n] {
-				if want := "e4/aa=" + strconv.Itoa(i); m != want {
+				if want := topic + "=" + strconv.Itoa(i); m != want {
 					t.Fatalf("message %d is %q, want %q (offline queue reordered)", i, m, want)
 				}
 			}

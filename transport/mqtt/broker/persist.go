@@ -18,6 +18,10 @@ import (
 // still the suffix of the record's key ("IFM_<client>:<packet id>"), so we
 // restore it from there when loading.
 //
+// It also stores refused subscriptions (with the failure code as their
+// QoS), which a restart would then restore as real ones; we store only the
+// granted ones.
+//
 // And when a subscriber acknowledges a QoS 2 message with PUBREC, mochi
 // replaces the PUBLISH by a PUBREL in memory but not in the store: after a
 // restart it would send the PUBLISH again, and the device would see an old
@@ -41,6 +45,23 @@ func (h persistHook) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, err e
 	if rel, ok := cl.State.Inflight.Get(pk.PacketID); ok && rel.FixedHeader.Type == packets.Pubrel {
 		h.Hook.OnQosPublish(cl, rel, rel.Created, 0)
 	}
+}
+
+// OnSubscribed stores the granted subscriptions of a SUBSCRIBE.
+func (h persistHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	var filters packets.Subscriptions
+	var granted []byte
+	for i, f := range pk.Filters {
+		if i < len(codes) && codes[i] <= packets.CodeGrantedQos2.Code {
+			filters = append(filters, f)
+			granted = append(granted, codes[i])
+		}
+	}
+	if len(filters) == 0 {
+		return
+	}
+	pk.Filters = filters
+	h.Hook.OnSubscribed(cl, pk, granted)
 }
 
 // StoredInflightMessages implements mqtt.Hook.

@@ -15,9 +15,13 @@ import (
 // queue order.
 func TestTakeoverDuringPublishes(t *testing.T) {
 	addr := freeAddr(t)
-	b := startBroker(t, Config{Address: addr, PersistPath: filepath.Join(t.TempDir(), "b.db")})
+	auth := newAuthority()
+	id := auth.device(1)
+	topic := ControlTopic(id)
+	b := startBroker(t, Config{Address: addr, Authority: auth, PersistPath: filepath.Join(t.TempDir(), "b.db")})
 	r := &received{ch: make(chan struct{}, 1)}
-	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("device-x").
+	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(clientID(id)).
+		SetUsername(user(id)).SetPassword(auth.password(id)).
 		SetCleanSession(false).SetAutoReconnect(true).SetMaxReconnectInterval(50 * time.Millisecond).
 		SetDefaultPublishHandler(r.handler)
 	c := paho.NewClient(o)
@@ -25,12 +29,12 @@ func TestTakeoverDuringPublishes(t *testing.T) {
 		t.Fatal(tok.Error())
 	}
 	defer c.Disconnect(0)
-	if tok := c.Subscribe("e4/#", 2, nil); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+	if tok := c.Subscribe(topic, 2, nil); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	const n1, n2 = 10, 300
 	for i := range n1 {
-		if err := b.Publish("e4/aa", []byte(strconv.Itoa(i))); err != nil {
+		if err := b.Publish(topic, []byte(strconv.Itoa(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -44,14 +48,14 @@ func TestTakeoverDuringPublishes(t *testing.T) {
 	}
 	// Publish while the subscriber comes back and takes its session over.
 	for i := n1; i < n1+n2; i++ {
-		if err := b.Publish("e4/aa", []byte(strconv.Itoa(i))); err != nil {
+		if err := b.Publish(topic, []byte(strconv.Itoa(i))); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Millisecond)
 	}
 	waitFor(t, "all", func() bool { return len(r.snapshot()) >= n1+n2 })
 	for i, m := range r.snapshot() {
-		if want := "e4/aa=" + strconv.Itoa(i); m != want {
+		if want := topic + "=" + strconv.Itoa(i); m != want {
 			t.Fatalf("message %d is %q, want %q", i, m, want)
 		}
 	}
