@@ -73,7 +73,7 @@ func unconfirmed(t *testing.T, svc *c2.Service, fleet []*farmDevice, topic strin
 		}
 		ok := false
 		for _, row := range ds.Topics {
-			if row.Topic == topic && row.Desired != 0 && row.Confirmed == row.Desired {
+			if row.Name == topic && row.Desired != 0 && row.Confirmed == row.Desired {
 				ok = true
 			}
 		}

@@ -134,7 +134,7 @@ func TestDeviceTruthNeverSeenDevice(t *testing.T) {
 			}
 			for _, row := range ds.Topics {
 				if row.Confirmed != row.Desired || row.Desired == 0 {
-					t.Fatalf("topic %s: desired %d confirmed %d", row.Topic, row.Desired, row.Confirmed)
+					t.Fatalf("topic %s: desired %d confirmed %d", row.Name, row.Desired, row.Confirmed)
 				}
 			}
 			if _, errs, _ := f.dev.snapshot(); len(errs) != 0 {

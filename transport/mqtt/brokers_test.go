@@ -37,11 +37,16 @@ type subscriber struct {
 	c    paho.Client
 }
 
+// monitor is the account the test subscriber reads every control topic with
+// on the embedded broker: only the C2's credentials may read "e4/#".
+var monitor = broker.Credentials{Username: "e4c2", Password: "test-c2-password"}
+
 func newSubscriber(t testing.TB, url, id string) *subscriber {
 	t.Helper()
 	s := &subscriber{}
 	subscribed := make(chan error, 1)
 	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).
+		SetUsername(monitor.Username).SetPassword(monitor.Password).
 		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(50 * time.Millisecond).SetMaxReconnectInterval(100 * time.Millisecond).
 		SetDefaultPublishHandler(s.handle).
@@ -106,6 +111,10 @@ func embeddedBroker(t testing.TB, c2 *broker.Credentials, persist bool) *broker.
 		C2:                 c2,
 		Logger:             quietLogger(),
 		MaxQueuedPerClient: 65535,
+		// These tests drive the publisher side with plain subscribers
+		// (broker acceptance); device authentication is tested in
+		// broker/ and end to end in internal/server.
+		AllowAnonymous: true,
 	}
 	if persist {
 		cfg.PersistPath = filepath.Join(t.TempDir(), "broker.db")
@@ -151,7 +160,7 @@ func newEnvOpts(t testing.TB, kind string, persist bool) *brokerEnv {
 	t.Helper()
 	switch kind {
 	case "embedded-inprocess":
-		b := embeddedBroker(t, nil, persist)
+		b := embeddedBroker(t, &monitor, persist)
 		return &brokerEnv{
 			name: kind, url: "tcp://" + b.Addr(),
 			publisher: func(testing.TB) Publisher { return NewInProcess(b, 0) },
@@ -164,7 +173,7 @@ func newEnvOpts(t testing.TB, kind string, persist bool) *brokerEnv {
 			},
 		}
 	case "embedded-tcp":
-		c2 := &broker.Credentials{Username: "e4c2", Password: "test-c2-password"}
+		c2 := &monitor
 		b := embeddedBroker(t, c2, persist)
 		url := "tcp://" + b.Addr()
 		return &brokerEnv{

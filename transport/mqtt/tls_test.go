@@ -54,7 +54,7 @@ func TestDeliverTLS(t *testing.T) {
 	cert, pool := selfSigned(t)
 	c2 := &broker.Credentials{Username: "e4c2", Password: "tls-test-password"}
 	b, err := broker.New(broker.Config{
-		Address: "127.0.0.1:0", C2: c2, Logger: quietLogger(),
+		Address: "127.0.0.1:0", C2: c2, Logger: quietLogger(), AllowAnonymous: true,
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 	})
 	if err != nil {
