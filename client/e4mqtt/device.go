@@ -131,10 +131,16 @@ func Connect(ctx context.Context, c *client.Client, cfg Config) (*Device, error)
 	if err := wait(ctx, d.mq.Connect(), cfg.ConnectTimeout); err != nil {
 		return nil, fmt.Errorf("e4mqtt: connect %s: %w", cfg.BrokerURL, err)
 	}
-	tok := d.mq.Subscribe(c.ControlTopic(), 2, d.handle)
-	if err := wait(ctx, tok, cfg.ConnectTimeout); err != nil {
-		d.mq.Disconnect(0)
-		return nil, fmt.Errorf("e4mqtt: subscribe to the control topic: %w", err)
+	var tok paho.Token
+	for attempt := 0; ; attempt++ {
+		tok = d.mq.Subscribe(c.ControlTopic(), 2, d.handle)
+		if err := wait(ctx, tok, cfg.ConnectTimeout); err != nil {
+			d.mq.Disconnect(0)
+			return nil, fmt.Errorf("e4mqtt: subscribe to the control topic: %w", err)
+		}
+		if !idInUse(tok) || attempt == 3 {
+			break
+		}
 	}
 	if refusedTopics(tok) != nil {
 		d.mq.Disconnect(0)
@@ -192,6 +198,26 @@ func (d *Device) noteRefused(refused map[string]bool, asked map[string]byte) {
 			delete(d.refused, t)
 		}
 	}
+}
+
+// codePacketIDInUse is the SUBACK code some brokers (mochi) answer when the
+// SUBSCRIBE's packet id equals the id of a message the broker is itself
+// sending the client (a resumed session): the ids of the two directions are
+// independent in MQTT, so the subscription is simply asked again, with the
+// next id.
+const codePacketIDInUse = 0x91
+
+func idInUse(tok paho.Token) bool {
+	st, ok := tok.(*paho.SubscribeToken)
+	if !ok {
+		return false
+	}
+	for _, code := range st.Result() {
+		if code == codePacketIDInUse {
+			return true
+		}
+	}
+	return false
 }
 
 // refusedTopics returns the filters a SUBACK refused (return code 0x80).

@@ -208,7 +208,12 @@ func TestDeviceTruthOfflinePastTheWindow(t *testing.T) {
 		t.Fatalf("pending %d, want 2 (rotation and SetIdKey wait for the device)", n)
 	}
 	f.connect(t, url) // presents the credential of the key it holds: the old one
-	eventually(t, "the device holds the rotated topic key", func() bool { return holds(t, svc, f.c, "fleet/x") })
+	eventually(t, "the device holds the rotated topic key", func() bool {
+		if _, errs, _ := f.dev.snapshot(); len(errs) != 0 {
+			t.Fatalf("device rejected a command: %v", errs)
+		}
+		return holds(t, svc, f.c, "fleet/x")
+	})
 	eventually(t, "the C2 sees the device in sync", func() bool {
 		ds, err := svc.DeviceSync(c2.ByName(f.name))
 		return err == nil && ds.Status == "in_sync" && ds.Pending == 0

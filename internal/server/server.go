@@ -144,6 +144,7 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 	}
 	s.worker = mqtt.NewWorker(newDeliverySource(s.svc), s.pub, mqtt.Config{
 		Window:  cfg.DeliveryWindow,
+		Now:     s.clock, // commands are protected with the service's clock
 		Metrics: s.metrics,
 		Logger:  s.log.With("component", "delivery"),
 	})
