@@ -138,6 +138,29 @@ func openKeyringOffline(ctx context.Context, cfg config.Config, st eventstore.St
 	if !ok {
 		return nil, errors.New("the store backend cannot keep a keyring")
 	}
+	master, err := loadMasterOffline(ctx, cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	defer master.Destroy()
+	return openKeyringWith(ctx, storage, master)
+}
+
+// openKeyringWith opens the keyring kept in storage with master.
+func openKeyringWith(ctx context.Context, storage eventstore.KeyringStorage, master *sealing.MasterKey) (*sealing.Keyring, error) {
+	kr, err := sealing.OpenKeyring(ctx, storage, master)
+	if err != nil {
+		if errors.Is(err, sealing.ErrWrongMasterKey) {
+			return nil, withHint(fmt.Errorf("open keyring: %w", err), "this is not the master key the store was created with")
+		}
+		return nil, fmt.Errorf("open keyring: %w", err)
+	}
+	return kr, nil
+}
+
+// loadMasterOffline loads the master key from the configured source. The
+// caller destroys it.
+func loadMasterOffline(ctx context.Context, cfg config.Config, st eventstore.Store) (*sealing.MasterKey, error) {
 	var master *sealing.MasterKey
 	var err error
 	switch {
@@ -168,15 +191,7 @@ func openKeyringOffline(ctx context.Context, cfg config.Config, st eventstore.St
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
 	}
-	defer master.Destroy()
-	kr, err := sealing.OpenKeyring(ctx, storage, master)
-	if err != nil {
-		if errors.Is(err, sealing.ErrWrongMasterKey) {
-			return nil, withHint(fmt.Errorf("open keyring: %w", err), "this is not the master key the store was created with")
-		}
-		return nil, fmt.Errorf("open keyring: %w", err)
-	}
-	return kr, nil
+	return master, nil
 }
 
 // withStore opens the configured store (which must exist), runs fn and

@@ -17,6 +17,7 @@ import (
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/internal/eventreg"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/transport/http/apiclient"
 )
@@ -91,7 +92,7 @@ ago (e.g. 2h).`,
 			}
 			return withStore(cmd, o, func(ctx context.Context, _ config.Config, st eventstore.Store) error {
 				ks := projections.NewKeyState()
-				last, err := projections.Rebuild(ctx, st, projections.AsOf{Position: pos, Time: t}, ks)
+				last, err := projections.Rebuild(ctx, decodingStore{st}, projections.AsOf{Position: pos, Time: t}, ks)
 				if err != nil {
 					return fmt.Errorf("replay: %w", err)
 				}
@@ -231,7 +232,7 @@ func printAudit(cmd *cobra.Command, asJSON bool, rows []auditRow, next string) e
 func offlineAudit(ctx context.Context, st eventstore.Store, client, topic, actor string, since, until time.Time) ([]auditRow, error) {
 	ks := projections.NewKeyState()
 	au := projections.NewAudit(0)
-	if _, err := projections.Rebuild(ctx, st, projections.AsOf{}, ks, au); err != nil {
+	if _, err := projections.Rebuild(ctx, decodingStore{st}, projections.AsOf{}, ks, au); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	q := projections.AuditQuery{Actor: actor, Since: since, Until: until, Limit: allItems}
@@ -419,36 +420,26 @@ func newVerifyCmd() *cobra.Command {
 // with the keyring. It returns how many keys it opened; the clear keys are
 // wiped at once and never printed.
 func verifySealed(ctx context.Context, st eventstore.Store, kr domain.Sealer) (int, error) {
-	const page = 1024
 	n := 0
-	for from := uint64(1); ; {
-		recs, err := st.ReadAll(ctx, from, page)
+	err := eventreg.CheckAll(ctx, st, func(r *eventstore.Record, decoded any) error {
+		ev, ok := decoded.(domain.Event)
+		if !ok {
+			return nil // not a domain event: it holds no sealed key
+		}
+		sec, ok := domain.SecretOf(ev)
+		if !ok || sec.IsZero() {
+			return nil
+		}
+		k, err := domain.OpenSecret(kr, sec, r.Stream, r.Version, r.Type)
 		if err != nil {
-			return n, fmt.Errorf("read store: %w", err)
+			return withHint(fmt.Errorf("sealed key at position %d (%s %s v%d) does not open: %w", r.Position, r.Type, r.Stream, r.Version, err),
+				"the master key or keyring does not match this log, or the record was altered")
 		}
-		for i := range recs {
-			r := &recs[i]
-			ev, err := domain.DecodeRecord(r)
-			if err != nil {
-				return n, fmt.Errorf("event at position %d (%s) does not decode: %w", r.Position, r.Type, err)
-			}
-			sec, ok := domain.SecretOf(ev)
-			if !ok || sec.IsZero() {
-				continue
-			}
-			k, err := domain.OpenSecret(kr, sec, r.Stream, r.Version, r.Type)
-			if err != nil {
-				return n, withHint(fmt.Errorf("sealed key at position %d (%s %s v%d) does not open: %w", r.Position, r.Type, r.Stream, r.Version, err),
-					"the master key or keyring does not match this log, or the record was altered")
-			}
-			clear(k)
-			n++
-		}
-		if len(recs) < page {
-			return n, nil
-		}
-		from = recs[len(recs)-1].Position + 1
-	}
+		clear(k)
+		n++
+		return nil
+	})
+	return n, err
 }
 
 // ---- export / import -----------------------------------------------------------
