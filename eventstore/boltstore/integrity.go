@@ -197,10 +197,18 @@ func checkSidecar(path string, last uint64, fallback bool) error {
 		last, ack, why, sidecarPath(path))
 }
 
-// CheckFile runs bbolt's consistency check over every page of the file
-// (e4c2 verify does; it reads the whole file). A damaged page or a panic
-// of the library returns an error wrapping eventstore.ErrDamaged.
+// CheckFile checks every page of the file: first its own walk of the page
+// tree (checkPages), then bbolt's consistency check, which runs on
+// goroutines where a damaged page would panic beyond recovery. e4c2 verify
+// runs it on a store opened read-only; it reads the whole file. A damaged
+// page returns an error wrapping eventstore.ErrDamaged.
 func (s *Store) CheckFile(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkPages(s.path); err != nil {
+		return fmt.Errorf("boltstore: check %s: %w", s.path, err)
+	}
 	return s.view(ctx, func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			if err != nil {

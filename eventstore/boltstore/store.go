@@ -126,6 +126,12 @@ func Open(path string, opts *Options) (*Store, error) {
 		timeout = 2 * time.Second
 	}
 	fallback, err := precheck(path)
+	if err == nil && !opts.ReadOnly {
+		// A read-write open rebuilds the freelist by scanning every page
+		// on a goroutine of bbolt's, where a damaged page panics beyond
+		// recovery: walk the pages first.
+		err = checkPages(path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
