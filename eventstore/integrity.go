@@ -19,6 +19,17 @@ var (
 	ErrReadOnly = errors.New("eventstore: store opened read-only")
 )
 
+// DamagedError says what is damaged in a store, for an operator (never
+// record data). It wraps ErrDamaged.
+type DamagedError struct {
+	Detail string
+}
+
+func (e *DamagedError) Error() string { return "eventstore: store damaged: " + e.Detail }
+
+// Unwrap makes errors.Is(err, ErrDamaged) work.
+func (e *DamagedError) Unwrap() error { return ErrDamaged }
+
 // HealthReporter is implemented by backends that can tell whether they can
 // write now. Health returns nil when appends should succeed, or an error
 // wrapping ErrNoSpace, ErrReadOnly, ErrDamaged or ErrClosed when they

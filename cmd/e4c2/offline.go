@@ -31,6 +31,10 @@ import (
 type storeOpts struct {
 	cfg        config.Config
 	configFile string
+	// readOnly opens the embedded file read-only: the command only reads
+	// (verify, replay, audit, export), so it changes nothing in the file
+	// and works on an immutable copy or a full disk.
+	readOnly bool
 }
 
 func addStoreFlags(cmd *cobra.Command, o *storeOpts) {
@@ -80,6 +84,12 @@ const lockTimeout = 500 * time.Millisecond
 // openStoreAt opens a store named by a path or an esdb:// URL. With
 // mustExist, a missing embedded file is an error instead of a new store.
 func openStoreAt(ctx context.Context, where string, mustExist bool) (eventstore.Store, error) {
+	return openStoreMode(ctx, where, mustExist, false)
+}
+
+// openStoreMode is openStoreAt, read-only when readOnly (the embedded
+// file; EventStoreDB is only read by a read-only command anyway).
+func openStoreMode(ctx context.Context, where string, mustExist, readOnly bool) (eventstore.Store, error) {
 	if isESDB(where) {
 		st, err := esdb.Open(ctx, where, nil)
 		if err != nil {
@@ -92,13 +102,13 @@ func openStoreAt(ctx context.Context, where string, mustExist bool) (eventstore.
 			return nil, withHint(fmt.Errorf("no store at %s", where), "pass the server's --data-dir or --store")
 		}
 	}
-	st, err := boltstore.Open(where, &boltstore.Options{LockTimeout: lockTimeout})
+	st, err := boltstore.Open(where, &boltstore.Options{LockTimeout: lockTimeout, ReadOnly: readOnly})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, withHint(fmt.Errorf("the store %s is locked by another process", where),
 				"stop e4c2 serve first: offline commands need the embedded store to themselves")
 		}
-		return nil, fmt.Errorf("embedded store %s: %w", where, err)
+		return nil, storeError(where, fmt.Errorf("embedded store %s: %w", where, err))
 	}
 	return st, nil
 }
@@ -202,11 +212,12 @@ func withStore(cmd *cobra.Command, o *storeOpts, fn func(ctx context.Context, cf
 		return err
 	}
 	ctx := cmd.Context()
-	st, err := openStoreAt(ctx, storeLocation(cfg), true)
+	where := storeLocation(cfg)
+	st, err := openStoreMode(ctx, where, true, o.readOnly)
 	if err != nil {
 		return err
 	}
-	ferr := fn(ctx, cfg, st)
+	ferr := storeError(where, fn(ctx, cfg, st))
 	if cerr := st.Close(); cerr != nil && ferr == nil {
 		ferr = fmt.Errorf("close store: %w", cerr)
 	}

@@ -105,7 +105,9 @@ func applyFlag(dst, flags *config.Config, name string) {
 func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	srv, err := server.Start(ctx, cfg, server.Options{Out: cmd.OutOrStdout()})
 	if err != nil {
-		return err
+		// A damaged file, a broken chain or a full disk: one line and
+		// what to do.
+		return storeError(storeLocation(cfg), err)
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: serving the API on http://%s and MQTT on %s (Ctrl-C stops)\n", srv.HTTPAddr(), srv.MQTTAddr())
 	<-ctx.Done()

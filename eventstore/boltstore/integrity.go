@@ -22,7 +22,7 @@ import (
 // damaged returns an error wrapping eventstore.ErrDamaged. what says what
 // is wrong for an operator; it never holds record data.
 func damaged(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", eventstore.ErrDamaged, fmt.Sprintf(format, args...))
+	return &eventstore.DamagedError{Detail: fmt.Sprintf(format, args...)}
 }
 
 // guard turns a panic of the storage library (a damaged page makes bbolt

@@ -167,4 +167,3 @@ func (w *pageWalker) node(p []byte, id uint64, depth int) error {
 	}
 	return nil
 }
-

@@ -467,60 +467,64 @@ func (s *Store) commit(batch []*appendReq) {
 		}
 		return s.heads[stream]
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		events := tx.Bucket(bucketEvents)
-		events.FillPercent = 1 // keys only ever grow: pack pages full
-		entries = entries[:0]
-		clear(overlay)
-		next = s.nextPos
-		for i, req := range batch {
-			results[i] = appendResult{}
-			if err := req.ctx.Err(); err != nil {
-				results[i].err = err
-				continue
-			}
-			if req.recs != nil {
-				n, err := applyImport(req.recs, next, head, overlay, &entries, events)
-				if err != nil && !errors.Is(err, eventstore.ErrConflict) && !errors.Is(err, eventstore.ErrChainBroken) {
-					return err
+	// protect: a damaged page makes bbolt panic on this goroutine, which
+	// would end the process; it fails the batch instead.
+	err := protect(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			events := tx.Bucket(bucketEvents)
+			events.FillPercent = 1 // keys only ever grow: pack pages full
+			entries = entries[:0]
+			clear(overlay)
+			next = s.nextPos
+			for i, req := range batch {
+				results[i] = appendResult{}
+				if err := req.ctx.Err(); err != nil {
+					results[i].err = err
+					continue
 				}
-				results[i].err = err
-				next += n
-				continue
-			}
-			h := head(req.stream)
-			if err := eventstore.CheckExpected(req.stream, req.expected, h.Version); err != nil {
-				results[i].err = err
-				continue
-			}
-			if len(req.evs) == 0 {
+				if req.recs != nil {
+					n, err := applyImport(req.recs, next, head, overlay, &entries, events)
+					if err != nil && !errors.Is(err, eventstore.ErrConflict) && !errors.Is(err, eventstore.ErrChainBroken) {
+						return err
+					}
+					results[i].err = err
+					next += n
+					continue
+				}
+				h := head(req.stream)
+				if err := eventstore.CheckExpected(req.stream, req.expected, h.Version); err != nil {
+					results[i].err = err
+					continue
+				}
+				if len(req.evs) == 0 {
+					results[i].version = h.Version
+					continue
+				}
+				for _, ev := range req.evs {
+					r := eventstore.Record{EventData: ev, Stream: req.stream, Version: h.Version + 1, Position: next, PrevHash: h.Hash}
+					// Bolt keeps references to keys and values until the
+					// transaction ends: each gets its own buffer.
+					if err := events.Put(posKey(next), encodeRecord(make([]byte, 0, recordSize(&r)), &r)); err != nil {
+						return err
+					}
+					entries = append(entries, indexEntry{stream: req.stream, version: r.Version, position: next})
+					h = eventstore.StreamHead{Version: r.Version, Hash: eventstore.HashRecord(&r)}
+					next++
+				}
+				overlay[req.stream] = h
 				results[i].version = h.Version
-				continue
 			}
-			for _, ev := range req.evs {
-				r := eventstore.Record{EventData: ev, Stream: req.stream, Version: h.Version + 1, Position: next, PrevHash: h.Hash}
-				// Bolt keeps references to keys and values until the
-				// transaction ends: each gets its own buffer.
-				if err := events.Put(posKey(next), encodeRecord(make([]byte, 0, recordSize(&r)), &r)); err != nil {
+			// The heads of the streams this batch extended, in the same
+			// transaction as their records: they commit to the newest
+			// record of each stream, which no successor's PrevHash covers.
+			hb := tx.Bucket(bucketHeads)
+			for stream, h := range overlay {
+				if err := hb.Put([]byte(stream), headValue(h)); err != nil {
 					return err
 				}
-				entries = append(entries, indexEntry{stream: req.stream, version: r.Version, position: next})
-				h = eventstore.StreamHead{Version: r.Version, Hash: eventstore.HashRecord(&r)}
-				next++
 			}
-			overlay[req.stream] = h
-			results[i].version = h.Version
-		}
-		// The heads of the streams this batch extended, in the same
-		// transaction as their records: they commit to the newest
-		// record of each stream, which no successor's PrevHash covers.
-		hb := tx.Bucket(bucketHeads)
-		for stream, h := range overlay {
-			if err := hb.Put([]byte(stream), headValue(h)); err != nil {
-				return err
-			}
-		}
-		return nil
+			return nil
+		})
 	})
 	err = noSpace(err)
 	if next != s.nextPos || err != nil {
