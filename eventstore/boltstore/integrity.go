@@ -223,8 +223,9 @@ func (s *Store) CheckFile(ctx context.Context) error {
 }
 
 // Health implements eventstore.HealthReporter: nil when an append should
-// succeed; ErrReadOnly for a read-only store; ErrNoSpace when the last
-// write failed for want of space or the disk has (almost) no space left.
+// succeed; ErrReadOnly for a read-only store; ErrNoSpace when the disk has
+// (almost) no space left, or when the last write failed for want of space
+// and no space was freed since.
 func (s *Store) Health() error {
 	if s.closed.Load() {
 		return eventstore.ErrClosed
@@ -232,11 +233,14 @@ func (s *Store) Health() error {
 	if s.readOnly {
 		return eventstore.ErrReadOnly
 	}
-	if err := s.writeErr.Load(); err != nil {
-		return *err
-	}
-	if free, ok := freeBytes(s.path); ok && free < minFreeBytes {
+	free, measured := freeBytes(s.path)
+	if measured && free < minFreeBytes {
 		return fmt.Errorf("%w: %d bytes free", eventstore.ErrNoSpace, free)
+	}
+	if we := s.writeErr.Load(); we != nil {
+		if !measured || free < we.free+minFreeBytes {
+			return we.err
+		}
 	}
 	return nil
 }
@@ -245,15 +249,23 @@ func (s *Store) Health() error {
 // before an append fails: a commit needs a few pages.
 const minFreeBytes = 64 << 10
 
-// setWriteErr records the outcome of a write for Health: a lack of space
-// is kept until a later write succeeds.
+// writeFailure is a write that failed for want of space, with the free
+// space measured then: Health reports it until space is freed or a write
+// succeeds.
+type writeFailure struct {
+	err  error
+	free uint64
+}
+
+// setWriteErr records the outcome of a write for Health.
 func (s *Store) setWriteErr(err error) {
 	if err == nil {
 		s.writeErr.Store(nil)
 		return
 	}
 	if errors.Is(err, eventstore.ErrNoSpace) {
-		s.writeErr.Store(&err)
+		free, _ := freeBytes(s.path)
+		s.writeErr.Store(&writeFailure{err: err, free: free})
 	}
 }
 

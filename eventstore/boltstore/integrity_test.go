@@ -451,6 +451,9 @@ func TestDiskFull(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Health(); err != nil {
+		t.Fatalf("health once space is freed: %v", err)
+	}
 	if _, err := s.Append(ctx, "s-0", eventstore.Any, storetest.Event(0)); err != nil {
 		t.Fatalf("append after freeing space: %v", err)
 	}

@@ -67,7 +67,7 @@ type Store struct {
 	side     *os.File // the <path>.pos sidecar (nil read-only)
 	closed   atomic.Bool
 	head     *notify.Head
-	writeErr atomic.Pointer[error] // the last write's lack of space, for Health
+	writeErr atomic.Pointer[writeFailure] // the last write's lack of space, for Health
 
 	queue   chan *appendReq
 	done    chan struct{} // closed by Close: the committer must stop
