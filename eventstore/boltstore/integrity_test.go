@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/storetest"
 )
@@ -464,6 +466,86 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFormat1Upgrade: a file written by format 1 after a crash (heads of
+// the unflushed tail missing, format byte 1) opens read-only as before and
+// is upgraded by a read-write open: its heads are written and it verifies.
+func TestFormat1Upgrade(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := s.Append(ctx, fmt.Sprintf("s-%d", i%3), eventstore.Any, storetest.Event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crash(t, s)
+	// Make it a format-1 file: no heads for the unflushed tail.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketHeads); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketHeads); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyFormat, []byte{legacyFileFormat})
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := eventstore.Verify(ctx, s, nil); err != nil || rep.Records != 20 {
+		t.Fatalf("read-only verify of a format-1 file: %+v, %v", rep, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyFormat); len(v) != 1 || v[0] != fileFormat {
+			t.Errorf("format after a read-write open: %v", v)
+		}
+		if n := tx.Bucket(bucketHeads).Stats().KeyN; n != 3 {
+			t.Errorf("%d heads written by the upgrade, want 3", n)
+		}
+		return nil
+	})
+	_ = db.Close()
+	s, err = Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := eventstore.Verify(ctx, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.QuickVerify(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
