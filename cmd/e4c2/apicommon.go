@@ -109,7 +109,7 @@ func (o *apiOpts) apiError(err error) error {
 		case ae.Status == http.StatusTooManyRequests:
 			return withHint(err, "slow down and retry")
 		case ae.Code == "insufficient_storage":
-			return withHint(err, "the server's store disk is full: free space on it, then retry (nothing of this request was written)")
+			return withHint(err, "the server's store disk is full: free space on it, then retry")
 		}
 		return err
 	}
