@@ -108,6 +108,8 @@ func (o *apiOpts) apiError(err error) error {
 			return withHint(err, "the server runs in SK mode or has no C2 key yet")
 		case ae.Status == http.StatusTooManyRequests:
 			return withHint(err, "slow down and retry")
+		case ae.Code == "insufficient_storage":
+			return withHint(err, "the server's store disk is full: free space on it, then retry")
 		}
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -35,28 +36,7 @@ func newMasterKeyCmd() *cobra.Command {
 				return errors.New("--generate goes with --new-key-file")
 			}
 			return withStore(cmd, o, func(ctx context.Context, cfg config.Config, st eventstore.Store) error {
-				kr, err := openKeyringOffline(ctx, cfg, st)
-				if err != nil {
-					return err
-				}
-				defer kr.Close()
-				next, err := loadNewMaster(ctx, cfg, st, newFile, newPassFile, generate)
-				if err != nil {
-					return err
-				}
-				defer next.Destroy()
-				if err := kr.Rotate(ctx, next); err != nil {
-					return fmt.Errorf("rotate master key: %w", err)
-				}
-				// Prove the new key opens everything before saying so.
-				check := cfg
-				check.MasterKeyFile, check.MasterKeyEnv, check.MasterPassphraseFile = newFile, "", newPassFile
-				kr2, err := openKeyringOffline(ctx, check, st)
-				if err != nil {
-					return fmt.Errorf("reopen with the new master key: %w", err)
-				}
-				defer kr2.Close()
-				n, err := verifySealed(ctx, st, kr2)
+				n, err := rotateMasterKey(ctx, cfg, st, newFile, newPassFile, generate)
 				if err != nil {
 					return err
 				}
@@ -111,4 +91,112 @@ func loadNewMaster(ctx context.Context, cfg config.Config, st eventstore.Store, 
 		return nil, fmt.Errorf("new master key: %w", err)
 	}
 	return m, nil
+}
+
+// memKeyring is a KeyringStorage in memory: the staging area of a
+// rotation, so the new keyring is written, reopened and checked before it
+// replaces the stored one.
+type memKeyring struct{ raw []byte }
+
+func (m *memKeyring) LoadKeyring(context.Context) ([]byte, error) {
+	if m.raw == nil {
+		return nil, eventstore.ErrNoKeyring
+	}
+	return append([]byte(nil), m.raw...), nil
+}
+
+func (m *memKeyring) SaveKeyring(_ context.Context, b []byte) error {
+	m.raw = append([]byte(nil), b...)
+	return nil
+}
+
+// errRotationCommitted marks a failure after the new keyring replaced the
+// old one: the old master key no longer opens the store.
+var errRotationCommitted = errors.New("rotation committed: use the new key")
+
+// rotateMasterKey re-wraps the keyring under the new master key in three
+// steps, so that a failure never leaves the store without a working key:
+//
+//  1. stage: the keyring is rotated in memory, reopened there with the new
+//     key and every sealed key of the log is opened with it; a failure
+//     here changes nothing on disk and the old key keeps working;
+//  2. commit: the staged keyring replaces the stored one in one
+//     transaction;
+//  3. check: the stored keyring is read back and opened with the new key.
+//     A failure here says the rotation is committed (the new key is the
+//     one to use) and exits 1.
+func rotateMasterKey(ctx context.Context, cfg config.Config, st eventstore.Store, newFile, newPassFile string, generate bool) (int, error) {
+	storage, ok := st.(eventstore.KeyringStorage)
+	if !ok {
+		return 0, errors.New("the store backend cannot keep a keyring")
+	}
+	old, err := storage.LoadKeyring(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("load keyring: %w", err)
+	}
+	// 1. Stage: rotate a copy of the keyring in memory and prove the new
+	// key opens every sealed key of the log with it.
+	stage := &memKeyring{raw: old}
+	oldMaster, err := loadMasterOffline(ctx, cfg, st)
+	if err != nil {
+		return 0, err
+	}
+	skr, err := openKeyringWith(ctx, stage, oldMaster)
+	oldMaster.Destroy()
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = skr.Close() }()
+	next, err := loadNewMaster(ctx, cfg, st, newFile, newPassFile, generate)
+	if err != nil {
+		return 0, err
+	}
+	defer next.Destroy()
+	unchanged := func(err error) error {
+		return withHint(fmt.Errorf("rotate master key: %w", err), "nothing was changed: the old master key still opens the store")
+	}
+	err = skr.Rotate(ctx, next)
+	if err != nil {
+		return 0, unchanged(err)
+	}
+	nkr, err := openKeyringWith(ctx, stage, next)
+	if err != nil {
+		return 0, unchanged(fmt.Errorf("reopen the staged keyring with the new key: %w", err))
+	}
+	_, err = verifySealed(ctx, st, nkr)
+	_ = nkr.Close()
+	if err != nil {
+		return 0, unchanged(fmt.Errorf("check the staged keyring: %w", err))
+	}
+	// 2. Commit.
+	if err := storage.SaveKeyring(ctx, stage.raw); err != nil {
+		return 0, withHint(fmt.Errorf("rotate master key: save keyring: %w", err),
+			"the old master key should still open the store: run e4c2 verify with it, and with the new key if it does not")
+	}
+	// 3. Check what was committed.
+	n, err := checkCommitted(ctx, st, storage, stage.raw, next)
+	if err != nil {
+		return 0, withHint(fmt.Errorf("%w: %w", errRotationCommitted, err),
+			"the new keyring is stored: keep the new key, and run e4c2 verify with it")
+	}
+	return n, nil
+}
+
+// checkCommitted reads the stored keyring back and opens every sealed key
+// of the log with the new master key. A variable so a test can make the
+// check fail after the commit.
+var checkCommitted = func(ctx context.Context, st eventstore.Store, storage eventstore.KeyringStorage, want []byte, next *sealing.MasterKey) (int, error) {
+	got, err := storage.LoadKeyring(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read back the keyring: %w", err)
+	}
+	if !bytes.Equal(got, want) {
+		return 0, errors.New("the stored keyring is not the one written")
+	}
+	kr, err := openKeyringWith(ctx, storage, next)
+	if err != nil {
+		return 0, err
+	}
+	defer kr.Close()
+	return verifySealed(ctx, st, kr)
 }

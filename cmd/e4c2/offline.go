@@ -31,6 +31,10 @@ import (
 type storeOpts struct {
 	cfg        config.Config
 	configFile string
+	// readOnly opens the embedded file read-only: the command only reads
+	// (verify, replay, audit, export), so it changes nothing in the file
+	// and works on an immutable copy or a full disk.
+	readOnly bool
 }
 
 func addStoreFlags(cmd *cobra.Command, o *storeOpts) {
@@ -80,6 +84,12 @@ const lockTimeout = 500 * time.Millisecond
 // openStoreAt opens a store named by a path or an esdb:// URL. With
 // mustExist, a missing embedded file is an error instead of a new store.
 func openStoreAt(ctx context.Context, where string, mustExist bool) (eventstore.Store, error) {
+	return openStoreMode(ctx, where, mustExist, false)
+}
+
+// openStoreMode is openStoreAt, read-only when readOnly (the embedded
+// file; EventStoreDB is only read by a read-only command anyway).
+func openStoreMode(ctx context.Context, where string, mustExist, readOnly bool) (eventstore.Store, error) {
 	if isESDB(where) {
 		st, err := esdb.Open(ctx, where, nil)
 		if err != nil {
@@ -92,13 +102,13 @@ func openStoreAt(ctx context.Context, where string, mustExist bool) (eventstore.
 			return nil, withHint(fmt.Errorf("no store at %s", where), "pass the server's --data-dir or --store")
 		}
 	}
-	st, err := boltstore.Open(where, &boltstore.Options{LockTimeout: lockTimeout})
+	st, err := boltstore.Open(where, &boltstore.Options{LockTimeout: lockTimeout, ReadOnly: readOnly})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, withHint(fmt.Errorf("the store %s is locked by another process", where),
 				"stop e4c2 serve first: offline commands need the embedded store to themselves")
 		}
-		return nil, fmt.Errorf("embedded store %s: %w", where, err)
+		return nil, storeError(where, fmt.Errorf("embedded store %s: %w", where, err))
 	}
 	return st, nil
 }
@@ -138,6 +148,29 @@ func openKeyringOffline(ctx context.Context, cfg config.Config, st eventstore.St
 	if !ok {
 		return nil, errors.New("the store backend cannot keep a keyring")
 	}
+	master, err := loadMasterOffline(ctx, cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	defer master.Destroy()
+	return openKeyringWith(ctx, storage, master)
+}
+
+// openKeyringWith opens the keyring kept in storage with master.
+func openKeyringWith(ctx context.Context, storage eventstore.KeyringStorage, master *sealing.MasterKey) (*sealing.Keyring, error) {
+	kr, err := sealing.OpenKeyring(ctx, storage, master)
+	if err != nil {
+		if errors.Is(err, sealing.ErrWrongMasterKey) {
+			return nil, withHint(fmt.Errorf("open keyring: %w", err), "this is not the master key the store was created with")
+		}
+		return nil, fmt.Errorf("open keyring: %w", err)
+	}
+	return kr, nil
+}
+
+// loadMasterOffline loads the master key from the configured source. The
+// caller destroys it.
+func loadMasterOffline(ctx context.Context, cfg config.Config, st eventstore.Store) (*sealing.MasterKey, error) {
 	var master *sealing.MasterKey
 	var err error
 	switch {
@@ -168,15 +201,7 @@ func openKeyringOffline(ctx context.Context, cfg config.Config, st eventstore.St
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
 	}
-	defer master.Destroy()
-	kr, err := sealing.OpenKeyring(ctx, storage, master)
-	if err != nil {
-		if errors.Is(err, sealing.ErrWrongMasterKey) {
-			return nil, withHint(fmt.Errorf("open keyring: %w", err), "this is not the master key the store was created with")
-		}
-		return nil, fmt.Errorf("open keyring: %w", err)
-	}
-	return kr, nil
+	return master, nil
 }
 
 // withStore opens the configured store (which must exist), runs fn and
@@ -187,11 +212,12 @@ func withStore(cmd *cobra.Command, o *storeOpts, fn func(ctx context.Context, cf
 		return err
 	}
 	ctx := cmd.Context()
-	st, err := openStoreAt(ctx, storeLocation(cfg), true)
+	where := storeLocation(cfg)
+	st, err := openStoreMode(ctx, where, true, o.readOnly)
 	if err != nil {
 		return err
 	}
-	ferr := fn(ctx, cfg, st)
+	ferr := storeError(where, fn(ctx, cfg, st))
 	if cerr := st.Close(); cerr != nil && ferr == nil {
 		ferr = fmt.Errorf("close store: %w", cerr)
 	}

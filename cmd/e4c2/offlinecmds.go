@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"os/user"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -17,6 +20,7 @@ import (
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/internal/eventreg"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/transport/http/apiclient"
 )
@@ -90,8 +94,13 @@ ago (e.g. 2h).`,
 				return fmt.Errorf("--as-of: %w", err)
 			}
 			return withStore(cmd, o, func(ctx context.Context, _ config.Config, st eventstore.Store) error {
+				// A replay of an altered log would present its state as
+				// the C2's: the chains must verify first.
+				if _, err := requireIntactChain(ctx, st); err != nil {
+					return err
+				}
 				ks := projections.NewKeyState()
-				last, err := projections.Rebuild(ctx, st, projections.AsOf{Position: pos, Time: t}, ks)
+				last, err := projections.Rebuild(ctx, decodingStore{st}, projections.AsOf{Position: pos, Time: t}, ks)
 				if err != nil {
 					return fmt.Errorf("replay: %w", err)
 				}
@@ -119,6 +128,7 @@ ago (e.g. 2h).`,
 	c.Flags().StringVar(&c2Out, "c2-pubkey-out", "", "PK: also write the C2 public key to this file (for e4c2 device join --c2-pubkey-file)")
 	c.Flags().BoolVar(&force, "force", false, "overwrite --c2-pubkey-out")
 	addStoreFlags(c, o)
+	o.readOnly = true
 	return c
 }
 
@@ -231,7 +241,7 @@ func printAudit(cmd *cobra.Command, asJSON bool, rows []auditRow, next string) e
 func offlineAudit(ctx context.Context, st eventstore.Store, client, topic, actor string, since, until time.Time) ([]auditRow, error) {
 	ks := projections.NewKeyState()
 	au := projections.NewAudit(0)
-	if _, err := projections.Rebuild(ctx, st, projections.AsOf{}, ks, au); err != nil {
+	if _, err := projections.Rebuild(ctx, decodingStore{st}, projections.AsOf{}, ks, au); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	q := projections.AuditQuery{Actor: actor, Since: since, Until: until, Limit: allItems}
@@ -322,6 +332,9 @@ func newAuditCmd() *cobra.Command {
 			}
 			if offline {
 				return withStore(cmd, so, func(ctx context.Context, _ config.Config, st eventstore.Store) error {
+					if _, err := requireIntactChain(ctx, st); err != nil {
+						return err
+					}
 					rows, err := offlineAudit(ctx, st, client, topic, actor, from, to)
 					if err != nil {
 						return err
@@ -363,6 +376,7 @@ func newAuditCmd() *cobra.Command {
 	addPageFlags(c, &p)
 	addAPIFlags(c, o)
 	addStoreFlags(c, so)
+	so.readOnly = true
 	return c
 }
 
@@ -377,6 +391,13 @@ func newVerifyCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withStore(cmd, o, func(ctx context.Context, cfg config.Config, st eventstore.Store) error {
+				// Every page of the file first: a damaged page is reported
+				// as such, not as a crash of the library.
+				if fc, ok := st.(interface{ CheckFile(context.Context) error }); ok {
+					if err := fc.CheckFile(ctx); err != nil {
+						return err
+					}
+				}
 				var bar *progressbar.ProgressBar
 				if !quiet {
 					bar = newBar(cmd.ErrOrStderr(), -1, "verify chains")
@@ -390,8 +411,7 @@ func newVerifyCmd() *cobra.Command {
 				if err != nil {
 					var ce *eventstore.ChainError
 					if errors.As(err, &ce) {
-						return withHint(fmt.Errorf("hash chain broken at position %d (stream %s, version %d): %s", ce.Position, ce.Stream, ce.Version, ce.Reason),
-							"the log was altered after it was written; restore it from a backup")
+						return chainError(ce)
 					}
 					return fmt.Errorf("verify: %w", err)
 				}
@@ -412,6 +432,9 @@ func newVerifyCmd() *cobra.Command {
 	}
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	addStoreFlags(c, o)
+	// Verify changes nothing: no rebuilt index or head is written, so it
+	// works on an immutable copy and a full disk and keeps the evidence.
+	o.readOnly = true
 	return c
 }
 
@@ -419,36 +442,26 @@ func newVerifyCmd() *cobra.Command {
 // with the keyring. It returns how many keys it opened; the clear keys are
 // wiped at once and never printed.
 func verifySealed(ctx context.Context, st eventstore.Store, kr domain.Sealer) (int, error) {
-	const page = 1024
 	n := 0
-	for from := uint64(1); ; {
-		recs, err := st.ReadAll(ctx, from, page)
+	err := eventreg.CheckAll(ctx, st, func(r *eventstore.Record, decoded any) error {
+		ev, ok := decoded.(domain.Event)
+		if !ok {
+			return nil // not a domain event: it holds no sealed key
+		}
+		sec, ok := domain.SecretOf(ev)
+		if !ok || sec.IsZero() {
+			return nil
+		}
+		k, err := domain.OpenSecret(kr, sec, r.Stream, r.Version, r.Type)
 		if err != nil {
-			return n, fmt.Errorf("read store: %w", err)
+			return withHint(fmt.Errorf("sealed key at position %d (%s %s v%d) does not open: %w", r.Position, r.Type, r.Stream, r.Version, err),
+				"the master key or keyring does not match this log, or the record was altered")
 		}
-		for i := range recs {
-			r := &recs[i]
-			ev, err := domain.DecodeRecord(r)
-			if err != nil {
-				return n, fmt.Errorf("event at position %d (%s) does not decode: %w", r.Position, r.Type, err)
-			}
-			sec, ok := domain.SecretOf(ev)
-			if !ok || sec.IsZero() {
-				continue
-			}
-			k, err := domain.OpenSecret(kr, sec, r.Stream, r.Version, r.Type)
-			if err != nil {
-				return n, withHint(fmt.Errorf("sealed key at position %d (%s %s v%d) does not open: %w", r.Position, r.Type, r.Stream, r.Version, err),
-					"the master key or keyring does not match this log, or the record was altered")
-			}
-			clear(k)
-			n++
-		}
-		if len(recs) < page {
-			return n, nil
-		}
-		from = recs[len(recs)-1].Position + 1
-	}
+		clear(k)
+		n++
+		return nil
+	})
+	return n, err
 }
 
 // ---- export / import -----------------------------------------------------------
@@ -456,7 +469,7 @@ func verifySealed(ctx context.Context, st eventstore.Store, kr domain.Sealer) (i
 func newExportCmd() *cobra.Command {
 	o := &storeOpts{}
 	var to string
-	var quiet bool
+	var quiet, acceptBroken bool
 	c := &cobra.Command{
 		Use:   "export --to FILE|esdb://...",
 		Short: "copy the log and its keyring to another store (a new .db file or EventStoreDB), server stopped",
@@ -465,8 +478,8 @@ func newExportCmd() *cobra.Command {
 			if to == "" {
 				return errors.New("--to is required")
 			}
-			return withStore(cmd, o, func(ctx context.Context, _ config.Config, src eventstore.Store) error {
-				n, err := copyLog(ctx, cmd.ErrOrStderr(), src, to, quiet, "export")
+			return withStore(cmd, o, func(ctx context.Context, cfg config.Config, src eventstore.Store) error {
+				n, err := copyLog(ctx, cmd.ErrOrStderr(), src, storeLocation(cfg), to, quiet, acceptBroken, "export")
 				if err != nil {
 					return err
 				}
@@ -477,14 +490,16 @@ func newExportCmd() *cobra.Command {
 	}
 	c.Flags().StringVar(&to, "to", "", "destination: a new embedded store file or an esdb:// URL")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	c.Flags().BoolVar(&acceptBroken, "accept-broken", false, acceptBrokenUsage)
 	addStoreFlags(c, o)
+	o.readOnly = true
 	return c
 }
 
 func newImportCmd() *cobra.Command {
 	o := &storeOpts{}
 	var from string
-	var quiet bool
+	var quiet, acceptBroken bool
 	c := &cobra.Command{
 		Use:   "import --from FILE|esdb://...",
 		Short: "copy a log and its keyring into the configured (empty) store, server stopped",
@@ -498,7 +513,7 @@ func newImportCmd() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			src, err := openStoreAt(ctx, from, true)
+			src, err := openStoreMode(ctx, from, true, true)
 			if err != nil {
 				return err
 			}
@@ -509,9 +524,9 @@ func newImportCmd() *cobra.Command {
 					return err
 				}
 			}
-			n, err := copyLog(ctx, cmd.ErrOrStderr(), src, dst, quiet, "import")
+			n, err := copyLog(ctx, cmd.ErrOrStderr(), src, from, dst, quiet, acceptBroken, "import")
 			if err != nil {
-				return err
+				return storeError(from, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "imported %d events into %s; start the server with the source's master key (%s)\n", n, dst, cfg.MasterKeyPath())
 			return nil
@@ -519,14 +534,38 @@ func newImportCmd() *cobra.Command {
 	}
 	c.Flags().StringVar(&from, "from", "", "source: an embedded store file or an esdb:// URL")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	c.Flags().BoolVar(&acceptBroken, "accept-broken", false, acceptBrokenUsage)
 	addStoreFlags(c, o)
 	return c
 }
 
+// acceptBrokenUsage documents --accept-broken of export and import.
+const acceptBrokenUsage = "copy a source whose hash chain is broken: the copy is re-chained and its first event records that the source did not verify"
+
 // copyLog copies every record and the keyring of src into the store at
 // dst, which must hold no event yet. The keyring is copied verbatim, so
 // the copy opens with the same master key and no key is ever unsealed.
-func copyLog(ctx context.Context, stderr io.Writer, src eventstore.Store, dst string, quiet bool, what string) (uint64, error) {
+//
+// The source must verify first: the records are copied with their
+// original chain (each PrevHash as written), so the copy verifies exactly
+// when the source does, and an altered source cannot come out as a clean
+// copy. With acceptBroken, a source that does not verify is copied
+// re-chained (the new log's chain is its own) and the first event of the
+// copy, store.broken_source_accepted.v1, records what the source's
+// verification said and who accepted it.
+func copyLog(ctx context.Context, stderr io.Writer, src eventstore.Store, from, dst string, quiet, acceptBroken bool, what string) (uint64, error) {
+	var broken *eventstore.ChainError
+	if _, err := eventstore.Verify(ctx, src, nil); err != nil {
+		var ce *eventstore.ChainError
+		if !errors.As(err, &ce) {
+			return 0, fmt.Errorf("%s: verify the source: %w", what, err)
+		}
+		if !acceptBroken {
+			return 0, withHint(fmt.Errorf("%s: the source does not verify: %w", what, &brokenChainError{ce}),
+				"restore the source from a backup; --accept-broken copies it anyway, re-chained, and records that in the new log")
+		}
+		broken = ce
+	}
 	out, err := openStoreAt(ctx, dst, false)
 	if err != nil {
 		return 0, err
@@ -551,7 +590,7 @@ func copyLog(ctx context.Context, stderr io.Writer, src eventstore.Store, dst st
 	}
 	var bar *progressbar.ProgressBar
 	var copied uint64
-	err = eventstore.Copy(ctx, out, src, func(done, total uint64) {
+	progress := func(done, total uint64) {
 		copied = done
 		if quiet {
 			return
@@ -563,7 +602,12 @@ func copyLog(ctx context.Context, stderr io.Writer, src eventstore.Store, dst st
 		if bar != nil {
 			_ = bar.Set64(int64(done))
 		}
-	})
+	}
+	if broken == nil {
+		err = eventstore.Copy(ctx, out, decodingStore{src}, progress)
+	} else {
+		err = copyRechained(ctx, out, decodingStore{src}, from, broken, progress)
+	}
 	finishBar(bar)
 	if err != nil {
 		return copied, fmt.Errorf("%s: %w", what, err)
@@ -574,6 +618,61 @@ func copyLog(ctx context.Context, stderr io.Writer, src eventstore.Store, dst st
 		}
 	}
 	return copied, nil
+}
+
+// copyRechained copies a source that does not verify: first the event
+// that records the acceptance, then every record appended to its stream
+// in order (the destination computes a new chain).
+func copyRechained(ctx context.Context, out, src eventstore.Store, from string, ce *eventstore.ChainError, progress func(done, total uint64)) error {
+	first, err := src.ReadAll(ctx, 1, 1)
+	if err != nil {
+		return err
+	}
+	meta := eventstore.Metadata{Time: time.Now().UTC(), Actor: cliActor()}
+	if len(first) > 0 {
+		// The suite and mode of the log, which serve checks on its first
+		// event.
+		meta.Suite, meta.Mode = first[0].Meta.Suite, first[0].Meta.Mode
+	}
+	data, err := json.Marshal(eventreg.BrokenSourceAccepted{Source: from, Stream: ce.Stream, Version: ce.Version, Position: ce.Position, Reason: ce.Reason})
+	if err != nil {
+		return err
+	}
+	id := make([]byte, 16)
+	if _, err := rand.Read(id); err != nil {
+		return err
+	}
+	if _, err := out.Append(ctx, eventreg.StreamIntegrity, eventstore.Any, eventstore.EventData{
+		ID: hex.EncodeToString(id), Type: eventreg.TypeBrokenSourceAccepted, Data: data, Meta: meta}); err != nil {
+		return fmt.Errorf("record the acceptance: %w", err)
+	}
+	var done uint64
+	for from := uint64(1); ; {
+		page, err := src.ReadAll(ctx, from, 4096)
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			if _, err := out.Append(ctx, page[i].Stream, eventstore.Any, page[i].EventData); err != nil {
+				return fmt.Errorf("copy position %d: %w", page[i].Position, err)
+			}
+		}
+		done += uint64(len(page))
+		if len(page) < 4096 {
+			progress(done, done)
+			return nil
+		}
+		progress(done, done)
+		from = page[len(page)-1].Position + 1
+	}
+}
+
+// cliActor is the actor of an event the CLI itself appends.
+func cliActor() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "cli:" + u.Username
+	}
+	return "cli:unknown"
 }
 
 // newBar returns a progress bar on w, or nil when w is not a terminal: a

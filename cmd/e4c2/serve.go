@@ -134,7 +134,9 @@ func applyFlag(dst, flags *config.Config, name string) {
 func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	srv, err := server.Start(ctx, cfg, server.Options{Out: cmd.OutOrStdout()})
 	if err != nil {
-		return err
+		// A damaged file, a broken chain or a full disk: one line and
+		// what to do.
+		return storeError(storeLocation(cfg), err)
 	}
 	scheme := "http"
 	if cfg.TLSCertFile != "" {

@@ -9,7 +9,22 @@
 //	streams  uvarint(len(stream)) || stream || 8-byte BE version -> 8-byte BE position
 //	heads    stream -> 8-byte BE version || SHA-256 chain hash of the last record
 //	keyring  "keyring" -> the sealing keyring (mutable, beside the log)
-//	meta     "format" -> layout version
+//	meta     "format" -> layout version (2), "indexed" -> position the
+//	         streams bucket is complete through, "verified" -> position
+//	         through which the last QuickVerify passed
+//
+// Integrity (file format 2): each commit writes the head of every stream
+// it extends in the same transaction as the records, so the newest record
+// of a stream, which no successor's PrevHash covers, is covered by its
+// head; heads are never rebuilt from records (only the stream index is,
+// after a crash). Open checks the file before trusting it (both meta
+// pages, the file size against the pages in use, every page of the tree
+// before bbolt scans it), and a <file>.pos sidecar, written after each
+// commit, records the last acknowledged position, so a meta-page fallback
+// that lost a transaction is reported. Damage is an error wrapping
+// eventstore.ErrDamaged, never a panic; a write that finds no space fails
+// with eventstore.ErrNoSpace and Health reports it. Options.ReadOnly opens
+// the file without writing anything.
 //
 // Record encoding (format 1): a format byte, then uvarint-length-prefixed
 // stream, uvarint version, length-prefixed id and type, the time (flag byte,

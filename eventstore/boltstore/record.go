@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 	"unsafe"
@@ -13,7 +12,16 @@ import (
 const recordFormat = 1
 
 // errCorrupt: a stored value does not decode. It never carries the bytes.
-var errCorrupt = errors.New("boltstore: corrupt record")
+// It is an eventstore.ErrDamaged (errors.Is), so every caller reports a
+// damaged store the same way.
+var errCorrupt error = corruptError{}
+
+type corruptError struct{}
+
+func (corruptError) Error() string { return "boltstore: corrupt record" }
+
+// Is makes errors.Is(err, eventstore.ErrDamaged) hold.
+func (corruptError) Is(target error) bool { return target == eventstore.ErrDamaged }
 
 // encodeRecord appends the format-1 encoding of r (without its position).
 func encodeRecord(dst []byte, r *eventstore.Record) []byte {

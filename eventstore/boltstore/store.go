@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,11 +26,19 @@ var (
 	bucketMeta    = []byte("meta")
 	keyKeyring    = []byte("keyring")
 	keyFormat     = []byte("format")
-	keyIndexed    = []byte("indexed") // position the index and heads are complete through
+	keyIndexed    = []byte("indexed")  // position the stream index is complete through
+	keyVerified   = []byte("verified") // position through which a QuickVerify passed
 )
 
-// fileFormat is the layout version written in the meta bucket.
-const fileFormat = 1
+// fileFormat is the layout version written in the meta bucket. Format 2
+// writes every stream head in the transaction of its records; format 1
+// wrote heads with the lazy index flush and rebuilt the newest ones from
+// the records after a crash (so an altered newest record went unnoticed).
+// A format-1 file is upgraded when opened for writing.
+const (
+	fileFormat       = 2
+	legacyFileFormat = 1
+)
 
 // maxBatch bounds the appends of one group commit, so a single transaction
 // (and the latency of its callers) stays bounded under heavy load.
@@ -43,14 +52,22 @@ type Options struct {
 	// LockTimeout bounds the wait for the file lock held by another
 	// process (default 2 s); a store file has a single writer.
 	LockTimeout time.Duration
+	// ReadOnly opens the file without write access (bbolt ReadOnly, a
+	// shared lock): verify and forensics change nothing in the file, and
+	// work on an immutable copy or a full disk. Every write fails with
+	// eventstore.ErrReadOnly.
+	ReadOnly bool
 }
 
 // Store is the bolt-backed event log.
 type Store struct {
-	db     *bolt.DB
-	path   string
-	closed atomic.Bool
-	head   *notify.Head
+	db       *bolt.DB
+	path     string
+	readOnly bool
+	side     *os.File // the <path>.pos sidecar (nil read-only)
+	closed   atomic.Bool
+	head     *notify.Head
+	writeErr atomic.Pointer[writeFailure] // the last write's lack of space, for Health
 
 	queue   chan *appendReq
 	done    chan struct{} // closed by Close: the committer must stop
@@ -72,6 +89,8 @@ var (
 	_ eventstore.KeyringStorage = (*Store)(nil)
 	_ eventstore.HeadStore      = (*Store)(nil)
 	_ eventstore.Importer       = (*Store)(nil)
+	_ eventstore.HealthReporter = (*Store)(nil)
+	_ eventstore.QuickVerifier  = (*Store)(nil)
 )
 
 type appendReq struct {
@@ -89,6 +108,15 @@ type appendResult struct {
 }
 
 // Open opens (creating if needed, with mode 0600) the store file at path.
+//
+// The file is checked before it is trusted: both meta pages are read and
+// the file must hold every page in use (mapping a truncated file would
+// kill the process with SIGBUS), a panic of the storage library on a
+// damaged page becomes an error, and a file that ends before the last
+// acknowledged position (recorded in the <path>.pos sidecar) lost a
+// transaction. Each of these returns an error wrapping
+// eventstore.ErrDamaged. Open writes nothing to an existing file (so it
+// works on a full disk); a read-only Open writes nothing at all.
 func Open(path string, opts *Options) (*Store, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -97,103 +125,209 @@ func Open(path string, opts *Options) (*Store, error) {
 	if timeout == 0 {
 		timeout = 2 * time.Second
 	}
+	fallback, err := precheck(path)
+	if err == nil && !opts.ReadOnly {
+		// A read-write open rebuilds the freelist by scanning every page
+		// on a goroutine of bbolt's, where a damaged page panics beyond
+		// recovery: walk the pages first.
+		err = checkPages(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
 	// Durability: bolt fsyncs every commit unless NoSync is set; it is not.
 	// The freelist is not written at each commit (it is rebuilt at open),
 	// which saves pages per commit without weakening durability; a large
 	// initial mmap avoids remapping (which waits for readers) as the file
 	// grows. The file itself still grows only as needed.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:         timeout,
-		FreelistType:    bolt.FreelistMapType,
-		NoFreelistSync:  true,
-		InitialMmapSize: initialMmap,
+	var db *bolt.DB
+	err = protect(func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{
+			Timeout:         timeout,
+			FreelistType:    bolt.FreelistMapType,
+			NoFreelistSync:  true,
+			InitialMmapSize: initialMmap,
+			ReadOnly:        opts.ReadOnly,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	var last uint64
-	heads := make(map[string]eventstore.StreamHead)
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketEvents, bucketStreams, bucketHeads, bucketKeyring} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
-		}
-		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+	s := &Store{
+		db:       db,
+		path:     path,
+		readOnly: opts.ReadOnly,
+		queue:    make(chan *appendReq, maxBatch),
+		done:     make(chan struct{}),
+		exited:   make(chan struct{}),
+		heads:    make(map[string]eventstore.StreamHead),
+	}
+	last, err := s.load()
+	if err == nil {
+		err = checkSidecar(path, last, fallback)
+	}
+	if err == nil && !opts.ReadOnly {
+		s.side, err = os.OpenFile(sidecarPath(path), os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
-			return err
+			// No sidecar (e.g. no space for a new file): the store works,
+			// only a lost transaction goes undetected.
+			s.side, err = nil, nil
+		} else {
+			s.writeSidecar(last)
 		}
-		switch v := meta.Get(keyFormat); {
-		case v == nil:
-			if err := meta.Put(keyFormat, []byte{fileFormat}); err != nil {
-				return err
-			}
-		case len(v) != 1 || v[0] != fileFormat:
-			return fmt.Errorf("boltstore: unsupported file format %v", v)
-		}
-		if k, _ := tx.Bucket(bucketEvents).Cursor().Last(); k != nil {
-			if len(k) != 8 {
-				return fmt.Errorf("%w: event key of %d bytes", errCorrupt, len(k))
-			}
-			last = binary.BigEndian.Uint64(k)
-		}
-		return loadIndex(tx, heads)
-	})
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	s := &Store{
-		db:      db,
-		path:    path,
-		head:    notify.NewHead(last),
-		queue:   make(chan *appendReq, maxBatch),
-		done:    make(chan struct{}),
-		exited:  make(chan struct{}),
-		nextPos: last + 1,
-		heads:   heads,
+	s.head = notify.NewHead(last)
+	s.nextPos = last + 1
+	if opts.ReadOnly {
+		close(s.exited)
+	} else {
+		go s.committer()
 	}
-	go s.committer()
 	return s, nil
 }
 
-// loadIndex reads every stream head into heads and, after a crash, rebuilds
-// the index entries and heads of the events appended since the last flush
-// (from the records themselves) and writes them.
-func loadIndex(tx *bolt.Tx, heads map[string]eventstore.StreamHead) error {
+// load sets up a new file (buckets, format), upgrades a format-1 file,
+// and reads the last position, the stream heads and the index entries not
+// yet flushed.
+func (s *Store) load() (last uint64, err error) {
+	defer guard(&err)
+	var setup bool
+	err = protect(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			for _, name := range [][]byte{bucketEvents, bucketStreams, bucketHeads, bucketKeyring, bucketMeta} {
+				if tx.Bucket(name) == nil {
+					setup = true
+					return nil
+				}
+			}
+			v := tx.Bucket(bucketMeta).Get(keyFormat)
+			setup = len(v) != 1 || v[0] != fileFormat
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	if setup && s.readOnly {
+		// A read-only open of a new or format-1 file reads what is there.
+		err = protect(func() error {
+			return s.db.View(func(tx *bolt.Tx) error {
+				for _, name := range [][]byte{bucketEvents, bucketStreams, bucketHeads, bucketKeyring, bucketMeta} {
+					if tx.Bucket(name) == nil {
+						return damaged("bucket %s is missing (not a store, or a store never opened for writing)", name)
+					}
+				}
+				var err error
+				last, err = s.loadIndex(tx, false)
+				return err
+			})
+		})
+		return last, err
+	}
+	if setup {
+		err = protect(func() error {
+			return s.db.Update(func(tx *bolt.Tx) error {
+				for _, name := range [][]byte{bucketEvents, bucketStreams, bucketHeads, bucketKeyring} {
+					if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+						return err
+					}
+				}
+				meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+				if err != nil {
+					return err
+				}
+				switch v := meta.Get(keyFormat); {
+				case v == nil, len(v) == 1 && v[0] == legacyFileFormat:
+				case len(v) != 1 || v[0] != fileFormat:
+					return fmt.Errorf("boltstore: unsupported file format %v", v)
+				}
+				last, err = s.loadIndex(tx, true)
+				if err != nil {
+					return err
+				}
+				return meta.Put(keyFormat, []byte{fileFormat})
+			})
+		})
+		return last, noSpace(err)
+	}
+	err = protect(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			var err error
+			last, err = s.loadIndex(tx, false)
+			return err
+		})
+	})
+	return last, err
+}
+
+// loadIndex reads every stream head and the last position, and lists the
+// index entries of the events appended since the last flush as pending
+// (they are written by the next flush). The heads are never rebuilt from
+// the records, since a format-2 commit writes them with the records: a
+// record altered after its commit then no longer matches its head. Only a
+// format-1 file (upgrade set, in a write transaction, or read-only) has
+// the heads of its unflushed tail rebuilt, as that format did; upgrade
+// writes them.
+func (s *Store) loadIndex(tx *bolt.Tx, upgrade bool) (uint64, error) {
+	var last uint64
+	if k, _ := tx.Bucket(bucketEvents).Cursor().Last(); k != nil {
+		if len(k) != 8 {
+			return 0, fmt.Errorf("%w: event key of %d bytes", errCorrupt, len(k))
+		}
+		last = binary.BigEndian.Uint64(k)
+	}
 	err := tx.Bucket(bucketHeads).ForEach(func(k, v []byte) error {
 		h, err := decodeHead(v)
 		if err != nil {
 			return err
 		}
-		heads[string(k)] = h
+		s.heads[string(k)] = h
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
+	format := fileFormat
+	if v := tx.Bucket(bucketMeta).Get(keyFormat); len(v) == 1 {
+		format = int(v[0])
+	}
+	legacy := format == legacyFileFormat
 	var indexed uint64
 	if v := tx.Bucket(bucketMeta).Get(keyIndexed); len(v) == 8 {
 		indexed = binary.BigEndian.Uint64(v)
 	}
-	var entries []indexEntry
+	touched := make(map[string]struct{})
 	c := tx.Bucket(bucketEvents).Cursor()
 	for k, v := c.Seek(posKey(indexed + 1)); k != nil; k, v = c.Next() {
 		var r eventstore.Record
 		if len(k) != 8 {
-			return fmt.Errorf("%w: event key of %d bytes", errCorrupt, len(k))
+			return 0, fmt.Errorf("%w: event key of %d bytes", errCorrupt, len(k))
 		}
 		pos := binary.BigEndian.Uint64(k)
 		if err := decodeRecord(bytes.Clone(v), pos, &r); err != nil {
-			return err
+			return 0, err
 		}
-		heads[r.Stream] = eventstore.StreamHead{Version: r.Version, Hash: eventstore.HashRecord(&r)}
-		entries = append(entries, indexEntry{stream: r.Stream, version: r.Version, position: pos})
+		if legacy {
+			s.heads[r.Stream] = eventstore.StreamHead{Version: r.Version, Hash: eventstore.HashRecord(&r)}
+			touched[r.Stream] = struct{}{}
+		}
+		s.pending = append(s.pending, indexEntry{stream: r.Stream, version: r.Version, position: pos})
 	}
-	if len(entries) == 0 {
-		return nil
+	if legacy && upgrade {
+		hb := tx.Bucket(bucketHeads)
+		for stream := range touched {
+			if err := hb.Put([]byte(stream), headValue(s.heads[stream])); err != nil {
+				return 0, err
+			}
+		}
 	}
-	return writeIndex(tx, entries, heads)
+	return last, nil
 }
 
 // Path returns the file of the store.
@@ -214,6 +348,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, evs .
 	}
 	if s.closed.Load() {
 		return 0, eventstore.ErrClosed
+	}
+	if s.readOnly {
+		return 0, eventstore.ErrReadOnly
 	}
 	req := &appendReq{ctx: ctx, stream: stream, expected: expected, evs: evs, reply: make(chan appendResult, 1)}
 	select {
@@ -330,52 +467,69 @@ func (s *Store) commit(batch []*appendReq) {
 		}
 		return s.heads[stream]
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		events := tx.Bucket(bucketEvents)
-		events.FillPercent = 1 // keys only ever grow: pack pages full
-		entries = entries[:0]
-		clear(overlay)
-		next = s.nextPos
-		for i, req := range batch {
-			results[i] = appendResult{}
-			if err := req.ctx.Err(); err != nil {
-				results[i].err = err
-				continue
-			}
-			if req.recs != nil {
-				n, err := applyImport(req.recs, next, head, overlay, &entries, events)
-				if err != nil && !errors.Is(err, eventstore.ErrConflict) && !errors.Is(err, eventstore.ErrChainBroken) {
-					return err
+	// protect: a damaged page makes bbolt panic on this goroutine, which
+	// would end the process; it fails the batch instead.
+	err := protect(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			events := tx.Bucket(bucketEvents)
+			events.FillPercent = 1 // keys only ever grow: pack pages full
+			entries = entries[:0]
+			clear(overlay)
+			next = s.nextPos
+			for i, req := range batch {
+				results[i] = appendResult{}
+				if err := req.ctx.Err(); err != nil {
+					results[i].err = err
+					continue
 				}
-				results[i].err = err
-				next += n
-				continue
-			}
-			h := head(req.stream)
-			if err := eventstore.CheckExpected(req.stream, req.expected, h.Version); err != nil {
-				results[i].err = err
-				continue
-			}
-			if len(req.evs) == 0 {
+				if req.recs != nil {
+					n, err := applyImport(req.recs, next, head, overlay, &entries, events)
+					if err != nil && !errors.Is(err, eventstore.ErrConflict) && !errors.Is(err, eventstore.ErrChainBroken) {
+						return err
+					}
+					results[i].err = err
+					next += n
+					continue
+				}
+				h := head(req.stream)
+				if err := eventstore.CheckExpected(req.stream, req.expected, h.Version); err != nil {
+					results[i].err = err
+					continue
+				}
+				if len(req.evs) == 0 {
+					results[i].version = h.Version
+					continue
+				}
+				for _, ev := range req.evs {
+					r := eventstore.Record{EventData: ev, Stream: req.stream, Version: h.Version + 1, Position: next, PrevHash: h.Hash}
+					// Bolt keeps references to keys and values until the
+					// transaction ends: each gets its own buffer.
+					if err := events.Put(posKey(next), encodeRecord(make([]byte, 0, recordSize(&r)), &r)); err != nil {
+						return err
+					}
+					entries = append(entries, indexEntry{stream: req.stream, version: r.Version, position: next})
+					h = eventstore.StreamHead{Version: r.Version, Hash: eventstore.HashRecord(&r)}
+					next++
+				}
+				overlay[req.stream] = h
 				results[i].version = h.Version
-				continue
 			}
-			for _, ev := range req.evs {
-				r := eventstore.Record{EventData: ev, Stream: req.stream, Version: h.Version + 1, Position: next, PrevHash: h.Hash}
-				// Bolt keeps references to keys and values until the
-				// transaction ends: each gets its own buffer.
-				if err := events.Put(posKey(next), encodeRecord(make([]byte, 0, recordSize(&r)), &r)); err != nil {
+			// The heads of the streams this batch extended, in the same
+			// transaction as their records: they commit to the newest
+			// record of each stream, which no successor's PrevHash covers.
+			hb := tx.Bucket(bucketHeads)
+			for stream, h := range overlay {
+				if err := hb.Put([]byte(stream), headValue(h)); err != nil {
 					return err
 				}
-				entries = append(entries, indexEntry{stream: req.stream, version: r.Version, position: next})
-				h = eventstore.StreamHead{Version: r.Version, Hash: eventstore.HashRecord(&r)}
-				next++
 			}
-			overlay[req.stream] = h
-			results[i].version = h.Version
-		}
-		return nil
+			return nil
+		})
 	})
+	err = noSpace(err)
+	if next != s.nextPos || err != nil {
+		s.setWriteErr(err)
+	}
 	if err != nil {
 		err = fmt.Errorf("boltstore: commit: %w", err)
 		for i := range results {
@@ -389,6 +543,7 @@ func (s *Store) commit(batch []*appendReq) {
 		s.pending = append(s.pending, entries...)
 		s.mu.Unlock()
 		s.nextPos = next
+		s.writeSidecar(next - 1)
 		s.head.Publish(next - 1)
 	}
 	s.commits.Add(1)
@@ -416,30 +571,24 @@ func (s *Store) flush() error {
 	if len(s.pending) == 0 {
 		return nil
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		return writeIndex(tx, s.pending, s.heads)
+	err := protect(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			return writeIndex(tx, s.pending)
+		})
 	})
 	if err != nil {
-		return fmt.Errorf("boltstore: flush index: %w", err)
+		return fmt.Errorf("boltstore: flush index: %w", noSpace(err))
 	}
 	s.pending = s.pending[:0]
 	return nil
 }
 
-// writeIndex puts index entries, the heads of their streams and the
-// indexed-through position.
-func writeIndex(tx *bolt.Tx, entries []indexEntry, heads map[string]eventstore.StreamHead) error {
+// writeIndex puts index entries and the indexed-through position. (The
+// heads were written by the commits of the entries.)
+func writeIndex(tx *bolt.Tx, entries []indexEntry) error {
 	index := tx.Bucket(bucketStreams)
-	hb := tx.Bucket(bucketHeads)
-	touched := make(map[string]struct{})
 	for _, e := range entries {
 		if err := index.Put(indexKey(e.stream, e.version), posKey(e.position)); err != nil {
-			return err
-		}
-		touched[e.stream] = struct{}{}
-	}
-	for stream := range touched {
-		if err := hb.Put([]byte(stream), headValue(heads[stream])); err != nil {
 			return err
 		}
 	}
@@ -464,6 +613,9 @@ func (s *Store) Import(ctx context.Context, recs []eventstore.Record) error {
 	}
 	if s.closed.Load() {
 		return eventstore.ErrClosed
+	}
+	if s.readOnly {
+		return eventstore.ErrReadOnly
 	}
 	req := &appendReq{ctx: ctx, recs: recs, reply: make(chan appendResult, 1)}
 	select {
@@ -527,7 +679,7 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if s.closed.Load() {
 		return eventstore.ErrClosed
 	}
-	err := s.db.View(fn)
+	err := protect(func() error { return s.db.View(fn) })
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return eventstore.ErrClosed
 	}
@@ -687,10 +839,16 @@ func (s *Store) SaveKeyring(ctx context.Context, keyring []byte) error {
 	if s.closed.Load() {
 		return eventstore.ErrClosed
 	}
+	if s.readOnly {
+		return eventstore.ErrReadOnly
+	}
 	v := append([]byte(nil), keyring...)
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketKeyring).Put(keyKeyring, v)
+	err := protect(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketKeyring).Put(keyKeyring, v)
+		})
 	})
+	err = noSpace(err)
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		err = eventstore.ErrClosed
 	}
@@ -702,14 +860,28 @@ func (s *Store) SaveKeyring(ctx context.Context, keyring []byte) error {
 
 // Close stops the committer (queued appends fail with ErrClosed), ends the
 // subscriptions and closes the file. Later calls return ErrClosed.
+//
+// Close needs no free space: the pending stream-index entries are flushed
+// when possible, and a flush that fails for want of space is dropped (Open
+// lists them again from the records; the heads are already committed).
 func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return eventstore.ErrClosed
 	}
-	close(s.done)
+	if !s.readOnly {
+		close(s.done)
+	}
 	<-s.exited
 	s.head.Close()
-	ferr := s.flush()
+	var ferr error
+	if !s.readOnly {
+		if ferr = s.flush(); errors.Is(ferr, eventstore.ErrNoSpace) {
+			ferr = nil
+		}
+	}
+	if s.side != nil {
+		_ = s.side.Close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close: %w", err)
 	}

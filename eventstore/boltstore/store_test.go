@@ -192,6 +192,9 @@ func crash(t *testing.T, s *Store) {
 	close(s.done)
 	<-s.exited
 	s.head.Close()
+	if s.side != nil {
+		_ = s.side.Close()
+	}
 	if err := s.db.Close(); err != nil {
 		t.Fatal(err)
 	}

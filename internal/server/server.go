@@ -114,6 +114,9 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 	if s.store, err = openStore(ctx, cfg); err != nil {
 		return nil, err
 	}
+	if err := verifyAtStart(ctx, s.store, s.log); err != nil {
+		return nil, err
+	}
 	if err := checkLogSuite(ctx, s.store, cfg); err != nil {
 		return nil, err
 	}
@@ -533,6 +536,9 @@ func brokerTLS(cfg config.Config) (*tls.Config, error) {
 
 func (s *Server) ready(ctx context.Context) error {
 	if _, err := s.store.ReadAll(ctx, s.svc.Position()+1, 1); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if err := storeHealth(s.store); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	if !s.pub.Connected() {

@@ -92,6 +92,7 @@ var errorTable = []errorRule{
 	{automation.ErrUnknownRule, nethttp.StatusNotFound, "unknown_rule"},
 	{automation.ErrRuleExists, nethttp.StatusConflict, "rule_exists"},
 	{automation.ErrInvalidRule, nethttp.StatusBadRequest, "invalid_rule"},
+	{eventstore.ErrNoSpace, nethttp.StatusInsufficientStorage, "insufficient_storage"}, // the store's disk is full: free space, then retry
 	{eventstore.ErrClosed, nethttp.StatusServiceUnavailable, "unavailable"},
 	{c2.ErrClosed, nethttp.StatusServiceUnavailable, "unavailable"},
 	{context.DeadlineExceeded, nethttp.StatusServiceUnavailable, "timeout"},
