@@ -210,8 +210,11 @@ func (e *Engine) DryRun(ctx context.Context, spec Spec, sample *Event) (Plan, er
 	env.Clients, env.Topics = e.snapshot()
 	if sample != nil && c.cond != nil {
 		m := &vm.VM{MemoryBudget: e.cfg.MemoryBudget}
-		ok, err := evalCond(m, c, env)
+		ok, err := e.evalCond(ctx, m, c, env)
 		if err != nil {
+			if ctx.Err() != nil {
+				return Plan{}, fmt.Errorf("automation: dry run: %w", ctx.Err())
+			}
 			p.Error = err.Error()
 			return p, nil
 		}
@@ -219,6 +222,9 @@ func (e *Engine) DryRun(ctx context.Context, spec Spec, sample *Event) (Plan, er
 	}
 	ops, err := e.plan(ctx, c, env)
 	if err != nil {
+		if ctx.Err() != nil {
+			return Plan{}, fmt.Errorf("automation: dry run: %w", ctx.Err())
+		}
 		p.Error = err.Error()
 		return p, nil
 	}

@@ -112,7 +112,7 @@ func BenchmarkEvaluate100Rules(b *testing.B) {
 	b.Run("engine-reused-vm", func(b *testing.B) {
 		m := &vm.VM{MemoryBudget: defaultMemoryBudget}
 		run(b, func(c *compiled, env *Env) bool {
-			ok, err := evalCond(m, c, env)
+			ok, err := e.evalCond(ctx, m, c, env)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -44,8 +44,12 @@
 //
 // Expressions are compiled once, at create or update time, against a typed
 // environment (Env); a compile error carries its line and column and the rule
-// is not created. Programs have a node budget (expr.MaxNodes) and each run a
-// memory budget (vm.VM.MemoryBudget). The loop guard follows causation: a
+// is not created. Programs have a node budget (expr.MaxNodes), predicates
+// nest at most MaxPredicateDepth deep, and each run has a memory budget
+// (vm.VM.MemoryBudget) and a time budget (Config.EvalBudget) checked in
+// every predicate iteration together with the caller's context; a live rule
+// over its time budget is paused with a recorded reason (rule.paused.v1,
+// kind "budget"). The loop guard follows causation: a
 // domain event written by a rule's action has the depth of that fire, a fire
 // caused by it one more; past Config.MaxDepth, and past the rule's rate
 // limit, the rule is stopped with a recorded reason (rule.stopped.v1) instead

@@ -68,6 +68,12 @@ type Config struct {
 	// MemoryBudget bounds the memory one expression run may use, in expr
 	// VM units (default 200,000).
 	MemoryBudget uint
+	// EvalBudget bounds the time of one expression run (default 50 ms):
+	// a run still going is stopped with ErrBudgetExceeded. A live rule
+	// whose condition or targets exceed it is paused (rule.paused.v1, kind
+	// "budget"); a dry run reports it as its error. Runs also stop when
+	// the caller's context is done (engine shutdown, HTTP client gone).
+	EvalBudget time.Duration
 	// TickInterval is how often Run evaluates schedules (default 1s; a
 	// negative value disables the ticker: call Tick yourself).
 	TickInterval time.Duration
@@ -141,6 +147,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.MemoryBudget == 0 {
 		cfg.MemoryBudget = defaultMemoryBudget
+	}
+	if cfg.EvalBudget <= 0 {
+		cfg.EvalBudget = defaultEvalBudget
 	}
 	if cfg.TickInterval == 0 {
 		cfg.TickInterval = time.Second

@@ -87,7 +87,7 @@ func TestBudgets(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.loopVM.MemoryBudget = 1000
-	if _, err := evalCond(&e.loopVM, c, &Env{}); !errors.Is(err, ErrEvaluation) || !strings.Contains(err.Error(), "memory budget") {
+	if _, err := e.evalCond(context.Background(), &e.loopVM, c, &Env{}); !errors.Is(err, ErrEvaluation) || !strings.Contains(err.Error(), "memory budget") {
 		t.Fatalf("memory budget: %v", err)
 	}
 }

@@ -19,6 +19,10 @@ type Env struct {
 	Mode    string    `expr:"mode"`
 	Clients []Client  `expr:"clients"`
 	Topics  []Topic   `expr:"topics"`
+
+	// guard is the time budget of the run in progress (see runGuarded);
+	// unexported, so expressions cannot see it.
+	guard evalGuard
 }
 
 // Event is a domain event as rule expressions see it. Fields that do not

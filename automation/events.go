@@ -45,7 +45,8 @@ type ruleSpecEvent struct {
 type reasonEvent struct {
 	Reason string `json:"reason,omitempty"`
 	// Kind of a stop: "depth" (causation depth limit) or "rate" (rate
-	// limit).
+	// limit); of a pause by the engine: "budget" (an evaluation exceeded
+	// its time budget). Empty for an operator's pause.
 	Kind string `json:"kind,omitempty"`
 	// Cause is the event or tick that would have fired the rule.
 	Cause string `json:"cause,omitempty"`

@@ -161,6 +161,13 @@ func (e *Engine) fire(ctx context.Context, id string, tr trigger) (bool, error) 
 			}
 		}
 		ops, planErr := e.plan(ctx, c, env)
+		if planErr != nil && ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		if errors.Is(planErr, ErrBudgetExceeded) {
+			// Not a fire: the rule is paused before it claims anything.
+			return false, e.pauseOverBudget(ctx, id, tr.cause, planErr)
+		}
 		firedID := e.newID()
 		meta := e.meta(c2.Origin{Actor: "rule:" + id, CausationID: tr.cause, CorrelationID: firedID})
 		if tr.kind == FiredOnCreate {
@@ -223,7 +230,7 @@ func (e *Engine) plan(ctx context.Context, c *compiled, env *Env) ([]Operation, 
 	}
 	var names []string
 	if c.targets != nil {
-		out, err := m.Run(c.targets, env)
+		out, err := e.runGuarded(ctx, m, c.targets, env)
 		if err != nil {
 			return nil, fmt.Errorf("automation: %w: targets: %w", ErrEvaluation, err)
 		}
@@ -264,7 +271,7 @@ func (e *Engine) plan(ctx context.Context, c *compiled, env *Env) ([]Operation, 
 	case ActionDetachClient:
 		topic := env.Event.Topic
 		if c.topic != nil {
-			out, err := m.Run(c.topic, env)
+			out, err := e.runGuarded(ctx, m, c.topic, env)
 			if err != nil {
 				return nil, fmt.Errorf("automation: %w: action.topic: %w", ErrEvaluation, err)
 			}

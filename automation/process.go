@@ -57,8 +57,23 @@ func (e *Engine) process(ctx context.Context, r *eventstore.Record) (bool, error
 			env.Clients, env.Topics = e.snapshot()
 			stateBuilt = true
 		}
-		ok, err := evalCond(&e.loopVM, en.c, &env)
+		ok, err := e.evalCond(ctx, &e.loopVM, en.c, &env)
 		if err != nil {
+			if ctx.Err() != nil {
+				return fired, ctx.Err()
+			}
+			if errors.Is(err, ErrBudgetExceeded) {
+				if err := e.pauseOverBudget(ctx, en.id, r.ID, err); err != nil {
+					e.log.Warn("automation: pause over budget", "rule", en.id, "err", err)
+				} else {
+					// Skip it for the events before its pause record
+					// comes by (this goroutine owns en.status).
+					e.mu.Lock()
+					en.status = StatusPaused
+					e.mu.Unlock()
+				}
+				continue
+			}
 			e.log.Warn("automation: condition failed", "rule", en.id, "position", r.Position, "err", err)
 			continue
 		}
@@ -85,9 +100,10 @@ func (e *Engine) process(ctx context.Context, r *eventstore.Record) (bool, error
 	return fired, nil
 }
 
-// evalCond runs a condition with a reused VM.
-func evalCond(m *vm.VM, c *compiled, env *Env) (bool, error) {
-	out, err := m.Run(c.cond, env)
+// evalCond runs a condition with a reused VM, within the time budget and
+// ctx.
+func (e *Engine) evalCond(ctx context.Context, m *vm.VM, c *compiled, env *Env) (bool, error) {
+	out, err := e.runGuarded(ctx, m, c.cond, env)
 	if err != nil {
 		return false, fmt.Errorf("automation: %w: trigger.event: %w", ErrEvaluation, err)
 	}

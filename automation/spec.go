@@ -29,7 +29,7 @@ var (
 	// ErrInvalidEvent: a stored rule event does not decode.
 	ErrInvalidEvent = errors.New("invalid rule event")
 	// ErrEvaluation: an expression failed at run time (type error, memory
-	// budget exceeded...).
+	// or time budget exceeded...).
 	ErrEvaluation = errors.New("rule evaluation failed")
 )
 
@@ -322,8 +322,11 @@ func compileExpr(field, src string, maxNodes uint, opts ...expr.Option) (*vm.Pro
 	if len(src) > 16<<10 {
 		return nil, invalid("%s: expression longer than 16 KiB", field)
 	}
-	all := append([]expr.Option{expr.Env(Env{}), expr.MaxNodes(maxNodes)}, opts...)
-	p, err := expr.Compile(src, all...)
+	if err := checkPredicateDepth(field, src); err != nil {
+		return nil, err
+	}
+	all := append([]expr.Option{expr.Env(Env{}), expr.MaxNodes(maxNodes)}, guardOptions()...)
+	p, err := expr.Compile(src, append(all, opts...)...)
 	if err != nil {
 		ce := &CompileError{Field: field, Message: err.Error()}
 		var fe *file.Error

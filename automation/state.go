@@ -10,7 +10,7 @@ import (
 // Rule statuses.
 const (
 	StatusActive  = "active"
-	StatusPaused  = "paused"  // by an operator
+	StatusPaused  = "paused"  // by an operator, or by the engine over its time budget
 	StatusStopped = "stopped" // by the loop guard (depth or rate limit)
 	StatusDeleted = "deleted"
 )

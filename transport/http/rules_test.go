@@ -26,7 +26,7 @@ type ruleEnv struct {
 	eng   *automation.Engine
 }
 
-func newRuleEnv(t *testing.T) *ruleEnv {
+func newRuleEnv(t *testing.T, opts ...func(*automation.Config)) *ruleEnv {
 	t.Helper()
 	ctx := context.Background()
 	store := memstore.New()
@@ -43,7 +43,11 @@ func newRuleEnv(t *testing.T) *ruleEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
-	eng, err := automation.New(automation.Config{Store: store, Service: svc, TickInterval: -1})
+	cfg := automation.Config{Store: store, Service: svc, TickInterval: -1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	eng, err := automation.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

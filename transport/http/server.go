@@ -35,6 +35,15 @@ type Config struct {
 	// extends its own write deadline so a server-wide WriteTimeout does not
 	// cut long-lived streams.
 	StreamWriteTimeout time.Duration
+	// StreamMaxLifetime ends an SSE stream after this long (default 1 h);
+	// the client reconnects with Last-Event-ID and its token is checked
+	// anew. StreamTokenCheck is how often an open stream checks that its
+	// token is still live (default 5 s; a token.revoked.v1 on the stream
+	// checks at once). MaxStreamsPerToken caps the streams open at once
+	// with one token (default 10, negative: no cap); the next gets 429.
+	StreamMaxLifetime  time.Duration
+	StreamTokenCheck   time.Duration
+	MaxStreamsPerToken int
 	// Metrics, if set, is mounted at GET /metrics. It is public unless
 	// MetricsAuth is set, in which case a reader token is required.
 	Metrics     nethttp.Handler
@@ -84,6 +93,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Heartbeat < 0 || c.StreamWriteTimeout < 0 {
 		return c, errors.New("http: heartbeat and stream write timeout must be positive")
 	}
+	if err := c.streamDefaults(); err != nil {
+		return c, err
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -101,6 +113,8 @@ type Server struct {
 	roles   map[string]Role // "METHOD /path/:param" -> minimal role
 	limiter *rateLimiter
 	openapi []byte
+
+	streams streamCounter // open SSE streams per token (sse.go)
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close: ends SSE streams
