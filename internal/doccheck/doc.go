@@ -15,6 +15,9 @@
 //   - any file (Go sources and every other file) mentions the team's
 //     private reference directory, which a clone of the repository does
 //     not have (see privateRefs in the test for the exact strings).
+//   - a length in the tables of docs/PROTOCOL.md (the exact command
+//     lengths of section 5, the overheads of section 8) differs from what
+//     the suites compute.
 //
 // External targets (any URL scheme such as http:, https:, mailto:) are not
 // fetched. Links inside fenced code blocks and inline code spans are not

@@ -10,9 +10,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/e4c2/e4c2/suites"
+	"github.com/e4c2/e4c2/suites/core"
 )
 
 // privateRefs are strings no file of the repository may contain: they point
@@ -520,4 +524,174 @@ func TestAnchorsAndResolution(t *testing.T) {
 			t.Errorf("checkLink(%q, %q) = %q, want ok=%v", c.from, c.target, why, c.ok)
 		}
 	}
+}
+
+// TestProtocolLengths checks the length tables of docs/PROTOCOL.md against
+// the suites: the "Exact lengths" table of section 5 (plain / protected
+// length of every command, per suite and mode) and the overhead rows of
+// section 8.
+func TestProtocolLengths(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(moduleRoot(t), "docs", "PROTOCOL.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	bySuite := map[string]core.Suite{}
+	for _, s := range suites.All() {
+		bySuite[s.Name()] = s
+	}
+	codes := map[string]core.CommandCode{}
+	for c := core.CommandCode(0); c.Known(); c++ {
+		codes[c.String()] = c
+	}
+
+	rows := tableAfter(t, doc, "### Exact lengths")
+	if len(rows) < 2 {
+		t.Fatal("no table under \"### Exact lengths\"")
+	}
+	type col struct {
+		suite core.Suite
+		mode  core.Mode
+	}
+	var cols []col
+	for _, h := range rows[0][1:] {
+		name, mode, _ := strings.Cut(h, " ")
+		m, err := core.ParseMode(mode)
+		if bySuite[name] == nil || err != nil {
+			t.Fatalf("column %q is not \"<suite> <mode>\"", h)
+		}
+		cols = append(cols, col{bySuite[name], m})
+	}
+	seen := 0
+	for _, r := range rows[1:] {
+		for i, cell := range r[1:] {
+			if i >= len(cols) {
+				break
+			}
+			s, m := cols[i].suite, cols[i].mode
+			z := s.Sizes()
+			overhead := z.SKOverhead
+			if m == core.PubKey {
+				overhead = z.CommandOverhead
+			}
+			if r[0] == "command overhead" {
+				if got := firstInts(cell, 1); len(got) != 1 || got[0] != overhead {
+					t.Errorf("%s %s command overhead: table says %q, suite says %d", s.Name(), m, cell, overhead)
+				}
+				continue
+			}
+			code, ok := codes[r[0]]
+			if !ok {
+				t.Fatalf("row %q is not a command", r[0])
+			}
+			seen++
+			plain, err := sampleCommand(code, z, m).Encode(z, m)
+			if err != nil {
+				if !strings.HasPrefix(cell, "—") {
+					t.Errorf("%s %s %s: table says %q, but the command does not exist there (%v)", s.Name(), m, code, cell, err)
+				}
+				continue
+			}
+			want := []int{len(plain), len(plain) + overhead}
+			if got := firstInts(cell, 2); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s %s %s: table says %q, want %d / %d", s.Name(), m, code, cell, want[0], want[1])
+			}
+		}
+	}
+	if seen != 8*len(cols) {
+		t.Errorf("checked %d command cells, want %d (8 commands x %d columns)", seen, 8*len(cols), len(cols))
+	}
+
+	// Section 8, overheads: columns standard, fips, pq.
+	rows = tableAfter(t, doc, "<a id=\"section-8\"></a>")
+	names := []string{"standard", "fips", "pq"}
+	checks := map[string]func(core.Sizes) int{
+		"SK overhead":          func(z core.Sizes) int { return z.SKOverhead },
+		"PK message overhead":  func(z core.Sizes) int { return z.PKOverhead },
+		"command overhead, PK": func(z core.Sizes) int { return z.CommandOverhead },
+	}
+	found := 0
+	for _, r := range rows {
+		f, ok := checks[r[0]]
+		if !ok || len(r) != 4 {
+			continue
+		}
+		found++
+		for i, name := range names {
+			if got, want := firstInts(r[i+1], 1), f(bySuite[name].Sizes()); len(got) != 1 || got[0] != want {
+				t.Errorf("section 8, %s, %s: table says %q, suite says %d", r[0], name, r[i+1], want)
+			}
+		}
+	}
+	if found != len(checks) {
+		t.Errorf("section 8: found %d of the %d overhead rows", found, len(checks))
+	}
+}
+
+// tableAfter returns the cells of the first Markdown table after the line
+// marker, one slice per row, the separator row left out.
+func tableAfter(t *testing.T, doc, marker string) [][]string {
+	t.Helper()
+	_, rest, ok := strings.Cut(doc, marker)
+	if !ok {
+		t.Fatalf("docs/PROTOCOL.md has no %q", marker)
+	}
+	var rows [][]string
+	for _, l := range strings.Split(rest, "\n") {
+		l = strings.TrimSpace(l)
+		if !strings.HasPrefix(l, "|") {
+			if len(rows) > 0 {
+				break
+			}
+			continue
+		}
+		var cells []string
+		for _, c := range strings.Split(strings.Trim(l, "|"), "|") {
+			cells = append(cells, strings.TrimSpace(c))
+		}
+		if strings.Trim(strings.Join(cells, ""), "-: ") == "" {
+			continue // the separator row
+		}
+		rows = append(rows, cells)
+	}
+	return rows
+}
+
+var intRE = regexp.MustCompile(`\d[\d,]*`)
+
+// firstInts returns the first n integers of a table cell (commas allowed).
+func firstInts(cell string, n int) []int {
+	var out []int
+	for _, m := range intRE.FindAllString(cell, n) {
+		v, err := strconv.Atoi(strings.ReplaceAll(m, ",", ""))
+		if err != nil {
+			return nil
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// sampleCommand returns a command of code with zero-filled arguments of
+// the suite's sizes.
+func sampleCommand(code core.CommandCode, z core.Sizes, m core.Mode) core.Command {
+	c := core.Command{Code: code}
+	switch code {
+	case core.CmdRemoveTopic:
+		c.TopicHash = make([]byte, core.IDLen)
+	case core.CmdSetIDKey:
+		c.Key = make([]byte, z.Key)
+		if m == core.PubKey {
+			c.Key = make([]byte, z.IdentityKey)
+		}
+	case core.CmdSetTopicKey:
+		c.Key, c.TopicHash = make([]byte, z.Key), make([]byte, core.IDLen)
+	case core.CmdRemovePubKey:
+		c.ID = make([]byte, core.IDLen)
+	case core.CmdSetPubKey:
+		c.Key, c.ID = make([]byte, z.SigningPublic), make([]byte, core.IDLen)
+	case core.CmdSetC2Key:
+		c.Key = make([]byte, z.C2PublicKey)
+	}
+	return c
 }
