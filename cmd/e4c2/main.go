@@ -82,4 +82,5 @@ var subcommands = []func() *cobra.Command{
 	newExportKeyCmd, newKeygenCmd, newDeviceCmd, newReplayCmd, newVerifyCmd, newExportCmd, newImportCmd,
 	newBenchCmd,
 	newRuleCmd,
+	newBrokerConfigCmd,
 }
