@@ -183,6 +183,9 @@ func Generate(cfg Config) (Files, error) {
 			return f, fmt.Errorf("%w: file path %q", ErrInvalid, p)
 		}
 	}
+	if err := validateListener(cfg.Listener); err != nil {
+		return f, err
+	}
 	r := cfg.Rand
 	if r == nil {
 		r = rand.Reader
@@ -256,11 +259,9 @@ password_file ` + cfg.PasswordFile + `
 acl_file ` + cfg.ACLFile + `
 `)
 	if cfg.Listener != "" {
-		host, port := cfg.Listener, ""
+		host, port := "", cfg.Listener
 		if i := strings.LastIndexByte(cfg.Listener, ':'); i >= 0 {
 			host, port = cfg.Listener[:i], cfg.Listener[i+1:]
-		} else {
-			host, port = "", cfg.Listener
 		}
 		fmt.Fprintf(&b, "\nlistener %s", port)
 		if host != "" {
@@ -282,6 +283,27 @@ acl_file ` + cfg.ACLFile + `
 # is not reloaded on SIGHUP; the password and ACL files are.
 `)
 	return b.Bytes()
+}
+
+// validateListener checks a [HOST:]PORT listener: it becomes a line of
+// mosquitto.conf, so nothing but a port and a host name or address.
+func validateListener(l string) error {
+	if l == "" {
+		return nil
+	}
+	host, port := "", l
+	if i := strings.LastIndexByte(l, ':'); i >= 0 {
+		host, port = l[:i], l[i+1:]
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%w: listener %q: the port must be 1..65535", ErrInvalid, l)
+	}
+	for _, r := range host {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-:[]_", r)) {
+			return fmt.Errorf("%w: listener %q: the host must be a name or an address", ErrInvalid, l)
+		}
+	}
+	return nil
 }
 
 func comment(s string) string {

@@ -148,10 +148,12 @@ func TestGenerate(t *testing.T) {
 		}
 	}
 
-	cfg.Listener = "127.0.0.1:1883"
-	f, _ = mosquittocfg.Generate(cfg)
-	if !strings.Contains(string(f.Snippet), "\nlistener 1883 127.0.0.1\nuse_username_as_clientid true\n") {
-		t.Errorf("snippet with listener:\n%s", f.Snippet)
+	for l, want := range map[string]string{"127.0.0.1:1883": "listener 1883 127.0.0.1", "[::1]:8883": "listener 8883 ::1", "1883": "listener 1883"} {
+		cfg.Listener = l
+		f, err = mosquittocfg.Generate(cfg)
+		if err != nil || !strings.Contains(string(f.Snippet), "\n"+want+"\nuse_username_as_clientid true\n") {
+			t.Errorf("snippet with listener %s: %v\n%s", l, err, f.Snippet)
+		}
 	}
 
 	for name, mut := range map[string]func(*mosquittocfg.Config){
@@ -160,6 +162,9 @@ func TestGenerate(t *testing.T) {
 		"bad C2 username":       func(c *mosquittocfg.Config) { c.C2Username = "a b" },
 		"SK without password":   func(c *mosquittocfg.Config) { c.Devices = []mosquittocfg.Device{{ID: cons}} },
 		"path with line feed":   func(c *mosquittocfg.Config) { c.ACLFile = "/x\nallow_anonymous true" },
+		"listener injection":    func(c *mosquittocfg.Config) { c.Listener = "1883\nallow_anonymous true" },
+		"listener bad host":     func(c *mosquittocfg.Config) { c.Listener = "a b:1883" },
+		"listener bad port":     func(c *mosquittocfg.Config) { c.Listener = "localhost:0" },
 	} {
 		c := cfg
 		mut(&c)
