@@ -137,7 +137,7 @@ Run it again after clients, keys or topics change and send mosquitto SIGHUP.`,
 	f := c.Flags()
 	f.StringVar(&out, "out", "", "directory to write password_file, acl_file and mosquitto.conf.snippet into (created 0700)")
 	f.StringVar(&c2User, "c2-username", "", "MQTT username of the C2 (readwrite on every topic)")
-	f.StringVar(&c2PassFile, "c2-password-file", "", "file holding the C2's MQTT password (first line)")
+	f.StringVar(&c2PassFile, "c2-password-file", "", "file holding the C2's MQTT password (the one serve reads with --broker-password-file)")
 	f.StringVar(&listener, "listener", "", "also put a listener block for [HOST:]PORT in the snippet")
 	f.BoolVar(&force, "force", false, "overwrite the files of a previous run")
 	addStoreFlags(c, o)
@@ -158,25 +158,28 @@ func printBrokerConfig(cmd *cobra.Command, dir, c2User string, last uint64, file
 	for _, s := range files.Skipped {
 		fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: warning: topic %q of client %s left out of the ACL: %s\n", s.Topic, s.Device, s.Reason)
 	}
-	_, err := fmt.Fprintf(w, "next: include %s in mosquitto.conf (once), then send mosquitto SIGHUP to reload\n",
+	_, err := fmt.Fprintf(w, "next: let the broker's user read the files (mosquitto reads them after dropping privileges:\n"+
+		"chown mosquitto: %s %s), include %s in mosquitto.conf (once), then send mosquitto SIGHUP to reload\n",
+		filepath.Join(dir, mosquittocfg.PasswordFileName), filepath.Join(dir, mosquittocfg.ACLFileName),
 		filepath.Join(dir, mosquittocfg.SnippetFileName))
 	return err
 }
 
-// readPasswordFile returns the first line of a password file, without its
-// line ending. The caller wipes it.
+// readPasswordFile returns the password in a file as serve reads
+// --broker-password-file (trailing line breaks dropped), so the same file
+// serves both. The caller wipes it.
 func readPasswordFile(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, withHint(fmt.Errorf("--c2-password-file: %w", err), "pass a file holding the C2's MQTT password")
+		return nil, withHint(fmt.Errorf("--c2-password-file: %w", err), "pass the file serve reads with --broker-password-file")
 	}
 	defer clear(b)
-	line := b
-	if i := bytes.IndexAny(b, "\r\n"); i >= 0 {
-		line = b[:i]
-	}
+	line := bytes.TrimRight(b, "\r\n")
 	if len(line) == 0 {
-		return nil, withHint(fmt.Errorf("--c2-password-file: %s is empty", path), "put the C2's MQTT password on its first line")
+		return nil, withHint(fmt.Errorf("--c2-password-file: %s is empty", path), "put the C2's MQTT password in it, on one line")
+	}
+	if bytes.ContainsAny(line, "\r\n") {
+		return nil, withHint(fmt.Errorf("--c2-password-file: %s holds more than one line", path), "put the C2's MQTT password in it, on one line")
 	}
 	return bytes.Clone(line), nil
 }
