@@ -53,7 +53,36 @@ func buildBrokerConfigStore(t *testing.T) (dir string, devs map[string]bcDevice)
 	if err := os.WriteFile(filepath.Join(dir, "master.key"), []byte(hex.EncodeToString(mk)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	master, err := sealing.MasterKeyFromBytes(mk)
+	svc, done := openBCService(t, dir, core.SymKey)
+	o := c2.Origin{Actor: "cli:test"}
+	must := func(_ c2.Result, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	devs = map[string]bcDevice{}
+	for name, role := range map[string]domain.Role{"cons": domain.RoleConsumer, "pub": domain.RolePublisher, "both": domain.RoleBoth, "rot": domain.RoleBoth} {
+		devs[name] = addBCDevice(t, svc, name, role)
+	}
+	for _, tp := range []string{"t/a", "t/room 1"} {
+		must(svc.NewTopic(ctx, o, tp))
+	}
+	must(svc.NewTopicClient(ctx, o, c2.ByName("cons"), "t/a"))
+	must(svc.NewTopicClient(ctx, o, c2.ByName("pub"), "t/a"))
+	must(svc.NewTopicClient(ctx, o, c2.ByName("both"), "t/room 1"))
+	must(svc.NewClientKey(ctx, o, c2.ByName("rot")))
+	done()
+	return dir, devs
+}
+
+// openBCService opens the C2 service on the data directory's store and
+// master key as serve would; done closes everything (the store must be
+// free for the offline command).
+func openBCService(t *testing.T, dir string, mode core.Mode) (svc *c2.Service, done func()) {
+	t.Helper()
+	ctx := context.Background()
+	master, err := sealing.LoadMasterKeyFile(filepath.Join(dir, "master.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,41 +95,29 @@ func buildBrokerConfigStore(t *testing.T) (dir string, devs map[string]bcDevice)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := c2.New(c2.Config{Store: st, Sealer: kr, Suite: standard.New(), Mode: core.SymKey})
+	svc, err = c2.New(c2.Config{Store: st, Sealer: kr, Suite: standard.New(), Mode: mode})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := c2.Origin{Actor: "cli:test"}
-	must := func(_ c2.Result, err error) {
+	return svc, func() {
 		t.Helper()
-		if err != nil {
-			t.Fatal(err)
+		for _, c := range []interface{ Close() error }{svc, kr, st} {
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	devs = map[string]bcDevice{}
-	for name, role := range map[string]domain.Role{"cons": domain.RoleConsumer, "pub": domain.RolePublisher, "both": domain.RoleBoth, "rot": domain.RoleBoth} {
-		d := bcDevice{name: name, id: domain.ClientID(name), key: make([]byte, 32)}
-		rand.Read(d.key)
-		must(svc.NewClient(ctx, o, c2.ByName(name), d.key, role))
-		devs[name] = d
-	}
-	for _, tp := range []string{"t/a", "t/room 1"} {
-		must(svc.NewTopic(ctx, o, tp))
-	}
-	must(svc.NewTopicClient(ctx, o, c2.ByName("cons"), "t/a"))
-	must(svc.NewTopicClient(ctx, o, c2.ByName("pub"), "t/a"))
-	must(svc.NewTopicClient(ctx, o, c2.ByName("both"), "t/room 1"))
-	must(svc.NewClientKey(ctx, o, c2.ByName("rot")))
-	if err := svc.Close(); err != nil {
+}
+
+// addBCDevice registers an SK client with a random key.
+func addBCDevice(t *testing.T, svc *c2.Service, name string, role domain.Role) bcDevice {
+	t.Helper()
+	d := bcDevice{name: name, id: domain.ClientID(name), key: make([]byte, 32)}
+	rand.Read(d.key)
+	if _, err := svc.NewClient(context.Background(), c2.Origin{Actor: "cli:test"}, c2.ByName(name), d.key, role); err != nil {
 		t.Fatal(err)
 	}
-	if err := kr.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return dir, devs
+	return d
 }
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -111,7 +128,7 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 
 // startGeneratedMosquitto runs mosquitto with the generated snippet (which
 // holds the listener) and nothing but logging added.
-func startGeneratedMosquitto(t *testing.T, out, addr string) {
+func startGeneratedMosquitto(t *testing.T, out, addr string) *os.Process {
 	t.Helper()
 	snippet, err := os.ReadFile(filepath.Join(out, mosquittocfg.SnippetFileName))
 	if err != nil {
@@ -145,6 +162,7 @@ func startGeneratedMosquitto(t *testing.T, out, addr string) {
 		}
 	})
 	testbroker.WaitPort(t, addr, true)
+	return cmd.Process
 }
 
 // mqttConn is a paho client that records what it receives.
@@ -271,7 +289,7 @@ func TestBrokerConfigMosquitto(t *testing.T) {
 		t.Fatalf("rerun with --force: exit %d\n%s%s", code, stdout, stderr)
 	}
 
-	startGeneratedMosquitto(t, out, addr)
+	broker := startGeneratedMosquitto(t, out, addr)
 	url := "tcp://" + addr
 	connect := func(user, pass, clientID string) *mqttConn {
 		t.Helper()
@@ -332,8 +350,15 @@ func TestBrokerConfigMosquitto(t *testing.T) {
 	})
 
 	t.Run("publishes outside the grants are dropped", func(t *testing.T) {
-		watch := connect("e4c2", c2Pass, "e4c2-watch")
+		// The C2's own connection watches: a second connection with its
+		// username would take its session (use_username_as_clientid).
+		watch := c2c
 		watch.subscribe(t, "#")
+		defer func() {
+			if tok := c2c.c.Unsubscribe("#"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+				t.Fatalf("unsubscribe: %v", tok.Error())
+			}
+		}()
 		d := connect(cons.user(), cons.password(), credential.ClientID(cons.id[:]))
 		d.publish(t, "t/a", "consumer may not publish")
 		d.publish(t, core.ControlTopic(cons.id[:]), "no write on own control topic")
@@ -366,6 +391,41 @@ func TestBrokerConfigMosquitto(t *testing.T) {
 		if !d.c.IsConnectionOpen() {
 			t.Fatal("device connection closed")
 		}
+	})
+	t.Run("regenerate and SIGHUP after a change", func(t *testing.T) {
+		d := connect(cons.user(), cons.password(), credential.ClientID(cons.id[:]))
+		d.subscribe(t, "t/a")
+		svc, done := openBCService(t, dir, core.SymKey)
+		late := addBCDevice(t, svc, "late", domain.RoleConsumer)
+		if _, err := svc.NewTopicClient(context.Background(), c2.Origin{}, c2.ByName("late"), "t/a"); err != nil {
+			t.Fatal(err)
+		}
+		done()
+		if _, err := mqttConnect(t, url, late.user(), late.password(), credential.ClientID(late.id[:])); err == nil {
+			t.Fatal("a client unknown to the generated files connected")
+		}
+		if code, stdout, stderr := runCLI(append(args, "--force")...); code != 0 {
+			t.Fatalf("regenerate: exit %d\n%s%s", code, stdout, stderr)
+		}
+		if err := broker.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		var l *mqttConn
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var err error
+			if l, err = mqttConnect(t, url, late.user(), late.password(), credential.ClientID(late.id[:])); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the new client is refused after the reload: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		l.subscribe(t, "t/a")
+		c2c.publish(t, "t/a", "after reload")
+		l.waitFor(t, "t/a after reload")
+		d.waitFor(t, "t/a after reload") // connected clients stay connected
 	})
 }
 
