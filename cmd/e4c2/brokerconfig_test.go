@@ -3,12 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -456,5 +465,202 @@ func TestBrokerConfigFlagErrors(t *testing.T) {
 		if code == 0 || !strings.HasPrefix(stderr, "e4c2: error: ") || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "e4c2: hint: ") {
 			t.Errorf("%s: exit %d, stderr %q", name, code, stderr)
 		}
+	}
+}
+
+// bcPKI is a throw-away CA with a broker certificate for 127.0.0.1 and
+// client certificates by Common Name, as PEM files in a directory.
+type bcPKI struct {
+	dir    string
+	ca     *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	serial int64
+}
+
+func newBCPKI(t *testing.T, dir string) *bcPKI {
+	t.Helper()
+	p := &bcPKI{dir: dir}
+	p.caKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "e4c2 test device CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &p.caKey.PublicKey, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ca, _ = x509.ParseCertificate(der)
+	p.serial = 1
+	p.write(t, "ca.crt", "CERTIFICATE", der)
+	return p
+}
+
+func (p *bcPKI) write(t *testing.T, name, typ string, der []byte) string {
+	t.Helper()
+	path := filepath.Join(p.dir, name)
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// issue returns the certificate and key files of cn (a server certificate
+// for 127.0.0.1 when server is set).
+func (p *bcPKI) issue(t *testing.T, cn string, server bool) (tls.Certificate, string, string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p.serial++
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	if server {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	crt := p.write(t, cn+".crt", "CERTIFICATE", der)
+	kf := p.write(t, cn+".key", "EC PRIVATE KEY", kder)
+	pair, err := tls.LoadX509KeyPair(crt, kf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair, crt, kf
+}
+
+// PK devices get ACL lines and no password line; the documented TLS client
+// certificate listener (use_identity_as_username, CN = hex id) then
+// confines them like SK devices.
+func TestBrokerConfigMosquittoPKClientCert(t *testing.T) {
+	if _, err := os.Stat(testbroker.MosquittoPath); err != nil {
+		t.Skipf("mosquitto is not installed at %s (apt-get install mosquitto; .ci/run does it)", testbroker.MosquittoPath)
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	mk := make([]byte, 32)
+	rand.Read(mk)
+	if err := os.WriteFile(filepath.Join(dir, "master.key"), []byte(hex.EncodeToString(mk)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	svc, done := openBCService(t, dir, core.PubKey)
+	pk := svc.Suite().(core.PKSuite)
+	ids := map[string][]byte{}
+	for _, name := range []string{"pkdev", "pkother"} {
+		ident, err := pk.GenerateIdentity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.NewClient(ctx, c2.Origin{}, c2.ByName(name), ident.PublicKey(), domain.RoleConsumer); err != nil {
+			t.Fatal(err)
+		}
+		id := domain.ClientID(name)
+		ids[name] = id[:]
+	}
+	if _, err := svc.NewTopic(ctx, c2.Origin{}, "t/pk"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.NewTopicClient(ctx, c2.Origin{}, c2.ByName("pkdev"), "t/pk"); err != nil {
+		t.Fatal(err)
+	}
+	done()
+
+	pwFile := filepath.Join(dir, "c2.password")
+	if err := os.WriteFile(pwFile, []byte("c2pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := testbroker.FreeAddr(t)
+	out := filepath.Join(dir, "mosquitto")
+	code, stdout, stderr := runCLI("broker-config", "--data-dir", dir, "--out", out,
+		"--c2-username", "e4c2", "--c2-password-file", pwFile, "--listener", addr)
+	if code != 0 {
+		t.Fatalf("broker-config: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "2 PK devices have ACL lines but no password") || !strings.Contains(stdout, "and 0 SK devices") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	pwLines, _ := os.ReadFile(filepath.Join(out, mosquittocfg.PasswordFileName))
+	if n := strings.Count(string(pwLines), ":$7$"); n != 1 {
+		t.Errorf("%d password lines, want the C2's only:\n%s", n, pwLines)
+	}
+
+	// The certificate listener, as docs/external-broker.md shows it.
+	pki := newBCPKI(t, t.TempDir())
+	_, srvCrt, srvKey := pki.issue(t, "broker", true)
+	devCert, _, _ := pki.issue(t, credential.Username(ids["pkdev"]), false)
+	tlsAddr := testbroker.FreeAddr(t)
+	_, tlsPort, _ := net.SplitHostPort(tlsAddr)
+	f, err := os.OpenFile(filepath.Join(out, mosquittocfg.SnippetFileName), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "\nlistener %s 127.0.0.1\nuse_username_as_clientid true\ncafile %s\ncertfile %s\nkeyfile %s\n"+
+		"require_certificate true\nuse_identity_as_username true\n", tlsPort, filepath.Join(pki.dir, "ca.crt"), srvCrt, srvKey)
+	f.Close()
+	startGeneratedMosquitto(t, out, addr)
+	testbroker.WaitPort(t, tlsAddr, true)
+
+	c2c, err := mqttConnect(t, "tcp://"+addr, "e4c2", "c2pw", "e4c2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Over the password listener a PK device has no password to give.
+	user := credential.Username(ids["pkdev"])
+	for _, pw := range []string{"", "anything"} {
+		if m, err := mqttConnect(t, "tcp://"+addr, user, pw, "e4dev-"+user); err == nil {
+			m.c.Disconnect(0)
+			t.Errorf("PK device accepted on the password listener with password %q", pw)
+		}
+	}
+
+	pool := x509.NewCertPool()
+	pool.AddCert(pki.ca)
+	tlsConnect := func(certs []tls.Certificate) (*mqttConn, error) {
+		m := &mqttConn{lost: make(chan struct{})}
+		opts := paho.NewClientOptions().AddBroker("ssl://" + tlsAddr).SetClientID("e4dev-" + user).
+			SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).
+			SetTLSConfig(&tls.Config{RootCAs: pool, Certificates: certs, MinVersion: tls.VersionTLS12}).
+			SetDefaultPublishHandler(func(_ paho.Client, msg paho.Message) {
+				m.mu.Lock()
+				m.got = append(m.got, msg.Topic()+" "+string(msg.Payload()))
+				m.mu.Unlock()
+			})
+		m.c = paho.NewClient(opts)
+		tok := m.c.Connect()
+		if !tok.WaitTimeout(10 * time.Second) {
+			return nil, fmt.Errorf("connect timed out")
+		}
+		if err := tok.Error(); err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() { m.c.Disconnect(100) })
+		return m, nil
+	}
+	if m, err := tlsConnect(nil); err == nil {
+		m.c.Disconnect(0)
+		t.Error("connection without a client certificate accepted")
+	}
+	d, err := tlsConnect([]tls.Certificate{devCert})
+	if err != nil {
+		t.Fatalf("PK device with its certificate: %v", err)
+	}
+	own, other := core.ControlTopic(ids["pkdev"]), core.ControlTopic(ids["pkother"])
+	d.subscribe(t, own, other, "#", "t/pk")
+	c2c.publish(t, other, "not for pkdev")
+	c2c.publish(t, own, "cmd")
+	c2c.publish(t, "t/pk", "hello")
+	got := d.waitFor(t, "t/pk hello")
+	time.Sleep(200 * time.Millisecond)
+	d.mu.Lock()
+	got = append(got[:0:0], d.got...)
+	d.mu.Unlock()
+	for _, g := range got {
+		if g != own+" cmd" && g != "t/pk hello" {
+			t.Errorf("PK device received %q", g)
+		}
+	}
+	if !slices.Contains(got, own+" cmd") {
+		t.Errorf("PK device did not receive its control topic: %q", got)
 	}
 }
