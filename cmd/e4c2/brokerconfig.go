@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/e4c2/e4c2/client/credential"
+	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/mosquittocfg"
@@ -47,7 +48,7 @@ an external mosquitto 2.x broker, into --out DIR (mode 0600):
   mosquitto.conf.snippet  the lines to include in mosquitto.conf
 
 The SK passwords need the identity keys, hence the master key (same flags as
-serve). Keys are unsealed one at a time for the HMAC and wiped; nothing secret
+serve; a log of PK clients only is read without it). Keys are unsealed one at a time for the HMAC and wiped; nothing secret
 is printed. PK devices get ACL lines but no password: their password is a
 signed message that expires after 10 minutes and cannot live in a static file;
 authenticate them with TLS client certificates (see docs/external-broker.md).
@@ -94,14 +95,18 @@ Run it again after clients, keys or topics change and send mosquitto SIGHUP.`,
 				if err != nil {
 					return fmt.Errorf("replay: %w", err)
 				}
-				kr, err := openKeyringOffline(ctx, cfg, st)
-				if err != nil {
-					return err
+				// Only SK passwords need the master key: a PK-only log
+				// is read without it.
+				var sealer domain.Sealer
+				if mosquittocfg.NeedsKeys(ks) {
+					kr, err := openKeyringOffline(ctx, cfg, st)
+					if err != nil {
+						return err
+					}
+					defer kr.Close()
+					sealer = kr
 				}
-				devs, err := mosquittocfg.Collect(ctx, ks, st, kr)
-				if cerr := kr.Close(); cerr != nil && err == nil {
-					err = fmt.Errorf("close keyring: %w", cerr)
-				}
+				devs, err := mosquittocfg.Collect(ctx, ks, st, sealer)
 				if err != nil {
 					return fmt.Errorf("collect devices: %w", err)
 				}

@@ -22,7 +22,8 @@ import (
 // holds at that point of its queue. So the first pending command's key
 // version is the key the device holds, and a device with an empty queue
 // holds the current key. Older key versions are read from their record in
-// st, as the delivery worker does.
+// st, as the delivery worker does. s may be nil when no client is SK
+// (NeedsKeys).
 func Collect(ctx context.Context, ks *projections.KeyState, st eventstore.Store, s domain.Sealer) ([]Device, error) {
 	clients, _ := ks.Clients(0, math.MaxInt32)
 	out := make([]Device, 0, len(clients))
@@ -41,6 +42,9 @@ func Collect(ctx context.Context, ks *projections.KeyState, st eventstore.Store,
 			out = append(out, d)
 			continue
 		}
+		if s == nil {
+			return nil, fmt.Errorf("mosquittocfg: client %s is an SK client: its password needs the keyring", c.ID)
+		}
 		if p := ks.Pending(c.ID, 1); len(p) == 1 && p[0].KeyVersion != 0 && p[0].KeyVersion != ref.Version {
 			old, err := clientKeyAt(ctx, st, c.ID, p[0].KeyVersion)
 			if err != nil {
@@ -57,6 +61,18 @@ func Collect(ctx context.Context, ks *projections.KeyState, st eventstore.Store,
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// NeedsKeys reports whether the key state holds an SK client, whose
+// password Collect can compute only with a Sealer.
+func NeedsKeys(ks *projections.KeyState) bool {
+	clients, _ := ks.Clients(0, math.MaxInt32)
+	for _, c := range clients {
+		if ref, ok := ks.ClientKey(c.ID); ok && ref.Public == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // clientKeyAt returns the sealed client key recorded at version v of the
