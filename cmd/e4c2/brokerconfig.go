@@ -65,6 +65,9 @@ Run it again after clients, keys or topics change and send mosquitto SIGHUP.`,
 			if err := mosquittocfg.ValidateC2Username(c2User); err != nil {
 				return withHint(fmt.Errorf("--c2-username: %w", err), "pass the MQTT username the C2 connects with (serve's broker username)")
 			}
+			if err := mosquittocfg.ValidateListener(listener); err != nil {
+				return withHint(fmt.Errorf("--listener: %w", err), "pass a port (8883) or HOST:PORT (0.0.0.0:8883, [::]:8883)")
+			}
 			if c2PassFile == "" {
 				return withHint(errors.New("--c2-password-file is required"), "put the C2's MQTT password in a file readable only by you; it is never taken as a flag value")
 			}
@@ -108,7 +111,7 @@ Run it again after clients, keys or topics change and send mosquitto SIGHUP.`,
 				}
 				devs, err := mosquittocfg.Collect(ctx, ks, st, sealer)
 				if err != nil {
-					return fmt.Errorf("collect devices: %w", err)
+					return withHint(fmt.Errorf("collect devices: %w", err), "run e4c2 verify: every sealed key must open with this master key")
 				}
 				files, err := mosquittocfg.Generate(mosquittocfg.Config{
 					C2Username:   c2User,
@@ -121,17 +124,20 @@ Run it again after clients, keys or topics change and send mosquitto SIGHUP.`,
 						"Do not edit: run it again after clients, keys or topics change, then send mosquitto SIGHUP.", last),
 				})
 				if err != nil {
-					return err
+					return withHint(err, "check --c2-username and the C2 password file (one line)")
 				}
 				if err := os.MkdirAll(dir, 0o700); err != nil {
 					return fmt.Errorf("--out: %w", err)
 				}
-				for n, b := range map[string][]byte{
-					mosquittocfg.PasswordFileName: files.Password,
-					mosquittocfg.ACLFileName:      files.ACL,
-					mosquittocfg.SnippetFileName:  files.Snippet,
+				for _, w := range []struct {
+					name string
+					b    []byte
+				}{
+					{mosquittocfg.PasswordFileName, files.Password},
+					{mosquittocfg.ACLFileName, files.ACL},
+					{mosquittocfg.SnippetFileName, files.Snippet},
 				} {
-					if err := writePrivateFile(paths[n], b); err != nil {
+					if err := writePrivateFile(paths[w.name], w.b); err != nil {
 						return err
 					}
 				}

@@ -458,6 +458,7 @@ func TestBrokerConfigFlagErrors(t *testing.T) {
 		"bad user":      {[]string{"--out", dir, "--c2-username", strings.Repeat("ab", 16), "--c2-password-file", pw}, "device username"},
 		"no pass file":  {[]string{"--out", dir, "--c2-username", "c2"}, "--c2-password-file is required"},
 		"empty pass":    {[]string{"--out", dir, "--c2-username", "c2", "--c2-password-file", pw}, "is empty"},
+		"bad listener":  {[]string{"--out", dir, "--c2-username", "c2", "--c2-password-file", good, "--listener", "1883\nallow_anonymous true"}, "--listener"},
 		"missing pass":  {[]string{"--out", dir, "--c2-username", "c2", "--c2-password-file", filepath.Join(dir, "nope")}, "no such file"},
 		"missing store": {[]string{"--out", dir, "--c2-username", "c2", "--c2-password-file", good}, "no store at"},
 	} {

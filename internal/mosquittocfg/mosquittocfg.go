@@ -183,7 +183,7 @@ func Generate(cfg Config) (Files, error) {
 			return f, fmt.Errorf("%w: file path %q", ErrInvalid, p)
 		}
 	}
-	if err := validateListener(cfg.Listener); err != nil {
+	if err := ValidateListener(cfg.Listener); err != nil {
 		return f, err
 	}
 	r := cfg.Rand
@@ -285,9 +285,9 @@ acl_file ` + cfg.ACLFile + `
 	return b.Bytes()
 }
 
-// validateListener checks a [HOST:]PORT listener: it becomes a line of
+// ValidateListener checks a [HOST:]PORT listener: it becomes a line of
 // mosquitto.conf, so nothing but a port and a host name or address.
-func validateListener(l string) error {
+func ValidateListener(l string) error {
 	if l == "" {
 		return nil
 	}
