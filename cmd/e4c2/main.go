@@ -88,4 +88,5 @@ var subcommands = []func() *cobra.Command{
 	newRuleCmd,
 	newVersionCmd,
 	newTLSCmd,
+	newBrokerConfigCmd,
 }
