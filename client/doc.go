@@ -12,7 +12,7 @@
 // suites/standard, ...); this package only manages state and policy.
 //
 // Behaviour that differs from the reference library on purpose (see
-// E4-PROTOCOL.md section 6) is limited to errors: inputs that panic the
+// docs/PROTOCOL.md section 6) is limited to errors: inputs that panic the
 // reference return ErrInvalidProtectedLen, the ad-hoc "too short
 // ciphertext" is ErrTooShortCiphertext, and after a topic's previous key has
 // expired a forged message is reported as ErrNotAuthentic, not

@@ -125,14 +125,12 @@ type vectorFile struct {
 
 func vectorPath(t testing.TB) string {
 	t.Helper()
-	for _, p := range []string{filepath.Join("..", "suites", "testdata", "e4-standard.json"),
-		"/work/shared/testvectors/e4-standard.json"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
+	// The vectors live in the repository, relative to this package.
+	p := filepath.Join("..", "suites", "testdata", "e4-standard.json")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("vector file: %v", err)
 	}
-	t.Fatal("e4-standard.json not found")
-	return ""
+	return p
 }
 
 func loadVectors(t testing.TB) *vectorFile {
@@ -164,7 +162,7 @@ func hx(t testing.TB, s string) []byte {
 	return b
 }
 
-// Deliberate differences from the reference (E4-PROTOCOL section 6), named
+// Deliberate differences from the reference (docs/PROTOCOL.md section 6), named
 // in the subtests that assert them.
 const (
 	diff1 = "deliberate-difference-1(panic->InvalidProtectedLen)"
@@ -587,7 +585,7 @@ func TestVectorClientState(t *testing.T) {
 			}
 			if len(parsed.ID) != core.IDLen {
 				// The reference accepts any id length in SK mode; ids are 16
-				// bytes (E4-PROTOCOL section 1) and no C2 could address it.
+				// bytes (docs/PROTOCOL.md section 1) and no C2 could address it.
 				_, err := ImportE4GoState([]byte(cs.SavedBytes), s)
 				wantErr(t, err, ErrStateCorrupt, "non-16-byte id")
 				return

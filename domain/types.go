@@ -7,7 +7,7 @@ import (
 	"github.com/e4c2/e4c2/suites/core"
 )
 
-// ID is a 16-byte client id or topic hash (E4-PROTOCOL section 1).
+// ID is a 16-byte client id or topic hash (docs/PROTOCOL.md section 1).
 type ID [core.IDLen]byte
 
 // String returns the lowercase hex form used in stream names and APIs.

@@ -14,7 +14,7 @@
 //     a device computes it once with any HMAC implementation, and a new one
 //     after a SetIdKey.
 //   - PK password: lower-case hex of an E4 PK-protected message (the suite's
-//     signed layout, E4 protocol section 4) whose plaintext is
+//     signed layout, docs/PROTOCOL.md section 4) whose plaintext is
 //     "e4c2-mqtt-v1:" + username, protected at the current time under the
 //     public, fixed topic key AuthKey and signed by the device identity. It
 //     proves possession of the identity key without sharing a secret with

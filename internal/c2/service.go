@@ -38,7 +38,7 @@ type Config struct {
 	// (default 64).
 	MaxRetries int
 	// Transition is how long the previous key of a topic still opens
-	// messages in UnprotectTopic (default 60 minutes, E4-PROTOCOL 6).
+	// messages in UnprotectTopic (default 60 minutes, docs/PROTOCOL.md section 6).
 	Transition time.Duration
 	// Window is the timestamp window of UnprotectTopic (default
 	// core.DefaultWindow).

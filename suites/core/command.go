@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// CommandCode is the first byte of a C2 command (E4-PROTOCOL section 5).
+// CommandCode is the first byte of a C2 command (docs/PROTOCOL.md section 5).
 type CommandCode uint8
 
 // The command codes. The values are on the wire and must never change.

@@ -158,7 +158,7 @@ var refErrors = map[string]error{
 }
 
 // The deliberate differences from the reference's results
-// (E4-PROTOCOL.md section 6); the third (expired transition key) is a
+// (docs/PROTOCOL.md section 6); the third (expired transition key) is a
 // device-library matter and is asserted in client/.
 const (
 	diffPanic   = "difference 1: reference panics (PK 73..87 bytes), we return ErrInvalidProtectedLen"

@@ -1,4 +1,4 @@
-// Package http is the C2's HTTP API: every E4 operation (E4-PROTOCOL
+// Package http is the C2's HTTP API: every E4 operation (docs/PROTOCOL.md
 // section 9) plus queries with cursor pagination, batches, the audit trail,
 // the event stream over Server-Sent Events, protect/unprotect helpers,
 // API tokens and an admin-only key export, served with echo under /api/v1.

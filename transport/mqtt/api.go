@@ -26,7 +26,7 @@ type Item struct {
 	// non-zero Group is not published while an item of the same Group with
 	// a lower Phase is still unsettled (buffered, in flight or backing off).
 	// A topic rotation uses it so that consumers hold the new key before
-	// publishers start using it (E4-PROTOCOL section 9): a receiver's broker
+	// publishers start using it (docs/PROTOCOL.md section 9): a receiver's broker
 	// session then gets SetTopicKey before any message under the new key.
 	// Items of one Group must have consecutive Seqs in Phase order (lower
 	// phases first), which keeps the barrier deadlock-free: the unsettled
