@@ -154,6 +154,7 @@ type rdev struct {
 	commands int
 	errs     []error
 	history  map[string][][]byte
+	onProbe  func() // called for each application message
 }
 
 // registerDevice registers a device with the C2 (a fresh key, or identity
@@ -222,6 +223,10 @@ func (r *rdev) onMessage(m e4mqtt.Message) {
 	switch {
 	case m.Err != nil:
 		r.errs = append(r.errs, fmt.Errorf("%s: %w", m.Topic, m.Err))
+	case !m.Command:
+		if r.onProbe != nil {
+			r.onProbe()
+		}
 	case m.Command:
 		r.commands++
 		for _, topic := range r.track {
@@ -294,13 +299,13 @@ func sameKeys(a, b [][]byte) bool {
 // outcomes returns the refs of the commands of dev recorded delivered and
 // failed after log position after.
 func outcomes(svc *c2.Service, dev domain.ID, after uint64) (delivered, failed []string) {
-	for _, typ := range []string{"command.delivered.v1", "command.failed.v1"} {
+	for _, typ := range []string{"command.delivered.v1", "command.confirmed.v1", "command.failed.v1"} {
 		cursor := after
 		for {
 			es, _ := svc.Audit(projections.AuditQuery{Client: &dev, Type: typ, After: cursor, Limit: 1000})
 			for _, e := range es {
 				ref, _, _ := strings.Cut(e.Detail, ":")
-				if typ == "command.delivered.v1" {
+				if typ != "command.failed.v1" {
 					delivered = append(delivered, ref)
 				} else {
 					failed = append(failed, e.Detail)
@@ -469,17 +474,17 @@ func TestResilienceC2Restart(t *testing.T) {
 	svc1 := srv1.Service()
 	dev := registerDevice(t, svc1, "restart-dev", "restart/a1", "restart/b2")
 	id := clientID(t, svc1, dev.name)
-	// The device joins once, so the broker holds a persistent session with
-	// its control-topic subscription, and goes away. (A device that never
-	// connected has no session: MQTT drops what is published to it, and the
-	// broker's confirmation still counts as delivered.)
+	// The device joins once and goes away. Its commands wait in the C2's
+	// log from then on: the embedded broker hands a command only to an
+	// online device, and counts it when the device's session took it.
 	dev.connect(t, "tcp://"+srv1.MQTTAddr())
 	dev.disconnect()
+	waitFor(t, "the broker sees the device leave", func() bool { return !srv1.DeviceOnline(id) })
 
 	want := map[string][]byte{}
 	var a1History, b2History [][]byte
 
-	// Phase A, the embedded broker up: confirmed and held for the device.
+	// Phase A, the embedded broker up, the device away: queued in the C2.
 	for _, topic := range []string{"restart/a1", "restart/a2", "restart/a3"} {
 		must(t)(svc1.NewTopic(ctx, resOrigin, topic))
 		must(t)(svc1.NewTopicClient(ctx, resOrigin, c2.ByName(dev.name), topic))
@@ -487,8 +492,12 @@ func TestResilienceC2Restart(t *testing.T) {
 	a1History = append(a1History, exportKey(t, svc1, "restart/a1"))
 	must(t)(svc1.NewTopic(ctx, resOrigin, "restart/a1"))
 	a1History = append(a1History, exportKey(t, svc1, "restart/a1"))
-	waitFor(t, "phase A recorded delivered (held by the broker)", func() bool { return svc1.PendingCount() == 0 })
-	heldByBroker, _ := outcomes(svc1, id, 0)
+	if n := svc1.PendingCount(); n != 4 {
+		t.Fatalf("phase A: %d commands pending, want 4 (nothing may count as delivered to an absent device)", n)
+	}
+	if got, _ := outcomes(svc1, id, 0); len(got) != 0 {
+		t.Fatalf("phase A: %d commands recorded delivered to an absent device", len(got))
+	}
 
 	// Phase B, the embedded broker stopped: the commands stay queued in
 	// the C2.
@@ -511,7 +520,7 @@ func TestResilienceC2Restart(t *testing.T) {
 	for _, topic := range []string{"restart/a1", "restart/a2", "restart/a3", "restart/b1", "restart/b2", "restart/b3"} {
 		want[topic] = exportKey(t, svc1, topic)
 	}
-	const queuedInC2 = 3 + 1 + b2Rotations
+	const queuedInC2 = 4 + 3 + 1 + b2Rotations
 	before := snapshotC2(t, svc1)
 	if len(before.pending) != queuedInC2 {
 		t.Fatalf("%d commands pending before the restart, want %d", len(before.pending), queuedInC2)
@@ -545,7 +554,10 @@ func TestResilienceC2Restart(t *testing.T) {
 		}
 	}
 
-	waitFor(t, "the restarted C2 drains the queue", func() bool { return svc2.PendingCount() == 0 })
+	// The device comes back only now: everything goes out, protected now,
+	// in queue order, each confirmed by the device's session.
+	dev.connect(t, "tcp://"+srv2.MQTTAddr())
+	waitFor(t, "the restarted C2 drains the queue", func() bool { return svc2.PendingCount() == 0 }, dev)
 	resent, failed := outcomes(svc2, id, before.position)
 	if len(failed) != 0 {
 		t.Fatalf("failed deliveries after the restart: %v", failed)
@@ -555,13 +567,9 @@ func TestResilienceC2Restart(t *testing.T) {
 	if !slices.Equal(resent, wantResent) {
 		t.Fatalf("after the restart %d commands recorded delivered, want exactly the %d pending before", len(resent), len(wantResent))
 	}
-	if all, _ := outcomes(svc2, id, 0); len(all) != len(heldByBroker)+queuedInC2 {
-		t.Fatalf("%d commands delivered in all, want %d", len(all), len(heldByBroker)+queuedInC2)
+	if all, _ := outcomes(svc2, id, 0); len(all) != queuedInC2 {
+		t.Fatalf("%d commands delivered in all, want %d", len(all), queuedInC2)
 	}
-
-	// The device comes back only now: it gets what the broker held before
-	// the restart and what the new C2 delivered, in queue order.
-	dev.connect(t, "tcp://"+srv2.MQTTAddr())
 	waitFor(t, "the device holds exactly the C2's keys", func() bool { return dev.holdsExactly(want) }, dev)
 	if h := dev.keyHistory("restart/a1"); !sameKeys(h, a1History) {
 		t.Fatalf("the device held %d successive keys of restart/a1, want the C2's %d in order", len(h), len(a1History))
@@ -570,8 +578,7 @@ func TestResilienceC2Restart(t *testing.T) {
 		t.Fatalf("the device held %d successive keys of restart/b2, want the C2's %d in order", len(h), len(b2History))
 	}
 	dev.failOnErrors(t)
-	t.Logf("%d commands held by the broker and %d queued in the C2 across the restart; the device applied %d",
-		len(heldByBroker), queuedInC2, dev.commandCount())
+	t.Logf("%d commands queued in the C2 across the restart; the device applied %d", queuedInC2, dev.commandCount())
 }
 
 // httpDo sends a request to the API and returns the status and body.
@@ -684,88 +691,70 @@ func TestResilienceEmbeddedBrokerACL(t *testing.T) {
 	svc := srv.Service()
 	url := "tcp://" + srv.MQTTAddr()
 	victim := registerDevice(t, svc, "acl-victim")
+	attacker := registerDevice(t, svc, "acl-attacker")
+	must(t)(svc.NewTopic(ctx, resOrigin, "acl/probe"))
+	must(t)(svc.NewTopicClient(ctx, resOrigin, c2.ByName(victim.name), "acl/probe"))
+	must(t)(svc.NewTopicClient(ctx, resOrigin, c2.ByName(attacker.name), "acl/probe"))
 	victim.connect(t, url)
+	waitFor(t, "the victim holds the probe key", func() bool { return victim.key("acl/probe") != nil }, victim)
 	control := victim.c.ControlTopic()
 
-	// The eavesdropper: reads on e4/# are allowed (commands are protected),
-	// so it sees whatever the broker routes to the control topic.
-	type seen struct {
-		topic   string
-		payload []byte
-	}
-	var (
-		mu   sync.Mutex
-		msgs []seen
-	)
-	record := func(_ paho.Client, m paho.Message) {
-		mu.Lock()
-		msgs = append(msgs, seen{m.Topic(), slices.Clone(m.Payload())})
-		mu.Unlock()
-	}
-	snapshot := func() []seen {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(msgs)
-	}
-	newPaho := func(id string) paho.Client {
-		o := paho.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(true).
-			SetAutoReconnect(false).SetConnectTimeout(10 * time.Second)
-		c := paho.NewClient(o)
-		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			t.Fatalf("connect %s: %v", id, tok.Error())
-		}
-		t.Cleanup(func() { c.Disconnect(100) })
-		return c
-	}
-	spy := newPaho("acl-spy")
-	if tok := spy.SubscribeMultiple(map[string]byte{"e4/#": 2, "probe/#": 1}, record); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
+	// Nobody connects without a device credential (or the C2's).
+	anon := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("acl-spy").
+		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(10 * time.Second))
+	if tok := anon.Connect(); tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+		anon.Disconnect(0)
+		t.Fatal("an anonymous client connected to the embedded broker")
 	}
 
-	forged := map[string]bool{}
+	// A registered device forges commands on the victim's control topic
+	// and on "e4" at every QoS; its probe on a shared topic, published
+	// after them on the same connection, tells when the broker has
+	// processed them. Had one been routed, the victim would have tried to
+	// apply it (and failed: an error) before the probe.
+	attacker.connect(t, url) // to get the probe topic's key
+	waitFor(t, "the attacker holds the probe key", func() bool { return attacker.key("acl/probe") != nil }, attacker)
+	attacker.disconnect()
+	u, pw, err := attacker.c.MQTTCredential()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("e4dev-" + u).
+		SetUsername(u).SetPassword(pw).SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(10 * time.Second))
+	if tok := ac.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect the attacker device: %v", tok.Error())
+	}
+	t.Cleanup(func() { ac.Disconnect(100) })
+	probes := make(chan struct{}, 8)
+	if err := victim.d.Subscribe(ctx, "acl/probe"); err != nil {
+		t.Fatal(err)
+	}
+	victim.mu.Lock()
+	victim.onProbe = func() { probes <- struct{}{} }
+	victim.mu.Unlock()
 	for qos := byte(0); qos <= 2; qos++ {
-		attacker := newPaho(fmt.Sprintf("acl-attacker-%d", qos))
-		payload := fmt.Sprintf("forged command, qos %d", qos)
-		forged[payload] = true
-		// The outcome of a refused publish is the broker's business (it
-		// may drop it or the connection); only what gets routed matters.
-		attacker.Publish(control, qos, false, []byte(payload)).WaitTimeout(5 * time.Second)
-		attacker.Publish("e4", qos, false, []byte(payload)).WaitTimeout(5 * time.Second) // reserved too
-		// A probe after it on the same connection: once the spy has it,
-		// the broker had processed the forged publish before. If the
-		// refusal closed the connection, the probe fails, which also
-		// means the forged publish was processed.
-		probe := fmt.Sprintf("probe/%d", qos)
-		if tok := attacker.Publish(probe, 1, false, []byte("probe")); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
-			waitFor(t, "the spy receives "+probe, func() bool {
-				return slices.ContainsFunc(snapshot(), func(s seen) bool { return s.topic == probe })
-			}, victim)
+		payload := []byte(fmt.Sprintf("forged command, qos %d", qos))
+		ac.Publish(control, qos, false, payload).WaitTimeout(5 * time.Second)
+		ac.Publish("e4", qos, false, payload).WaitTimeout(5 * time.Second)
+		probe, err := attacker.c.ProtectMessage([]byte("probe"), "acl/probe")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok := ac.Publish("acl/probe", 1, false, probe); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+			select {
+			case <-probes:
+			case <-time.After(resWait):
+				t.Fatalf("the victim never received probe %d", qos)
+			}
 		}
 	}
 
-	// The C2's own command on the same topic goes through. The spy gets it
-	// after anything routed earlier (one ordered queue per subscriber).
+	// The C2's own command on the same topic goes through.
 	must(t)(svc.NewTopic(ctx, resOrigin, "acl/topic"))
 	must(t)(svc.NewTopicClient(ctx, resOrigin, c2.ByName(victim.name), "acl/topic"))
 	waitFor(t, "the victim holds the topic key", func() bool { return victim.key("acl/topic") != nil }, victim)
-	waitFor(t, "the spy sees the C2's command", func() bool {
-		return slices.ContainsFunc(snapshot(), func(s seen) bool { return s.topic == control })
-	}, victim)
-
-	var onControl int
-	for _, s := range snapshot() {
-		if forged[string(s.payload)] {
-			t.Fatalf("a forged publish on %s was routed", s.topic)
-		}
-		if s.topic == control {
-			onControl++
-		}
-	}
-	if onControl != 1 {
-		t.Fatalf("%d messages on the victim's control topic, want only the C2's command", onControl)
-	}
-	if n := victim.commandCount(); n != 1 {
-		t.Fatalf("the victim applied %d commands, want 1", n)
+	if n := victim.commandCount(); n != 2 {
+		t.Fatalf("the victim applied %d commands, want the C2's 2", n)
 	}
 	victim.failOnErrors(t)
 }
