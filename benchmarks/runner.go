@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -385,15 +384,6 @@ const (
 	GroupAttach = "attach"
 	GroupMemory = "memory"
 )
-
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
-}
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
