@@ -36,6 +36,11 @@ type FanoutOptions struct {
 	Farm    FarmCommand
 	// Stage reports progress: a stage name, done and total (total 0: no count).
 	Stage func(stage string, done, total int)
+
+	// For tests: how long to wait for the devices (0: 2 min + 10 ms per
+	// device), and a change to the C2 key digest the devices must match.
+	wait      time.Duration
+	keyDigest func([]byte) []byte
 }
 
 // FanoutResult is what a fan-out run measured.
@@ -254,6 +259,9 @@ func Fanout(ctx context.Context, o FanoutOptions) (res FanoutResult, err error) 
 	}
 	defer f.close()
 	timeout := 2*time.Minute + time.Duration(o.Devices)*10*time.Millisecond
+	if o.wait > 0 {
+		timeout = o.wait
+	}
 
 	// The first attach gives every device the topic key.
 	if err := f.arm(false); err != nil {
@@ -306,6 +314,9 @@ func Fanout(ctx context.Context, o FanoutOptions) (res FanoutResult, err error) 
 		dg, err := c2KeyDigest(ctx, svc, topic)
 		if err != nil {
 			return res, fmt.Errorf("rotation %d: %w", r, err)
+		}
+		if o.keyDigest != nil {
+			dg = o.keyDigest(dg)
 		}
 		if err := f.expect(dg); err != nil {
 			return res, err

@@ -2,8 +2,14 @@ package benchmarks
 
 import (
 	"context"
+	"errors"
 	"os"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/e4c2/e4c2/suites"
+	"github.com/e4c2/e4c2/suites/core"
 )
 
 func TestFanoutSmoke(t *testing.T) {
@@ -38,3 +44,51 @@ func TestFanoutSmoke(t *testing.T) {
 		})
 	}
 }
+
+// TestFanoutChecksTheC2Key: devices that hold a new key which is not the
+// one the C2 reports for the version (here: the digest the farm must match
+// is altered) never count as done, and the rotation fails rather than
+// yielding a time.
+func TestFanoutChecksTheC2Key(t *testing.T) {
+	_, err := Fanout(context.Background(), FanoutOptions{Devices: 10, Rotations: 1, Dir: t.TempDir(), Farm: testFarm,
+		wait: 3 * time.Second, keyDigest: func(d []byte) []byte { d = append([]byte(nil), d...); d[0] ^= 1; return d }})
+	if !errors.Is(err, errFarm) || !strings.Contains(err.Error(), "rotation 0") {
+		t.Fatalf("err = %v, want the farm's timeout in rotation 0", err)
+	}
+}
+
+// TestFarmReportsDeviceErrors: a command a device cannot apply is an error
+// of the farm at once, not a device that silently never finishes.
+func TestFarmReportsDeviceErrors(t *testing.T) {
+	ctx := context.Background()
+	s, err := suitesForTest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, _, devs, err := makeDevices(s, core.SymKey, "err", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := startFloorBroker(ctx, t.TempDir(), "embedded", 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	f, err := startFarm(testFarm, farmSpec{Broker: b.addr, Suite: "standard", Mode: "sk", Topic: "t", Devices: devs}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.close()
+	if err := f.arm(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.publish(ctx, core.ControlTopic(s.ID(names[1])), []byte("not a command")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.wait("done", 20*time.Second)
+	if !errors.Is(err, errFarm) || !strings.Contains(err.Error(), names[1]) {
+		t.Fatalf("err = %v, want the farm's error naming %s", err, names[1])
+	}
+}
+
+func suitesForTest() (core.Suite, error) { return suites.ForMode("standard", core.SymKey) }
