@@ -14,6 +14,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
@@ -297,7 +298,9 @@ func runGroup(ctx context.Context, rep *Report, g string, o *Options, suiteList 
 		}
 	case RunMemory:
 		bar := newBar(o.Clients, "memory: registering clients")
-		res, err := Memory(ctx, o.Dir, o.Clients, 0, func(d, _ int) { _ = bar.Set(d) })
+		// The audit bound the server uses by default, so the figure is a
+		// default deployment's.
+		res, err := Memory(ctx, o.Dir, o.Clients, config.Default().AuditMemory, func(d, _ int) { _ = bar.Set(d) })
 		_ = bar.Finish()
 		if err != nil {
 			return fmt.Errorf("memory: %w", err)
