@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e4c2/e4c2/client"
+	"github.com/e4c2/e4c2/client/credential"
 	"github.com/e4c2/e4c2/suites"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -92,3 +94,75 @@ func TestFarmReportsDeviceErrors(t *testing.T) {
 }
 
 func suitesForTest() (core.Suite, error) { return suites.ForMode("standard", core.SymKey) }
+
+// TestDeviceCredentials: the farm's devices present what an authenticating
+// broker checks (client/credential). The embedded broker configured with
+// the devices' SK passwords, as the floor starts it, accepts a device's
+// credential and refuses a wrong password; a PK device's credential is
+// built from its identity.
+func TestDeviceCredentials(t *testing.T) {
+	ctx := context.Background()
+	for _, mode := range []core.Mode{core.SymKey, core.PubKey} {
+		s, err := suites.ForMode("standard", mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, _, devs, err := makeDevices(s, mode, "cred", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := client.Config{Suite: s, Mode: mode, Name: names[0], Key: devs[0].Key}
+		if mode == core.PubKey {
+			c2k, err := s.(core.PKSuite).GenerateC2Key()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.C2PublicKey = c2k.PublicKey()
+		}
+		c, err := client.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := deviceAuth(c, devs[0].Key)
+		if err != nil {
+			t.Fatalf("%v: %v", mode, err)
+		}
+		id := s.ID(names[0])
+		if a.Username != credential.Username(id) || a.ClientID != credential.ClientID(id) || a.Password == "" {
+			t.Fatalf("%v: auth %q %q (password set: %v)", mode, a.ClientID, a.Username, a.Password != "")
+		}
+		if mode == core.PubKey {
+			pk := s.(core.PKSuite)
+			ident, err := pk.ParseIdentity(devs[0].Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bound, err := pk.BindIdentity(ident, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := credential.VerifyPK(pk, bound.SigningPublicKey(), id, []byte(a.Password), time.Now()); err != nil {
+				t.Fatalf("PK password does not verify: %v", err)
+			}
+			continue
+		}
+		b, err := startFloorBroker(ctx, t.TempDir(), "embedded", 4, map[string]string{a.Username: a.Password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lc, err := liteDial(b.addr, a, 5*time.Second)
+		if err != nil {
+			b.close()
+			t.Fatalf("the broker refused the device's credential: %v", err)
+		}
+		_ = lc.Close()
+		bad := a
+		bad.Password = credential.SKPassword(make([]byte, 32), id)
+		if lc, err := liteDial(b.addr, bad, 5*time.Second); err == nil {
+			_ = lc.Close()
+			b.close()
+			t.Fatal("the broker accepted a wrong password")
+		}
+		b.close()
+	}
+}
