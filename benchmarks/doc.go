@@ -6,8 +6,8 @@
 // connected device-library client holds the key the C2 set and the C2
 // recorded every delivery, through the embedded broker and through
 // mosquitto, next to the floor of the same broker delivering as many
-// messages alone), plus the C2's memory with many clients and
-// the throughput of concurrent attach operations.
+// messages alone), plus the C2's memory with many clients and the
+// throughput of concurrent attach operations.
 //
 // Run is the one entry point: `go run ./benchmarks/cmd/e4c2-bench` and
 // `e4c2 bench` both call it. It prints a table, writes a JSON report for later
@@ -17,8 +17,9 @@
 // Every group carries a same-run baseline (a bare AES-256-CBC + AES-256-CTR
 // pass for the symmetric layer, bare Ed25519 / ECDSA P-256 / ML-DSA-65 for
 // signatures, a bare append + fsync of a file in the same directory for the
-// store, the broker alone for the fan-out) and reports the ratio to it: on a shared, noisy machine a ratio from
-// one run is meaningful where absolute times are not.
+// store, the broker alone for the fan-out) and reports the ratio to it: on a
+// shared, noisy machine a ratio from one run is meaningful where absolute
+// times are not.
 //
 // Devices run in a child process (the "device farm", the same executable
 // started again with FarmEnv set): 10,000 MQTT connections need 20,000 file
