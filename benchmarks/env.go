@@ -30,7 +30,8 @@ var origin = c2.Origin{Actor: "system:bench"}
 
 // openC2 opens (or reopens) the store in dir and starts a service on it.
 // master is the master key; nil creates one. auditMax is
-// c2.Config.AuditMax (0: unlimited, what server.Start uses today).
+// c2.Config.AuditMax (0: unlimited; server.Start passes the configured
+// audit_memory, config.Default().AuditMemory unless set).
 func openC2(ctx context.Context, dir string, suite core.Suite, mode core.Mode, master []byte, auditMax int) (*c2Env, error) {
 	if master == nil {
 		master = make([]byte, sealing.KeySize)

@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -10,12 +11,15 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/e4c2/e4c2/client"
+	"github.com/e4c2/e4c2/client/credential"
 	"github.com/e4c2/e4c2/suites"
+	"github.com/e4c2/e4c2/suites/core"
 )
 
 // FarmEnv is the environment variable that turns an executable embedding
@@ -46,8 +50,30 @@ type farmEvent struct {
 	Commands int64   `json:"commands,omitempty"`
 	Errors   int64   `json:"errors,omitempty"`
 	ApplyMS  float64 `json:"apply_ms,omitempty"` // device-library time spent in Unprotect since arm
-	Error    string  `json:"error,omitempty"`
+	// At is when the last device reached the armed goal (wall clock, Unix
+	// nanoseconds): the parent and the farm share the machine's clock, and
+	// the goal may be reached before the parent could tell the farm which
+	// key to expect.
+	At    int64  `json:"at,omitempty"`
+	Error string `json:"error,omitempty"`
 }
+
+// keyDigest is how the farm and the parent compare a device's topic key
+// with the C2's without the key crossing the pipe again or being printed:
+// a SHA-256 with a label of this benchmark.
+func keyDigest(key []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("e4c2-bench-key-digest:"))
+	h.Write(key)
+	return h.Sum(nil)
+}
+
+// Arm modes of the farm.
+const (
+	armOff = iota
+	armKey // done when every device holds the expected topic key
+	armRaw // done when every device received one message (broker floor)
+)
 
 // RunFarmIfChild runs the device farm and exits the process when FarmEnv is
 // set; otherwise it returns at once. Every main that may run the
@@ -66,15 +92,45 @@ func RunFarmIfChild() {
 
 // farmDev is one device of the farm.
 type farmDev struct {
+	name string
 	c    *client.Client
 	conn *liteConn
 	mu   sync.Mutex
-	base []byte // topic key when armed
-	done bool
+	held []byte // digest of the topic key the device holds
+	at   int64  // when held last changed (or, raw, the message came), Unix ns
+	done bool   // reached the armed goal
+}
+
+// deviceAuth is the device's MQTT identity and credential, as the
+// authenticating broker checks it (client/credential). The password is
+// derived from the device's key and is as secret: it only goes into the
+// CONNECT packet.
+func deviceAuth(c *client.Client, key []byte) (liteAuth, error) {
+	id := c.ID()
+	a := liteAuth{ClientID: credential.ClientID(id), Username: credential.Username(id)}
+	if c.Mode() == core.SymKey {
+		a.Password = credential.SKPassword(key, id)
+		return a, nil
+	}
+	pk, ok := c.Suite().(core.PKSuite)
+	if !ok {
+		return a, fmt.Errorf("suite %s has no PK mode", c.Suite().Name())
+	}
+	ident, err := pk.ParseIdentity(key)
+	if err != nil {
+		return a, fmt.Errorf("device identity: %w", err)
+	}
+	if a.Password, err = credential.PKPassword(pk, ident, id, time.Now()); err != nil {
+		return a, fmt.Errorf("device credential: %w", err)
+	}
+	return a, nil
 }
 
 // runFarm is the child side: connect every device, then obey "arm",
-// "count" and "quit" lines.
+// "arm raw", "expect <digest>", "count" and "quit" lines. Any device
+// error (a command it cannot apply, a connection the broker closed) is
+// reported as an "error" event at once: a run with a failed device is not
+// a result.
 func runFarm(in io.Reader, out io.Writer) error {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 1<<30)
@@ -92,6 +148,12 @@ func runFarm(in io.Reader, out io.Writer) error {
 		defer outMu.Unlock()
 		_ = enc.Encode(e)
 	}
+	var reported atomic.Bool
+	fail := func(format string, args ...any) {
+		if reported.CompareAndSwap(false, true) {
+			emit(farmEvent{Event: "error", Error: fmt.Sprintf(format, args...)})
+		}
+	}
 	mode, err := suites.ParseMode(spec.Mode)
 	if err != nil {
 		return err
@@ -102,37 +164,69 @@ func runFarm(in io.Reader, out io.Writer) error {
 	}
 	hashHex := hex.EncodeToString(suite.HashTopic(spec.Topic))
 	devs := make([]*farmDev, len(spec.Devices))
+	auths := make([]liteAuth, len(spec.Devices))
 	for i, d := range spec.Devices {
 		c, err := client.New(client.Config{Suite: suite, Mode: mode, Name: d.Name, Key: d.Key, C2PublicKey: spec.C2Pub})
 		if err != nil {
 			return fmt.Errorf("device %s: %w", d.Name, err)
 		}
+		if auths[i], err = deviceAuth(c, d.Key); err != nil {
+			return fmt.Errorf("device %s: %w", d.Name, err)
+		}
 		clear(d.Key)
-		devs[i] = &farmDev{c: c}
+		devs[i] = &farmDev{name: d.Name, c: c}
 	}
 	spec.Devices = nil
 
-	var armed atomic.Bool
-	var doneCount, commands, errs, applyNS atomic.Int64
+	var armed atomic.Int32
+	var quitting atomic.Bool
+	var commands, errs, applyNS atomic.Int64
+	// goal is the armed state: the expected key digest (nil until the
+	// parent sends it), how many devices reached the goal and when the
+	// last one did.
+	var goal struct {
+		sync.Mutex
+		expect []byte
+		n      int
+		last   int64
+	}
 	topicKey := func(d *farmDev) []byte {
 		if tk, ok := d.c.State().Topics[hashHex]; ok {
 			return tk.Key
 		}
 		return nil
 	}
-	check := func(d *farmDev) {
-		if !armed.Load() {
+	reach := func(d *farmDev) { // d.mu held, goal not
+		d.done = true
+		goal.Lock()
+		goal.n++
+		goal.last = max(goal.last, d.at)
+		all, last := goal.n == len(devs), goal.last
+		goal.Unlock()
+		if all {
+			emit(farmEvent{Event: "done", N: len(devs), Commands: commands.Load(), Errors: errs.Load(),
+				ApplyMS: float64(applyNS.Load()) / 1e6, At: last})
+		}
+	}
+	// observe records a change of d's topic key and checks the goal.
+	observe := func(d *farmDev, now int64) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		var dg []byte
+		if k := topicKey(d); k != nil {
+			dg = keyDigest(k)
+		}
+		if !bytes.Equal(dg, d.held) {
+			d.held, d.at = dg, now
+		}
+		if armed.Load() != armKey || d.done || d.held == nil {
 			return
 		}
-		d.mu.Lock()
-		changed := !d.done && !bytes.Equal(topicKey(d), d.base) && topicKey(d) != nil
-		if changed {
-			d.done = true
-		}
-		d.mu.Unlock()
-		if changed && int(doneCount.Add(1)) == len(devs) {
-			emit(farmEvent{Event: "done", N: len(devs), Commands: commands.Load(), Errors: errs.Load(),
-				ApplyMS: float64(applyNS.Load()) / 1e6})
+		goal.Lock()
+		exp := goal.expect
+		goal.Unlock()
+		if exp != nil && bytes.Equal(d.held, exp) {
+			reach(d)
 		}
 	}
 
@@ -141,7 +235,7 @@ func runFarm(in io.Reader, out io.Writer) error {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
 	var connErr atomic.Pointer[error]
-	for _, d := range devs {
+	for i, d := range devs {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
@@ -149,7 +243,7 @@ func runFarm(in io.Reader, out io.Writer) error {
 			var lc *liteConn
 			var err error
 			for try := 0; try < 5; try++ {
-				lc, err = liteDial(spec.Broker, "e4dev-"+hex.EncodeToString(d.c.ID()), 30*time.Second)
+				lc, err = liteDial(spec.Broker, auths[i], 30*time.Second)
 				if err == nil {
 					err = lc.Subscribe(d.c.ControlTopic(), 30*time.Second)
 					if err == nil {
@@ -160,12 +254,23 @@ func runFarm(in io.Reader, out io.Writer) error {
 				time.Sleep(time.Duration(100*(try+1)) * time.Millisecond)
 			}
 			if err != nil {
+				err = fmt.Errorf("device %s: %w", d.name, err)
 				connErr.Store(&err)
 				return
 			}
 			d.conn = lc
 			go func() {
-				_ = lc.Serve(func(topic string, payload []byte) {
+				err := lc.Serve(func(topic string, payload []byte) {
+					now := time.Now().UnixNano()
+					if armed.Load() == armRaw {
+						d.mu.Lock()
+						if !d.done {
+							d.at = now
+							reach(d)
+						}
+						d.mu.Unlock()
+						return
+					}
 					t0 := time.Now()
 					_, isCmd, err := d.c.Unprotect(payload, topic)
 					applyNS.Add(int64(time.Since(t0)))
@@ -174,9 +279,13 @@ func runFarm(in io.Reader, out io.Writer) error {
 					}
 					if err != nil {
 						errs.Add(1)
+						fail("device %s: %v", d.name, err)
 					}
-					check(d)
+					observe(d, now)
 				})
+				if !quitting.Load() {
+					fail("device %s: connection closed by the broker: %v", d.name, err)
+				}
 			}()
 		}()
 	}
@@ -188,21 +297,43 @@ func runFarm(in io.Reader, out io.Writer) error {
 	emit(farmEvent{Event: "connected", N: len(devs)})
 
 	for sc.Scan() {
-		switch sc.Text() {
+		cmd, arg, _ := strings.Cut(sc.Text(), " ")
+		switch cmd {
 		case "arm":
-			armed.Store(false)
+			armed.Store(armOff)
+			goal.Lock()
+			goal.expect, goal.n, goal.last = nil, 0, 0
+			goal.Unlock()
 			for _, d := range devs {
 				d.mu.Lock()
-				d.base, d.done = topicKey(d), false
+				d.done = false
 				d.mu.Unlock()
 			}
-			doneCount.Store(0)
 			applyNS.Store(0)
-			armed.Store(true)
+			if arg == "raw" {
+				armed.Store(armRaw)
+			} else {
+				armed.Store(armKey)
+			}
 			emit(farmEvent{Event: "armed", N: len(devs)})
+		case "expect":
+			exp, err := hex.DecodeString(arg)
+			if err != nil || len(exp) != sha256.Size {
+				return fmt.Errorf("expect: bad digest")
+			}
+			goal.Lock()
+			goal.expect = exp
+			goal.Unlock()
+			// A device whose key changed but whose Serve goroutine has not
+			// observed it yet is stamped now: at worst a late time.
+			now := time.Now().UnixNano()
+			for _, d := range devs {
+				observe(d, now)
+			}
 		case "count":
 			emit(farmEvent{Event: "count", N: len(devs), Commands: commands.Load(), Errors: errs.Load()})
 		case "quit":
+			quitting.Store(true)
 			for _, d := range devs {
 				_ = d.conn.Close()
 			}
@@ -303,14 +434,25 @@ func (f *farm) send(cmd string) error {
 	return nil
 }
 
-// arm snapshots every device's topic key; the next "done" comes when every
-// device holds another one.
-func (f *farm) arm() error {
-	if err := f.send("arm"); err != nil {
+// arm starts a measurement: the next "done" comes when every device holds
+// the key whose digest expect sends (raw false), or has received one
+// message of any content (raw true: the broker floor, no device library).
+func (f *farm) arm(raw bool) error {
+	cmd := "arm"
+	if raw {
+		cmd = "arm raw"
+	}
+	if err := f.send(cmd); err != nil {
 		return err
 	}
 	_, err := f.wait("armed", time.Minute)
 	return err
+}
+
+// expect tells the farm the digest (keyDigest) of the key every device
+// must hold.
+func (f *farm) expect(digest []byte) error {
+	return f.send("expect " + hex.EncodeToString(digest))
 }
 
 func (f *farm) count() (farmEvent, error) {

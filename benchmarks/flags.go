@@ -33,6 +33,8 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&o.Dir, "dir", "", "directory for temporary stores (default: the system temp directory)")
 	fs.StringVar(&o.Out, "out", "", "write the JSON report to this file")
 	fs.StringVar(&o.Charts, "charts", "", "write one SVG chart per group into this directory")
+	fs.StringVar(&o.Markdown, "markdown", "", "write the tables as Markdown to this file (for the README; see regen.sh)")
+	fs.StringVar(&o.Revision, "revision", "", "revision named in the Markdown header (e.g. the git commit)")
 	fs.StringVar(&o.Compare, "compare", "", "print ratios against this earlier JSON report")
 	fs.StringVar(&o.Report, "report", "", "print, plot (--charts) and compare (--compare) this JSON report instead of measuring")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress bars")

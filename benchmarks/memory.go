@@ -66,7 +66,8 @@ func procStatus(field string) (uint64, error) {
 // fsyncs), closes it, and measures the RSS of a C2 service started again on
 // that log, as after a restart.
 // auditMax bounds the in-memory audit trail (c2.Config.AuditMax; 0 is
-// unlimited, what server.Start configures today).
+// unlimited; the server passes its audit_memory setting, 100,000 by
+// default).
 func Memory(ctx context.Context, dir string, n, auditMax int, progress func(done, total int)) (res MemoryResult, err error) {
 	res.Clients = n
 	tmp, err := os.MkdirTemp(dir, "e4c2-bench-mem-")

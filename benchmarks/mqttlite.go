@@ -28,18 +28,42 @@ var errProtocol = errors.New("mqtt: protocol error")
 // SetPubKey is the largest at about 6.4 KiB).
 const maxPacket = 1 << 20
 
-func liteDial(addr, clientID string, timeout time.Duration) (*liteConn, error) {
+// liteAuth is what a device presents in its CONNECT: the client id, and
+// the username and password the authenticating broker checks (both empty:
+// anonymous, what a broker without device credentials accepts).
+type liteAuth struct {
+	ClientID, Username, Password string
+}
+
+// liteDial connects and sends CONNECT with a's credentials. A refused
+// CONNECT (bad credentials: return code 4 or 5) is an error naming the
+// code, never the password.
+func liteDial(addr string, a liteAuth, timeout time.Duration) (*liteConn, error) {
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, fmt.Errorf("dial broker: %w", err)
 	}
 	lc := &liteConn{c: c, r: newReader(c)}
 	_ = c.SetDeadline(time.Now().Add(timeout))
-	// CONNECT: protocol "MQTT" level 4, clean session, keep-alive 0.
+	// CONNECT: protocol "MQTT" level 4, clean session, keep-alive 0, and
+	// the username (0x80) and password (0x40) flags when set.
+	flags := byte(0x02)
+	if a.Username != "" {
+		flags |= 0x80
+		if a.Password != "" {
+			flags |= 0x40
+		}
+	}
 	var body []byte
 	body = appendString(body, "MQTT")
-	body = append(body, 4, 0x02, 0, 0)
-	body = appendString(body, clientID)
+	body = append(body, 4, flags, 0, 0)
+	body = appendString(body, a.ClientID)
+	if flags&0x80 != 0 {
+		body = appendString(body, a.Username)
+	}
+	if flags&0x40 != 0 {
+		body = appendString(body, a.Password)
+	}
 	if err := lc.write(0x10, body); err != nil {
 		c.Close()
 		return nil, err
@@ -51,7 +75,7 @@ func liteDial(addr, clientID string, timeout time.Duration) (*liteConn, error) {
 	}
 	if typ>>4 != 2 || len(pl) != 2 || pl[1] != 0 {
 		c.Close()
-		return nil, fmt.Errorf("%w: connect refused (packet %#x, %x)", errProtocol, typ, pl)
+		return nil, fmt.Errorf("%w: connect refused (packet %#x, return code %x)", errProtocol, typ, pl)
 	}
 	return lc, nil
 }

@@ -33,7 +33,14 @@ func TestLiteQoS2(t *testing.T) {
 			}
 			return pl
 		}
-		expect(1) // CONNECT
+		conn := expect(1) // CONNECT: flags, then client id, username, password
+		want := []byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0xc2, 0, 0}
+		want = appendString(want, "e4dev-abc")
+		want = appendString(want, "abc")
+		want = appendString(want, "pw")
+		if !bytes.Equal(conn, want) {
+			t.Errorf("connect %q, want %q", conn, want)
+		}
 		_ = b.write(0x20, []byte{0, 0})
 		sub := expect(8)
 		_ = b.write(0x90, []byte{sub[0], sub[1], 2})
@@ -52,7 +59,7 @@ func TestLiteQoS2(t *testing.T) {
 		}
 		brokerErr <- nil
 	}()
-	lc, err := liteDial(ln.Addr().String(), "dev", 5*time.Second)
+	lc, err := liteDial(ln.Addr().String(), liteAuth{ClientID: "e4dev-abc", Username: "abc", Password: "pw"}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

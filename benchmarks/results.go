@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -23,6 +24,16 @@ type Report struct {
 	Groups  []Group   `json:"groups"`
 	// Errors lists the groups that failed (the others were measured).
 	Errors []string `json:"errors,omitempty"`
+	// Warnings say why some figures of the run are not stable enough to
+	// compare (too short a run); the table repeats them.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Warn records a warning about the run (once per text).
+func (rep *Report) Warn(w string) {
+	if !slices.Contains(rep.Warnings, w) {
+		rep.Warnings = append(rep.Warnings, w)
+	}
 }
 
 // ReportFormat is the current JSON layout version.
@@ -171,7 +182,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	for _, g := range rep.Groups {
 		fmt.Fprintf(w, "\n%s\n", g.Title)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "suite\top\tvalue\tunit\tbaseline\tratio\t\n")
+		fmt.Fprintf(tw, "suite\top\tvalue\tunit\tbaseline\tratio\t\tnote\n")
 		for _, r := range g.Rows {
 			base, ratio := "", ""
 			if r.BaselineValue > 0 {
@@ -180,13 +191,70 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			} else if r.Baseline != "" {
 				base = r.Baseline
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Series(), r.Label(), formatValue(r.Value), r.Unit, base, ratio)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\t%s\n", r.Series(), r.Label(), formatValue(r.Value), r.Unit, base, ratio, r.Note)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 	}
+	for _, e := range rep.Errors {
+		fmt.Fprintf(w, "\nFAILED (no figures): %s\n", e)
+	}
+	for _, wn := range rep.Warnings {
+		fmt.Fprintf(w, "\nWARNING: %s\n", wn)
+	}
 	return nil
+}
+
+// WriteMarkdown prints the report as Markdown: the run's date, machine and
+// revision, one table per group (with each row's note: the spread of
+// repeated measurements), then the failures and warnings. regen.sh puts it
+// into the README, so that every figure there comes from one run.
+func (rep *Report) WriteMarkdown(w io.Writer, revision string) error {
+	m := rep.Machine
+	fmt.Fprintf(w, "Run of %s UTC, revision `%s`, on %s (%d CPUs, %s), %s %s/%s.\n",
+		rep.Started.Format("2006-01-02 15:04"), revision, m.CPUModel, m.CPUs, m.MemTotal, m.GoVersion, m.OS, m.Arch)
+	for _, g := range rep.Groups {
+		fmt.Fprintf(w, "\n#### %s\n\n", g.Title)
+		fmt.Fprintf(w, "| suite / variant | operation | value | baseline | ratio | note |\n|---|---|--:|--:|--:|---|\n")
+		for _, r := range g.Rows {
+			base, ratio := "", ""
+			if r.BaselineValue > 0 {
+				base = fmt.Sprintf("%s %s (%s)", formatThousands(r.BaselineValue), r.Unit, r.Baseline)
+				ratio = fmt.Sprintf("%.2fx", r.Ratio)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s %s | %s | %s | %s |\n", r.Series(), r.Label(), formatThousands(r.Value), r.Unit, base, ratio,
+				strings.ReplaceAll(r.Note, "|", "/"))
+		}
+	}
+	for _, e := range rep.Errors {
+		fmt.Fprintf(w, "\n**Failed (no figures):** %s\n", e)
+	}
+	for _, wn := range rep.Warnings {
+		fmt.Fprintf(w, "\n**Warning:** %s\n", wn)
+	}
+	return nil
+}
+
+// formatThousands is formatValue with thousands separators.
+func formatThousands(v float64) string {
+	s := formatValue(v)
+	if math.Abs(v) < 1000 {
+		return s
+	}
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
 }
 
 // formatValue prints a figure with about four significant digits.

@@ -151,6 +151,17 @@ func TestSVGWellFormed(t *testing.T) {
 			if !strings.Contains(buf.String(), "&lt;layer&gt; &amp; co") && g.Name == GroupSymmetric {
 				t.Fatal("title not escaped")
 			}
+			// Each row with a baseline draws its mark, and the legend
+			// says what the marks are.
+			marks, withBase := strings.Count(buf.String(), "<title>baseline "), 0
+			for _, r := range g.Rows {
+				if r.BaselineValue > 0 {
+					withBase++
+				}
+			}
+			if marks != withBase || (withBase > 0) != strings.Contains(buf.String(), "same-run baseline") {
+				t.Fatalf("%d baseline marks for %d rows with a baseline", marks, withBase)
+			}
 		})
 	}
 	if err := WriteSVG(io.Discard, Group{Name: "empty"}); err == nil {
@@ -166,6 +177,30 @@ func TestWriteCharts(t *testing.T) {
 	}
 	if len(files) != 2 {
 		t.Fatalf("files %v", files)
+	}
+}
+
+func TestSpreadAndMarkdown(t *testing.T) {
+	sp := spreadOf([]time.Duration{5, 1, 3, 9, 2})
+	if sp.Median != 3 || sp.Min != 1 || sp.Max != 9 || sp.N != 5 {
+		t.Fatalf("spread %+v", sp)
+	}
+	rep := sampleReport(1)
+	rep.Warn("too short")
+	rep.Warn("too short")
+	rep.Errors = []string{"fanout: device failed"}
+	var buf bytes.Buffer
+	if err := rep.WriteMarkdown(&buf, "abc123"); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"revision `abc123`", "| standard | protect 1KiB | 1,800 ns/op | 2,000 ns/op (cbc+ctr) | 0.90x |", "**Failed (no figures):** fanout: device failed", "**Warning:** too short"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "too short") != 1 {
+		t.Errorf("warning repeated:\n%s", out)
 	}
 }
 

@@ -9,12 +9,12 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
@@ -63,6 +63,9 @@ type Options struct {
 	// Out, Charts and Compare: JSON report file, SVG chart directory, and a
 	// previous report to compare with (all optional).
 	Out, Charts, Compare string
+	// Markdown, if set, is a file that receives the tables as Markdown
+	// (Report.WriteMarkdown), headed by Revision (e.g. the git commit).
+	Markdown, Revision string
 	// Report, if set, is an existing JSON report to print, plot and compare
 	// instead of measuring anything.
 	Report string
@@ -171,6 +174,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		return rep, o.output(rep, old)
 	}
 	rep = &Report{Format: ReportFormat, Started: time.Now().UTC().Truncate(time.Second), Machine: DescribeMachine()}
+	warnShortRun(rep, &o)
 	newBar := func(max int, desc string) *progressbar.ProgressBar {
 		return progressbar.NewOptions(max,
 			progressbar.OptionSetWriter(o.Stderr),
@@ -202,6 +206,20 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		return rep, err
 	}
 	return rep, errors.Join(failures...)
+}
+
+// warnShortRun records, before measuring, the options that make a run too
+// short for its ratios to be compared with another run's.
+func warnShortRun(rep *Report, o *Options) {
+	if slices.Contains(o.Groups, RunSuites) && o.MinTime < 100*time.Millisecond {
+		rep.Warn(fmt.Sprintf("suites: --min-time %v leaves few chunks per operation; ratios below 100ms are unstable", o.MinTime))
+	}
+	if slices.Contains(o.Groups, RunStore) && o.AppendTime < time.Second {
+		rep.Warn(fmt.Sprintf("store: --append-time %v is too short for stable append figures (default 2s)", o.AppendTime))
+	}
+	if slices.Contains(o.Groups, RunFanout) && o.Rotations < minRotations {
+		rep.Warn(fmt.Sprintf("fanout: %d rotations are too few for a stable median and ratio (use --rotations %d or more)", o.Rotations, minRotations))
+	}
 }
 
 // runGroup measures one group into rep.
@@ -236,20 +254,33 @@ func runGroup(ctx context.Context, rep *Report, g string, o *Options, suiteList 
 		if o.Farm == nil {
 			return fmt.Errorf("%w: fanout needs a device farm command", ErrUsage)
 		}
+		// A size or broker that fails is reported; the others still run.
+		var errs []error
 		for _, n := range o.Devices {
 			for _, broker := range o.Brokers {
 				bar := newBar(-1, fmt.Sprintf("fan-out %d devices, %s", n, broker))
-				res, err := Fanout(ctx, FanoutOptions{
+				fo := FanoutOptions{
 					Devices: n, Broker: broker, Rotations: o.Rotations, Dir: o.Dir, Farm: o.Farm,
 					Stage: stageBar(bar, fmt.Sprintf("fan-out %d/%s: ", n, broker)),
-				})
+				}
+				// The floor and the C2 in the same run, one after the
+				// other, on the same machine and load: the ratio is the
+				// figure; a failure of either (a device that failed
+				// included) leaves no row for this size and broker.
+				floor, err := Floor(ctx, fo)
+				if err == nil {
+					var res FanoutResult
+					if res, err = Fanout(ctx, fo); err == nil {
+						addFanout(rep, res, floor)
+					}
+				}
 				_ = bar.Finish()
 				if err != nil {
-					return fmt.Errorf("fan-out %d devices through %s: %w", n, broker, err)
+					errs = append(errs, fmt.Errorf("fan-out %d devices through %s: %w", n, broker, err))
 				}
-				addFanout(rep, res)
 			}
 		}
+		return errors.Join(errs...)
 	case RunAttach:
 		if o.Farm == nil {
 			return fmt.Errorf("%w: attach needs a device farm command", ErrUsage)
@@ -267,7 +298,9 @@ func runGroup(ctx context.Context, rep *Report, g string, o *Options, suiteList 
 		}
 	case RunMemory:
 		bar := newBar(o.Clients, "memory: registering clients")
-		res, err := Memory(ctx, o.Dir, o.Clients, 0, func(d, _ int) { _ = bar.Set(d) })
+		// The audit bound the server uses by default, so the figure is a
+		// default deployment's.
+		res, err := Memory(ctx, o.Dir, o.Clients, config.Default().AuditMemory, func(d, _ int) { _ = bar.Set(d) })
 		_ = bar.Finish()
 		if err != nil {
 			return fmt.Errorf("memory: %w", err)
@@ -285,6 +318,11 @@ func (o *Options) output(rep, old *Report) error {
 	}
 	if o.Out != "" {
 		if err := writeFile(o.Out, rep.WriteJSON); err != nil {
+			return err
+		}
+	}
+	if o.Markdown != "" {
+		if err := writeFile(o.Markdown, func(w io.Writer) error { return rep.WriteMarkdown(w, o.Revision) }); err != nil {
 			return err
 		}
 	}
@@ -350,35 +388,37 @@ const (
 	GroupMemory = "memory"
 )
 
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
-}
-
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
-// referenceRate is the reference C2's publish rate on this machine
-// (commands/s, from issue 6); the fan-out target is 10,000 devices in 2 s.
-const referenceRate = 2300
+// floorTarget is the fan-out target: a rotation confirmed by every
+// device within this multiple of the broker's own floor.
+const floorTarget = 3
 
-func addFanout(rep *Report, r FanoutResult) {
-	const title = "Fan-out: topic rotation until every device holds the new key"
-	// The reference C2 publishes ~2,300 commands/s on this machine and never
-	// learns whether any arrived: a fixed external figure, not a same-run one.
-	ref := float64(r.Devices) / referenceRate * 1e3
+// minRotations is the fewest rotations whose median and ratio are worth
+// comparing between runs; fewer draws a warning.
+const minRotations = 5
+
+// minFloor is the shortest floor whose ratio means something: below it
+// the timing of the farm's pipe and the clock are a large part of it.
+const minFloor = 20 * time.Millisecond
+
+func addFanout(rep *Report, r FanoutResult, f FloorResult) {
+	const title = "Fan-out: rotation until every device holds the C2's key and confirmed, vs the broker alone"
+	fl, hold, conf, req := spreadOf(f.Rounds), spreadOf(r.AllHold), spreadOf(r.Confirmed), spreadOf(r.Request)
+	base := fmt.Sprintf("%s alone, %d B QoS 2 to each device", f.Broker, f.Payload)
 	rep.Add(GroupFanout, title,
-		Row{Suite: r.Broker, Op: "all hold new key", Size: r.Devices, SizeKind: "n", Value: ms(median(r.AllHold)), Unit: "ms",
-			Baseline: "reference publish-only @2300/s", BaselineValue: ref,
-			Note: fmt.Sprintf("median of %d; all: %v", len(r.AllHold), r.AllHold)}.withRatio(),
-		Row{Suite: r.Broker, Op: "all confirmed", Size: r.Devices, SizeKind: "n", Value: ms(median(r.Confirmed)), Unit: "ms",
-			Baseline: "reference publish-only @2300/s", BaselineValue: ref}.withRatio(),
-		Row{Suite: r.Broker, Op: "rotation request", Size: r.Devices, SizeKind: "n", Value: ms(median(r.Request)), Unit: "ms",
-			Note: "durable new_topic call"},
+		Row{Suite: r.Broker, Op: "floor (broker alone)", Size: r.Devices, SizeKind: "n", Value: ms(fl.Median), Unit: "ms",
+			Note: fmt.Sprintf("%v; window %d", fl, f.Window)},
+		Row{Suite: r.Broker, Op: "rotated and confirmed", Size: r.Devices, SizeKind: "n", Value: ms(conf.Median), Unit: "ms",
+			Baseline: base, BaselineValue: ms(fl.Median), Note: fmt.Sprintf("%v; target <= %dx the floor", conf, floorTarget)}.withRatio(),
+		Row{Suite: r.Broker, Op: "all hold the C2's key", Size: r.Devices, SizeKind: "n", Value: ms(hold.Median), Unit: "ms",
+			Baseline: base, BaselineValue: ms(fl.Median), Note: hold.String()}.withRatio(),
+		Row{Suite: r.Broker, Op: "rotation request", Size: r.Devices, SizeKind: "n", Value: ms(req.Median), Unit: "ms",
+			Note: "durable new_topic call; " + req.String()},
 	)
+	if fl.Median < minFloor {
+		rep.Warn(fmt.Sprintf("fan-out %d/%s: the floor is %v, too short for a stable ratio (use more devices, e.g. --devices 1000)", r.Devices, r.Broker, fl.Median.Round(time.Microsecond)))
+	}
 }
 
 func addAttach(rep *Report, r AttachResult) {

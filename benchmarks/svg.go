@@ -15,7 +15,8 @@ var palette = []string{"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#
 
 // WriteSVG draws group g as a grouped bar chart: one cluster of bars per
 // operation, one bar per suite (and mode) in the cluster, so that suites are
-// compared side by side. The value axis is logarithmic when the values span
+// compared side by side, and a black mark across each bar at its same-run
+// baseline (the chart's title names what it is compared with). The value axis is logarithmic when the values span
 // more than two decades (the pq suite is orders of magnitude from the
 // others), linear otherwise. Written by hand: a chart library would be a
 // dependency for a few rectangles.
@@ -29,10 +30,14 @@ func WriteSVG(w io.Writer, g Group) error {
 		idx[s] = i
 	}
 	lo, hi := math.Inf(1), 0.0
+	hasBase := false
 	for _, r := range g.Rows {
-		if r.Value > 0 {
-			lo, hi = math.Min(lo, r.Value), math.Max(hi, r.Value)
+		for _, v := range []float64{r.Value, r.BaselineValue} {
+			if v > 0 {
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
 		}
+		hasBase = hasBase || r.BaselineValue > 0
 	}
 	if hi == 0 {
 		lo, hi = 1, 1
@@ -67,7 +72,11 @@ func WriteSVG(w io.Writer, g Group) error {
 	// Room for the title (about 8 px per character at 14 px bold) and the
 	// legend's four columns.
 	width = math.Max(width, math.Max(left+8*float64(len(g.Title)), left+150*float64(min(len(series), 4))))
-	legendH := 18.0 * float64((len(series)+3)/4)
+	legendItems := len(series)
+	if hasBase {
+		legendItems++
+	}
+	legendH := 18.0 * float64((legendItems+3)/4)
 	height := top + plotH + bottom + legendH
 	unit := ""
 	if len(g.Rows) > 0 {
@@ -116,6 +125,13 @@ func WriteSVG(w io.Writer, g Group) error {
 			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s %s</title></rect>`+"\n",
 				x, y0-h, barW-2, h, palette[si%len(palette)], html.EscapeString(r.Series()), html.EscapeString(l),
 				html.EscapeString(formatValue(r.Value)), html.EscapeString(r.Unit))
+			// The same-run baseline the chart is titled against: a black
+			// mark across the bar at the baseline's height.
+			if r.BaselineValue > 0 {
+				by := y0 - scale(r.BaselineValue)*plotH
+				fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black" stroke-width="2"><title>baseline %s: %s %s</title></line>`+"\n",
+					x-1, by, x+barW-1, by, html.EscapeString(r.Baseline), html.EscapeString(formatValue(r.BaselineValue)), html.EscapeString(r.Unit))
+			}
 		}
 		cx := x0 + float64(len(series))*barW/2
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end" transform="rotate(-35 %.1f %.1f)">%s</text>`+"\n",
@@ -127,6 +143,13 @@ func WriteSVG(w io.Writer, g Group) error {
 		y := top + plotH + bottom + float64(i/4)*18
 		fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="12" height="12" fill="%s"/>`, x, y-10, palette[i%len(palette)])
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">%s</text>`+"\n", x+16, y, html.EscapeString(s))
+	}
+	if hasBase {
+		i := len(series)
+		x := left + float64(i%4)*150
+		y := top + plotH + bottom + float64(i/4)*18
+		fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="black" stroke-width="2"/>`, x, y-4, x+12, y-4)
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">same-run baseline</text>`+"\n", x+16, y)
 	}
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
