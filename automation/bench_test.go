@@ -232,7 +232,7 @@ func BenchmarkEvaluate100RulesMixed(b *testing.B) {
 				env.Clients, env.Topics = e.snapshot()
 				stateBuilt = true
 			}
-			ok, err := evalCond(m, c, &env)
+			ok, err := e.evalCond(ctx, m, c, &env)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -91,7 +91,7 @@ type device struct {
 // startDelivery starts the embedded broker and the delivery worker.
 func startDelivery(t *testing.T, svc *c2.Service) string {
 	t.Helper()
-	b, err := broker.New(broker.Config{Address: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	b, err := broker.New(broker.Config{Address: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Authority: svcAuthority{svc}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +109,22 @@ func startDelivery(t *testing.T, svc *c2.Service) string {
 	return "tcp://" + b.Addr()
 }
 
+// svcAuthority lets the broker ask the service about devices, as the
+// composition root does.
+type svcAuthority struct{ s *c2.Service }
+
+func (a svcAuthority) Authenticate(u string, pw []byte) ([16]byte, bool) {
+	id, ok := a.s.VerifyDeviceCredential(u, pw, time.Now())
+	return [16]byte(id), ok
+}
+func (a svcAuthority) MaySubscribe(id [16]byte, topic string) bool {
+	return a.s.MaySubscribe(domain.ID(id), topic)
+}
+func (a svcAuthority) MayPublish(id [16]byte, topic string) bool {
+	return a.s.MayPublish(domain.ID(id), topic)
+}
+
+// connectDevice connects a registered device with its credential.
 func connectDevice(t *testing.T, url string, c *client.Client) *device {
 	t.Helper()
 	d := &device{c: c}
@@ -121,8 +137,12 @@ func connectDevice(t *testing.T, url string, c *client.Client) *device {
 			d.errs = append(d.errs, fmt.Errorf("command %d: command=%v: %w", d.n, isCmd, err))
 		}
 	}
-	o := paho.NewClientOptions().AddBroker(url).SetClientID("dev-" + hex.EncodeToString(c.ID()[:6])).
-		SetCleanSession(false).SetOrderMatters(true)
+	user, password, err := c.MQTTCredential()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := paho.NewClientOptions().AddBroker(url).SetClientID("e4dev-" + hex.EncodeToString(c.ID())).
+		SetUsername(user).SetPassword(password).SetCleanSession(false).SetOrderMatters(true)
 	pc := paho.NewClient(o)
 	if tok := pc.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("device connect: %v", tok.Error())
@@ -181,10 +201,10 @@ func TestActionsDeliveredSK(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		devs[n] = connectDevice(t, url, c)
 		if _, err := w.svc.NewClient(ctx, operator, c2.ByName(n), key, domain.RoleBoth); err != nil {
 			t.Fatal(err)
 		}
+		devs[n] = connectDevice(t, url, c)
 	}
 	w.addTopic("sensors/1", "a", "b", "c")
 	w.addTopic("sensors/2", "a", "c")
@@ -276,10 +296,10 @@ func TestActionsDeliveredPK(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		devs[n] = connectDevice(t, url, c)
 		if _, err := w.svc.NewClient(ctx, operator, c2.ByName(n), c.PublicKey(), domain.RoleBoth); err != nil {
 			t.Fatal(err)
 		}
+		devs[n] = connectDevice(t, url, c)
 	}
 	w.addTopic("chat", names...)
 	w.settle(e)

@@ -3,6 +3,8 @@ package e4mqtt_test
 import (
 	"bytes"
 	"context"
+	"github.com/e4c2/e4c2/client/credential"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,9 +15,38 @@ import (
 	"github.com/e4c2/e4c2/transport/mqtt/broker"
 )
 
+// keyAuthority admits the SK devices whose keys it holds, to every
+// non-control topic: this package's tests are about the device library,
+// the broker's rules are tested in its own package.
+type keyAuthority struct {
+	mu   sync.Mutex
+	keys map[[16]byte][]byte
+}
+
+func (a *keyAuthority) add(id, key []byte) {
+	a.mu.Lock()
+	a.keys[[16]byte(id)] = key
+	a.mu.Unlock()
+}
+
+func (a *keyAuthority) Authenticate(u string, pw []byte) ([16]byte, bool) {
+	id, ok := credential.ParseUsername(u)
+	if !ok {
+		return id, false
+	}
+	a.mu.Lock()
+	key := a.keys[id]
+	a.mu.Unlock()
+	return id, key != nil && credential.VerifySK(key, id[:], pw)
+}
+func (a *keyAuthority) MaySubscribe([16]byte, string) bool { return true }
+func (a *keyAuthority) MayPublish([16]byte, string) bool   { return true }
+
+var devices = &keyAuthority{keys: map[[16]byte][]byte{}}
+
 func startBroker(t *testing.T) *broker.Broker {
 	t.Helper()
-	b, err := broker.New(broker.Config{Address: "127.0.0.1:0"})
+	b, err := broker.New(broker.Config{Address: "127.0.0.1:0", Authority: devices})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,6 +63,7 @@ func newDevice(t *testing.T, name string, key []byte, url string, msgs chan e4mq
 	if err != nil {
 		t.Fatal(err)
 	}
+	devices.add(c.ID(), key)
 	d, err := e4mqtt.Connect(context.Background(), c, e4mqtt.Config{
 		BrokerURL: url, CleanSession: true, OnMessage: func(m e4mqtt.Message) { msgs <- m },
 	})

@@ -28,6 +28,10 @@ func TestDiskFullReadyzAnd507(t *testing.T) {
 		t.Skipf("cannot mount a tmpfs here (%v: %s): disk full not tested", err, strings.TrimSpace(string(out)))
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	// A fresh tmpfs root is world-writable (1777): the server refuses that.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	cfg := config.Default()
 	cfg.DataDir = dir
 	cfg.HTTPListen = "127.0.0.1:0"
