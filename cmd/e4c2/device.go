@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/e4c2/e4c2/client/credential"
 	"os"
 	"sort"
 	"time"
@@ -251,16 +251,23 @@ func newDevicePublishCmd() *cobra.Command {
 				}
 				return fmt.Errorf("protect: %w", err)
 			}
-			// A separate clean session: publishing must not take over the
-			// subscriber's persistent session (same client id) nor consume
-			// its queued commands.
-			suffix := make([]byte, 4)
-			_, _ = rand.Read(suffix)
+			// The device's own client id (the C2's broker binds it to the
+			// device credential), in a clean session that subscribes to
+			// nothing: it takes no command, so none can count as
+			// confirmed without being applied. A subscriber running
+			// with the same state is disconnected for that moment and
+			// reconnects by itself.
 			opts := paho.NewClientOptions().AddBroker(broker).
-				SetClientID(fmt.Sprintf("e4dev-%x-pub-%x", dev.ID()[:4], suffix)).
+				SetClientID(credential.ClientID(dev.ID())).
 				SetCleanSession(true).SetConnectTimeout(10 * time.Second).SetAutoReconnect(false)
 			if user != "" {
 				opts.SetUsername(user)
+			} else {
+				u, pw, err := dev.MQTTCredential()
+				if err != nil {
+					return err
+				}
+				opts.SetUsername(u).SetPassword(pw)
 			}
 			if passFile != "" {
 				pw, err := readPassword(cmd, passFile)
