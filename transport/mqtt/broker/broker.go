@@ -14,6 +14,7 @@ import (
 	"github.com/e4c2/e4c2/client/credential"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
+	"github.com/mochi-mqtt/server/v2/packets"
 	"go.etcd.io/bbolt"
 )
 
@@ -276,6 +277,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	ln := NewListener(ListenerConfig{
 		ID: "tcp", Address: b.cfg.Address, TLS: b.cfg.TLS,
 		MaxConns: b.cfg.MaxConns, Wrap: b.cfg.WrapListener,
+		CloseClients: func(id string) { closeClients(srv, id) },
 	})
 	if err := srv.AddListener(ln); err != nil {
 		_ = srv.Close()
@@ -289,6 +291,17 @@ func (b *Broker) Start(ctx context.Context) error {
 	rp.start()
 	b.stop = context.AfterFunc(ctx, func() { b.closeServer(srv) })
 	return nil
+}
+
+// closeClients disconnects the clients of listener id, like mochi's
+// closeListenerClients but without its double read lock (see
+// ListenerConfig.CloseClients).
+func closeClients(srv *mqtt.Server, id string) {
+	for _, cl := range srv.Clients.GetAll() {
+		if cl.Net.Listener == id && !cl.Closed() {
+			_ = srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 }
 
 // Close stops the broker: it closes the listener and every client. It is

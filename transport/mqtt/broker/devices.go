@@ -517,3 +517,17 @@ func (h *deviceHook) sweep() {
 		s.mu.Unlock()
 	}
 }
+
+// waiters returns the number of Deliver calls waiting (for leak tests).
+func (h *deviceHook) waiters() int {
+	n := 0
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.mu.RLock()
+		for _, d := range s.m {
+			n += len(d.waits)
+		}
+		s.mu.RUnlock()
+	}
+	return n
+}
