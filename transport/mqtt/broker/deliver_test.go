@@ -261,3 +261,41 @@ func TestDeliverKeepsOrderWithPublish(t *testing.T) {
 		t.Fatalf("order %q", got)
 	}
 }
+
+// A burst of in-process publishes to an online device does not overflow
+// mochi's small per-connection write queue (which would drop messages for
+// good): publishes wait for the device to read.
+func TestPublishBurstWaitsForRoom(t *testing.T) {
+	auth := newAuthority()
+	a := auth.device(1)
+	b := startBroker(t, Config{Authority: auth, MaxPendingWrites: 4})
+	rc := mustDial(t, b.Addr(), rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
+	rc.subscribe(t, 2, ControlTopic(a))
+	var mu sync.Mutex
+	var got []string
+	go rc.serveQoS2(func(pk packets.Packet) {
+		mu.Lock()
+		got = append(got, string(pk.Payload))
+		mu.Unlock()
+	})
+	waitFor(t, "online", func() bool { return b.Online(a) })
+	const n = 2000
+	for i := range n {
+		if err := b.Publish(ControlTopic(a), []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Deliver(t.Context(), a, []byte("last")); err != nil {
+		t.Fatalf("deliver after the burst: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != n+1 {
+		t.Fatalf("device got %d messages, want %d", len(got), n+1)
+	}
+	for i := range n {
+		if got[i] != strconv.Itoa(i) {
+			t.Fatalf("message %d is %q", i, got[i])
+		}
+	}
+}
