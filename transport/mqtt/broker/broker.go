@@ -385,8 +385,10 @@ func (b *Broker) Inflight() int64 {
 // min(2, its subscription QoS), and for a QoS 2 subscriber the broker now
 // runs the PUBREC/PUBREL/PUBCOMP exchange itself, holding the message for
 // an offline persistent session. That is the point a TCP publisher's
-// PUBCOMP marks, so callers treat nil as "confirmed". It returns
-// ErrNotRunning when the broker is stopped.
+// PUBCOMP marks, so callers treat nil as "confirmed" (Deliver confirms
+// at the device instead). A publish to a device's control topic first
+// waits while that device has much queued (see Config.MaxPendingWrites).
+// It returns ErrNotRunning when the broker is stopped.
 func (b *Broker) Publish(topic string, payload []byte) error {
 	b.mu.RLock()
 	devices := b.devices

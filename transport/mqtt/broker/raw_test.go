@@ -105,6 +105,8 @@ func (c *rawClient) send(pk packets.Packet) error {
 		err = pk.PubcompEncode(&buf)
 	case packets.Disconnect:
 		err = pk.DisconnectEncode(&buf)
+	case packets.Pingreq:
+		err = pk.PingreqEncode(&buf)
 	default:
 		err = fmt.Errorf("rawClient cannot send type %d", pk.FixedHeader.Type)
 	}
@@ -209,5 +211,26 @@ func (c *rawClient) serveQoS2(got func(packets.Packet)) {
 		case packets.Pubrel:
 			_ = c.ack(packets.Pubcomp, pk.PacketID)
 		}
+	}
+}
+
+// roundTrip sends PINGREQ and reads up to its PINGRESP: the broker
+// processes a connection's packets in order, so everything sent before has
+// been handled. Other packets read meanwhile are returned.
+func (c *rawClient) roundTrip(t testing.TB) []packets.Packet {
+	t.Helper()
+	if err := c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingreq}}); err != nil {
+		t.Fatal(err)
+	}
+	var other []packets.Packet
+	for {
+		pk, err := c.read(3 * time.Second)
+		if err != nil {
+			t.Fatalf("waiting for PINGRESP: %v", err)
+		}
+		if pk.FixedHeader.Type == packets.Pingresp {
+			return other
+		}
+		other = append(other, pk)
 	}
 }
