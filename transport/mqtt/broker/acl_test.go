@@ -48,6 +48,7 @@ func TestDeviceAuthentication(t *testing.T) {
 				"stolen id, c2":              {clientID: clientID(a), user: "c2", pass: "c2-secret"},
 				"stolen id, static user":     {clientID: clientID(a), user: "app", pass: "app-pw"},
 				"reserved prefix, anonymous": {clientID: "e4dev-x"},
+				"in-process client's id":     {clientID: "inline", user: "c2", pass: "c2-secret"},
 				"unregistered device":        {clientID: clientID(unregistered), user: user(unregistered), pass: auth.password(unregistered)},
 				"upper-case id":              {clientID: "e4dev-" + fmt.Sprintf("%X", a[:]), user: fmt.Sprintf("%X", a[:]), pass: auth.password(a)},
 			} {

@@ -171,6 +171,9 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	if strings.HasPrefix(cid, credential.ClientIDPrefix) && (r != roleDevice || cid != credential.ClientID(id[:])) {
 		return false
 	}
+	if cid == mqtt.InlineClientId {
+		return false // would take the in-process client's place in mochi's table
+	}
 	if pk.Connect.WillFlag && !h.mayWrite(r, id, pk.Connect.WillTopic) {
 		return false
 	}
