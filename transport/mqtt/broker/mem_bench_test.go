@@ -32,6 +32,10 @@ import (
 // broker runs in a child process (this test binary again, in
 // TestMemChild) so that its RSS is its own; the clients live here.
 
+// deliverWorkers is how many goroutines of the C2 call Deliver at once in
+// the benchmark's delivery round.
+const deliverWorkers = 256
+
 const (
 	memChildEnv   = "E4C2_BROKER_MEM_CHILD"
 	benchDevsEnv  = "E4C2_BENCH_DEVICES"
@@ -87,6 +91,39 @@ func TestMemChild(t *testing.T) {
 				f.Close()
 			}
 			fmt.Println("OK")
+		case "deliver":
+			// One Deliver to every device, from deliverWorkers goroutines.
+			start := time.Now()
+			jobs := make(chan [16]byte)
+			var mu sync.Mutex
+			var okN, errN int
+			var first error
+			var wg sync.WaitGroup
+			for range deliverWorkers {
+				wg.Go(func() {
+					for id := range jobs {
+						ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+						err := b.Deliver(ctx, id, []byte("command"))
+						cancel()
+						mu.Lock()
+						if err != nil {
+							errN++
+							if first == nil {
+								first = err
+							}
+						} else {
+							okN++
+						}
+						mu.Unlock()
+					}
+				})
+			}
+			for _, id := range ids {
+				jobs <- id
+			}
+			close(jobs)
+			wg.Wait()
+			fmt.Printf("ok=%d errors=%d first=%v elapsed=%s\n", okN, errN, first, time.Since(start))
 		case "online":
 			online := 0
 			for _, id := range ids {
@@ -239,7 +276,7 @@ func (g rssGrowth) settledPer() float64 { return float64(g.settled-g.before) / f
 // returns its RSS growth. settle, if set, runs before the first reading
 // and before the last; inspect, if set, runs while the devices are still
 // connected.
-func measure(pid int, addr string, auth *testAuthority, n int, settle func() error, inspect func()) (g rssGrowth, err error) {
+func measure(pid int, addr string, auth *testAuthority, n int, settle func() error, inspect func([]net.Conn)) (g rssGrowth, err error) {
 	g.n = n
 	if settle != nil {
 		if err := settle(); err != nil {
@@ -267,7 +304,7 @@ func measure(pid int, addr string, auth *testAuthority, n int, settle func() err
 		}
 	}
 	if inspect != nil {
-		inspect()
+		inspect(conns)
 	}
 	return g, nil
 }
@@ -317,11 +354,25 @@ func BenchmarkIdleDeviceMemory(b *testing.B) {
 	ours, err := measure(cmd.Process.Pid, addr, auth, n, func() error {
 		_, err := ch.ask("gc")
 		return err
-	}, func() {
+	}, func(conns []net.Conn) {
 		st, _ := ch.ask("stats")
 		b.Logf("e4c2 broker runtime: %s", st)
 		if os.Getenv("E4C2_HEAP_PROFILE") != "" {
 			_, _ = ch.ask("heap")
+		}
+		// Then a round of confirmed deliveries: the devices answer QoS 2.
+		for _, c := range conns {
+			rc := &rawClient{conn: c, r: bufio.NewReader(c), version: 4}
+			go rc.serveQoS2(nil)
+		}
+		res, err := ch.ask("deliver")
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		b.Logf("Deliver to each of %d devices from %d goroutines: %s", n, deliverWorkers, res)
+		if !strings.HasPrefix(res, fmt.Sprintf("ok=%d errors=0", n)) {
+			b.Errorf("deliveries failed: %s", res)
 		}
 	})
 	if err != nil {
