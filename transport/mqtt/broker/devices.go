@@ -152,7 +152,7 @@ func (h *deviceHook) release(s *deviceShard, d *device) {
 	}
 }
 
-// device returns the id of a device client.
+// deviceID returns the id of a device client, false for any other client.
 func (h *deviceHook) deviceID(cl *mqtt.Client) ([16]byte, bool) {
 	r, id := h.auth.classify(cl)
 	return id, r == roleDevice

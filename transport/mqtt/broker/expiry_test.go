@@ -104,6 +104,28 @@ func TestSessionExpiryCleansStore(t *testing.T) {
 	}
 }
 
+// When mochi expires a session itself (here an MQTT 5 client's own short
+// expiry), the whole session leaves the store too, not only its client
+// record.
+func TestClientExpiryCleansStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "b.db")
+	b := startBroker(t, Config{AllowAnonymous: true, PersistPath: path})
+	rc := mustDial(t, b.Addr(), rawConnect{version: 5, clientID: "short", expiry: 1})
+	rc.subscribe(t, 1, "a/b")
+	rc.conn.Close()
+	waitFor(t, "disconnect", func() bool { return b.ListenerStats().Active == 0 })
+	if err := b.Publish("a/b", []byte("queued")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "mochi's expiry", func() bool { return b.sessions() == 1 })
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := storeCounts(t, path); got["CL"]+got["SUB"]+got["IFM"] != 0 {
+		t.Fatalf("store after expiry %v, want empty", got)
+	}
+}
+
 // A refused subscription is not stored (mochi would restore it as a real
 // one after a restart).
 func TestRefusedSubscriptionNotPersisted(t *testing.T) {

@@ -27,6 +27,7 @@ type rawConnect struct {
 	pass     string
 	clean    bool
 	will     string // will topic, if any
+	expiry   uint32 // MQTT 5 session expiry interval when not clean (default 3600 s)
 }
 
 // dialRaw connects and returns the client and the CONNACK.
@@ -47,6 +48,9 @@ func dialRaw(t testing.TB, addr string, c rawConnect) (*rawClient, packets.Packe
 	}
 	if c.version == 5 && !c.clean {
 		pk.Properties.SessionExpiryInterval = 3600
+		if c.expiry > 0 {
+			pk.Properties.SessionExpiryInterval = c.expiry
+		}
 		pk.Properties.SessionExpiryIntervalFlag = true
 	}
 	if c.user != "" {
