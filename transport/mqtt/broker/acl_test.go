@@ -48,6 +48,7 @@ func TestDeviceAuthentication(t *testing.T) {
 				"stolen id, c2":              {clientID: clientID(a), user: "c2", pass: "c2-secret"},
 				"stolen id, static user":     {clientID: clientID(a), user: "app", pass: "app-pw"},
 				"reserved prefix, anonymous": {clientID: "e4dev-x"},
+				"in-process client's id":     {clientID: "inline", user: "c2", pass: "c2-secret"},
 				"unregistered device":        {clientID: clientID(unregistered), user: user(unregistered), pass: auth.password(unregistered)},
 				"upper-case id":              {clientID: "e4dev-" + fmt.Sprintf("%X", a[:]), user: fmt.Sprintf("%X", a[:]), pass: auth.password(a)},
 			} {
@@ -255,5 +256,43 @@ func TestStaticUsersNoControlTopics(t *testing.T) {
 	pk, err := rc.read(3 * time.Second)
 	if err != nil || pk.TopicName != "app/x" {
 		t.Fatalf("user got %q (%v), want app/x first: the control message must not reach it through #", pk.TopicName, err)
+	}
+}
+
+// mochi runs the ACL on the topic as sent, before an MQTT 5 topic alias is
+// resolved; the OnPublish check after resolution refuses an alias to a
+// topic the device may no longer publish on.
+func TestTopicAliasRechecked(t *testing.T) {
+	auth := newAuthority()
+	a := auth.device(1)
+	auth.publish["fleet/t"] = true
+	b := startBroker(t, Config{Authority: auth, C2: &Credentials{Username: "c2", Password: "pw"}})
+	mon, err := connect(t, b.Addr(), "mon", "c2", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := subscribe(t, mon, "#")
+	rc := mustDial(t, b.Addr(), rawConnect{version: 5, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
+	pub := func(topic, payload string) {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: topic, Payload: []byte(payload)}
+		pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 1, true
+		if err := rc.send(pk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub("fleet/t", "allowed")
+	waitFor(t, "allowed publish", func() bool { return contains(r.snapshot(), "fleet/t=allowed") })
+	auth.mu.Lock()
+	delete(auth.publish, "fleet/t")
+	auth.mu.Unlock()
+	pub("", "through-alias")
+	pub("fleet/t", "direct")
+	rc.roundTrip(t) // the broker has handled both
+	if err := b.Publish("zz/marker", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "marker", func() bool { return contains(r.snapshot(), "zz/marker=") })
+	if got := r.snapshot(); contains(got, "fleet/t=through-alias") || contains(got, "fleet/t=direct") {
+		t.Fatalf("monitor got %q: revoked topic published", got)
 	}
 }

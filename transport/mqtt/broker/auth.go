@@ -105,7 +105,11 @@ func (h *authHook) classify(cl *mqtt.Client) (role, [16]byte) {
 		return roleC2, id
 	}
 	if d, ok := credential.ParseUsername(string(user)); ok {
-		if h.authority == nil || cl.ID != credential.ClientID(d[:]) {
+		// cl.ID == credential.ClientID(d), without building the string:
+		// classify runs on every ACL check and device hook.
+		p := len(credential.ClientIDPrefix)
+		if h.authority == nil || len(cl.ID) != p+len(user) ||
+			cl.ID[:p] != credential.ClientIDPrefix || cl.ID[p:] != string(user) {
 			return roleNone, id
 		}
 		return roleDevice, d
@@ -170,6 +174,9 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	}
 	if strings.HasPrefix(cid, credential.ClientIDPrefix) && (r != roleDevice || cid != credential.ClientID(id[:])) {
 		return false
+	}
+	if cid == mqtt.InlineClientId {
+		return false // would take the in-process client's place in mochi's table
 	}
 	if pk.Connect.WillFlag && !h.mayWrite(r, id, pk.Connect.WillTopic) {
 		return false

@@ -14,6 +14,7 @@ import (
 	"github.com/e4c2/e4c2/client/credential"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
+	"github.com/mochi-mqtt/server/v2/packets"
 	"go.etcd.io/bbolt"
 )
 
@@ -111,10 +112,12 @@ type Config struct {
 	MaxQueuedPerClient int
 	// MaxPendingWrites caps the packets waiting for a connected client's
 	// socket (mochi's per-client write channel; default
-	// DefaultMaxPendingWrites). It costs 8 bytes per slot for every
-	// connection, idle or not, so it is small: a healthy client drains it
-	// as fast as it fills. Past it mochi drops the message for that
-	// client (Deliver reports it; a plain Publish cannot).
+	// DefaultMaxPendingWrites). It costs 8 bytes per slot on every
+	// connection, idle or not, so it is small. mochi drops a message that
+	// finds the channel full, for good; in-process publishes (Publish,
+	// Deliver) to a device's control topic therefore wait while the device
+	// has half of it queued. Other traffic (TCP publishers, non-device
+	// subscribers) is not held back and can be dropped past it.
 	MaxPendingWrites int
 	// MaxPacketSize caps the size of a packet a client may send (default
 	// DefaultMaxPacketSize). mochi disconnects a client that exceeds it,
@@ -253,7 +256,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := srv.AddHook(order, nil); err != nil {
 		return fmt.Errorf("broker: order hook: %w", err)
 	}
-	devices := &deviceHook{auth: hook, obs: b.cfg.Observer}
+	devices := &deviceHook{auth: hook, obs: b.cfg.Observer, room: max(b.cfg.MaxPendingWrites/2, 1)}
 	if err := srv.AddHook(devices, nil); err != nil {
 		return fmt.Errorf("broker: device hook: %w", err)
 	}
@@ -276,6 +279,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	ln := NewListener(ListenerConfig{
 		ID: "tcp", Address: b.cfg.Address, TLS: b.cfg.TLS,
 		MaxConns: b.cfg.MaxConns, Wrap: b.cfg.WrapListener,
+		CloseClients: func(id string) { closeClients(srv, id) },
 	})
 	if err := srv.AddListener(ln); err != nil {
 		_ = srv.Close()
@@ -289,6 +293,17 @@ func (b *Broker) Start(ctx context.Context) error {
 	rp.start()
 	b.stop = context.AfterFunc(ctx, func() { b.closeServer(srv) })
 	return nil
+}
+
+// closeClients disconnects the clients of listener id, like mochi's
+// closeListenerClients but without its double read lock (see
+// ListenerConfig.CloseClients).
+func closeClients(srv *mqtt.Server, id string) {
+	for _, cl := range srv.Clients.GetAll() {
+		if cl.Net.Listener == id && !cl.Closed() {
+			_ = srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 }
 
 // Close stops the broker: it closes the listener and every client. It is
@@ -370,15 +385,27 @@ func (b *Broker) Inflight() int64 {
 // min(2, its subscription QoS), and for a QoS 2 subscriber the broker now
 // runs the PUBREC/PUBREL/PUBCOMP exchange itself, holding the message for
 // an offline persistent session. That is the point a TCP publisher's
-// PUBCOMP marks, so callers treat nil as "confirmed". It returns
-// ErrNotRunning when the broker is stopped.
+// PUBCOMP marks, so callers treat nil as "confirmed" (Deliver confirms
+// at the device instead). A publish to a device's control topic first
+// waits while that device has much queued (see Config.MaxPendingWrites).
+// It returns ErrNotRunning when the broker is stopped.
 func (b *Broker) Publish(topic string, payload []byte) error {
 	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.srv == nil {
+	devices := b.devices
+	b.mu.RUnlock()
+	if devices == nil {
 		return ErrNotRunning
 	}
-	defer b.devices.lockPublish(topic)()
+	unlock, err := devices.lockPublish(context.Background(), topic)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.devices != devices {
+		return ErrNotRunning
+	}
 	defer b.order.publishGate()()
 	if err := b.srv.Publish(topic, payload, false, 2); err != nil {
 		return fmt.Errorf("broker: publish: %w", err)
@@ -414,20 +441,27 @@ func (b *Broker) Deliver(ctx context.Context, id [16]byte, payload []byte) error
 		return fmt.Errorf("broker: deliver to %x: %w", id, err)
 	}
 	b.mu.RLock()
-	srv, order, devices := b.srv, b.order, b.devices
+	srv, devices := b.srv, b.devices
+	b.mu.RUnlock()
 	if srv == nil {
-		b.mu.RUnlock()
 		return ErrNotRunning
 	}
-	w, err := devices.send(id, func(topic string) error {
-		defer order.publishGate()()
-		if err := srv.Publish(topic, payload, false, 2); err != nil {
+	w, err := devices.send(ctx, id, func(topic string) error {
+		b.mu.RLock()
+		defer b.mu.RUnlock()
+		if b.devices != devices {
+			return ErrNotRunning
+		}
+		defer b.order.publishGate()()
+		if err := b.srv.Publish(topic, payload, false, 2); err != nil {
 			return fmt.Errorf("broker: deliver to %x: %w", id, err)
 		}
 		return nil
 	})
-	b.mu.RUnlock()
 	if err != nil {
+		if errors.Is(err, ErrOffline) && !b.runningServer(srv) {
+			return ErrNotRunning
+		}
 		return err
 	}
 	err = devices.wait(ctx, id, w)

@@ -214,6 +214,10 @@ func TestConfigValidation(t *testing.T) {
 		"bad address":  {Address: "nope"},
 		"c2 no pass":   {C2: &Credentials{Username: "c2"}},
 		"c2 dup users": {C2: &Credentials{Username: "x", Password: "y"}, Users: map[string]string{"x": "z"}},
+		"device user":  {Users: map[string]string{"00112233445566778899aabbccddeeff": "pw"}},
+		"device c2":    {C2: &Credentials{Username: "00112233445566778899aabbccddeeff", Password: "y"}},
+		"anon control": {AnonymousReadTopics: []string{"e4/00112233445566778899aabbccddeeff"}},
+		"anon empty":   {AnonymousReadTopics: []string{""}},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("%s: New accepted %+v", name, cfg)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -63,6 +64,7 @@ type deviceHook struct {
 	mqtt.HookBase
 	auth   *authHook
 	obs    Observer
+	room   int // publishes to a device wait while it has this many queued
 	shards [deviceShards]deviceShard
 }
 
@@ -87,6 +89,8 @@ type device struct {
 	conns   map[*mqtt.Client]bool     // shard: connections -> CONNACK session present
 	cur     *mqtt.Client              // shard: the connection that is online
 	pending *delivery                 // shard: the Deliver publishing now
+	queued  int                       // shard: QoS 1/2 publishes queued for cur, not yet written
+	drained chan struct{}             // shard: closed when queued falls below room (or cur changes)
 	waits   map[deliveryKey]*delivery // shard
 }
 
@@ -148,7 +152,7 @@ func (h *deviceHook) release(s *deviceShard, d *device) {
 	}
 }
 
-// device returns the id of a device client.
+// deviceID returns the id of a device client, false for any other client.
 func (h *deviceHook) deviceID(cl *mqtt.Client) ([16]byte, bool) {
 	r, id := h.auth.classify(cl)
 	return id, r == roleDevice
@@ -179,6 +183,8 @@ func (h *deviceHook) goOnline(cl *mqtt.Client, id [16]byte) {
 			return nil // its OnDisconnect already ran
 		}
 		d.cur = cl
+		d.queued = 0
+		d.wake()
 		present := d.conns[cl]
 		return func(o Observer) { o.DeviceOnline(id, present) }
 	})
@@ -200,12 +206,19 @@ func (h *deviceHook) goOffline(cl *mqtt.Client, id [16]byte, disconnected bool) 
 			return nil
 		}
 		d.cur = nil
+		d.queued = 0
+		d.wake()
 		return func(o Observer) { o.DeviceOffline(id) }
 	})
 }
 
-// OnPacketSent records what CONNACK told a device about its session.
+// OnPacketSent records what CONNACK told a device about its session, and
+// counts the publishes written to it.
 func (h *deviceHook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
+	if pk.FixedHeader.Type == packets.Publish && pk.FixedHeader.Qos > 0 {
+		h.written(cl)
+		return
+	}
 	if pk.FixedHeader.Type != packets.Connack || pk.ReasonCode != packets.CodeSuccess.Code {
 		return
 	}
@@ -283,24 +296,26 @@ func (h *deviceHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	h.goOffline(cl, id, true)
 }
 
-// OnQosPublish learns the packet id of a pending Deliver.
+// OnQosPublish counts what is queued for a device's connection and learns
+// the packet id of a pending Deliver.
 func (h *deviceHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _ int) {
-	if pk.FixedHeader.Type != packets.Publish {
+	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos == 0 {
 		return
 	}
 	id, ok := h.deviceID(cl)
-	if !ok || pk.TopicName != ControlTopic(id) {
+	if !ok {
 		return
 	}
 	s := h.shard(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.m[id]
-	if d == nil || d.pending == nil || d.pending.cl != cl || d.pending.registered || d.cur != cl {
+	if d == nil || d.cur != cl {
 		return
 	}
+	d.queued++
 	w := d.pending
-	if pk.FixedHeader.Qos != 2 {
+	if w == nil || w.cl != cl || w.registered || pk.FixedHeader.Qos != 2 || pk.TopicName != ControlTopic(id) {
 		return
 	}
 	w.key = deliveryKey{cl, pk.PacketID}
@@ -314,9 +329,84 @@ func (h *deviceHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _
 	d.waits[w.key] = w
 }
 
+// written notes that a QoS 1/2 publish left (or will never leave) the
+// queue of a device's connection.
+func (h *deviceHook) written(cl *mqtt.Client) {
+	id, ok := h.deviceID(cl)
+	if !ok {
+		return
+	}
+	s := h.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.m[id]
+	if d == nil || d.cur != cl || d.queued == 0 {
+		return
+	}
+	d.queued--
+	if d.queued < h.room {
+		d.wake()
+	}
+}
+
+// wake releases the publishes waiting for room. The shard lock is held.
+func (d *device) wake() {
+	if d.drained != nil {
+		close(d.drained)
+		d.drained = nil
+	}
+}
+
+// roomWait bounds one wait in awaitRoom without progress. The count is
+// kept from mochi's hooks, and a write that fails (e.g. a packet above an
+// MQTT 5 client's maximum size) ends without the hook that would lower it:
+// after roomWait without a single write the count is presumed stale,
+// reset, and the publish goes ahead (as it would without the wait).
+var roomWait = 10 * time.Second
+
+// awaitRoom waits until the device's online connection has fewer than
+// h.room publishes queued (or it is offline). mochi drops, for good, a
+// message that finds a client's write queue full, and an in-process
+// publisher can fill it far faster than a device reads; waiting here keeps
+// the queue small (it costs memory on every connection) without losing
+// messages. A device that stops reading is disconnected by its keepalive,
+// which ends the wait. The caller holds d.pub.
+func (h *deviceHook) awaitRoom(ctx context.Context, s *deviceShard, d *device) error {
+	for {
+		s.mu.Lock()
+		if d.cur == nil || d.queued < h.room {
+			s.mu.Unlock()
+			return nil
+		}
+		if d.drained == nil {
+			d.drained = make(chan struct{})
+		}
+		ch := d.drained
+		s.mu.Unlock()
+		t := time.NewTimer(roomWait)
+		select {
+		case <-ch:
+			t.Stop()
+		case <-t.C:
+			s.mu.Lock()
+			if d.drained == ch {
+				d.queued = 0
+			}
+			s.mu.Unlock()
+			return nil
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("broker: waiting for device %x to read: %w", d.id, ctx.Err())
+		}
+	}
+}
+
 // OnPublishDropped: mochi's write queue for the client was full; it rolled
 // the message back.
 func (h *deviceHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
+	if pk.FixedHeader.Qos > 0 {
+		h.written(cl)
+	}
 	id, ok := h.deviceID(cl)
 	if !ok || pk.TopicName != ControlTopic(id) {
 		return
@@ -400,14 +490,17 @@ func (h *deviceHook) online(id [16]byte) bool {
 }
 
 // send publishes payload to the device's control topic through publish
-// and returns the registered waiter. The caller holds the broker's read
-// lock (publish needs a running server), never while waiting.
-func (h *deviceHook) send(id [16]byte, publish func(topic string) error) (*delivery, error) {
+// and returns the registered waiter. publish takes the broker's read lock
+// itself: lock order is d.pub, then the broker's lock, then the gate.
+func (h *deviceHook) send(ctx context.Context, id [16]byte, publish func(topic string) error) (*delivery, error) {
 	s, d := h.acquire(id)
 	defer h.release(s, d)
 	d.pub.Lock()
 	defer d.pub.Unlock()
 	topic := ControlTopic(id)
+	if err := h.awaitRoom(ctx, s, d); err != nil {
+		return nil, err
+	}
 
 	s.mu.Lock()
 	cl := d.cur
@@ -472,18 +565,24 @@ func (h *deviceHook) wait(ctx context.Context, id [16]byte, w *delivery) error {
 }
 
 // lockPublish serialises a plain in-process publish on a device's control
-// topic with Deliver's correlation; it returns the unlock function.
-func (h *deviceHook) lockPublish(topic string) func() {
+// topic with Deliver's correlation and waits for room in the device's
+// queue (see awaitRoom); it returns the unlock function.
+func (h *deviceHook) lockPublish(ctx context.Context, topic string) (func(), error) {
 	id, ok := parseControlTopic(topic)
 	if !ok {
-		return func() {}
+		return func() {}, nil
 	}
 	s, d := h.acquire(id)
 	d.pub.Lock()
-	return func() {
+	unlock := func() {
 		d.pub.Unlock()
 		h.release(s, d)
 	}
+	if err := h.awaitRoom(ctx, s, d); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
 }
 
 // size returns the number of devices in the table (for leak tests).
@@ -516,4 +615,18 @@ func (h *deviceHook) sweep() {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// waiters returns the number of Deliver calls waiting (for leak tests).
+func (h *deviceHook) waiters() int {
+	n := 0
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.mu.RLock()
+		for _, d := range s.m {
+			n += len(d.waits)
+		}
+		s.mu.RUnlock()
+	}
+	return n
 }

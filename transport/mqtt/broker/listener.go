@@ -52,6 +52,7 @@ type Listener struct {
 	tls      *tls.Config
 	maxConns int
 	wrap     func(net.Listener) net.Listener
+	closeCl  func(id string)
 	log      *slog.Logger
 
 	mu     sync.Mutex
@@ -77,6 +78,14 @@ type ListenerConfig struct {
 	// Wrap, if set, wraps the bound net.Listener (before TLS). It exists
 	// for fault injection in tests (e.g. an Accept that fails with EMFILE).
 	Wrap func(net.Listener) net.Listener
+	// CloseClients, if set, closes the listener's clients on Close instead
+	// of the function mochi passes. mochi v2.7.9's (closeListenerClients,
+	// through Clients.GetByListener) read-locks the client table twice in
+	// a row; a client removing itself between the two (a clean session
+	// ending, as every client does when the broker closes) queues a write
+	// lock that blocks the second read lock, and the broker hangs for
+	// good.
+	CloseClients func(id string)
 }
 
 // NewListener returns a Listener; it binds in Init.
@@ -87,7 +96,7 @@ func NewListener(cfg ListenerConfig) *Listener {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns()
 	}
-	return &Listener{id: cfg.ID, address: cfg.Address, tls: cfg.TLS, maxConns: cfg.MaxConns, wrap: cfg.Wrap}
+	return &Listener{id: cfg.ID, address: cfg.Address, tls: cfg.TLS, maxConns: cfg.MaxConns, wrap: cfg.Wrap, closeCl: cfg.CloseClients}
 }
 
 // ID returns the mochi listener id.
@@ -190,7 +199,11 @@ func (l *Listener) Serve(establish listeners.EstablishFn) {
 // Close stops accepting and closes the listener's clients.
 func (l *Listener) Close(closeClients listeners.CloseFn) {
 	if l.closed.CompareAndSwap(false, true) {
-		closeClients(l.id)
+		if l.closeCl != nil {
+			l.closeCl(l.id)
+		} else {
+			closeClients(l.id)
+		}
 	}
 	l.mu.Lock()
 	ln := l.ln

@@ -11,7 +11,6 @@ import (
 
 // events records Observer calls.
 type events struct {
-	b  *Broker // set after start: checks Online from inside the callback
 	mu sync.Mutex
 	ev []string
 }

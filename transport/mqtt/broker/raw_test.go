@@ -27,6 +27,7 @@ type rawConnect struct {
 	pass     string
 	clean    bool
 	will     string // will topic, if any
+	expiry   uint32 // MQTT 5 session expiry interval when not clean (default 3600 s)
 }
 
 // dialRaw connects and returns the client and the CONNACK.
@@ -47,6 +48,9 @@ func dialRaw(t testing.TB, addr string, c rawConnect) (*rawClient, packets.Packe
 	}
 	if c.version == 5 && !c.clean {
 		pk.Properties.SessionExpiryInterval = 3600
+		if c.expiry > 0 {
+			pk.Properties.SessionExpiryInterval = c.expiry
+		}
 		pk.Properties.SessionExpiryIntervalFlag = true
 	}
 	if c.user != "" {
@@ -105,6 +109,8 @@ func (c *rawClient) send(pk packets.Packet) error {
 		err = pk.PubcompEncode(&buf)
 	case packets.Disconnect:
 		err = pk.DisconnectEncode(&buf)
+	case packets.Pingreq:
+		err = pk.PingreqEncode(&buf)
 	default:
 		err = fmt.Errorf("rawClient cannot send type %d", pk.FixedHeader.Type)
 	}
@@ -209,5 +215,26 @@ func (c *rawClient) serveQoS2(got func(packets.Packet)) {
 		case packets.Pubrel:
 			_ = c.ack(packets.Pubcomp, pk.PacketID)
 		}
+	}
+}
+
+// roundTrip sends PINGREQ and reads up to its PINGRESP: the broker
+// processes a connection's packets in order, so everything sent before has
+// been handled. Other packets read meanwhile are returned.
+func (c *rawClient) roundTrip(t testing.TB) []packets.Packet {
+	t.Helper()
+	if err := c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingreq}}); err != nil {
+		t.Fatal(err)
+	}
+	var other []packets.Packet
+	for {
+		pk, err := c.read(3 * time.Second)
+		if err != nil {
+			t.Fatalf("waiting for PINGRESP: %v", err)
+		}
+		if pk.FixedHeader.Type == packets.Pingresp {
+			return other
+		}
+		other = append(other, pk)
 	}
 }
