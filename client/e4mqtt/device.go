@@ -66,6 +66,8 @@ type Device struct {
 	mu      sync.Mutex
 	topics  map[string]byte
 	refused map[string]bool // application topics the broker refused: retried after each command
+
+	handling sync.WaitGroup // messages being handled (their acks not yet queued)
 }
 
 // ErrTimeout is returned when the broker did not answer in time.
@@ -101,6 +103,7 @@ func Connect(ctx context.Context, c *client.Client, cfg Config) (*Device, error)
 		SetConnectTimeout(cfg.ConnectTimeout).
 		SetKeepAlive(30 * time.Second).
 		SetDefaultPublishHandler(d.handle).
+		SetAutoAckDisabled(true).
 		SetOnConnectHandler(d.resubscribe)
 	switch {
 	case cfg.Anonymous:
@@ -271,9 +274,20 @@ func (d *Device) Publish(ctx context.Context, topic string, payload []byte) erro
 	return nil
 }
 
-// Close disconnects, waiting up to 250 ms for in-flight work. With acks it
-// first says "offline" (a clean disconnection sends no will).
+// Close disconnects cleanly: it finishes the QoS exchanges of what it
+// received (so the C2 sees the last command confirmed, not abandoned),
+// then waits up to 250 ms for outgoing work. With acks it first says
+// "offline" (a clean disconnection sends no will).
 func (d *Device) Close() {
+	d.handling.Wait()
+	if d.mq.IsConnectionOpen() {
+		// A round trip after the acks: the broker answers each PUBREC
+		// with a PUBREL before it answers this SUBSCRIBE (one connection
+		// is processed in order), and paho queues the PUBCOMP when the
+		// PUBREL arrives, before the SUBACK. Subscribing again to the
+		// control topic changes nothing.
+		d.mq.Subscribe(d.c.ControlTopic(), 2, d.handle).WaitTimeout(2 * time.Second)
+	}
 	if d.cfg.Acks {
 		d.mq.Publish(ack.Topic(d.c.ID()), 1, false, []byte(ack.OfflineBody)).WaitTimeout(time.Second)
 	}
@@ -281,6 +295,12 @@ func (d *Device) Close() {
 }
 
 func (d *Device) handle(_ paho.Client, m paho.Message) {
+	// Acknowledged (PUBACK / PUBREC) only once handled: a command counts
+	// as taken by the device's session only after the device applied
+	// it, and Close waits for these acknowledgements to be queued.
+	d.handling.Add(1)
+	defer d.handling.Done()
+	defer m.Ack()
 	payload, isCmd, err := d.c.Unprotect(m.Payload(), m.Topic())
 	if isCmd && err == nil {
 		d.retryRefused()
