@@ -194,11 +194,7 @@ func (k *Keyring) seal(key, plain, ad []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, nonceSize, nonceSize+len(plain)+aead.Overhead())
-	if err := randRead(out); err != nil {
-		return nil, fmt.Errorf("sealing: nonce: %w", err)
-	}
-	return aead.Seal(out, out, plain, ad), nil
+	return aead.Seal(nil, nil, plain, ad), nil
 }
 
 func (k *Keyring) open(key, sealed, ad []byte) ([]byte, error) {
@@ -206,10 +202,10 @@ func (k *Keyring) open(key, sealed, ad []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(sealed) < nonceSize+aead.Overhead() {
+	if len(sealed) < aead.Overhead() {
 		return nil, ErrUnseal
 	}
-	out, err := aead.Open(nil, sealed[:nonceSize], sealed[nonceSize:], ad)
+	out, err := aead.Open(nil, nil, sealed, ad)
 	if err != nil {
 		return nil, ErrUnseal
 	}
@@ -221,7 +217,10 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sealing: aes: %w", err)
 	}
-	return cipher.NewGCM(b)
+	// The nonce is drawn inside the AEAD and written before the
+	// ciphertext (nonce || ciphertext || tag, the layout sealed values
+	// always had): FIPS 140-only mode refuses GCM with a caller's nonce.
+	return cipher.NewGCMWithRandomNonce(b)
 }
 
 // addDEK generates a DEK, makes it current and saves the keyring.
@@ -276,13 +275,10 @@ func (k *Keyring) Seal(plaintext, ad []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, headerSize+nonceSize, headerSize+nonceSize+len(plaintext)+aead.Overhead())
+	out := make([]byte, headerSize, headerSize+len(plaintext)+aead.Overhead())
 	out[0] = sealedVersion
 	binary.BigEndian.PutUint32(out[1:], id)
-	if err := randRead(out[headerSize:]); err != nil {
-		return nil, fmt.Errorf("sealing: nonce: %w", err)
-	}
-	return aead.Seal(out, out[headerSize:], plaintext, sealedAD(out[:headerSize], ad)), nil
+	return aead.Seal(out, nil, plaintext, sealedAD(out[:headerSize], ad)), nil
 }
 
 func sealedAD(header, ad []byte) []byte {
@@ -309,7 +305,7 @@ func (k *Keyring) Open(sealed, ad []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := aead.Open(nil, sealed[headerSize:headerSize+nonceSize], sealed[headerSize+nonceSize:], sealedAD(sealed[:headerSize], ad))
+	out, err := aead.Open(nil, nil, sealed[headerSize:], sealedAD(sealed[:headerSize], ad))
 	if err != nil {
 		return nil, ErrUnseal
 	}
