@@ -101,3 +101,20 @@ func TestStartRefusesWritableDataDir(t *testing.T) {
 		t.Fatalf("error %q does not say why", err)
 	}
 }
+
+// A healthy first start logs no error line (mochi's storage hook reports a
+// missing $SYS record as an error on every fresh broker file).
+func TestFreshStartLogsNoError(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	var logs bytes.Buffer
+	srv, err := server.Start(context.Background(), cfg, server.Options{Out: io.Discard, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop(t, srv)
+	if strings.Contains(logs.String(), `"level":"ERROR"`) {
+		t.Fatalf("a fresh start logged an error:\n%s", logs.String())
+	}
+}

@@ -234,7 +234,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	srv := mqtt.New(&mqtt.Options{
 		InlineClient:             true,
 		Capabilities:             caps,
-		Logger:                   b.cfg.Logger,
+		Logger:                   slog.New(quietFirstStart{b.cfg.Logger.Handler()}),
 		ClientNetReadBufferSize:  clientReadBufferSize,
 		ClientNetWriteBufferSize: clientWriteBufferSize,
 	})
