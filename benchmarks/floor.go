@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"fmt"
 	"io"
 	"log/slog"
@@ -53,7 +54,7 @@ func startFloorBroker(ctx context.Context, dir, kind string, window int, users m
 		b, err := broker.New(broker.Config{
 			Address:     "127.0.0.1:0",
 			PersistPath: filepath.Join(dir, "broker.db"),
-			Users:       users,
+			Authority:   farmAuthority{sk: users},
 			Logger:      slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		})
 		if err != nil {
@@ -248,3 +249,25 @@ func publishAll(ctx context.Context, b *floorBroker, topics []string, payload []
 	close(errs)
 	return <-errs
 }
+
+// farmAuthority admits the farm's devices to the floor's embedded broker
+// the way the C2's authority does: SK devices by their password (users:
+// username -> SK password); without users (PK mode, whose passwords are
+// signed per connection), any well-formed device id, unchecked. Devices may
+// read and publish every non-control topic.
+type farmAuthority struct{ sk map[string]string }
+
+func (a farmAuthority) Authenticate(username string, password []byte) ([16]byte, bool) {
+	id, ok := credential.ParseUsername(username)
+	if !ok {
+		return id, false
+	}
+	if a.sk == nil {
+		return id, true
+	}
+	want, ok := a.sk[username]
+	return id, ok && subtle.ConstantTimeCompare([]byte(want), password) == 1
+}
+
+func (farmAuthority) MaySubscribe([16]byte, string) bool { return true }
+func (farmAuthority) MayPublish([16]byte, string) bool   { return true }
