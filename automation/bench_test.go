@@ -157,6 +157,7 @@ func BenchmarkEvaluate100Rules(b *testing.B) {
 		})
 	})
 }
+
 // benchMixed returns 100 rules as operators write them: most do not match
 // but get past their first comparison on many events (so evaluation is not
 // the first comparison alone), and 20 match events of the benchmark's log;
