@@ -422,3 +422,66 @@ func TestDeviceTruthExternalBrokerAcks(t *testing.T) {
 		return err == nil && ds.Status == "in_sync" && ds.Evidence == "confirmed"
 	})
 }
+
+// A reference-style device: plain paho, the credential computed with the
+// standard library, no acknowledgement of any kind. It still gets every
+// command (here SetTopicKey for a topic it is attached to while connected),
+// opens it with the E4 primitives alone, and the C2 sees it confirmed by
+// the device's MQTT session.
+func TestDeviceTruthReferenceStyleDevice(t *testing.T) {
+	ctx := context.Background()
+	o := c2.Origin{Actor: "test"}
+	srv := startServer(t, "standard", "sk", "")
+	svc := srv.Service()
+	s, _ := suites.ByName("standard")
+	key, _ := s.GenerateKey()
+	if _, err := svc.NewClient(ctx, o, c2.ByName("ref-device"), key, domain.RoleBoth); err != nil {
+		t.Fatal(err)
+	}
+	id := s.ID("ref-device")
+	user := hex.EncodeToString(id)
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("e4c2-mqtt-v1:" + user))
+	o2 := paho.NewClientOptions().AddBroker("tcp://"+srv.MQTTAddr()).SetClientID("e4dev-"+user).
+		SetUsername(user).SetPassword(hex.EncodeToString(mac.Sum(nil))).SetCleanSession(false)
+	c := paho.NewClient(o2)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(100)
+	cmds := make(chan []byte, 4)
+	if tok := c.Subscribe("e4/"+user, 2, func(_ paho.Client, m paho.Message) { cmds <- m.Payload() }); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if _, err := svc.NewTopic(ctx, o, "ref/t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.NewTopicClient(ctx, o, c2.ByName("ref-device"), "ref/t"); err != nil {
+		t.Fatal(err)
+	}
+	var protected []byte
+	select {
+	case protected = <-cmds:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the reference-style device got no command")
+	}
+	plain, err := s.Unprotect(key, protected, time.Now(), core.DefaultWindow())
+	if err != nil {
+		t.Fatalf("the command does not open with the device key: %v", err)
+	}
+	cmd, err := core.DecodeCommand(plain, s.Sizes(), core.SymKey)
+	if err != nil || cmd.Code != core.CmdSetTopicKey {
+		t.Fatalf("command %v, %v; want SetTopicKey", cmd.Code, err)
+	}
+	want, err := svc.ExportTopicKey(ctx, o, "ref/t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(cmd.Key, want) {
+		t.Fatal("SetTopicKey carries another key than the C2's")
+	}
+	eventually(t, "the C2 sees it confirmed", func() bool {
+		ds, err := svc.DeviceSync(c2.ByName("ref-device"))
+		return err == nil && ds.Status == "in_sync" && ds.Evidence == "confirmed"
+	})
+}
