@@ -442,7 +442,7 @@ func TestDeviceTruthReferenceStyleDevice(t *testing.T) {
 	user := hex.EncodeToString(id)
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte("e4c2-mqtt-v1:" + user))
-	o2 := paho.NewClientOptions().AddBroker("tcp://"+srv.MQTTAddr()).SetClientID("e4dev-"+user).
+	o2 := paho.NewClientOptions().AddBroker("tcp://" + srv.MQTTAddr()).SetClientID("e4dev-" + user).
 		SetUsername(user).SetPassword(hex.EncodeToString(mac.Sum(nil))).SetCleanSession(false)
 	c := paho.NewClient(o2)
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
