@@ -565,6 +565,10 @@ func (w *Worker) attempts(ctx context.Context, it Item, release func(), acquire 
 			w.published.Add(1)
 			w.cfg.Metrics.Published()
 			if err == nil {
+				// The exchange is over: its window slot goes to the next
+				// publish while the outcome is written (the client's
+				// queue stays held until then, so its order is kept).
+				release()
 				if !w.record(ctx, func(c context.Context) error { return w.src.Delivered(c, it, ev) }) {
 					return abandoned
 				}
