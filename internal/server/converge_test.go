@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -17,7 +15,6 @@ import (
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/internal/config"
-	"github.com/e4c2/e4c2/internal/server"
 	"github.com/e4c2/e4c2/internal/testbroker"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -94,19 +91,7 @@ func TestConvergenceBrokerKill9(t *testing.T) {
 	ctx := context.Background()
 	o := c2.Origin{Actor: "test"}
 	mq := testbroker.StartMosquittoPersistent(t, 0)
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Broker, cfg.DeviceAcks = mq.URL(), true
-	srv, err := server.Start(ctx, cfg, server.Options{Out: io.Discard, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	})
+	srv := startWith(t, func(c *config.Config) { c.Broker, c.DeviceAcks = mq.URL(), true }, nil)
 	svc := srv.Service()
 	const topic = "fleet/rotating"
 	if _, err := svc.NewTopic(ctx, o, topic); err != nil {

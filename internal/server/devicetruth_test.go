@@ -7,8 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -171,18 +169,7 @@ func TestDeviceTruthOfflinePastTheWindow(t *testing.T) {
 	ctx := context.Background()
 	o := c2.Origin{Actor: "test"}
 	clk := &testClock{t: time.Now()}
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
-	srv, err := server.Start(ctx, cfg, server.Options{Out: io.Discard, Logger: slog.New(slog.DiscardHandler), Clock: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	})
+	srv := startWith(t, nil, clk.Now)
 	svc := srv.Service()
 	url := "tcp://" + srv.MQTTAddr()
 	f := registerOnly(t, srv, "traveller", domain.RoleBoth, clk.Now)
@@ -363,19 +350,7 @@ func TestDeviceTruthExternalBrokerAcks(t *testing.T) {
 	ctx := context.Background()
 	o := c2.Origin{Actor: "test"}
 	url := testbroker.StartMosquitto(t, 0).URL()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Broker, cfg.DeviceAcks = url, true
-	srv, err := server.Start(ctx, cfg, server.Options{Out: io.Discard, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	})
+	srv := startWith(t, func(c *config.Config) { c.Broker, c.DeviceAcks = url, true }, nil)
 	svc := srv.Service()
 	f := registerOnly(t, srv, "acker", domain.RoleBoth, nil)
 	topics := []string{"ext/a", "ext/b", "ext/c"}

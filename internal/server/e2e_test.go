@@ -48,6 +48,29 @@ func startServer(t *testing.T, suite, mode, brokerURL string) *server.Server {
 	return srv
 }
 
+// startWith runs a whole e4c2 in a temporary directory with the default
+// configuration changed by mut (nil: none) and the given clock (nil: time.Now),
+// shut down at the end of the test.
+func startWith(t *testing.T, mut func(*config.Config), clock func() time.Time) *server.Server {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	if mut != nil {
+		mut(&cfg)
+	}
+	srv, err := server.Start(context.Background(), cfg, server.Options{Out: io.Discard, Logger: slog.New(slog.DiscardHandler), Clock: clock})
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return srv
+}
+
 // device is a device-library client connected to the broker.
 type device struct {
 	name string
