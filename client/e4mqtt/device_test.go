@@ -19,8 +19,15 @@ import (
 // non-control topic: this package's tests are about the device library,
 // the broker's rules are tested in its own package.
 type keyAuthority struct {
-	mu   sync.Mutex
-	keys map[[16]byte][]byte
+	mu     sync.Mutex
+	keys   map[[16]byte][]byte
+	denied map[string]bool
+}
+
+func (a *keyAuthority) deny(topic string, v bool) {
+	a.mu.Lock()
+	a.denied[topic] = v
+	a.mu.Unlock()
 }
 
 func (a *keyAuthority) add(id, key []byte) {
@@ -39,10 +46,14 @@ func (a *keyAuthority) Authenticate(u string, pw []byte) ([16]byte, bool) {
 	a.mu.Unlock()
 	return id, key != nil && credential.VerifySK(key, id[:], pw)
 }
-func (a *keyAuthority) MaySubscribe([16]byte, string) bool { return true }
-func (a *keyAuthority) MayPublish([16]byte, string) bool   { return true }
+func (a *keyAuthority) MaySubscribe(_ [16]byte, topic string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !a.denied[topic]
+}
+func (a *keyAuthority) MayPublish([16]byte, string) bool { return true }
 
-var devices = &keyAuthority{keys: map[[16]byte][]byte{}}
+var devices = &keyAuthority{keys: map[[16]byte][]byte{}, denied: map[string]bool{}}
 
 func startBroker(t *testing.T) *broker.Broker {
 	t.Helper()
@@ -145,5 +156,49 @@ func TestCommandThenExchange(t *testing.T) {
 	}
 	if !d2.Client().HasTopicKey("sensors/a") {
 		t.Fatal("forged ResetTopics was applied")
+	}
+}
+
+// A topic the broker refuses (the device is not attached to it yet) is asked
+// for again after every command the device applies: once the C2 attaches
+// the device and sends the key, the subscription goes through.
+func TestRefusedTopicRetriedAfterCommand(t *testing.T) {
+	b := startBroker(t)
+	url := "tcp://" + b.Addr()
+	s := standard.New()
+	k1, _ := s.GenerateKey()
+	in := make(chan e4mqtt.Message, 8)
+	d := newDevice(t, "late-sub", k1, url, in)
+	devices.deny("late/topic", true)
+	t.Cleanup(func() { devices.deny("late/topic", false) })
+	if err := d.Subscribe(context.Background(), "late/topic"); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Refused(); len(got) != 1 || got[0] != "late/topic" {
+		t.Fatalf("Refused() = %v, want [late/topic]", got)
+	}
+	devices.deny("late/topic", false)
+	topicKey, _ := s.GenerateKey()
+	cmd, _ := core.EncodeSetTopicKey(topicKey, s.HashTopic("late/topic"))
+	prot, _ := s.Protect(k1, cmd, time.Now())
+	if err := b.Publish(d.Client().ControlTopic(), prot); err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(t, in); !m.Command || m.Err != nil {
+		t.Fatalf("command: %+v", m)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(d.Refused()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("still refused: %v", d.Refused())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	msg, _ := d.Client().ProtectMessage([]byte("hello"), "late/topic")
+	if err := b.Publish("late/topic", msg); err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(t, in); m.Err != nil || string(m.Payload) != "hello" {
+		t.Fatalf("message on the late topic: %+v", m)
 	}
 }
