@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/e4c2/e4c2/transport/mqtt/broker"
 )
 
 // InlineBroker is what InProcess needs from the embedded broker
@@ -44,7 +42,7 @@ func (p *InProcess) Publish(ctx context.Context, topic string, payload []byte) e
 		return fmt.Errorf("mqtt: publish: %w", err)
 	}
 	if err := p.b.Publish(topic, payload); err != nil {
-		if errors.Is(err, broker.ErrNotRunning) {
+		if isUnavailable(err) {
 			return fmt.Errorf("mqtt: publish: %w (%w)", ErrUnavailable, err)
 		}
 		return fmt.Errorf("mqtt: publish: %w", err)
@@ -104,10 +102,23 @@ func (p *InProcessDevices) Deliver(ctx context.Context, id [16]byte, payload []b
 	switch {
 	case err == nil:
 		return Confirmed, nil
-	case errors.Is(err, broker.ErrOffline):
+	case isOffline(err):
 		return 0, fmt.Errorf("mqtt: deliver: %w", ErrOffline)
-	case errors.Is(err, broker.ErrNotRunning):
+	case isUnavailable(err):
 		return 0, fmt.Errorf("mqtt: deliver: %w (%w)", ErrUnavailable, err)
 	}
 	return 0, fmt.Errorf("mqtt: deliver: %w", err)
+}
+
+// The embedded broker's errors say what they mean through behaviour
+// methods, so this package needs no import of it (the broker is one
+// implementation of InlineBroker among others, fakes included).
+func isUnavailable(err error) bool {
+	var e interface{ Unavailable() bool }
+	return errors.As(err, &e) && e.Unavailable()
+}
+
+func isOffline(err error) bool {
+	var e interface{ DeviceOffline() bool }
+	return errors.As(err, &e) && e.DeviceOffline()
 }

@@ -44,7 +44,25 @@ const (
 // ErrNotRunning is returned by Publish when the broker is not started (or
 // was closed). Callers treat it as "broker unavailable", not as a failure of
 // the message.
-var ErrNotRunning = errors.New("broker: not running")
+// It reports Unavailable() true, so a publisher can recognise it without
+// importing this package.
+var ErrNotRunning error = stateError{msg: "broker: not running", unavailable: true}
+
+// stateError is an error about the broker's or a device's state, with the
+// behaviour methods callers test through errors.As (transport/mqtt does,
+// so the dependency points from the broker's user to nothing here).
+type stateError struct {
+	msg                  string
+	unavailable, offline bool
+}
+
+func (e stateError) Error() string { return e.msg }
+
+// Unavailable reports whether the broker itself cannot take messages.
+func (e stateError) Unavailable() bool { return e.unavailable }
+
+// DeviceOffline reports whether the device is not connected.
+func (e stateError) DeviceOffline() bool { return e.offline }
 
 // Config configures the embedded broker.
 type Config struct {

@@ -15,7 +15,8 @@ import (
 // ErrOffline is returned by Deliver when the device is not online (not
 // connected, or connected but not subscribed to its control topic), or when
 // its connection ended before it completed the QoS 2 exchange.
-var ErrOffline = errors.New("broker: device offline")
+// It reports DeviceOffline() true (see ErrNotRunning).
+var ErrOffline error = stateError{msg: "broker: device offline", offline: true}
 
 // Errors of a Deliver that reached the device's session but cannot be
 // confirmed. They are not sentinels: the C2 treats them like ErrOffline
