@@ -144,10 +144,10 @@ func (s *Suite) Protect(key, msg []byte, ts time.Time) ([]byte, error) {
 	return sealSK(c, msg, ts), nil
 }
 
-// sealSK writes the SK layout with one allocation.
+// sealSK writes the SK layout into one output allocation (the counter
+// mode's state is the only other one).
 func sealSK(c *SIV, msg []byte, ts time.Time) []byte {
-	// 16 spare bytes: scratch for the GCM-driven counter mode (zeroed).
-	out := make([]byte, TimestampSize, SKOverhead+len(msg)+siv.Scratch)
+	out := make([]byte, TimestampSize, SKOverhead+len(msg))
 	core.PutTimestamp(out, ts)
 	return c.Seal(out, out[:TimestampSize], msg)
 }
