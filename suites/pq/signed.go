@@ -34,14 +34,8 @@ func (*Suite) ProtectSigned(id core.Identity, topicKey, msg []byte, ts time.Time
 	return protectSigned(id, topicKey, msg, ts, true)
 }
 
-// ProtectSignedDeterministic is ProtectSigned with deterministic ML-DSA
-// signing (FIPS 204 rnd = 32 zero bytes), so that the same inputs give the
-// same bytes. It exists for the test-vector generator; senders use
-// ProtectSigned. Receivers cannot tell the two apart.
-func ProtectSignedDeterministic(id *Identity, topicKey, msg []byte, ts time.Time) ([]byte, error) {
-	return protectSigned(id, topicKey, msg, ts, false)
-}
-
+// protectSigned signs hedged (randomized) for ProtectSigned; only the
+// test-only deterministic variant (export_test.go) passes false.
 func protectSigned(id core.Identity, topicKey, msg []byte, ts time.Time, randomized bool) ([]byte, error) {
 	ident, err := asIdentity(id)
 	if err != nil {
