@@ -78,13 +78,16 @@ func sampleScalar(candidate func(i byte) ([]byte, error)) ([]byte, error) {
 // two P-256 keys expanded from it, one for ECDSA signatures and one for ECDH
 // command-key agreement (NIST SP 800-57: one key, one purpose).
 type Identity struct {
-	seed     []byte
-	sign     *ecdsa.PrivateKey
-	agree    *ecdh.PrivateKey
-	public   []byte // ECDSA point || ECDH point
-	sigPub   []byte // ECDSA point
-	agreePb  []byte // ECDH point
-	clientID []byte // optional: the id PK messages carry
+	seed    []byte
+	sign    *ecdsa.PrivateKey
+	agree   *ecdh.PrivateKey
+	public  []byte // ECDSA point || ECDH point
+	sigPub  []byte // ECDSA point
+	agreePb []byte // ECDH point
+	// Every fmt verb prints "fips.Identity(redacted)", never the key.
+	core.Redacted[Identity]
+	// The client id PK messages carry, nil until bound (WithClientID).
+	core.ClientBinding
 }
 
 var _ core.Identity = (*Identity)(nil)
@@ -268,6 +271,8 @@ func (*Suite) SigningPublicKey(pub []byte) ([]byte, error) {
 // C2Key is the C2 ECDH P-256 key pair of PK mode.
 type C2Key struct {
 	priv *ecdh.PrivateKey
+	// Every fmt verb prints "fips.C2Key(redacted)", never the key.
+	core.Redacted[C2Key]
 }
 
 var _ core.C2Key = (*C2Key)(nil)
@@ -342,18 +347,5 @@ func parseC2Public(pub []byte) (*ecdh.PublicKey, error) {
 // it signs PK messages as. The id is not derived from the key: E4 ids come
 // from client names, and C2 announces (id, signing key) pairs with SetPubKey.
 func (id *Identity) WithClientID(clientID []byte) (*Identity, error) {
-	if err := core.ValidateID(clientID); err != nil {
-		return nil, err
-	}
-	c := *id
-	c.clientID = append([]byte(nil), clientID...)
-	return &c, nil
-}
-
-// ClientID returns a copy of the bound client id, or nil if unbound.
-func (id *Identity) ClientID() []byte {
-	if id.clientID == nil {
-		return nil
-	}
-	return append([]byte(nil), id.clientID...)
+	return core.WithClientID(id, clientID)
 }

@@ -29,9 +29,10 @@ type Identity struct {
 	sigPriv *mldsa65.PrivateKey
 	kemPriv *mlkem768.PrivateKey
 	pub     []byte // ML-DSA public key || ML-KEM encapsulation key
-	// clientID is the 16-byte client id PK messages carry, nil until bound
-	// with WithClientID. E4 ids come from client names, not from keys.
-	clientID []byte
+	// Every fmt verb prints "pq.Identity(redacted)", never the key.
+	core.Redacted[Identity]
+	// The client id PK messages carry, nil until bound (WithClientID).
+	core.ClientBinding
 }
 
 var _ core.Identity = (*Identity)(nil)
@@ -198,6 +199,8 @@ type C2Key struct {
 	seed [KeySize]byte
 	priv *mldsa65.PrivateKey
 	pub  []byte
+	// Every fmt verb prints "pq.C2Key(redacted)", never the key.
+	core.Redacted[C2Key]
 }
 
 var _ core.C2Key = (*C2Key)(nil)
@@ -244,20 +247,7 @@ func (*Suite) CheckC2PublicKey(pub []byte) error {
 // id it signs PK messages as (SHA3-256(name)[:16]). The id is not derived
 // from the key: C2 announces (id, signing key) pairs with SetPubKey.
 func (id *Identity) WithClientID(clientID []byte) (*Identity, error) {
-	if err := core.ValidateID(clientID); err != nil {
-		return nil, err
-	}
-	c := *id
-	c.clientID = append([]byte(nil), clientID...)
-	return &c, nil
-}
-
-// ClientID returns a copy of the bound client id, or nil if unbound.
-func (id *Identity) ClientID() []byte {
-	if id.clientID == nil {
-		return nil
-	}
-	return append([]byte(nil), id.clientID...)
+	return core.WithClientID(id, clientID)
 }
 
 // asIdentity returns the pq form of id: this suite's Identity as is, any

@@ -20,9 +20,12 @@ import (
 // agreement, clamp(SHA-512(seed)[:32]) (crypto/ecdh clamps). It may be
 // bound to the client id its messages carry (WithClientID). Immutable.
 type Identity struct {
-	priv     ed25519.PrivateKey
-	xpriv    *ecdh.PrivateKey
-	clientID []byte
+	priv  ed25519.PrivateKey
+	xpriv *ecdh.PrivateKey
+	// Every fmt verb prints "standard.Identity(redacted)", never the key.
+	core.Redacted[Identity]
+	// The client id PK messages carry, nil until bound (WithClientID).
+	core.ClientBinding
 }
 
 var _ core.Identity = (*Identity)(nil)
@@ -81,20 +84,7 @@ func (id *Identity) X25519PublicKey() []byte { return id.xpriv.PublicKey().Bytes
 // id (SHA3-256(name)[:16]) it signs PK messages as. The id is not derived
 // from the key; C2 announces (key, id) pairs with SetPubKey.
 func (id *Identity) WithClientID(clientID []byte) (*Identity, error) {
-	if err := core.ValidateID(clientID); err != nil {
-		return nil, err
-	}
-	c := *id
-	c.clientID = bytes.Clone(clientID)
-	return &c, nil
-}
-
-// ClientID returns a copy of the bound client id, or nil if unbound.
-func (id *Identity) ClientID() []byte {
-	if id.clientID == nil {
-		return nil
-	}
-	return bytes.Clone(id.clientID)
+	return core.WithClientID(id, clientID)
 }
 
 // asIdentity returns this package's form of id: an *Identity as is, any
@@ -176,6 +166,8 @@ func MontgomeryPublicKey(edPub []byte) ([]byte, error) {
 // C2Key is the X25519 key pair of a C2 in PK mode.
 type C2Key struct {
 	priv *ecdh.PrivateKey
+	// Every fmt verb prints "standard.C2Key(redacted)", never the key.
+	core.Redacted[C2Key]
 }
 
 var _ core.C2Key = (*C2Key)(nil)
