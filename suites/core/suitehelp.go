@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"crypto/rand"
 	"fmt"
 	"reflect"
 )
@@ -95,4 +96,15 @@ func CheckKeyLen(what string, b []byte, n int) error {
 		return fmt.Errorf("%w: %s must be %d bytes, got %d", ErrInvalidKey, what, n, len(b))
 	}
 	return nil
+}
+
+// GenerateKey returns KeyLen bytes from crypto/rand, the key size of every
+// suite (under GODEBUG=fips140=only crypto/rand is the approved DRBG).
+// suite prefixes the error.
+func GenerateKey(suite string) ([]byte, error) {
+	k := make([]byte, KeyLen)
+	if _, err := rand.Read(k); err != nil {
+		return nil, fmt.Errorf("%s: generate key: %w", suite, err)
+	}
+	return k, nil
 }

@@ -129,8 +129,8 @@ func IdentityFromSeed(seed []byte) (*Identity, error) {
 
 // identityPRK checks the seed length and runs the HKDF extract step.
 func identityPRK(seed []byte) ([]byte, error) {
-	if len(seed) != SeedSize {
-		return nil, fmt.Errorf("%w: identity seed must be %d bytes, got %d", core.ErrInvalidKey, SeedSize, len(seed))
+	if err := core.CheckKeyLen("identity seed", seed, SeedSize); err != nil {
+		return nil, err
 	}
 	prk, err := hkdf.Extract(sha256.New, seed, []byte(identitySalt))
 	if err != nil {
@@ -225,8 +225,8 @@ func (s *Suite) ParseIdentity(priv []byte) (core.Identity, error) {
 
 // parsePublic splits and validates a 130-byte registered public key.
 func parsePublic(pub []byte) (*ecdsa.PublicKey, *ecdh.PublicKey, error) {
-	if len(pub) != PublicKeySize {
-		return nil, nil, fmt.Errorf("%w: public key must be %d bytes, got %d", core.ErrInvalidKey, PublicKeySize, len(pub))
+	if err := core.CheckKeyLen("public key", pub, PublicKeySize); err != nil {
+		return nil, nil, err
 	}
 	sp, err := parseSigningPublic(pub[:PointSize])
 	if err != nil {
@@ -242,8 +242,8 @@ func parsePublic(pub []byte) (*ecdsa.PublicKey, *ecdh.PublicKey, error) {
 // parseSigningPublic validates a 65-byte uncompressed ECDSA P-256 point
 // (on the curve, not the identity), as SP 800-89 requires before use.
 func parseSigningPublic(b []byte) (*ecdsa.PublicKey, error) {
-	if len(b) != PointSize {
-		return nil, fmt.Errorf("%w: signing public key must be %d bytes, got %d", core.ErrInvalidKey, PointSize, len(b))
+	if err := core.CheckKeyLen("signing public key", b, PointSize); err != nil {
+		return nil, err
 	}
 	pk, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), b)
 	if err != nil {
@@ -302,8 +302,8 @@ func (*Suite) ParseC2Key(priv []byte) (core.C2Key, error) {
 }
 
 func parseC2Key(priv []byte) (*C2Key, error) {
-	if len(priv) != C2PrivateSize {
-		return nil, fmt.Errorf("%w: c2 private key must be %d bytes, got %d", core.ErrInvalidKey, C2PrivateSize, len(priv))
+	if err := core.CheckKeyLen("c2 private key", priv, C2PrivateSize); err != nil {
+		return nil, err
 	}
 	p, err := ecdh.P256().NewPrivateKey(priv)
 	if err != nil {
@@ -333,8 +333,8 @@ func (*Suite) CheckC2PublicKey(pub []byte) error {
 }
 
 func parseC2Public(pub []byte) (*ecdh.PublicKey, error) {
-	if len(pub) != C2PublicSize {
-		return nil, fmt.Errorf("%w: c2 public key must be %d bytes, got %d", core.ErrInvalidKey, C2PublicSize, len(pub))
+	if err := core.CheckKeyLen("c2 public key", pub, C2PublicSize); err != nil {
+		return nil, err
 	}
 	p, err := ecdh.P256().NewPublicKey(pub)
 	if err != nil {

@@ -39,8 +39,8 @@ var _ core.Identity = (*Identity)(nil)
 
 // NewIdentityFromSeed expands a 32-byte seed into an identity.
 func NewIdentityFromSeed(seed []byte) (*Identity, error) {
-	if len(seed) != KeySize {
-		return nil, fmt.Errorf("%w: identity seed must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(seed))
+	if err := core.CheckKeyLen("identity seed", seed, KeySize); err != nil {
+		return nil, err
 	}
 	id := &Identity{}
 	copy(id.seed[:], seed)
@@ -128,8 +128,8 @@ func (s *Suite) SigningPublicKey(pub []byte) ([]byte, error) {
 // parseClientKEM validates a registered public key and returns its
 // ML-KEM-768 encapsulation key.
 func parseClientKEM(pub []byte) (*mlkem768.PublicKey, error) {
-	if len(pub) != PublicKeySize {
-		return nil, fmt.Errorf("%w: pq public key must be %d bytes, got %d", core.ErrInvalidKey, PublicKeySize, len(pub))
+	if err := core.CheckKeyLen("pq public key", pub, PublicKeySize); err != nil {
+		return nil, err
 	}
 	if err := checkSigningKey(pub[:SigningPublicKeySize], "ML-DSA-65 part of the public key"); err != nil {
 		return nil, err
@@ -157,8 +157,8 @@ func parseClientKEM(pub []byte) (*mlkem768.PublicKey, error) {
 // of a forgeable C2 or peer key. (A key its owner crafted to be weak cannot
 // be detected, and harms only what that owner signs.)
 func checkSigningKey(pub []byte, what string) error {
-	if len(pub) != SigningPublicKeySize {
-		return fmt.Errorf("%w: %s must be %d bytes, got %d", core.ErrInvalidKey, what, SigningPublicKeySize, len(pub))
+	if err := core.CheckKeyLen(what, pub, SigningPublicKeySize); err != nil {
+		return err
 	}
 	if allZero(pub[mldsaRhoSize:]) {
 		return fmt.Errorf("%w: %s is degenerate (t1 = 0)", core.ErrInvalidKey, what)
@@ -207,8 +207,8 @@ var _ core.C2Key = (*C2Key)(nil)
 
 // NewC2KeyFromSeed expands a 32-byte seed into a C2 key pair.
 func NewC2KeyFromSeed(seed []byte) (*C2Key, error) {
-	if len(seed) != KeySize {
-		return nil, fmt.Errorf("%w: c2 seed must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(seed))
+	if err := core.CheckKeyLen("c2 seed", seed, KeySize); err != nil {
+		return nil, err
 	}
 	k := &C2Key{}
 	copy(k.seed[:], seed)

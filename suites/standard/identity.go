@@ -33,8 +33,8 @@ var _ core.Identity = (*Identity)(nil)
 // NewIdentityFromSeed expands a 32-byte Ed25519 seed (RFC 8032), for
 // example the output of DeriveKey.
 func NewIdentityFromSeed(seed []byte) (*Identity, error) {
-	if len(seed) != SeedSize {
-		return nil, fmt.Errorf("%w: seed must be %d bytes, got %d", core.ErrInvalidKey, SeedSize, len(seed))
+	if err := core.CheckKeyLen("seed", seed, SeedSize); err != nil {
+		return nil, err
 	}
 	priv := ed25519.NewKeyFromSeed(seed)
 	h := sha512.Sum512(seed)
@@ -50,8 +50,8 @@ func NewIdentityFromSeed(seed []byte) (*Identity, error) {
 // carries. The public half must be the one the seed gives: a mismatched
 // pair would sign messages no peer can verify.
 func ParsePrivateKey(priv []byte) (*Identity, error) {
-	if len(priv) != PrivateKeySize {
-		return nil, fmt.Errorf("%w: private key must be %d bytes, got %d", core.ErrInvalidKey, PrivateKeySize, len(priv))
+	if err := core.CheckKeyLen("private key", priv, PrivateKeySize); err != nil {
+		return nil, err
 	}
 	id, err := NewIdentityFromSeed(priv[:SeedSize])
 	if err != nil {
@@ -140,8 +140,8 @@ func (*Suite) SigningPublicKey(pub []byte) ([]byte, error) {
 
 // parseEdPublic decodes an Ed25519 public key and refuses small-order points.
 func parseEdPublic(pub []byte) (*edwards25519.Point, error) {
-	if len(pub) != PublicKeySize {
-		return nil, fmt.Errorf("%w: Ed25519 public key must be %d bytes, got %d", core.ErrInvalidKey, PublicKeySize, len(pub))
+	if err := core.CheckKeyLen("Ed25519 public key", pub, PublicKeySize); err != nil {
+		return nil, err
 	}
 	p, err := new(edwards25519.Point).SetBytes(pub)
 	if err != nil {
@@ -174,8 +174,8 @@ var _ core.C2Key = (*C2Key)(nil)
 
 // NewC2Key parses a 32-byte X25519 private key.
 func NewC2Key(priv []byte) (*C2Key, error) {
-	if len(priv) != C2PrivateKeySize {
-		return nil, fmt.Errorf("%w: C2 private key must be %d bytes, got %d", core.ErrInvalidKey, C2PrivateKeySize, len(priv))
+	if err := core.CheckKeyLen("C2 private key", priv, C2PrivateKeySize); err != nil {
+		return nil, err
 	}
 	k, err := ecdh.X25519().NewPrivateKey(priv)
 	if err != nil {
@@ -231,8 +231,8 @@ func (*Suite) CheckC2PublicKey(pub []byte) error {
 }
 
 func parseC2Public(pub []byte) (*ecdh.PublicKey, error) {
-	if len(pub) != C2PublicKeySize {
-		return nil, fmt.Errorf("%w: C2 public key must be %d bytes, got %d", core.ErrInvalidKey, C2PublicKeySize, len(pub))
+	if err := core.CheckKeyLen("C2 public key", pub, C2PublicKeySize); err != nil {
+		return nil, err
 	}
 	p, err := ecdh.X25519().NewPublicKey(pub)
 	if err != nil {

@@ -40,8 +40,8 @@ type SIV struct {
 // New returns the E4 AES-SIV of a 32-byte key k: the RFC 5297 64-byte
 // SIV key is k||k, so the CMAC key and the CTR key are both k.
 func New(key []byte) (*SIV, error) {
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("%w: key must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(key))
+	if err := core.CheckKeyLen("key", key, KeySize); err != nil {
+		return nil, err
 	}
 	return newSIV(key, key)
 }
@@ -309,8 +309,8 @@ func (c *Cache) slot(key []byte) *atomic.Pointer[cachedKey] {
 
 // Get returns the SIV of key, from the cache or freshly expanded.
 func (c *Cache) Get(key []byte) (*SIV, error) {
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("%w: key must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(key))
+	if err := core.CheckKeyLen("key", key, KeySize); err != nil {
+		return nil, err
 	}
 	if c == nil {
 		return newSIV(key, key)
