@@ -108,3 +108,23 @@ func GenerateKey(suite string) ([]byte, error) {
 	}
 	return k, nil
 }
+
+// AsOwn returns k as a suite's own key type PT (an *Identity or *C2Key of
+// the suite): k itself when it is a usable PT, any other implementation (a
+// wrapper around a key of the suite) re-parsed from its Bytes by parse. A
+// nil k, a nil PT or one usable rejects (a zero value, whose key fields
+// are unset) returns ErrInvalidKey; what names the key in that error.
+func AsOwn[PT comparable](k interface{ Bytes() []byte }, what string, usable func(PT) bool, parse func([]byte) (PT, error)) (PT, error) {
+	var zero PT
+	if k == nil {
+		return zero, fmt.Errorf("%w: nil %s", ErrInvalidKey, what)
+	}
+	own, ok := k.(PT)
+	if !ok {
+		return parse(k.Bytes())
+	}
+	if own == zero || !usable(own) {
+		return zero, fmt.Errorf("%w: nil or empty %s", ErrInvalidKey, what)
+	}
+	return own, nil
+}

@@ -101,3 +101,20 @@ func TestGenerateKey(t *testing.T) {
 		t.Fatal("two keys are equal")
 	}
 }
+
+func TestAsOwn(t *testing.T) {
+	usable := func(v *testIdentity) bool { return v.key != nil }
+	parse := func(b []byte) (*testIdentity, error) { return &testIdentity{key: b}, nil }
+	own := &testIdentity{key: []byte("k")}
+	if got, err := AsOwn(Identity(own), "identity", usable, parse); err != nil || got != own {
+		t.Fatalf("own key: %v, %v", got, err)
+	}
+	if got, err := AsOwn(Identity(otherIdentity{own}), "identity", usable, parse); err != nil || string(got.key) != "k" || got == own {
+		t.Fatalf("wrapper: %v, %v", got, err)
+	}
+	for name, in := range map[string]Identity{"nil": nil, "typed nil": (*testIdentity)(nil), "zero value": &testIdentity{}} {
+		if _, err := AsOwn(in, "identity", usable, parse); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("%s: %v, want ErrInvalidKey", name, err)
+		}
+	}
+}

@@ -187,17 +187,7 @@ func (id *Identity) AgreementPublicKey() []byte { return append([]byte(nil), id.
 // asIdentity accepts an Identity of this suite, or re-parses the seed of any
 // other core.Identity implementation.
 func asIdentity(id core.Identity) (*Identity, error) {
-	switch v := id.(type) {
-	case *Identity:
-		if v == nil || v.sign == nil {
-			return nil, fmt.Errorf("%w: nil identity", core.ErrInvalidKey)
-		}
-		return v, nil
-	case nil:
-		return nil, fmt.Errorf("%w: nil identity", core.ErrInvalidKey)
-	default:
-		return IdentityFromSeed(id.Bytes())
-	}
+	return core.AsOwn(id, "identity", func(v *Identity) bool { return v.sign != nil }, IdentityFromSeed)
 }
 
 // GenerateIdentity creates an identity from a fresh random seed.
@@ -313,17 +303,7 @@ func parseC2Key(priv []byte) (*C2Key, error) {
 }
 
 func asC2Key(k core.C2Key) (*C2Key, error) {
-	switch v := k.(type) {
-	case *C2Key:
-		if v == nil || v.priv == nil {
-			return nil, fmt.Errorf("%w: nil c2 key", core.ErrInvalidKey)
-		}
-		return v, nil
-	case nil:
-		return nil, fmt.Errorf("%w: nil c2 key", core.ErrInvalidKey)
-	default:
-		return parseC2Key(k.Bytes())
-	}
+	return core.AsOwn(k, "c2 key", func(v *C2Key) bool { return v.priv != nil }, parseC2Key)
 }
 
 // CheckC2PublicKey validates a 65-byte uncompressed ECDH P-256 point.

@@ -254,30 +254,10 @@ func (id *Identity) WithClientID(clientID []byte) (*Identity, error) {
 // other implementation (a wrapper) re-expanded from its 32-byte seed. A key
 // of another suite has another length and is refused with ErrInvalidKey.
 func asIdentity(id core.Identity) (*Identity, error) {
-	switch v := id.(type) {
-	case *Identity:
-		if v == nil || v.sigPriv == nil {
-			return nil, fmt.Errorf("%w: nil identity", core.ErrInvalidKey)
-		}
-		return v, nil
-	case nil:
-		return nil, fmt.Errorf("%w: nil identity", core.ErrInvalidKey)
-	default:
-		return NewIdentityFromSeed(id.Bytes())
-	}
+	return core.AsOwn(id, "identity", func(v *Identity) bool { return v.sigPriv != nil }, NewIdentityFromSeed)
 }
 
 // asC2Key returns the pq form of k, like asIdentity.
 func asC2Key(k core.C2Key) (*C2Key, error) {
-	switch v := k.(type) {
-	case *C2Key:
-		if v == nil || v.priv == nil {
-			return nil, fmt.Errorf("%w: nil c2 key", core.ErrInvalidKey)
-		}
-		return v, nil
-	case nil:
-		return nil, fmt.Errorf("%w: nil c2 key", core.ErrInvalidKey)
-	default:
-		return NewC2KeyFromSeed(k.Bytes())
-	}
+	return core.AsOwn(k, "c2 key", func(v *C2Key) bool { return v.priv != nil }, NewC2KeyFromSeed)
 }

@@ -90,17 +90,7 @@ func (id *Identity) WithClientID(clientID []byte) (*Identity, error) {
 // asIdentity returns this package's form of id: an *Identity as is, any
 // other implementation re-parsed from its Bytes.
 func asIdentity(id core.Identity) (*Identity, error) {
-	switch v := id.(type) {
-	case *Identity:
-		if v == nil || v.xpriv == nil {
-			return nil, fmt.Errorf("%w: empty identity", core.ErrInvalidKey)
-		}
-		return v, nil
-	case nil:
-		return nil, fmt.Errorf("%w: nil identity", core.ErrInvalidKey)
-	default:
-		return ParsePrivateKey(id.Bytes())
-	}
+	return core.AsOwn(id, "identity", func(v *Identity) bool { return v.xpriv != nil }, ParsePrivateKey)
 }
 
 // GenerateIdentity creates an identity from a random seed.
@@ -203,17 +193,7 @@ func (*Suite) GenerateC2Key() (core.C2Key, error) {
 func (*Suite) ParseC2Key(priv []byte) (core.C2Key, error) { return NewC2Key(priv) }
 
 func asC2Key(k core.C2Key) (*C2Key, error) {
-	switch v := k.(type) {
-	case *C2Key:
-		if v == nil || v.priv == nil {
-			return nil, fmt.Errorf("%w: empty C2 key", core.ErrInvalidKey)
-		}
-		return v, nil
-	case nil:
-		return nil, fmt.Errorf("%w: nil C2 key", core.ErrInvalidKey)
-	default:
-		return NewC2Key(k.Bytes())
-	}
+	return core.AsOwn(k, "C2 key", func(v *C2Key) bool { return v.priv != nil }, NewC2Key)
 }
 
 // probeKey is a fixed random X25519 key used to test public keys for small
