@@ -6,7 +6,8 @@
 // byte (go test -run TestVectors -update rewrites the file after an
 // intended change). testdata/crosscheck.py re-derives every vector with an
 // independent implementation (Python cryptography on OpenSSL: ML-DSA,
-// ML-KEM, AES-SIV, Argon2id, hashlib SHAKE/SHA3).
+// ML-KEM, AES-SIV, Argon2id, hashlib SHAKE/SHA3); TestCrossCheckPython runs
+// it when python3 has such a cryptography and says it skipped otherwise.
 //
 // # Modes
 //
