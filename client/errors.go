@@ -6,9 +6,14 @@ import (
 	"github.com/e4c2/e4c2/suites/core"
 )
 
-// The protocol errors, re-exported from suites/core so that callers of this
-// package can use errors.Is without importing the suites. Every error the
-// client returns for one of these conditions wraps the sentinel.
+// The protocol errors. Each is an alias of the suites/core sentinel of the
+// same name: the same error value, not a copy with the same text, so
+// errors.Is(err, client.ErrNotAuthentic) and errors.Is(err,
+// core.ErrNotAuthentic) are the same test. They are re-exported so that
+// device code can use errors.Is without importing the suites; the
+// definitions (and their messages) live in suites/core only. Never assign
+// to them. Every error the client returns for one of these conditions
+// wraps the sentinel.
 var (
 	ErrTopicKeyMissing      = core.ErrTopicKeyMissing
 	ErrInvalidProtectedLen  = core.ErrInvalidProtectedLen

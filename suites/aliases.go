@@ -3,7 +3,9 @@ package suites
 import "github.com/e4c2/e4c2/suites/core"
 
 // The shared definitions live in suites/core so that the suite packages can
-// import them; they are re-exported here for users.
+// import them; the types are re-exported here for users. The protocol error
+// sentinels are not: they have one name, core.ErrX (client re-exports them
+// for device code as documented aliases of the same values).
 type (
 	Suite      = core.Suite
 	PKSuite    = core.PKSuite
@@ -19,23 +21,6 @@ type (
 const (
 	SymKey = core.SymKey
 	PubKey = core.PubKey
-)
-
-var (
-	ErrTopicKeyMissing      = core.ErrTopicKeyMissing
-	ErrInvalidProtectedLen  = core.ErrInvalidProtectedLen
-	ErrTooShortCiphertext   = core.ErrTooShortCiphertext
-	ErrInvalidSignature     = core.ErrInvalidSignature
-	ErrNotAuthentic         = core.ErrNotAuthentic
-	ErrTimestampInFuture    = core.ErrTimestampInFuture
-	ErrTimestampTooOld      = core.ErrTimestampTooOld
-	ErrPubKeyNotFound       = core.ErrPubKeyNotFound
-	ErrInvalidCommand       = core.ErrInvalidCommand
-	ErrUnsupportedOperation = core.ErrUnsupportedOperation
-	ErrInvalidKey           = core.ErrInvalidKey
-	ErrInvalidName          = core.ErrInvalidName
-	ErrInvalidTopic         = core.ErrInvalidTopic
-	ErrInvalidPassword      = core.ErrInvalidPassword
 )
 
 // DefaultWindow is the reference timestamp window (10 minutes back, none ahead).

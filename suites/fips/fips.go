@@ -4,7 +4,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/pbkdf2"
-	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"time"
@@ -81,13 +80,7 @@ func (*Suite) ID(name string) []byte { return core.HashID([]byte(name)) }
 func (*Suite) HashTopic(topic string) []byte { return core.HashID([]byte(topic)) }
 
 // GenerateKey returns 32 bytes from crypto/rand (the approved DRBG).
-func (*Suite) GenerateKey() ([]byte, error) {
-	k := make([]byte, KeySize)
-	if _, err := rand.Read(k); err != nil {
-		return nil, fmt.Errorf("fips: generate key: %w", err)
-	}
-	return k, nil
-}
+func (*Suite) GenerateKey() ([]byte, error) { return core.GenerateKey(Name) }
 
 // DeriveKey derives a 32-byte key (SK identity key or PK identity seed) from a
 // password: PBKDF2-HMAC-SHA256 with the fixed salt PasswordSalt and
@@ -107,8 +100,8 @@ func (*Suite) DeriveKey(password string) ([]byte, error) {
 // newAEAD returns AES-256-GCM with random 96-bit nonces under key. Only
 // 32-byte keys are accepted: the suite promises AES-256 everywhere.
 func newAEAD(key []byte) (cipher.AEAD, error) {
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("%w: key must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(key))
+	if err := core.CheckKeyLen("key", key, KeySize); err != nil {
+		return nil, err
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {

@@ -78,13 +78,16 @@ func sampleScalar(candidate func(i byte) ([]byte, error)) ([]byte, error) {
 // two P-256 keys expanded from it, one for ECDSA signatures and one for ECDH
 // command-key agreement (NIST SP 800-57: one key, one purpose).
 type Identity struct {
-	seed     []byte
-	sign     *ecdsa.PrivateKey
-	agree    *ecdh.PrivateKey
-	public   []byte // ECDSA point || ECDH point
-	sigPub   []byte // ECDSA point
-	agreePb  []byte // ECDH point
-	clientID []byte // optional: the id PK messages carry
+	seed    []byte
+	sign    *ecdsa.PrivateKey
+	agree   *ecdh.PrivateKey
+	public  []byte // ECDSA point || ECDH point
+	sigPub  []byte // ECDSA point
+	agreePb []byte // ECDH point
+	// Every fmt verb prints "fips.Identity(redacted)", never the key.
+	core.Redacted[Identity]
+	// The client id PK messages carry, nil until bound (WithClientID).
+	core.ClientBinding
 }
 
 var _ core.Identity = (*Identity)(nil)
@@ -126,8 +129,8 @@ func IdentityFromSeed(seed []byte) (*Identity, error) {
 
 // identityPRK checks the seed length and runs the HKDF extract step.
 func identityPRK(seed []byte) ([]byte, error) {
-	if len(seed) != SeedSize {
-		return nil, fmt.Errorf("%w: identity seed must be %d bytes, got %d", core.ErrInvalidKey, SeedSize, len(seed))
+	if err := core.CheckKeyLen("identity seed", seed, SeedSize); err != nil {
+		return nil, err
 	}
 	prk, err := hkdf.Extract(sha256.New, seed, []byte(identitySalt))
 	if err != nil {
@@ -184,17 +187,7 @@ func (id *Identity) AgreementPublicKey() []byte { return append([]byte(nil), id.
 // asIdentity accepts an Identity of this suite, or re-parses the seed of any
 // other core.Identity implementation.
 func asIdentity(id core.Identity) (*Identity, error) {
-	switch v := id.(type) {
-	case *Identity:
-		if v == nil || v.sign == nil {
-			return nil, fmt.Errorf("%w: nil identity", core.ErrInvalidKey)
-		}
-		return v, nil
-	case nil:
-		return nil, fmt.Errorf("%w: nil identity", core.ErrInvalidKey)
-	default:
-		return IdentityFromSeed(id.Bytes())
-	}
+	return core.AsOwn(id, "identity", func(v *Identity) bool { return v.sign != nil }, IdentityFromSeed)
 }
 
 // GenerateIdentity creates an identity from a fresh random seed.
@@ -222,8 +215,8 @@ func (s *Suite) ParseIdentity(priv []byte) (core.Identity, error) {
 
 // parsePublic splits and validates a 130-byte registered public key.
 func parsePublic(pub []byte) (*ecdsa.PublicKey, *ecdh.PublicKey, error) {
-	if len(pub) != PublicKeySize {
-		return nil, nil, fmt.Errorf("%w: public key must be %d bytes, got %d", core.ErrInvalidKey, PublicKeySize, len(pub))
+	if err := core.CheckKeyLen("public key", pub, PublicKeySize); err != nil {
+		return nil, nil, err
 	}
 	sp, err := parseSigningPublic(pub[:PointSize])
 	if err != nil {
@@ -239,8 +232,8 @@ func parsePublic(pub []byte) (*ecdsa.PublicKey, *ecdh.PublicKey, error) {
 // parseSigningPublic validates a 65-byte uncompressed ECDSA P-256 point
 // (on the curve, not the identity), as SP 800-89 requires before use.
 func parseSigningPublic(b []byte) (*ecdsa.PublicKey, error) {
-	if len(b) != PointSize {
-		return nil, fmt.Errorf("%w: signing public key must be %d bytes, got %d", core.ErrInvalidKey, PointSize, len(b))
+	if err := core.CheckKeyLen("signing public key", b, PointSize); err != nil {
+		return nil, err
 	}
 	pk, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), b)
 	if err != nil {
@@ -268,6 +261,8 @@ func (*Suite) SigningPublicKey(pub []byte) ([]byte, error) {
 // C2Key is the C2 ECDH P-256 key pair of PK mode.
 type C2Key struct {
 	priv *ecdh.PrivateKey
+	// Every fmt verb prints "fips.C2Key(redacted)", never the key.
+	core.Redacted[C2Key]
 }
 
 var _ core.C2Key = (*C2Key)(nil)
@@ -297,8 +292,8 @@ func (*Suite) ParseC2Key(priv []byte) (core.C2Key, error) {
 }
 
 func parseC2Key(priv []byte) (*C2Key, error) {
-	if len(priv) != C2PrivateSize {
-		return nil, fmt.Errorf("%w: c2 private key must be %d bytes, got %d", core.ErrInvalidKey, C2PrivateSize, len(priv))
+	if err := core.CheckKeyLen("c2 private key", priv, C2PrivateSize); err != nil {
+		return nil, err
 	}
 	p, err := ecdh.P256().NewPrivateKey(priv)
 	if err != nil {
@@ -308,17 +303,7 @@ func parseC2Key(priv []byte) (*C2Key, error) {
 }
 
 func asC2Key(k core.C2Key) (*C2Key, error) {
-	switch v := k.(type) {
-	case *C2Key:
-		if v == nil || v.priv == nil {
-			return nil, fmt.Errorf("%w: nil c2 key", core.ErrInvalidKey)
-		}
-		return v, nil
-	case nil:
-		return nil, fmt.Errorf("%w: nil c2 key", core.ErrInvalidKey)
-	default:
-		return parseC2Key(k.Bytes())
-	}
+	return core.AsOwn(k, "c2 key", func(v *C2Key) bool { return v.priv != nil }, parseC2Key)
 }
 
 // CheckC2PublicKey validates a 65-byte uncompressed ECDH P-256 point.
@@ -328,8 +313,8 @@ func (*Suite) CheckC2PublicKey(pub []byte) error {
 }
 
 func parseC2Public(pub []byte) (*ecdh.PublicKey, error) {
-	if len(pub) != C2PublicSize {
-		return nil, fmt.Errorf("%w: c2 public key must be %d bytes, got %d", core.ErrInvalidKey, C2PublicSize, len(pub))
+	if err := core.CheckKeyLen("c2 public key", pub, C2PublicSize); err != nil {
+		return nil, err
 	}
 	p, err := ecdh.P256().NewPublicKey(pub)
 	if err != nil {
@@ -342,18 +327,5 @@ func parseC2Public(pub []byte) (*ecdh.PublicKey, error) {
 // it signs PK messages as. The id is not derived from the key: E4 ids come
 // from client names, and C2 announces (id, signing key) pairs with SetPubKey.
 func (id *Identity) WithClientID(clientID []byte) (*Identity, error) {
-	if err := core.ValidateID(clientID); err != nil {
-		return nil, err
-	}
-	c := *id
-	c.clientID = append([]byte(nil), clientID...)
-	return &c, nil
-}
-
-// ClientID returns a copy of the bound client id, or nil if unbound.
-func (id *Identity) ClientID() []byte {
-	if id.clientID == nil {
-		return nil
-	}
-	return append([]byte(nil), id.clientID...)
+	return core.WithClientID(id, clientID)
 }

@@ -1,10 +1,6 @@
 package pq
 
-import (
-	"fmt"
-
-	"github.com/e4c2/e4c2/suites/core"
-)
+import "github.com/e4c2/e4c2/suites/core"
 
 var _ core.IdentityBinder = (*Suite)(nil)
 
@@ -12,10 +8,7 @@ var _ core.IdentityBinder = (*Suite)(nil)
 // of this suite's identities, or any core.Identity whose Bytes it parses)
 // bound to clientID. A nil identity or a key of another suite returns
 // ErrInvalidKey; a client id that is not 16 bytes returns ErrInvalidName.
+// The logic is core.BindIdentity, shared by every suite.
 func (s *Suite) BindIdentity(id core.Identity, clientID []byte) (core.ClientIdentity, error) {
-	own, err := asIdentity(id)
-	if err != nil {
-		return nil, fmt.Errorf("pq: bind identity: %w", err)
-	}
-	return own.WithClientID(clientID)
+	return core.BindIdentity[Identity](s.Name(), id, clientID, s.ParseIdentity)
 }

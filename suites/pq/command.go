@@ -34,18 +34,10 @@ func (*Suite) ProtectCommand(c2 core.C2Key, clientPub, cmd []byte, ts time.Time)
 	return protectCommand(c2, clientPub, cmd, ts, seed[:], true)
 }
 
-// ProtectCommandDeterministic is ProtectCommand with the ML-KEM
-// encapsulation randomness given (encapSeed, 32 bytes, FIPS 203 m) and
-// deterministic ML-DSA signing, so that the same inputs give the same bytes.
-// It exists for the test-vector generator only: reusing encapSeed for two
-// commands to one client reuses the command key.
-func ProtectCommandDeterministic(c2 *C2Key, clientPub, cmd []byte, ts time.Time, encapSeed []byte) ([]byte, error) {
-	if len(encapSeed) != EncapsulationSeedSize {
-		return nil, fmt.Errorf("%w: encapsulation seed must be %d bytes, got %d", core.ErrInvalidKey, EncapsulationSeedSize, len(encapSeed))
-	}
-	return protectCommand(c2, clientPub, cmd, ts, encapSeed, false)
-}
-
+// protectCommand is ProtectCommand with the encapsulation randomness
+// given. Only ProtectCommand (fresh random encapSeed, hedged signing) and
+// the test-only deterministic variant (export_test.go) call it: a reused
+// encapSeed reuses the command key.
 func protectCommand(c2 core.C2Key, clientPub, cmd []byte, ts time.Time, encapSeed []byte, randomized bool) ([]byte, error) {
 	k, err := asC2Key(c2)
 	if err != nil {

@@ -6,7 +6,8 @@
 // byte (go test -run TestVectors -update rewrites the file after an
 // intended change). testdata/crosscheck.py re-derives every vector with an
 // independent implementation (Python cryptography on OpenSSL: ML-DSA,
-// ML-KEM, AES-SIV, Argon2id, hashlib SHAKE/SHA3).
+// ML-KEM, AES-SIV, Argon2id, hashlib SHAKE/SHA3); TestCrossCheckPython runs
+// it when python3 has such a cryptography and says it skipped otherwise.
 //
 // # Modes
 //
@@ -121,10 +122,11 @@
 // ProtectSigned and ProtectCommand sign with hedged ML-DSA (FIPS 204 default:
 // 32 fresh random bytes rnd mixed with the key): devices are physically
 // exposed, and randomization defeats fault and side-channel attacks that
-// work against deterministic signing. ProtectSignedDeterministic and
-// ProtectCommandDeterministic (rnd = 0, the FIPS 204 deterministic variant,
-// and explicit ML-KEM randomness) exist so that the vectors are
-// reproducible; verification cannot tell the variants apart.
+// work against deterministic signing. Deterministic variants (rnd = 0, the
+// FIPS 204 deterministic variant, and explicit ML-KEM randomness) exist
+// only in this package's tests (export_test.go), so that the vectors are
+// reproducible without giving any production caller a way to reuse a
+// command key; verification cannot tell the variants apart.
 //
 // # Password derivation
 //

@@ -29,17 +29,18 @@ type Identity struct {
 	sigPriv *mldsa65.PrivateKey
 	kemPriv *mlkem768.PrivateKey
 	pub     []byte // ML-DSA public key || ML-KEM encapsulation key
-	// clientID is the 16-byte client id PK messages carry, nil until bound
-	// with WithClientID. E4 ids come from client names, not from keys.
-	clientID []byte
+	// Every fmt verb prints "pq.Identity(redacted)", never the key.
+	core.Redacted[Identity]
+	// The client id PK messages carry, nil until bound (WithClientID).
+	core.ClientBinding
 }
 
 var _ core.Identity = (*Identity)(nil)
 
 // NewIdentityFromSeed expands a 32-byte seed into an identity.
 func NewIdentityFromSeed(seed []byte) (*Identity, error) {
-	if len(seed) != KeySize {
-		return nil, fmt.Errorf("%w: identity seed must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(seed))
+	if err := core.CheckKeyLen("identity seed", seed, KeySize); err != nil {
+		return nil, err
 	}
 	id := &Identity{}
 	copy(id.seed[:], seed)
@@ -127,8 +128,8 @@ func (s *Suite) SigningPublicKey(pub []byte) ([]byte, error) {
 // parseClientKEM validates a registered public key and returns its
 // ML-KEM-768 encapsulation key.
 func parseClientKEM(pub []byte) (*mlkem768.PublicKey, error) {
-	if len(pub) != PublicKeySize {
-		return nil, fmt.Errorf("%w: pq public key must be %d bytes, got %d", core.ErrInvalidKey, PublicKeySize, len(pub))
+	if err := core.CheckKeyLen("pq public key", pub, PublicKeySize); err != nil {
+		return nil, err
 	}
 	if err := checkSigningKey(pub[:SigningPublicKeySize], "ML-DSA-65 part of the public key"); err != nil {
 		return nil, err
@@ -156,8 +157,8 @@ func parseClientKEM(pub []byte) (*mlkem768.PublicKey, error) {
 // of a forgeable C2 or peer key. (A key its owner crafted to be weak cannot
 // be detected, and harms only what that owner signs.)
 func checkSigningKey(pub []byte, what string) error {
-	if len(pub) != SigningPublicKeySize {
-		return fmt.Errorf("%w: %s must be %d bytes, got %d", core.ErrInvalidKey, what, SigningPublicKeySize, len(pub))
+	if err := core.CheckKeyLen(what, pub, SigningPublicKeySize); err != nil {
+		return err
 	}
 	if allZero(pub[mldsaRhoSize:]) {
 		return fmt.Errorf("%w: %s is degenerate (t1 = 0)", core.ErrInvalidKey, what)
@@ -198,14 +199,16 @@ type C2Key struct {
 	seed [KeySize]byte
 	priv *mldsa65.PrivateKey
 	pub  []byte
+	// Every fmt verb prints "pq.C2Key(redacted)", never the key.
+	core.Redacted[C2Key]
 }
 
 var _ core.C2Key = (*C2Key)(nil)
 
 // NewC2KeyFromSeed expands a 32-byte seed into a C2 key pair.
 func NewC2KeyFromSeed(seed []byte) (*C2Key, error) {
-	if len(seed) != KeySize {
-		return nil, fmt.Errorf("%w: c2 seed must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(seed))
+	if err := core.CheckKeyLen("c2 seed", seed, KeySize); err != nil {
+		return nil, err
 	}
 	k := &C2Key{}
 	copy(k.seed[:], seed)
@@ -244,50 +247,17 @@ func (*Suite) CheckC2PublicKey(pub []byte) error {
 // id it signs PK messages as (SHA3-256(name)[:16]). The id is not derived
 // from the key: C2 announces (id, signing key) pairs with SetPubKey.
 func (id *Identity) WithClientID(clientID []byte) (*Identity, error) {
-	if err := core.ValidateID(clientID); err != nil {
-		return nil, err
-	}
-	c := *id
-	c.clientID = append([]byte(nil), clientID...)
-	return &c, nil
-}
-
-// ClientID returns a copy of the bound client id, or nil if unbound.
-func (id *Identity) ClientID() []byte {
-	if id.clientID == nil {
-		return nil
-	}
-	return append([]byte(nil), id.clientID...)
+	return core.WithClientID(id, clientID)
 }
 
 // asIdentity returns the pq form of id: this suite's Identity as is, any
 // other implementation (a wrapper) re-expanded from its 32-byte seed. A key
 // of another suite has another length and is refused with ErrInvalidKey.
 func asIdentity(id core.Identity) (*Identity, error) {
-	switch v := id.(type) {
-	case *Identity:
-		if v == nil || v.sigPriv == nil {
-			return nil, fmt.Errorf("%w: nil identity", core.ErrInvalidKey)
-		}
-		return v, nil
-	case nil:
-		return nil, fmt.Errorf("%w: nil identity", core.ErrInvalidKey)
-	default:
-		return NewIdentityFromSeed(id.Bytes())
-	}
+	return core.AsOwn(id, "identity", func(v *Identity) bool { return v.sigPriv != nil }, NewIdentityFromSeed)
 }
 
 // asC2Key returns the pq form of k, like asIdentity.
 func asC2Key(k core.C2Key) (*C2Key, error) {
-	switch v := k.(type) {
-	case *C2Key:
-		if v == nil || v.priv == nil {
-			return nil, fmt.Errorf("%w: nil c2 key", core.ErrInvalidKey)
-		}
-		return v, nil
-	case nil:
-		return nil, fmt.Errorf("%w: nil c2 key", core.ErrInvalidKey)
-	default:
-		return NewC2KeyFromSeed(k.Bytes())
-	}
+	return core.AsOwn(k, "c2 key", func(v *C2Key) bool { return v.priv != nil }, NewC2KeyFromSeed)
 }

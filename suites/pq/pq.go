@@ -1,7 +1,6 @@
 package pq
 
 import (
-	"crypto/rand"
 	"fmt"
 	"time"
 
@@ -81,13 +80,7 @@ func (*Suite) ID(name string) []byte { return core.HashID([]byte(name)) }
 func (*Suite) HashTopic(topic string) []byte { return core.HashID([]byte(topic)) }
 
 // GenerateKey returns 32 random bytes from crypto/rand.
-func (*Suite) GenerateKey() ([]byte, error) {
-	k := make([]byte, KeySize)
-	if _, err := rand.Read(k); err != nil {
-		return nil, fmt.Errorf("pq: generate key: %w", err)
-	}
-	return k, nil
-}
+func (*Suite) GenerateKey() ([]byte, error) { return core.GenerateKey("pq") }
 
 // DeriveKey derives a 32-byte key (used as an identity seed) from a
 // password with Argon2id (t=3, m=64 MiB, p=4, salt "e4c2/pq/password-v1").
@@ -107,8 +100,8 @@ func (*Suite) DeriveKey(password string) ([]byte, error) {
 // pq supports only PK mode, but C2 still protects application traffic and
 // any symmetric payload with topic keys in this layout.
 func (*Suite) Protect(key, msg []byte, ts time.Time) ([]byte, error) {
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("%w: topic key must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(key))
+	if err := core.CheckKeyLen("topic key", key, KeySize); err != nil {
+		return nil, err
 	}
 	out := make([]byte, core.TimestampLen, SKOverhead+len(msg))
 	core.PutTimestamp(out, ts)
@@ -123,8 +116,8 @@ func (*Suite) Protect(key, msg []byte, ts time.Time) ([]byte, error) {
 // an empty plaintext is refused as in the reference), the timestamp window
 // and authenticity, and returns the plaintext.
 func (*Suite) Unprotect(key, protected []byte, now time.Time, w core.Window) ([]byte, error) {
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("%w: topic key must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(key))
+	if err := core.CheckKeyLen("topic key", key, KeySize); err != nil {
+		return nil, err
 	}
 	if len(protected) <= SKOverhead {
 		return nil, fmt.Errorf("pq: %w: %d bytes, need more than %d", core.ErrInvalidProtectedLen, len(protected), SKOverhead)

@@ -34,14 +34,8 @@ func (*Suite) ProtectSigned(id core.Identity, topicKey, msg []byte, ts time.Time
 	return protectSigned(id, topicKey, msg, ts, true)
 }
 
-// ProtectSignedDeterministic is ProtectSigned with deterministic ML-DSA
-// signing (FIPS 204 rnd = 32 zero bytes), so that the same inputs give the
-// same bytes. It exists for the test-vector generator; senders use
-// ProtectSigned. Receivers cannot tell the two apart.
-func ProtectSignedDeterministic(id *Identity, topicKey, msg []byte, ts time.Time) ([]byte, error) {
-	return protectSigned(id, topicKey, msg, ts, false)
-}
-
+// protectSigned signs hedged (randomized) for ProtectSigned; only the
+// test-only deterministic variant (export_test.go) passes false.
 func protectSigned(id core.Identity, topicKey, msg []byte, ts time.Time, randomized bool) ([]byte, error) {
 	ident, err := asIdentity(id)
 	if err != nil {
@@ -51,8 +45,8 @@ func protectSigned(id core.Identity, topicKey, msg []byte, ts time.Time, randomi
 	if err != nil {
 		return nil, err
 	}
-	if len(topicKey) != KeySize {
-		return nil, fmt.Errorf("%w: topic key must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(topicKey))
+	if err := core.CheckKeyLen("topic key", topicKey, KeySize); err != nil {
+		return nil, err
 	}
 	out := make([]byte, pkSIVOff, PKOverhead+len(msg))
 	core.PutTimestamp(out, ts)
@@ -85,8 +79,8 @@ func (s *Suite) UnprotectSigned(topicKey, protected []byte, now time.Time, w cor
 	if len(protected) < PKOverhead {
 		return nil, nil, fmt.Errorf("pq: %w: %d bytes, a PK message needs at least %d", core.ErrInvalidProtectedLen, len(protected), PKOverhead)
 	}
-	if len(topicKey) != KeySize {
-		return nil, nil, fmt.Errorf("%w: topic key must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(topicKey))
+	if err := core.CheckKeyLen("topic key", topicKey, KeySize); err != nil {
+		return nil, nil, err
 	}
 	if err := core.CheckTimestamp(protected, now, w); err != nil {
 		return nil, nil, fmt.Errorf("pq: %w", err)

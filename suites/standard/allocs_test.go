@@ -17,14 +17,14 @@ func TestAllocs(t *testing.T) {
 	for _, n := range []int{0, 15, 64, 1024, 4096} {
 		msg := make([]byte, n)
 		var p []byte
-		if a := testing.AllocsPerRun(50, func() { p, _ = s.Protect(key, msg, benchTS) }); a > 1 {
-			t.Errorf("Protect(%d bytes): %.1f allocations, want <= 1", n, a)
+		if a := testing.AllocsPerRun(50, func() { p, _ = s.Protect(key, msg, benchTS) }); a > 2 {
+			t.Errorf("Protect(%d bytes): %.1f allocations, want <= 2", n, a)
 		}
 		if n == 0 {
 			continue
 		}
-		if a := testing.AllocsPerRun(50, func() { _, _ = s.Unprotect(key, p, benchTS, core.DefaultWindow()) }); a > 1 {
-			t.Errorf("Unprotect(%d bytes): %.1f allocations, want <= 1", n, a)
+		if a := testing.AllocsPerRun(50, func() { _, _ = s.Unprotect(key, p, benchTS, core.DefaultWindow()) }); a > 2 {
+			t.Errorf("Unprotect(%d bytes): %.1f allocations, want <= 2", n, a)
 		}
 	}
 }

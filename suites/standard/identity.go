@@ -20,9 +20,12 @@ import (
 // agreement, clamp(SHA-512(seed)[:32]) (crypto/ecdh clamps). It may be
 // bound to the client id its messages carry (WithClientID). Immutable.
 type Identity struct {
-	priv     ed25519.PrivateKey
-	xpriv    *ecdh.PrivateKey
-	clientID []byte
+	priv  ed25519.PrivateKey
+	xpriv *ecdh.PrivateKey
+	// Every fmt verb prints "standard.Identity(redacted)", never the key.
+	core.Redacted[Identity]
+	// The client id PK messages carry, nil until bound (WithClientID).
+	core.ClientBinding
 }
 
 var _ core.Identity = (*Identity)(nil)
@@ -30,8 +33,8 @@ var _ core.Identity = (*Identity)(nil)
 // NewIdentityFromSeed expands a 32-byte Ed25519 seed (RFC 8032), for
 // example the output of DeriveKey.
 func NewIdentityFromSeed(seed []byte) (*Identity, error) {
-	if len(seed) != SeedSize {
-		return nil, fmt.Errorf("%w: seed must be %d bytes, got %d", core.ErrInvalidKey, SeedSize, len(seed))
+	if err := core.CheckKeyLen("seed", seed, SeedSize); err != nil {
+		return nil, err
 	}
 	priv := ed25519.NewKeyFromSeed(seed)
 	h := sha512.Sum512(seed)
@@ -47,8 +50,8 @@ func NewIdentityFromSeed(seed []byte) (*Identity, error) {
 // carries. The public half must be the one the seed gives: a mismatched
 // pair would sign messages no peer can verify.
 func ParsePrivateKey(priv []byte) (*Identity, error) {
-	if len(priv) != PrivateKeySize {
-		return nil, fmt.Errorf("%w: private key must be %d bytes, got %d", core.ErrInvalidKey, PrivateKeySize, len(priv))
+	if err := core.CheckKeyLen("private key", priv, PrivateKeySize); err != nil {
+		return nil, err
 	}
 	id, err := NewIdentityFromSeed(priv[:SeedSize])
 	if err != nil {
@@ -81,36 +84,13 @@ func (id *Identity) X25519PublicKey() []byte { return id.xpriv.PublicKey().Bytes
 // id (SHA3-256(name)[:16]) it signs PK messages as. The id is not derived
 // from the key; C2 announces (key, id) pairs with SetPubKey.
 func (id *Identity) WithClientID(clientID []byte) (*Identity, error) {
-	if err := core.ValidateID(clientID); err != nil {
-		return nil, err
-	}
-	c := *id
-	c.clientID = bytes.Clone(clientID)
-	return &c, nil
-}
-
-// ClientID returns a copy of the bound client id, or nil if unbound.
-func (id *Identity) ClientID() []byte {
-	if id.clientID == nil {
-		return nil
-	}
-	return bytes.Clone(id.clientID)
+	return core.WithClientID(id, clientID)
 }
 
 // asIdentity returns this package's form of id: an *Identity as is, any
 // other implementation re-parsed from its Bytes.
 func asIdentity(id core.Identity) (*Identity, error) {
-	switch v := id.(type) {
-	case *Identity:
-		if v == nil || v.xpriv == nil {
-			return nil, fmt.Errorf("%w: empty identity", core.ErrInvalidKey)
-		}
-		return v, nil
-	case nil:
-		return nil, fmt.Errorf("%w: nil identity", core.ErrInvalidKey)
-	default:
-		return ParsePrivateKey(id.Bytes())
-	}
+	return core.AsOwn(id, "identity", func(v *Identity) bool { return v.xpriv != nil }, ParsePrivateKey)
 }
 
 // GenerateIdentity creates an identity from a random seed.
@@ -150,8 +130,8 @@ func (*Suite) SigningPublicKey(pub []byte) ([]byte, error) {
 
 // parseEdPublic decodes an Ed25519 public key and refuses small-order points.
 func parseEdPublic(pub []byte) (*edwards25519.Point, error) {
-	if len(pub) != PublicKeySize {
-		return nil, fmt.Errorf("%w: Ed25519 public key must be %d bytes, got %d", core.ErrInvalidKey, PublicKeySize, len(pub))
+	if err := core.CheckKeyLen("Ed25519 public key", pub, PublicKeySize); err != nil {
+		return nil, err
 	}
 	p, err := new(edwards25519.Point).SetBytes(pub)
 	if err != nil {
@@ -176,14 +156,16 @@ func MontgomeryPublicKey(edPub []byte) ([]byte, error) {
 // C2Key is the X25519 key pair of a C2 in PK mode.
 type C2Key struct {
 	priv *ecdh.PrivateKey
+	// Every fmt verb prints "standard.C2Key(redacted)", never the key.
+	core.Redacted[C2Key]
 }
 
 var _ core.C2Key = (*C2Key)(nil)
 
 // NewC2Key parses a 32-byte X25519 private key.
 func NewC2Key(priv []byte) (*C2Key, error) {
-	if len(priv) != C2PrivateKeySize {
-		return nil, fmt.Errorf("%w: C2 private key must be %d bytes, got %d", core.ErrInvalidKey, C2PrivateKeySize, len(priv))
+	if err := core.CheckKeyLen("C2 private key", priv, C2PrivateKeySize); err != nil {
+		return nil, err
 	}
 	k, err := ecdh.X25519().NewPrivateKey(priv)
 	if err != nil {
@@ -211,17 +193,7 @@ func (*Suite) GenerateC2Key() (core.C2Key, error) {
 func (*Suite) ParseC2Key(priv []byte) (core.C2Key, error) { return NewC2Key(priv) }
 
 func asC2Key(k core.C2Key) (*C2Key, error) {
-	switch v := k.(type) {
-	case *C2Key:
-		if v == nil || v.priv == nil {
-			return nil, fmt.Errorf("%w: empty C2 key", core.ErrInvalidKey)
-		}
-		return v, nil
-	case nil:
-		return nil, fmt.Errorf("%w: nil C2 key", core.ErrInvalidKey)
-	default:
-		return NewC2Key(k.Bytes())
-	}
+	return core.AsOwn(k, "C2 key", func(v *C2Key) bool { return v.priv != nil }, NewC2Key)
 }
 
 // probeKey is a fixed random X25519 key used to test public keys for small
@@ -239,8 +211,8 @@ func (*Suite) CheckC2PublicKey(pub []byte) error {
 }
 
 func parseC2Public(pub []byte) (*ecdh.PublicKey, error) {
-	if len(pub) != C2PublicKeySize {
-		return nil, fmt.Errorf("%w: C2 public key must be %d bytes, got %d", core.ErrInvalidKey, C2PublicKeySize, len(pub))
+	if err := core.CheckKeyLen("C2 public key", pub, C2PublicKeySize); err != nil {
+		return nil, err
 	}
 	p, err := ecdh.X25519().NewPublicKey(pub)
 	if err != nil {

@@ -65,8 +65,8 @@ func (s *Suite) ProtectSigned(id core.Identity, topicKey, msg []byte, ts time.Ti
 // Exactly 104 bytes (an empty plaintext) is accepted, as in the reference.
 func (s *Suite) UnprotectSigned(topicKey, protected []byte, now time.Time, w core.Window,
 	signer func(id []byte) ([]byte, error)) (plain, sender []byte, err error) {
-	if len(topicKey) != KeySize {
-		return nil, nil, fmt.Errorf("%w: key must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(topicKey))
+	if err := core.CheckKeyLen("key", topicKey, KeySize); err != nil {
+		return nil, nil, err
 	}
 	n := len(protected)
 	if n <= minPKLen {
@@ -83,9 +83,9 @@ func (s *Suite) UnprotectSigned(topicKey, protected []byte, now time.Time, w cor
 		}
 		return nil, nil, err
 	}
-	if len(pub) != PublicKeySize {
-		// ed25519.Verify would panic on this length.
-		return nil, nil, fmt.Errorf("%w: signer public key must be %d bytes, got %d", core.ErrInvalidKey, PublicKeySize, len(pub))
+	// ed25519.Verify would panic on another length.
+	if err := core.CheckKeyLen("signer public key", pub, PublicKeySize); err != nil {
+		return nil, nil, err
 	}
 	signed, sig := protected[:n-SignatureSize], protected[n-SignatureSize:]
 	if !ed25519.Verify(pub, signed, sig) {
@@ -147,8 +147,8 @@ func (*Suite) ClientCommandKey(id core.Identity, c2Pub []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(c2Pub) != C2PublicKeySize {
-		return nil, fmt.Errorf("%w: C2 public key must be %d bytes, got %d", core.ErrInvalidKey, C2PublicKeySize, len(c2Pub))
+	if err := core.CheckKeyLen("C2 public key", c2Pub, C2PublicKeySize); err != nil {
+		return nil, err
 	}
 	peer, err := ecdh.X25519().NewPublicKey(c2Pub)
 	if err != nil {
@@ -189,8 +189,8 @@ func (s *Suite) ProtectCommand(c2 core.C2Key, clientPub, cmd []byte, ts time.Tim
 // (length, then window) come before the key agreement, as the reference
 // (which holds the agreed key already) orders them; then AES-SIV.
 func (s *Suite) UnprotectCommand(id core.Identity, c2Pub, protected []byte, now time.Time, w core.Window) ([]byte, error) {
-	if len(c2Pub) != C2PublicKeySize {
-		return nil, fmt.Errorf("%w: C2 public key must be %d bytes, got %d", core.ErrInvalidKey, C2PublicKeySize, len(c2Pub))
+	if err := core.CheckKeyLen("C2 public key", c2Pub, C2PublicKeySize); err != nil {
+		return nil, err
 	}
 	if err := checkSK(protected, now, w); err != nil {
 		return nil, err

@@ -1,7 +1,6 @@
 package standard
 
 import (
-	"crypto/rand"
 	"fmt"
 	"time"
 
@@ -98,13 +97,7 @@ func (*Suite) ID(name string) []byte { return core.HashID([]byte(name)) }
 func (*Suite) HashTopic(topic string) []byte { return core.HashID([]byte(topic)) }
 
 // GenerateKey returns 32 random bytes from crypto/rand.
-func (*Suite) GenerateKey() ([]byte, error) {
-	k := make([]byte, KeySize)
-	if _, err := rand.Read(k); err != nil {
-		return nil, fmt.Errorf("e4: generating key: %w", err)
-	}
-	return k, nil
-}
+func (*Suite) GenerateKey() ([]byte, error) { return core.GenerateKey("standard") }
 
 // DeriveKey derives the 32-byte SK key / Ed25519 seed of a device password
 // exactly as the reference tools do: Argon2i v1.3, t=1, m=64 MiB, p=4, no
@@ -144,10 +137,10 @@ func (s *Suite) Protect(key, msg []byte, ts time.Time) ([]byte, error) {
 	return sealSK(c, msg, ts), nil
 }
 
-// sealSK writes the SK layout with one allocation.
+// sealSK writes the SK layout into one output allocation (the counter
+// mode's state is the only other one).
 func sealSK(c *SIV, msg []byte, ts time.Time) []byte {
-	// 16 spare bytes: scratch for the GCM-driven counter mode (zeroed).
-	out := make([]byte, TimestampSize, SKOverhead+len(msg)+siv.Scratch)
+	out := make([]byte, TimestampSize, SKOverhead+len(msg))
 	core.PutTimestamp(out, ts)
 	return c.Seal(out, out[:TimestampSize], msg)
 }
@@ -157,8 +150,8 @@ func sealSK(c *SIV, msg []byte, ts time.Time) []byte {
 // refused), timestamp window (ErrTimestampTooOld / ErrTimestampInFuture),
 // then authentication (ErrNotAuthentic).
 func (s *Suite) Unprotect(key, protected []byte, now time.Time, w core.Window) ([]byte, error) {
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("%w: key must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(key))
+	if err := core.CheckKeyLen("key", key, KeySize); err != nil {
+		return nil, err
 	}
 	if err := checkSK(protected, now, w); err != nil {
 		return nil, err

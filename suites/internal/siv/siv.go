@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
-	"sync"
 	"sync/atomic"
 
 	"github.com/e4c2/e4c2/suites/core"
@@ -19,10 +18,6 @@ const (
 	// Overhead is the size of the synthetic IV (the AES-SIV tag) that
 	// Seal prepends to the ciphertext.
 	Overhead = 16
-	// Scratch is the spare capacity past the sealed output that lets Seal
-	// drive a hot key's counter mode through AES-GCM without allocating:
-	// callers that size dst themselves add it (it is zeroed on return).
-	Scratch = blockSize
 
 	blockSize = aes.BlockSize
 )
@@ -40,30 +35,13 @@ type SIV struct {
 	mac, ctr cipher.Block
 	k1, k2   [blockSize]byte // CMAC subkeys of the MAC key
 	d0dbl    [blockSize]byte // dbl(CMAC(K, 0^128)), the first S2V step
-	h        gf              // E(0^128) under the CTR key (GCM's H)
-
-	// The GCM-driven counter mode (gcmctr.go) is set up once a key has
-	// proved hot: its setup (a GF(2^128) inversion, about 60 us) is worth
-	// about 150 KiB of faster counter mode, which a key used for a few
-	// messages (a command key) would never earn back.
-	uses    atomic.Uint32
-	engOnce sync.Once
-	eng     atomic.Pointer[gcmCTR]
 }
-
-// gcmAfterUses is the number of counter-mode passes of at least gcmMinLen
-// bytes after which a SIV sets up the GCM-driven counter mode; gcmMinLen is
-// the measured crossover below which the block-by-block loop is faster.
-const (
-	gcmAfterUses = 64
-	gcmMinLen    = 256
-)
 
 // New returns the E4 AES-SIV of a 32-byte key k: the RFC 5297 64-byte
 // SIV key is k||k, so the CMAC key and the CTR key are both k.
 func New(key []byte) (*SIV, error) {
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("%w: key must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(key))
+	if err := core.CheckKeyLen("key", key, KeySize); err != nil {
+		return nil, err
 	}
 	return newSIV(key, key)
 }
@@ -113,14 +91,6 @@ func newSIV(macKey, ctrKey []byte) (*SIV, error) {
 	buf := make([]byte, blockSize)
 	mac.Encrypt(buf, buf)
 	copy(c.k1[:], buf)
-	if ctr == mac {
-		c.h = gfLoad(buf)
-	} else {
-		h := make([]byte, blockSize)
-		ctr.Encrypt(h, h)
-		c.h = gfLoad(h)
-		clear(h)
-	}
 	dbl(&c.k1)
 	c.k2 = c.k1
 	dbl(&c.k2)
@@ -137,18 +107,11 @@ func (c *SIV) Overhead() int { return Overhead }
 
 // Seal appends SIV || CT of plaintext under the associated data ad to dst
 // and returns the result. dst must not overlap plaintext.
-//
-// Seal may use 16 bytes of dst's capacity past the result as scratch; they
-// are zeroed before it returns.
 func (c *SIV) Seal(dst, ad, plaintext []byte) []byte {
 	ret, out := sliceForAppend(dst, Overhead+len(plaintext))
 	tag := out[:Overhead]
 	c.s2v(tag, ad, plaintext)
-	v := [blockSize]byte(tag)
-	// The tag slot doubles as heap scratch (GCM nonce or a trailing
-	// partial block); the CT slice keeps the spare capacity behind it.
-	c.xorCTR(out[Overhead:], plaintext, &v, tag)
-	copy(tag, v[:])
+	c.xorCTR(out[Overhead:], plaintext, tag)
 	return ret
 }
 
@@ -161,13 +124,13 @@ func (c *SIV) Open(dst, ad, sivct []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes, the SIV alone is %d", core.ErrTooShortCiphertext, len(sivct), Overhead)
 	}
 	n := len(sivct) - Overhead
-	// 32 bytes past the plaintext are scratch: the first 16 take GCM's
-	// discarded tag or a partial CTR block, then the recomputed SIV; the
-	// last 16 the GCM nonce. All are zeroed before returning.
-	ret, out := sliceForAppend(dst, n+2*blockSize)
-	pt, scratch, nonce := out[:n:n+blockSize], out[n:n+blockSize], out[n+blockSize:]
-	v := [blockSize]byte(sivct[:Overhead])
-	c.xorCTR(pt, sivct[Overhead:], &v, nonce)
+	// The 16 bytes past the plaintext hold the counter, then the recomputed
+	// SIV: heap memory the result already owns, so neither costs an
+	// allocation (see SIV). They are zeroed and cut off before returning.
+	ret, out := sliceForAppend(dst, n+blockSize)
+	pt, scratch := out[:n:n], out[n:]
+	copy(scratch, sivct[:Overhead]) // never write to the caller's input
+	c.xorCTR(pt, sivct[Overhead:], scratch)
 	c.s2v(scratch, ad, pt)
 	ok := subtle.ConstantTimeCompare(scratch, sivct[:Overhead]) == 1
 	clear(out[n:])
@@ -175,7 +138,7 @@ func (c *SIV) Open(dst, ad, sivct []byte) ([]byte, error) {
 		clear(pt)
 		return nil, fmt.Errorf("%w: AES-SIV tag mismatch", core.ErrNotAuthentic)
 	}
-	end := len(ret) - 2*blockSize
+	end := len(ret) - blockSize
 	return ret[:end:end], nil
 }
 
@@ -254,69 +217,25 @@ func (c *SIV) chain(st, m []byte) {
 
 // xorCTR sets dst = src xor AES-CTR keystream from Q = V with bits 63 and
 // 31 cleared (RFC 5297 section 2.5), the counter a 128-bit big-endian
-// integer. dst must not overlap src; scratch is 16 bytes of heap memory
-// outside dst's capacity (its content is destroyed). If dst has 16 bytes
-// of spare capacity and the key is hot, GCM produces the keystream.
-func (c *SIV) xorCTR(dst, src []byte, v *[blockSize]byte, scratch []byte) {
-	q := *v
-	q[8] &= 0x7f
-	q[12] &= 0x7f
-	if len(src) >= gcmMinLen && len(src) <= 1<<30 && cap(dst)-len(src) >= blockSize {
-		if e := c.engine(); e != nil {
-			e.xor(dst, src, &q, scratch)
-			return
-		}
+// integer, which is how cipher.NewCTR increments it. dst must not overlap
+// src.
+//
+// v holds V in heap memory the caller owns: Q is made by clearing the two
+// bits in place and v is restored before returning. A stack copy of Q
+// would escape through the cipher.Block interface inside cipher.NewCTR,
+// one more allocation per message.
+//
+// The standard library's CTR is used as is, at the price of one allocation
+// for its state per message (see the package doc for why).
+func (c *SIV) xorCTR(dst, src, v []byte) {
+	if len(src) == 0 {
+		return
 	}
-	c.xorBlocks(dst, src, &q, scratch)
-}
-
-// xorBlocks is the block-by-block counter mode: one cipher.Block call per
-// block, the counter q already masked.
-func (c *SIV) xorBlocks(dst, src []byte, q *[blockSize]byte, scratch []byte) {
-	hi := binary.BigEndian.Uint64(q[0:8])
-	lo := binary.BigEndian.Uint64(q[8:16])
-	dst = dst[:len(src)]
-	full := len(src) &^ (blockSize - 1)
-	// Three passes over the whole blocks: write every counter block, encrypt
-	// them in place, then fold the plaintext in with crypto/subtle's vector
-	// XOR. Writing all counters first keeps the 8-byte counter stores out
-	// of the way of the cipher's 16-byte loads (no store-forwarding stall),
-	// and the independent block encryptions overlap in the CPU.
-	for i := 0; i < full; i += blockSize {
-		binary.BigEndian.PutUint64(dst[i:i+8], hi)
-		binary.BigEndian.PutUint64(dst[i+8:i+16], lo)
-		lo++
-		if lo == 0 {
-			hi++
-		}
-	}
-	for i := 0; i < full; i += blockSize {
-		b := dst[i : i+blockSize]
-		c.ctr.Encrypt(b, b)
-	}
-	subtle.XORBytes(dst[:full], dst[:full], src[:full])
-	if r := len(src) - full; r > 0 {
-		binary.BigEndian.PutUint64(scratch[0:8], hi)
-		binary.BigEndian.PutUint64(scratch[8:16], lo)
-		c.ctr.Encrypt(scratch[:blockSize], scratch[:blockSize])
-		subtle.XORBytes(dst[full:], src[full:], scratch[:r])
-	}
-}
-
-// engine returns the GCM-driven counter mode once the key is hot, or nil.
-func (c *SIV) engine() *gcmCTR {
-	if e := c.eng.Load(); e != nil {
-		return e
-	}
-	if c.uses.Add(1) < gcmAfterUses {
-		return nil
-	}
-	c.engOnce.Do(func() {
-		if e := newGCMCTR(c.ctr, c.h); e != nil {
-			c.eng.Store(e)
-		}
-	})
-	return c.eng.Load()
+	b8, b12 := v[8], v[12]
+	v[8] &= 0x7f
+	v[12] &= 0x7f
+	cipher.NewCTR(c.ctr, v[:blockSize]).XORKeyStream(dst[:len(src)], src)
+	v[8], v[12] = b8, b12
 }
 
 // dbl is the RFC 5297 doubling in GF(2^128): a left shift by one bit, with
@@ -339,14 +258,13 @@ func xorInto(dst, src []byte) {
 }
 
 // sliceForAppend extends in by n bytes, reallocating only if the capacity
-// is short (then with 16 spare bytes for the GCM tag scratch), and returns
-// the whole slice and the new tail, whose capacity runs to the end.
+// is short, and returns the whole slice and the new tail.
 func sliceForAppend(in []byte, n int) (head, tail []byte) {
 	total := len(in) + n
 	if cap(in) >= total {
 		head = in[:total]
 	} else {
-		head = make([]byte, total, total+blockSize)
+		head = make([]byte, total)
 		copy(head, in)
 	}
 	return head, head[len(in):]
@@ -391,8 +309,8 @@ func (c *Cache) slot(key []byte) *atomic.Pointer[cachedKey] {
 
 // Get returns the SIV of key, from the cache or freshly expanded.
 func (c *Cache) Get(key []byte) (*SIV, error) {
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("%w: key must be %d bytes, got %d", core.ErrInvalidKey, KeySize, len(key))
+	if err := core.CheckKeyLen("key", key, KeySize); err != nil {
+		return nil, err
 	}
 	if c == nil {
 		return newSIV(key, key)

@@ -2,8 +2,9 @@
 """Independent re-derivation of pq-vectors.json with Python `cryptography`
 (OpenSSL ML-DSA / ML-KEM, AES-SIV, Argon2id) and hashlib (SHA3, SHAKE).
 
-Not part of `go test` (the Go test regenerates the file byte for byte); run
-it by hand after changing the suite:  python3 crosscheck.py pq-vectors.json
+TestCrossCheckPython (go test) runs it when python3 has a cryptography with
+ML-DSA and ML-KEM, and skips with a message otherwise; by hand:
+python3 crosscheck.py pq-vectors.json
 It checks every identity and C2 key from its seed, every signature, every
 KEM decapsulation and command key, every AES-SIV ciphertext and the
 Argon2id password key, and prints the number of checks.
