@@ -345,7 +345,7 @@ func newResyncCmd() *cobra.Command {
 
 func displayName(name, id string) string {
 	if name != "" {
-		return name
+		return safeText(name, false)
 	}
 	return id
 }

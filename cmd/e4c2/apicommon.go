@@ -159,19 +159,15 @@ func (t *table) row(cells ...any) {
 
 func (t *table) flush() error { return t.tw.Flush() }
 
-// cell renders one table cell: empty strings and zero times as "-".
+// cell renders one table cell: empty strings and zero times as "-",
+// names from the server escaped (safeText).
 func cell(v any) string {
 	switch x := v.(type) {
 	case string:
 		if x == "" {
 			return "-"
 		}
-		return strings.Map(func(r rune) rune {
-			if r == '\t' || r == '\n' || r == '\r' {
-				return ' '
-			}
-			return r
-		}, x)
+		return safeText(x, false)
 	case time.Time:
 		if x.IsZero() {
 			return "-"

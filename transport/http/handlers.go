@@ -13,9 +13,11 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
@@ -42,7 +44,7 @@ func clientParam(c echo.Context, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := core.ValidateName(v); err != nil {
+	if err := domain.ValidateClientName(v); err != nil {
 		return "", fmt.Errorf("http: %s: %w", name, err)
 	}
 	return v, nil
@@ -54,7 +56,7 @@ func topicParam(c echo.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := core.ValidateTopic(v); err != nil {
+	if err := domain.ValidateTopic(v); err != nil {
 		return "", fmt.Errorf("http: topic: %w", err)
 	}
 	return v, nil
@@ -63,8 +65,23 @@ func topicParam(c echo.Context) (string, error) {
 // decodeJSON reads exactly one JSON object into v, refusing unknown fields
 // and trailing data. Oversize bodies surface as *http.MaxBytesError (413);
 // everything else malformed is a 400.
+//
+// The body must be valid UTF-8: encoding/json would silently replace
+// invalid bytes in strings by U+FFFD, so a name could reach the C2 other
+// than as it was sent.
 func decodeJSON(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		var mbe *nethttp.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("invalid_body", "reading the request body failed")
+	}
+	if !utf8.Valid(raw) {
+		return badRequest("invalid_utf8", "request body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *nethttp.MaxBytesError
@@ -170,7 +187,7 @@ func (b newClientBody) toRequest() (NewClientRequest, error) {
 		return r, badRequest("invalid_name", "name or id is required")
 	}
 	if b.Name != "" {
-		if err := core.ValidateName(b.Name); err != nil {
+		if err := domain.ValidateClientName(b.Name); err != nil {
 			return r, fmt.Errorf("http: name: %w", err)
 		}
 		r.Name = b.Name
@@ -441,7 +458,7 @@ func (s *Server) newTopic(c echo.Context) error {
 	if err := s.bind(c, &b); err != nil {
 		return err
 	}
-	if err := core.ValidateTopic(b.Topic); err != nil {
+	if err := domain.ValidateTopic(b.Topic); err != nil {
 		return fmt.Errorf("http: topic: %w", err)
 	}
 	rotated, err := s.backend.NewTopic(c.Request().Context(), caller(c), b.Topic)
@@ -606,7 +623,7 @@ func (s *Server) checkBatch(clients []string) error {
 		return badRequest("invalid_batch", "at most %d clients per batch", s.cfg.MaxPageSize)
 	}
 	for i, cl := range clients {
-		if err := core.ValidateName(cl); err != nil {
+		if err := domain.ValidateClientName(cl); err != nil {
 			return fmt.Errorf("http: clients[%d]: %w", i, err)
 		}
 	}
@@ -645,7 +662,7 @@ func (s *Server) batchAttach(c echo.Context) error {
 	if err := s.bind(c, &b); err != nil {
 		return err
 	}
-	if err := core.ValidateTopic(b.Topic); err != nil {
+	if err := domain.ValidateTopic(b.Topic); err != nil {
 		return fmt.Errorf("http: topic: %w", err)
 	}
 	if err := s.checkBatch(b.Clients); err != nil {
@@ -703,12 +720,12 @@ func (s *Server) audit(c echo.Context) error {
 	q := AuditQuery{Page: p, Client: c.QueryParam("client"), Topic: c.QueryParam("topic"),
 		Actor: c.QueryParam("actor"), Type: c.QueryParam("type")}
 	if q.Client != "" {
-		if err := core.ValidateName(q.Client); err != nil {
+		if err := domain.ValidateClientName(q.Client); err != nil {
 			return fmt.Errorf("http: client: %w", err)
 		}
 	}
 	if q.Topic != "" {
-		if err := core.ValidateTopic(q.Topic); err != nil {
+		if err := domain.ValidateTopic(q.Topic); err != nil {
 			return fmt.Errorf("http: topic: %w", err)
 		}
 	}
@@ -735,7 +752,7 @@ func (s *Server) deliveries(c echo.Context) error {
 	}
 	client := c.QueryParam("client")
 	if client != "" {
-		if err := core.ValidateName(client); err != nil {
+		if err := domain.ValidateClientName(client); err != nil {
 			return fmt.Errorf("http: client: %w", err)
 		}
 	}
