@@ -392,6 +392,9 @@ func decideCreateToken(st State, c CreateToken) (Decision, error) {
 	if st.Token.Exists {
 		return Decision{}, opErr(op, c.Name, ErrAlreadyExists)
 	}
+	if st.Token.Revoked {
+		return Decision{}, opErr(op, c.Name, ErrTokenNameRevoked)
+	}
 	if c.Hash == ([32]byte{}) {
 		return Decision{}, opErr(op, c.Name, fmt.Errorf("%w: empty token hash", core.ErrInvalidKey))
 	}
@@ -402,6 +405,9 @@ func decideCreateToken(st State, c CreateToken) (Decision, error) {
 func decideRevokeToken(st State, c RevokeToken) (Decision, error) {
 	if !st.Token.Exists {
 		return Decision{}, opErr(c.Op(), c.Name, ErrUnknownToken)
+	}
+	if st.Token.Role == TokenAdmin && st.Token.Admins <= 1 {
+		return Decision{}, opErr(c.Op(), c.Name, ErrLastAdminToken)
 	}
 	return Decision{Stream: TokenStream(c.Name), Expected: int64(st.Token.Version),
 		Events: []Event{&TokenRevoked{Name: c.Name}}}, nil
