@@ -715,7 +715,7 @@ func newEventsCmd() *cobra.Command {
 						return err
 					}
 				} else {
-					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", ev.Position, ev.Time.UTC().Format(time.RFC3339), ev.Type, cell(ev.Actor), ev.Stream)
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", ev.Position, ev.Time.UTC().Format(time.RFC3339), cell(ev.Type), cell(ev.Actor), cell(ev.Stream))
 				}
 				n++
 				if count > 0 && n >= count {
