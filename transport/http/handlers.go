@@ -39,12 +39,17 @@ func pathParam(c echo.Context, name string) (string, error) {
 }
 
 // clientParam returns a client reference (name or hex id) from the path.
+// References to existing clients and topics (paths, queries, attach lists)
+// are checked with core's protocol rules only, not with the C2's stricter
+// name policy (domain.ValidateClientName, domain.ValidateTopic, applied to
+// names being created): a store may hold a name from before the policy,
+// and the operator must still be able to look at it and remove it.
 func clientParam(c echo.Context, name string) (string, error) {
 	v, err := pathParam(c, name)
 	if err != nil {
 		return "", err
 	}
-	if err := domain.ValidateClientName(v); err != nil {
+	if err := core.ValidateName(v); err != nil {
 		return "", fmt.Errorf("http: %s: %w", name, err)
 	}
 	return v, nil
@@ -56,7 +61,7 @@ func topicParam(c echo.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := domain.ValidateTopic(v); err != nil {
+	if err := core.ValidateTopic(v); err != nil {
 		return "", fmt.Errorf("http: topic: %w", err)
 	}
 	return v, nil
@@ -623,7 +628,7 @@ func (s *Server) checkBatch(clients []string) error {
 		return badRequest("invalid_batch", "at most %d clients per batch", s.cfg.MaxPageSize)
 	}
 	for i, cl := range clients {
-		if err := domain.ValidateClientName(cl); err != nil {
+		if err := core.ValidateName(cl); err != nil {
 			return fmt.Errorf("http: clients[%d]: %w", i, err)
 		}
 	}
@@ -662,7 +667,7 @@ func (s *Server) batchAttach(c echo.Context) error {
 	if err := s.bind(c, &b); err != nil {
 		return err
 	}
-	if err := domain.ValidateTopic(b.Topic); err != nil {
+	if err := core.ValidateTopic(b.Topic); err != nil {
 		return fmt.Errorf("http: topic: %w", err)
 	}
 	if err := s.checkBatch(b.Clients); err != nil {
@@ -720,12 +725,12 @@ func (s *Server) audit(c echo.Context) error {
 	q := AuditQuery{Page: p, Client: c.QueryParam("client"), Topic: c.QueryParam("topic"),
 		Actor: c.QueryParam("actor"), Type: c.QueryParam("type")}
 	if q.Client != "" {
-		if err := domain.ValidateClientName(q.Client); err != nil {
+		if err := core.ValidateName(q.Client); err != nil {
 			return fmt.Errorf("http: client: %w", err)
 		}
 	}
 	if q.Topic != "" {
-		if err := domain.ValidateTopic(q.Topic); err != nil {
+		if err := core.ValidateTopic(q.Topic); err != nil {
 			return fmt.Errorf("http: topic: %w", err)
 		}
 	}
@@ -752,7 +757,7 @@ func (s *Server) deliveries(c echo.Context) error {
 	}
 	client := c.QueryParam("client")
 	if client != "" {
-		if err := domain.ValidateClientName(client); err != nil {
+		if err := core.ValidateName(client); err != nil {
 			return fmt.Errorf("http: client: %w", err)
 		}
 	}
