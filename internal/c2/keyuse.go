@@ -53,7 +53,7 @@ const (
 func (s *Service) recordKeyUse(ctx context.Context, o Origin, topic domain.ID, keyVersion uint64, kind keyUseKind) error {
 	l := &s.keyUse
 	now := s.clock()
-	k := keyUseKey{actor: s.meta(o).Actor, topic: topic, keyVersion: keyVersion, minute: now.Truncate(time.Minute).Unix()}
+	k := keyUseKey{actor: actorOf(o), topic: topic, keyVersion: keyVersion, minute: now.Truncate(time.Minute).Unix()}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -94,7 +94,7 @@ func (s *Service) recordKeyUse(ctx context.Context, o Origin, topic domain.ID, k
 // with the minute's other uses (its use was recorded before the attempt).
 func (s *Service) recordKeyUseFailure(o Origin, topic domain.ID, keyVersion uint64) {
 	l := &s.keyUse
-	k := keyUseKey{actor: s.meta(o).Actor, topic: topic, keyVersion: keyVersion, minute: s.clock().Truncate(time.Minute).Unix()}
+	k := keyUseKey{actor: actorOf(o), topic: topic, keyVersion: keyVersion, minute: s.clock().Truncate(time.Minute).Unix()}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed || l.pending == nil {
@@ -107,6 +107,14 @@ func (s *Service) recordKeyUseFailure(o Origin, topic domain.ID, keyVersion uint
 	}
 	c.failures++
 	l.opened[k] = true
+}
+
+// actorOf is the actor meta records for o.
+func actorOf(o Origin) string {
+	if o.Actor == "" {
+		return "system"
+	}
+	return o.Actor
 }
 
 func (c *keyUseCount) add(kind keyUseKind) {
