@@ -242,7 +242,7 @@ func TestActionsDeliveredSK(t *testing.T) {
 	// The devices hold the C2's current topic keys: a message the C2
 	// protects now opens on the device (ProtectTopic, not an export).
 	for _, tp := range []string{"sensors/1", "sensors/2"} {
-		msg, err := w.svc.ProtectTopic(ctx, tp, []byte("probe "+tp))
+		msg, err := w.svc.ProtectTopic(ctx, c2.Origin{Actor: "test"}, tp, []byte("probe "+tp))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -326,6 +326,7 @@ func compileExpr(field, src string, maxNodes uint, opts ...expr.Option) (*vm.Pro
 		return nil, err
 	}
 	all := append([]expr.Option{expr.Env(Env{}), expr.MaxNodes(maxNodes)}, guardOptions()...)
+	all = append(all, stringCapOptions()...)
 	p, err := expr.Compile(src, append(all, opts...)...)
 	if err != nil {
 		ce := &CompileError{Field: field, Message: err.Error()}

@@ -157,6 +157,13 @@ func Encode(ev Event, stream string, version uint64, s Sealer) ([]byte, error) {
 		b = append(b, e.Client[:]...)
 		b = append(b, e.Topic[:]...)
 		b = binary.AppendUvarint(b, e.KeyVersion)
+	case *KeyUsed:
+		b = append(b, e.Topic[:]...)
+		b = binary.AppendUvarint(b, e.KeyVersion)
+		b = binary.AppendUvarint(b, e.Minute)
+		b = binary.AppendUvarint(b, e.Protects)
+		b = binary.AppendUvarint(b, e.Unprotects)
+		b = binary.AppendUvarint(b, e.Failures)
 	default:
 		return nil, fmt.Errorf("domain: encode %T: %w", ev, ErrUnknownEvent)
 	}
@@ -314,6 +321,15 @@ func DecodeType(t Type, data []byte) (Event, error) {
 		d.id(&e.Client)
 		d.id(&e.Topic)
 		e.KeyVersion = d.uvarint()
+		ev = e
+	case TypeKeyUsed:
+		e := &KeyUsed{}
+		d.id(&e.Topic)
+		e.KeyVersion = d.uvarint()
+		e.Minute = d.uvarint()
+		e.Protects = d.uvarint()
+		e.Unprotects = d.uvarint()
+		e.Failures = d.uvarint()
 		ev = e
 	default:
 		return nil, fmt.Errorf("domain: decode: %w", ErrUnknownEvent)

@@ -182,6 +182,13 @@ type TokenView struct {
 	Name    string
 	Exists  bool // created and not revoked
 	Version uint64
+	// Revoked: the name was used by a token that is now revoked (names are
+	// never reused, so the audit's "token:<name>" names one token).
+	Revoked bool
+	// Role of the live token; Admins is the number of live admin tokens,
+	// this one included (the last one cannot be revoked).
+	Role   TokenRole
+	Admins int
 }
 
 // State is the view of the read model a command is decided against. The

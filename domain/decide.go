@@ -89,7 +89,7 @@ func decideRegister(st State, c RegisterClient) (Decision, error) {
 	op := c.Op()
 	subject := clientSubject(ClientView{Name: c.Name}, c.Client)
 	if c.Name != "" {
-		if err := core.ValidateName(c.Name); err != nil {
+		if err := ValidateClientName(c.Name); err != nil {
 			return Decision{}, opErr(op, "", err)
 		}
 		if ClientID(c.Name) != c.Client {
@@ -261,7 +261,7 @@ func roleRank(r Role) Role {
 
 func decidePutTopic(st State, c PutTopic) (Decision, error) {
 	op := c.Op()
-	if err := core.ValidateTopic(c.Topic); err != nil {
+	if err := ValidateTopic(c.Topic); err != nil {
 		return Decision{}, opErr(op, "", err)
 	}
 	h := TopicHash(c.Topic)
@@ -383,7 +383,7 @@ func decideRotateC2(st State, c RotateC2Key) (Decision, error) {
 
 func decideCreateToken(st State, c CreateToken) (Decision, error) {
 	op := c.Op()
-	if err := core.ValidateName(c.Name); err != nil {
+	if err := ValidateClientName(c.Name); err != nil {
 		return Decision{}, opErr(op, "", err)
 	}
 	if !c.Role.Valid() {
@@ -391,6 +391,9 @@ func decideCreateToken(st State, c CreateToken) (Decision, error) {
 	}
 	if st.Token.Exists {
 		return Decision{}, opErr(op, c.Name, ErrAlreadyExists)
+	}
+	if st.Token.Revoked {
+		return Decision{}, opErr(op, c.Name, ErrTokenNameRevoked)
 	}
 	if c.Hash == ([32]byte{}) {
 		return Decision{}, opErr(op, c.Name, fmt.Errorf("%w: empty token hash", core.ErrInvalidKey))
@@ -402,6 +405,9 @@ func decideCreateToken(st State, c CreateToken) (Decision, error) {
 func decideRevokeToken(st State, c RevokeToken) (Decision, error) {
 	if !st.Token.Exists {
 		return Decision{}, opErr(c.Op(), c.Name, ErrUnknownToken)
+	}
+	if st.Token.Role == TokenAdmin && st.Token.Admins <= 1 {
+		return Decision{}, opErr(c.Op(), c.Name, ErrLastAdminToken)
 	}
 	return Decision{Stream: TokenStream(c.Name), Expected: int64(st.Token.Version),
 		Events: []Event{&TokenRevoked{Name: c.Name}}}, nil

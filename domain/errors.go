@@ -27,6 +27,15 @@ var (
 	ErrNoC2Key         = errors.New("no c2 key pair")
 	ErrInvalidCommand  = errors.New("invalid command")
 	ErrUnknownDelivery = errors.New("unknown queued command")
+	// ErrTokenNameRevoked: a token of that name existed and was revoked.
+	// Names are never reused, so "token:<name>" in the audit always means
+	// one token; pick another name.
+	ErrTokenNameRevoked = errors.New("token name was used by a revoked token")
+	// ErrLastAdminToken: revoking the only live admin token would leave
+	// nobody able to manage tokens through the API. Create another admin
+	// token first; with no admin token at all, the server stopped, use
+	// e4c2 token create --data-dir.
+	ErrLastAdminToken = errors.New("cannot revoke the last admin token")
 )
 
 // OpError is the error of a refused operation: which operation, on what

@@ -31,6 +31,7 @@ const (
 	TypeKeyExported
 	TypeCommandConfirmed
 	TypeDeviceSeen
+	TypeKeyUsed
 	numTypes
 )
 
@@ -56,6 +57,7 @@ var catalogue = [numTypes]string{
 	TypeKeyExported:         "key.exported.v1",
 	TypeCommandConfirmed:    "command.confirmed.v1",
 	TypeDeviceSeen:          "device.seen.v1",
+	TypeKeyUsed:             "key.used.v1",
 }
 
 var byWireName = func() map[string]Type {
@@ -274,6 +276,29 @@ type KeyExported struct {
 	KeyVersion uint64
 }
 
+// KeyUsed records that a token used a topic key through the C2's
+// protect/unprotect helpers: with them an operator can encrypt or decrypt
+// any topic's messages without ever exporting its key, so the use must be
+// in the audit like an export. Uses are aggregated per actor (in the
+// metadata), topic, key version and minute: the first use of a minute is
+// recorded before the helper answers (if it cannot be recorded, the helper
+// refuses), the further uses of that minute are counted and recorded in
+// one more event when the minute is over. The audit shows who used which
+// key how often, without one event per message. It never holds a payload.
+type KeyUsed struct {
+	Topic      ID
+	KeyVersion uint64
+	// Minute is the Unix time (seconds) of the start of the minute the
+	// counted uses fall in.
+	Minute uint64
+	// Protects and Unprotects count the calls of each helper; Failures the
+	// unprotect calls that did not open (not authentic, outside the time
+	// window...), a sign of probing.
+	Protects   uint64
+	Unprotects uint64
+	Failures   uint64
+}
+
 // EventType implementations.
 func (*ClientRegistered) EventType() Type    { return TypeClientRegistered }
 func (*ClientRemoved) EventType() Type       { return TypeClientRemoved }
@@ -293,6 +318,7 @@ func (*TokenRevoked) EventType() Type        { return TypeTokenRevoked }
 func (*KeyExported) EventType() Type         { return TypeKeyExported }
 func (*CommandConfirmed) EventType() Type    { return TypeCommandConfirmed }
 func (*DeviceSeen) EventType() Type          { return TypeDeviceSeen }
+func (*KeyUsed) EventType() Type             { return TypeKeyUsed }
 
 // SecretOf returns the sealed key of an event that carries one (client
 // registered in SK mode, client key rotated, topic created / rotated, C2

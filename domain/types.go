@@ -135,6 +135,9 @@ const (
 	// ExportStream records key exports (key.exported.v1), appended with
 	// eventstore.Any: an export decides nothing.
 	ExportStream = "exports"
+	// KeyUseStream records the uses of topic keys by the protect/unprotect
+	// helpers (key.used.v1), appended with eventstore.Any like exports.
+	KeyUseStream = "keyuse"
 )
 
 // ClientStream returns "client-<hex id>".

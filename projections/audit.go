@@ -133,6 +133,9 @@ func (a *Audit) Apply(r eventstore.Record) error {
 	case *domain.KeyExported:
 		e.Client, e.Topic, e.KeyVersion = x.Client, x.Topic, x.KeyVersion
 		e.Detail = "key exported in clear"
+	case *domain.KeyUsed:
+		e.Topic, e.KeyVersion = x.Topic, x.KeyVersion
+		e.Detail = keyUseDetail(x)
 	}
 	if !e.Topic.IsZero() {
 		e.TopicName = a.names[e.Topic]

@@ -123,7 +123,17 @@ func (k *KeyState) TokenView(name string) domain.TokenView {
 	defer k.mu.RUnlock()
 	v := domain.TokenView{Name: name}
 	if i, ok := k.tokenIdx[name]; ok {
-		v.Exists, v.Version = k.tokens[i].live, k.tokens[i].version
+		t := &k.tokens[i]
+		v.Exists, v.Version = t.live, t.version
+		v.Revoked = !t.live && t.version > 0
+		if t.live {
+			v.Role = t.role
+		}
+	}
+	for i := range k.tokens {
+		if k.tokens[i].live && k.tokens[i].role == domain.TokenAdmin {
+			v.Admins++
+		}
 	}
 	return v
 }

@@ -345,7 +345,7 @@ func newResyncCmd() *cobra.Command {
 
 func displayName(name, id string) string {
 	if name != "" {
-		return name
+		return safeText(name, false)
 	}
 	return id
 }
@@ -607,6 +607,11 @@ func newTokenCmd() *cobra.Command {
 	create := &cobra.Command{
 		Use: "create NAME", Short: "create an API token (admin, operator or reader); the secret is shown once", Args: cobra.ExactArgs(1),
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			if out != "" {
+				if err := checkOutPath(out, force); err != nil {
+					return err
+				}
+			}
 			t, err := c.CreateToken(cmd.Context(), args[0], role)
 			if err != nil {
 				return err
@@ -621,10 +626,10 @@ func newTokenCmd() *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), t)
 			}
 			if out != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "token %s (%s) written to %s\n", t.Name, t.Role, out)
+				fmt.Fprintf(cmd.OutOrStdout(), "token %s (%s) written to %s\n", safeText(t.Name, false), t.Role, out)
 				return nil
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "token %s (%s) created; its secret is shown once:\n", t.Name, t.Role)
+			fmt.Fprintf(cmd.ErrOrStderr(), "token %s (%s) created; its secret is shown once:\n", safeText(t.Name, false), t.Role)
 			fmt.Fprintln(cmd.OutOrStdout(), t.Secret)
 			return nil
 		}),
@@ -632,6 +637,7 @@ func newTokenCmd() *cobra.Command {
 	create.Flags().StringVar(&role, "role", "reader", "role: admin, operator or reader")
 	create.Flags().StringVar(&out, "out", "", "write the secret to this file (0600) instead of stdout")
 	create.Flags().BoolVar(&force, "force", false, "overwrite --out")
+	addOfflineTokenCreate(create, &role, &out, &force, func() bool { return o.json })
 	list := &cobra.Command{
 		Use: "list", Short: "list API tokens (never their secrets)", Args: cobra.NoArgs,
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
@@ -709,7 +715,7 @@ func newEventsCmd() *cobra.Command {
 						return err
 					}
 				} else {
-					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", ev.Position, ev.Time.UTC().Format(time.RFC3339), ev.Type, cell(ev.Actor), ev.Stream)
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", ev.Position, ev.Time.UTC().Format(time.RFC3339), cell(ev.Type), cell(ev.Actor), cell(ev.Stream))
 				}
 				n++
 				if count > 0 && n >= count {
@@ -840,6 +846,11 @@ func newExportKeyCmd() *cobra.Command {
 		Short: "export a client's or topic's key (admin; the only command that shows key material)",
 		Args:  cobra.ExactArgs(2),
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			if out != "" {
+				if err := checkOutPath(out, force); err != nil {
+					return err
+				}
+			}
 			var k apiclient.ExportedKey
 			var err error
 			switch args[0] {

@@ -96,6 +96,8 @@ func (o *apiOpts) apiError(err error) error {
 		switch {
 		case ae.Status == http.StatusUnauthorized:
 			return withHint(err, "set "+envToken+" to the admin token printed by e4c2 serve (or a token from e4c2 token create)")
+		case ae.Code == "crypto_helpers_disabled":
+			return withHint(err, "the server runs with --disable-crypto-helpers: protect and unprotect on a device or with the library")
 		case ae.Status == http.StatusForbidden:
 			return withHint(err, "this token's role does not allow it: use an operator or admin token")
 		case ae.Code == "unknown_client":
@@ -108,6 +110,10 @@ func (o *apiOpts) apiError(err error) error {
 			return withHint(err, "the server runs in SK mode or has no C2 key yet")
 		case ae.Status == http.StatusTooManyRequests:
 			return withHint(err, "slow down and retry")
+		case ae.Code == "token_name_revoked":
+			return withHint(err, "token names are never reused (the audit names tokens): choose another name")
+		case ae.Code == "last_admin_token":
+			return withHint(err, "create another admin token first (e4c2 token create NAME --role admin); with none left, stop the server and run e4c2 token create --data-dir DIR NAME --role admin")
 		case ae.Code == "insufficient_storage":
 			return withHint(err, "the server's store disk is full: free space on it, then retry")
 		}
@@ -159,19 +165,15 @@ func (t *table) row(cells ...any) {
 
 func (t *table) flush() error { return t.tw.Flush() }
 
-// cell renders one table cell: empty strings and zero times as "-".
+// cell renders one table cell: empty strings and zero times as "-",
+// names from the server escaped (safeText).
 func cell(v any) string {
 	switch x := v.(type) {
 	case string:
 		if x == "" {
 			return "-"
 		}
-		return strings.Map(func(r rune) rune {
-			if r == '\t' || r == '\n' || r == '\r' {
-				return ' '
-			}
-			return r
-		}, x)
+		return safeText(x, false)
 	case time.Time:
 		if x.IsZero() {
 			return "-"

@@ -80,7 +80,7 @@ func TestKeyFileRoundTrip(t *testing.T) {
 }
 
 func TestCell(t *testing.T) {
-	for in, want := range map[any]string{"": "-", "a\tb\nc": "a b c", uint64(7): "7", time.Time{}: "-"} {
+	for in, want := range map[any]string{"": "-", "a\tb\nc": `a\tb\nc`, uint64(7): "7", time.Time{}: "-"} {
 		if got := cell(in); got != want {
 			t.Errorf("cell(%q) = %q, want %q", in, got, want)
 		}

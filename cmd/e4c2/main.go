@@ -46,7 +46,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "e4c2: error: %v\n", err)
+	fmt.Fprintf(stderr, "e4c2: error: %s\n", safeText(err.Error(), true))
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.hint != "" {

@@ -70,6 +70,9 @@ Precedence: defaults < --config file < E4C2_* environment variables < flags.`,
 	f.StringVar(&cfg.MQTTClientCAFile, "mqtt-client-ca-file", cfg.MQTTClientCAFile, "require device TLS certificates signed by these CAs (mutual TLS)")
 	f.StringVar(&cfg.AdminTokenFile, "admin-token-file", cfg.AdminTokenFile, "write the first admin token to this new 0600 file instead of standard output")
 	f.BoolVar(&cfg.InsecureListen, "insecure-listen", cfg.InsecureListen, "allow listening beyond loopback without TLS (tokens and credentials in clear)")
+	f.BoolVar(&cfg.MetricsAuth, "metrics-auth", cfg.MetricsAuth, "require a reader token for GET /metrics")
+	f.IntVar(&cfg.AuthFailLimit, "auth-fail-limit", cfg.AuthFailLimit, "invalid API tokens allowed per source address and minute before 429 (0: default 10, negative: no limit)")
+	f.BoolVar(&cfg.DisableCryptoHelpers, "disable-crypto-helpers", cfg.DisableCryptoHelpers, "turn off the API's protect/unprotect helpers (403 crypto_helpers_disabled)")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	f.DurationVar(&cfg.ShutdownTimeout.Duration, "shutdown-timeout", cfg.ShutdownTimeout.Duration, "graceful shutdown bound")
 	return cmd
@@ -124,6 +127,12 @@ func applyFlag(dst, flags *config.Config, name string) {
 		dst.AdminTokenFile = flags.AdminTokenFile
 	case "insecure-listen":
 		dst.InsecureListen = flags.InsecureListen
+	case "metrics-auth":
+		dst.MetricsAuth = flags.MetricsAuth
+	case "auth-fail-limit":
+		dst.AuthFailLimit = flags.AuthFailLimit
+	case "disable-crypto-helpers":
+		dst.DisableCryptoHelpers = flags.DisableCryptoHelpers
 	case "log-level":
 		dst.LogLevel = flags.LogLevel
 	case "shutdown-timeout":

@@ -343,10 +343,18 @@ func (s *Service) openTopicKey(topic string) ([]byte, error) {
 	return s.open(ref)
 }
 
-// ProtectTopic protects payload with the topic's current key (SK layout),
-// timestamped now: the C2 speaking on a topic for a caller of the API.
-func (s *Service) ProtectTopic(ctx context.Context, topic string, payload []byte) ([]byte, error) {
-	key, err := s.openTopicKey(topic)
+// ProtectTopic protects a payload with the topic's current key, for o.
+// The use is recorded (key.used.v1, aggregated per minute, see keyuse.go):
+// the helper lets its caller encrypt for a topic without holding its key.
+func (s *Service) ProtectTopic(ctx context.Context, o Origin, topic string, payload []byte) ([]byte, error) {
+	h, ref, err := s.topicKeyRef(topic)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.recordKeyUse(ctx, o, h, ref.Version, useProtect); err != nil {
+		return nil, err
+	}
+	key, err := s.open(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -356,7 +364,24 @@ func (s *Service) ProtectTopic(ctx context.Context, topic string, payload []byte
 
 // UnprotectTopic opens a message protected with the topic's current key or,
 // within the transition period after a rotation, with the previous one.
-func (s *Service) UnprotectTopic(ctx context.Context, topic string, protected []byte) ([]byte, error) {
+// The use is recorded like ProtectTopic's, and a message that does not
+// open is counted as a failure (probing shows in the audit).
+func (s *Service) UnprotectTopic(ctx context.Context, o Origin, topic string, protected []byte) ([]byte, error) {
+	h, ref, err := s.topicKeyRef(topic)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.recordKeyUse(ctx, o, h, ref.Version, useUnprotect); err != nil {
+		return nil, err
+	}
+	plain, err := s.unprotectTopic(ctx, topic, protected)
+	if err != nil {
+		s.recordKeyUseFailure(o, h, ref.Version)
+	}
+	return plain, err
+}
+
+func (s *Service) unprotectTopic(ctx context.Context, topic string, protected []byte) ([]byte, error) {
 	key, err := s.openTopicKey(topic)
 	if err != nil {
 		return nil, err

@@ -18,7 +18,8 @@ import (
 // expected reports the refusals a random operation may legitimately get.
 func expected(err error) bool {
 	for _, s := range []error{domain.ErrUnknownClient, domain.ErrUnknownTopic, domain.ErrNotLinked,
-		domain.ErrAlreadyExists, domain.ErrUnknownToken, c2.ErrNotPending} {
+		domain.ErrAlreadyExists, domain.ErrUnknownToken, c2.ErrNotPending,
+		domain.ErrTokenNameRevoked, domain.ErrLastAdminToken} {
 		if errors.Is(err, s) {
 			return true
 		}

@@ -96,6 +96,8 @@ type Service struct {
 	done   chan struct{}
 	runErr error
 	closed atomic.Bool
+
+	keyUse keyUseLog // uses of topic keys by the helpers (keyuse.go)
 }
 
 // ErrClosed is returned by operations after Close.
@@ -170,6 +172,7 @@ func modeSupported(s core.Suite, m core.Mode) bool {
 
 // Close stops following the log. It does not close the store.
 func (s *Service) Close() error {
+	s.closeKeyUse() // the last counts of the helpers' key uses
 	s.closed.Store(true)
 	s.cancel()
 	<-s.done

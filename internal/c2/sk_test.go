@@ -229,9 +229,8 @@ func TestTokens(t *testing.T) {
 			t.Fatal("token secret in the log")
 		}
 	}
-	// Re-creation after revocation is allowed and gives a new secret.
-	s2, _, err := e.svc.CreateToken(ctx, sys, "ci", domain.TokenReader)
-	if err != nil || s2 == secret {
+	// A revoked name is never reused: the audit's token:ci stays one token.
+	if _, _, err := e.svc.CreateToken(ctx, sys, "ci", domain.TokenReader); !errors.Is(err, domain.ErrTokenNameRevoked) {
 		t.Fatalf("recreate: %v", err)
 	}
 }
@@ -349,24 +348,24 @@ func TestProtectUnprotectTopicTransition(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, core.SymKey)
 	must(e.svc.NewTopic(ctx, sys, "t"))(t)
-	msg := must(e.svc.ProtectTopic(ctx, "t", []byte("hello")))(t)
-	if got := must(e.svc.UnprotectTopic(ctx, "t", msg))(t); string(got) != "hello" {
+	msg := must(e.svc.ProtectTopic(ctx, sys, "t", []byte("hello")))(t)
+	if got := must(e.svc.UnprotectTopic(ctx, sys, "t", msg))(t); string(got) != "hello" {
 		t.Fatalf("got %q", got)
 	}
 	must(e.svc.NewTopic(ctx, sys, "t"))(t)
 	// Within the transition period the previous key still opens it.
-	if got := must(e.svc.UnprotectTopic(ctx, "t", msg))(t); string(got) != "hello" {
+	if got := must(e.svc.UnprotectTopic(ctx, sys, "t", msg))(t); string(got) != "hello" {
 		t.Fatalf("got %q", got)
 	}
-	fresh := must(e.svc.ProtectTopic(ctx, "t", []byte("again")))(t)
+	fresh := must(e.svc.ProtectTopic(ctx, sys, "t", []byte("again")))(t)
 	e.clock.Advance(61 * time.Minute)
-	if _, err := e.svc.UnprotectTopic(ctx, "t", msg); err == nil {
+	if _, err := e.svc.UnprotectTopic(ctx, sys, "t", msg); err == nil {
 		t.Fatal("previous key accepted after the transition period")
 	}
-	if _, err := e.svc.UnprotectTopic(ctx, "t", fresh); !errors.Is(err, core.ErrTimestampTooOld) {
+	if _, err := e.svc.UnprotectTopic(ctx, sys, "t", fresh); !errors.Is(err, core.ErrTimestampTooOld) {
 		t.Fatalf("old message: %v", err)
 	}
-	if _, err := e.svc.ProtectTopic(ctx, "nope", []byte("x")); !errors.Is(err, domain.ErrUnknownTopic) {
+	if _, err := e.svc.ProtectTopic(ctx, sys, "nope", []byte("x")); !errors.Is(err, domain.ErrUnknownTopic) {
 		t.Fatalf("unknown topic: %v", err)
 	}
 }

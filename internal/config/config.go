@@ -82,6 +82,18 @@ type Config struct {
 	// InsecureListen allows a listener beyond loopback without TLS: API
 	// tokens and device credentials would then cross the network in clear.
 	InsecureListen bool `json:"insecure_listen"`
+	// MetricsAuth puts GET /metrics behind a reader token (default:
+	// public, like /healthz, for scrapers on a trusted network).
+	MetricsAuth bool `json:"metrics_auth"`
+	// AuthFailLimit is how many requests with an invalid API token one
+	// source address may send per minute before it gets 429 until the
+	// minute ends (0: the default, 10; negative: no limit).
+	AuthFailLimit int `json:"auth_fail_limit"`
+	// DisableCryptoHelpers turns off the API's protect/unprotect helpers
+	// (POST /api/v1/topics/{topic}/protect and /unprotect answer 403): an
+	// operator token then cannot use the C2 to encrypt or decrypt with a
+	// topic key at all.
+	DisableCryptoHelpers bool `json:"disable_crypto_helpers"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
 	// AuditMemory bounds the audit entries the server keeps in memory for

@@ -61,3 +61,20 @@ func TestRuleEventsDecode(t *testing.T) {
 		t.Errorf("unknown type: %v", err)
 	}
 }
+
+// The helpers' key.used.v1 is read by every offline tool like any domain
+// event.
+func TestKeyUsedDecodes(t *testing.T) {
+	ev := &domain.KeyUsed{Topic: domain.TopicHash("t"), KeyVersion: 2, Minute: 1_767_225_600, Protects: 3, Unprotects: 4, Failures: 1}
+	data, err := domain.Encode(ev, domain.KeyUseStream, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(&eventstore.Record{EventData: eventstore.EventData{Type: "key.used.v1", Data: data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ku, ok := got.(*domain.KeyUsed); !ok || *ku != *ev {
+		t.Fatalf("decoded %#v", got)
+	}
+}

@@ -72,6 +72,8 @@ var errorTable = []errorRule{
 	{core.ErrTopicKeyMissing, nethttp.StatusNotFound, "unknown_topic"},
 	{core.ErrPubKeyNotFound, nethttp.StatusNotFound, "unknown_pubkey"},
 	{domain.ErrAlreadyExists, nethttp.StatusConflict, "already_exists"},
+	{domain.ErrTokenNameRevoked, nethttp.StatusConflict, "token_name_revoked"},
+	{domain.ErrLastAdminToken, nethttp.StatusConflict, "last_admin_token"},
 	{domain.ErrNoC2Key, nethttp.StatusConflict, "no_c2_key"},
 	{eventstore.ErrConflict, nethttp.StatusConflict, "conflict"},
 	{core.ErrInvalidName, nethttp.StatusBadRequest, "invalid_name"},

@@ -13,9 +13,11 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
@@ -37,6 +39,11 @@ func pathParam(c echo.Context, name string) (string, error) {
 }
 
 // clientParam returns a client reference (name or hex id) from the path.
+// References to existing clients and topics (paths, queries, attach lists)
+// are checked with core's protocol rules only, not with the C2's stricter
+// name policy (domain.ValidateClientName, domain.ValidateTopic, applied to
+// names being created): a store may hold a name from before the policy,
+// and the operator must still be able to look at it and remove it.
 func clientParam(c echo.Context, name string) (string, error) {
 	v, err := pathParam(c, name)
 	if err != nil {
@@ -63,8 +70,23 @@ func topicParam(c echo.Context) (string, error) {
 // decodeJSON reads exactly one JSON object into v, refusing unknown fields
 // and trailing data. Oversize bodies surface as *http.MaxBytesError (413);
 // everything else malformed is a 400.
+//
+// The body must be valid UTF-8: encoding/json would silently replace
+// invalid bytes in strings by U+FFFD, so a name could reach the C2 other
+// than as it was sent.
 func decodeJSON(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		var mbe *nethttp.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("invalid_body", "reading the request body failed")
+	}
+	if !utf8.Valid(raw) {
+		return badRequest("invalid_utf8", "request body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *nethttp.MaxBytesError
@@ -170,7 +192,7 @@ func (b newClientBody) toRequest() (NewClientRequest, error) {
 		return r, badRequest("invalid_name", "name or id is required")
 	}
 	if b.Name != "" {
-		if err := core.ValidateName(b.Name); err != nil {
+		if err := domain.ValidateClientName(b.Name); err != nil {
 			return r, fmt.Errorf("http: name: %w", err)
 		}
 		r.Name = b.Name
@@ -441,7 +463,7 @@ func (s *Server) newTopic(c echo.Context) error {
 	if err := s.bind(c, &b); err != nil {
 		return err
 	}
-	if err := core.ValidateTopic(b.Topic); err != nil {
+	if err := domain.ValidateTopic(b.Topic); err != nil {
 		return fmt.Errorf("http: topic: %w", err)
 	}
 	rotated, err := s.backend.NewTopic(c.Request().Context(), caller(c), b.Topic)

@@ -60,6 +60,9 @@ func newHarnessWith(t testing.TB, cfg Config, b Backend) *harness {
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = -1 // most tests must not trip the limiter
 	}
+	if cfg.AuthFailLimit == 0 {
+		cfg.AuthFailLimit = -1 // nor the failed-authentication throttle
+	}
 	s, err := New(cfg, b, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatalf("New: %v", err)

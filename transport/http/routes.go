@@ -62,8 +62,8 @@ func (s *Server) routeTable() []route {
 		{method: get, path: p("/topics/:topic"), role: RoleReader, id: "getTopic", summary: "Get a topic (URL-encode '/' as %2F)", resp: "Topic", status: ok, handler: s.getTopic},
 		{method: del, path: p("/topics/:topic"), role: RoleOperator, id: "removeTopic", summary: "remove_topic (RemoveTopic to every linked client)", status: none, handler: s.removeTopic},
 		{method: get, path: p("/topics/:topic/clients"), role: RoleReader, id: "topicClients", summary: "Clients of a topic", resp: "ClientPage", status: ok, query: page, handler: s.topicClients},
-		{method: post, path: p("/topics/:topic/protect"), role: RoleOperator, id: "protect", summary: "Protect a payload with the topic key", body: "ProtectRequest", resp: "ProtectResponse", status: ok, handler: s.protect},
-		{method: post, path: p("/topics/:topic/unprotect"), role: RoleOperator, id: "unprotect", summary: "Unprotect a message with the topic key", body: "UnprotectRequest", resp: "UnprotectResponse", status: ok, handler: s.unprotect},
+		{method: post, path: p("/topics/:topic/protect"), role: RoleOperator, id: "protect", summary: "Protect a payload with the topic key", body: "ProtectRequest", resp: "ProtectResponse", status: ok, handler: s.cryptoHelper(s.protect)},
+		{method: post, path: p("/topics/:topic/unprotect"), role: RoleOperator, id: "unprotect", summary: "Unprotect a message with the topic key", body: "UnprotectRequest", resp: "UnprotectResponse", status: ok, handler: s.cryptoHelper(s.unprotect)},
 
 		// C2 key, batches, audit, events, deliveries.
 		{method: get, path: p("/c2key"), role: RoleReader, id: "getC2Key", summary: "The C2 public key [PK] (public: what devices need to check commands)", resp: "C2Key", status: ok, handler: s.getC2Key},

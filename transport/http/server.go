@@ -57,6 +57,18 @@ type Config struct {
 	// around the automation engine). Nil: the routes stay registered and
 	// documented but answer 501 "rules_unavailable".
 	Rules RuleBackend
+	// TLS says the API is served over TLS: responses then carry
+	// Strict-Transport-Security.
+	TLS bool
+	// AuthFailLimit is how many requests with an invalid token one source
+	// address may send within AuthFailWindow before its requests get 429
+	// until the window ends (default 10 per minute; negative: no limit).
+	AuthFailLimit  int
+	AuthFailWindow time.Duration
+	// DisableCryptoHelpers turns off the protect/unprotect helper routes
+	// (403 "crypto_helpers_disabled"): without them no token can use the
+	// C2 to encrypt or decrypt with a topic key.
+	DisableCryptoHelpers bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -99,6 +111,15 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.AuthFailLimit == 0 {
+		c.AuthFailLimit = 10
+	}
+	if c.AuthFailWindow == 0 {
+		c.AuthFailWindow = time.Minute
+	}
+	if c.AuthFailWindow < 0 {
+		return c, errors.New("http: auth failure window must be positive")
+	}
 	return c, nil
 }
 
@@ -112,7 +133,9 @@ type Server struct {
 	routes  []route
 	roles   map[string]Role // "METHOD /path/:param" -> minimal role
 	limiter *rateLimiter
-	openapi []byte
+	// authFails throttles invalid tokens per source address (nil: off).
+	authFails *authFailLimiter
+	openapi   []byte
 
 	streams streamCounter // open SSE streams per token (sse.go)
 
@@ -143,12 +166,15 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 	if cfg.RateLimit > 0 {
 		s.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
 	}
+	if cfg.AuthFailLimit > 0 {
+		s.authFails = newAuthFailLimiter(cfg.AuthFailLimit, cfg.AuthFailWindow, cfg.Now)
+	}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.requestIDMiddleware, s.logMiddleware, s.recoverMiddleware,
-		s.bodyLimitMiddleware, s.authMiddleware, s.rateLimitMiddleware, s.roleMiddleware)
+	e.Use(s.securityHeadersMiddleware, s.requestIDMiddleware, s.logMiddleware, s.recoverMiddleware,
+		s.bodyLimitMiddleware, s.authFailMiddleware, s.authMiddleware, s.rateLimitMiddleware, s.roleMiddleware)
 
 	s.routes = s.routeTable()
 	for _, r := range s.routes {

@@ -411,12 +411,12 @@ func (b *ServiceBackend) Subscribe(ctx context.Context, from uint64, fn func(Eve
 
 // Protect implements Backend.
 func (b *ServiceBackend) Protect(ctx context.Context, by Caller, topic string, payload []byte) ([]byte, error) {
-	return b.svc.ProtectTopic(ctx, topic, payload)
+	return b.svc.ProtectTopic(ctx, origin(by), topic, payload)
 }
 
 // Unprotect implements Backend.
 func (b *ServiceBackend) Unprotect(ctx context.Context, by Caller, topic string, protected []byte) ([]byte, error) {
-	return b.svc.UnprotectTopic(ctx, topic, protected)
+	return b.svc.UnprotectTopic(ctx, origin(by), topic, protected)
 }
 
 // CreateToken implements Backend.

@@ -1,0 +1,18 @@
+package projections
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/e4c2/e4c2/domain"
+)
+
+// keyUseDetail is the audit line of a key.used.v1: how often the actor
+// (the entry's Actor) used the topic key, in which minute.
+func keyUseDetail(x *domain.KeyUsed) string {
+	d := fmt.Sprintf("topic key used by the helpers: protect x%d, unprotect x%d", x.Protects, x.Unprotects)
+	if x.Failures > 0 {
+		d += fmt.Sprintf(" (%d did not open)", x.Failures)
+	}
+	return d + " in the minute from " + time.Unix(int64(x.Minute), 0).UTC().Format("2006-01-02T15:04Z")
+}
