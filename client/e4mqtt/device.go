@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"sync"
 	"time"
 
@@ -68,6 +70,10 @@ type Device struct {
 	refused map[string]bool // application topics the broker refused: retried after each command
 
 	handling sync.WaitGroup // messages being handled (their acks not yet queued)
+
+	qosMu    sync.Mutex
+	qosOpen  map[uint16]bool // QoS 2 messages handled whose PUBCOMP is not written yet
+	qosEmpty *sync.Cond
 }
 
 // ErrTimeout is returned when the broker did not answer in time.
@@ -91,7 +97,8 @@ func Connect(ctx context.Context, c *client.Client, cfg Config) (*Device, error)
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
-	d := &Device{c: c, cfg: cfg, topics: map[string]byte{c.ControlTopic(): 2}, refused: map[string]bool{}}
+	d := &Device{c: c, cfg: cfg, topics: map[string]byte{c.ControlTopic(): 2}, refused: map[string]bool{}, qosOpen: map[uint16]bool{}}
+	d.qosEmpty = sync.NewCond(&d.qosMu)
 	opts := paho.NewClientOptions().
 		AddBroker(cfg.BrokerURL).
 		SetClientID(cfg.ClientID).
@@ -103,6 +110,7 @@ func Connect(ctx context.Context, c *client.Client, cfg Config) (*Device, error)
 		SetConnectTimeout(cfg.ConnectTimeout).
 		SetKeepAlive(30 * time.Second).
 		SetDefaultPublishHandler(d.handle).
+		SetCustomOpenConnectionFn(d.dial).
 		SetAutoAckDisabled(true).
 		SetOnConnectHandler(d.resubscribe)
 	switch {
@@ -281,12 +289,7 @@ func (d *Device) Publish(ctx context.Context, topic string, payload []byte) erro
 func (d *Device) Close() {
 	d.handling.Wait()
 	if d.mq.IsConnectionOpen() {
-		// A round trip after the acks: the broker answers each PUBREC
-		// with a PUBREL before it answers this SUBSCRIBE (one connection
-		// is processed in order), and paho queues the PUBCOMP when the
-		// PUBREL arrives, before the SUBACK. Subscribing again to the
-		// control topic changes nothing.
-		d.mq.Subscribe(d.c.ControlTopic(), 2, d.handle).WaitTimeout(2 * time.Second)
+		d.waitQoSComplete(2 * time.Second)
 	}
 	if d.cfg.Acks {
 		d.mq.Publish(ack.Topic(d.c.ID()), 1, false, []byte(ack.OfflineBody)).WaitTimeout(time.Second)
@@ -300,6 +303,11 @@ func (d *Device) handle(_ paho.Client, m paho.Message) {
 	// it, and Close waits for these acknowledgements to be queued.
 	d.handling.Add(1)
 	defer d.handling.Done()
+	if m.Qos() == 2 {
+		d.qosMu.Lock()
+		d.qosOpen[m.MessageID()] = true
+		d.qosMu.Unlock()
+	}
 	defer m.Ack()
 	payload, isCmd, err := d.c.Unprotect(m.Payload(), m.Topic())
 	if isCmd && err == nil {
@@ -359,4 +367,74 @@ func wait(ctx context.Context, tok paho.Token, timeout time.Duration) error {
 	case <-t.C:
 		return ErrTimeout
 	}
+}
+
+// dial opens the broker connection (tcp:// or ssl://, as paho would) and
+// wraps it to see the PUBCOMPs paho writes.
+func (d *Device) dial(u *url.URL, o paho.ClientOptions) (net.Conn, error) {
+	dialer := &net.Dialer{Timeout: o.ConnectTimeout}
+	var (
+		conn net.Conn
+		err  error
+	)
+	switch u.Scheme {
+	case "tcp", "mqtt":
+		conn, err = dialer.Dial("tcp", u.Host)
+	case "ssl", "tls", "mqtts", "tcps":
+		tc := o.TLSConfig
+		if tc == nil {
+			tc = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		conn, err = tls.DialWithDialer(dialer, "tcp", u.Host, tc)
+	default:
+		return nil, fmt.Errorf("e4mqtt: broker url scheme %q: want tcp or ssl", u.Scheme)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &pubcompConn{Conn: conn, d: d}, nil
+}
+
+// pubcompConn tells the device when a PUBCOMP went out: paho writes a
+// PUBCOMP and a DISCONNECT from two different queues, so a DISCONNECT right
+// after the last command could overtake its PUBCOMP, and the C2 would see
+// the exchange abandoned. Close waits for these writes instead.
+type pubcompConn struct {
+	net.Conn
+	d *Device
+}
+
+func (c *pubcompConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	// paho writes each packet in one call; a PUBCOMP is 0x70 0x02 id.
+	if err == nil && len(b) == 4 && b[0] == 0x70 && b[1] == 0x02 {
+		c.d.qosDone(uint16(b[2])<<8 | uint16(b[3]))
+	}
+	return n, err
+}
+
+func (d *Device) qosDone(id uint16) {
+	d.qosMu.Lock()
+	delete(d.qosOpen, id)
+	if len(d.qosOpen) == 0 {
+		d.qosEmpty.Broadcast()
+	}
+	d.qosMu.Unlock()
+}
+
+// waitQoSComplete waits until every QoS 2 message handled has its PUBCOMP
+// written, or for at most max.
+func (d *Device) waitQoSComplete(max time.Duration) {
+	t := time.AfterFunc(max, func() {
+		d.qosMu.Lock()
+		clear(d.qosOpen)
+		d.qosEmpty.Broadcast()
+		d.qosMu.Unlock()
+	})
+	defer t.Stop()
+	d.qosMu.Lock()
+	for len(d.qosOpen) > 0 {
+		d.qosEmpty.Wait()
+	}
+	d.qosMu.Unlock()
 }
