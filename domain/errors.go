@@ -27,6 +27,12 @@ var (
 	ErrNoC2Key         = errors.New("no c2 key pair")
 	ErrInvalidCommand  = errors.New("invalid command")
 	ErrUnknownDelivery = errors.New("unknown queued command")
+	// ErrClientExists and ErrTopicExists refuse a creation that would
+	// silently rekey: registering over an existing client replaced its key
+	// without telling the device (whose next command then failed), and
+	// creating an existing topic rotated it. Both wrap ErrAlreadyExists.
+	ErrClientExists = fmt.Errorf("client %w", ErrAlreadyExists)
+	ErrTopicExists  = fmt.Errorf("topic %w", ErrAlreadyExists)
 )
 
 // OpError is the error of a refused operation: which operation, on what

@@ -65,8 +65,23 @@ func (s *Service) clientState(id domain.ID) domain.State {
 
 // NewClient is new_client: register a client (by name or id) with its key
 // (SK: the suite's symmetric key size; PK: a public key the suite accepts)
-// and its role, or overwrite them. No command is sent.
+// and its role. No command is sent. An existing client is refused with
+// domain.ErrClientExists: overwriting it would change the key the C2 uses
+// without the device knowing (ReplaceClient or NewClientKey rotate it).
 func (s *Service) NewClient(ctx context.Context, o Origin, c ClientRef, key []byte, role domain.Role) (Result, error) {
+	return s.registerClient(ctx, o, c, key, role, false)
+}
+
+// ReplaceClient is new_client over an existing client with a key chosen by
+// the caller: it keeps the role (role 0, or the same role) and does what a
+// rotation does, so the device learns the key (SK: SetIdKey protected with
+// the key it holds; PK: the public key is replaced, the device holds its
+// own private key). A client that does not exist is registered.
+func (s *Service) ReplaceClient(ctx context.Context, o Origin, c ClientRef, key []byte, role domain.Role) (Result, error) {
+	return s.registerClient(ctx, o, c, key, role, true)
+}
+
+func (s *Service) registerClient(ctx context.Context, o Origin, c ClientRef, key []byte, role domain.Role, replace bool) (Result, error) {
 	const op = "new_client"
 	id, err := c.Resolve()
 	if err != nil {
@@ -83,7 +98,7 @@ func (s *Service) NewClient(ctx context.Context, o Origin, c ClientRef, key []by
 		}
 	}
 	return s.exec(ctx, o, func() domain.Command {
-		cmd := domain.RegisterClient{Client: id, Name: c.Name, Role: role}
+		cmd := domain.RegisterClient{Client: id, Name: c.Name, Role: role, Create: !replace, Replace: replace}
 		if s.mode == core.SymKey {
 			cmd.Key = clone(key)
 		} else {
@@ -172,10 +187,21 @@ func (s *Service) ResetClients(ctx context.Context, o Origin, cs []ClientRef) ([
 	return out, errors.Join(errs...)
 }
 
-// NewTopic is new_topic: create the topic with a new random key, or
-// rotate its key (then every linked client gets SetTopicKey, consumers
-// first). Result.Version tells which: 1 for a first creation.
+// NewTopic is new_topic on a new topic: create it with a random key. An
+// existing topic is refused with domain.ErrTopicExists, so that a creation
+// never rotates a key by accident (RotateTopic does that).
 func (s *Service) NewTopic(ctx context.Context, o Origin, topic string) (Result, error) {
+	return s.putTopic(ctx, o, topic, domain.PutTopic{Create: true})
+}
+
+// RotateTopic is new_topic on an existing topic: a new random key, sent to
+// every linked client with SetTopicKey (consumers first). A missing topic
+// is refused with domain.ErrUnknownTopic (a typo must not create one).
+func (s *Service) RotateTopic(ctx context.Context, o Origin, topic string) (Result, error) {
+	return s.putTopic(ctx, o, topic, domain.PutTopic{Rotate: true})
+}
+
+func (s *Service) putTopic(ctx context.Context, o Origin, topic string, intent domain.PutTopic) (Result, error) {
 	h, err := topicHash("new_topic", topic)
 	if err != nil {
 		return Result{}, err
@@ -185,7 +211,9 @@ func (s *Service) NewTopic(ctx context.Context, o Origin, topic string) (Result,
 		return Result{}, fmt.Errorf("c2: new_topic: generate key: %w", err)
 	}
 	defer clear(key)
-	return s.exec(ctx, o, func() domain.Command { return domain.PutTopic{Topic: topic, Key: clone(key)} },
+	return s.exec(ctx, o, func() domain.Command {
+		return domain.PutTopic{Topic: topic, Key: clone(key), Create: intent.Create, Rotate: intent.Rotate}
+	},
 		func(domain.Command) domain.State { return domain.State{Topic: s.ks.TopicView(h), C2: s.ks.C2View()} })
 }
 

@@ -71,6 +71,8 @@ var errorTable = []errorRule{
 	{domain.ErrUnknownDelivery, nethttp.StatusNotFound, "unknown_delivery"},
 	{core.ErrTopicKeyMissing, nethttp.StatusNotFound, "unknown_topic"},
 	{core.ErrPubKeyNotFound, nethttp.StatusNotFound, "unknown_pubkey"},
+	{domain.ErrClientExists, nethttp.StatusConflict, "client_exists"}, // before ErrAlreadyExists, which it wraps
+	{domain.ErrTopicExists, nethttp.StatusConflict, "topic_exists"},
 	{domain.ErrAlreadyExists, nethttp.StatusConflict, "already_exists"},
 	{domain.ErrNoC2Key, nethttp.StatusConflict, "no_c2_key"},
 	{eventstore.ErrConflict, nethttp.StatusConflict, "conflict"},
