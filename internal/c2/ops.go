@@ -115,8 +115,8 @@ func (s *Service) RemoveClient(ctx context.Context, o Origin, c ClientRef, reset
 	if err != nil {
 		return Result{}, resolveErr("remove_client", c, err)
 	}
-	return s.exec(ctx, o, func() domain.Command { return domain.RemoveClient{Client: id, ResetFirst: resetFirst} },
-		func(domain.Command) domain.State { return s.clientState(id) })
+	return named(c)(s.exec(ctx, o, func() domain.Command { return domain.RemoveClient{Client: id, ResetFirst: resetFirst} },
+		func(domain.Command) domain.State { return s.clientState(id) }))
 }
 
 // NewTopicClient is new_topic_client: link the client to the topic and
@@ -139,10 +139,10 @@ func (s *Service) AttachClients(ctx context.Context, o Origin, topic string, cs 
 			return Result{}, resolveErr(op, c, err)
 		}
 	}
-	return s.exec(ctx, o, func() domain.Command { return domain.LinkClients{Topic: h, Clients: ids} },
+	return named(cs...)(s.exec(ctx, o, func() domain.Command { return domain.LinkClients{Topic: h, Clients: ids} },
 		func(domain.Command) domain.State {
 			return domain.State{Topic: s.ks.TopicViewOf(h, ids), Targets: s.ks.ClientViews(ids), C2: s.ks.C2View()}
-		})
+		}))
 }
 
 // RemoveTopicClient is remove_topic_client.
@@ -156,10 +156,10 @@ func (s *Service) RemoveTopicClient(ctx context.Context, o Origin, c ClientRef, 
 	if err != nil {
 		return Result{}, resolveErr(op, c, err)
 	}
-	return s.exec(ctx, o, func() domain.Command { return domain.UnlinkClient{Topic: h, Client: id} },
+	return named(c)(s.exec(ctx, o, func() domain.Command { return domain.UnlinkClient{Topic: h, Client: id} },
 		func(domain.Command) domain.State {
 			return domain.State{Topic: s.ks.TopicViewOf(h, []domain.ID{id}), Client: s.ks.ClientView(id), C2: s.ks.C2View()}
-		})
+		}))
 }
 
 // ResetClient is reset_client.
@@ -168,8 +168,8 @@ func (s *Service) ResetClient(ctx context.Context, o Origin, c ClientRef) (Resul
 	if err != nil {
 		return Result{}, resolveErr("reset_client", c, err)
 	}
-	return s.exec(ctx, o, func() domain.Command { return domain.ResetClient{Client: id} },
-		func(domain.Command) domain.State { return s.clientState(id) })
+	return named(c)(s.exec(ctx, o, func() domain.Command { return domain.ResetClient{Client: id} },
+		func(domain.Command) domain.State { return s.clientState(id) }))
 }
 
 // ResetClients resets many clients (one decision per client stream). It
@@ -243,8 +243,8 @@ func (s *Service) NewClientKey(ctx context.Context, o Origin, c ClientRef) (Resu
 		return Result{}, fmt.Errorf("c2: %s: generate key: %w", op, err)
 	}
 	defer clear(key)
-	return s.exec(ctx, o, func() domain.Command { return domain.RotateClientKey{Client: id, Key: clone(key)} },
-		func(domain.Command) domain.State { return s.clientState(id) })
+	return named(c)(s.exec(ctx, o, func() domain.Command { return domain.RotateClientKey{Client: id, Key: clone(key)} },
+		func(domain.Command) domain.State { return s.clientState(id) }))
 }
 
 // ResetClientPubKeys is reset_client_pubkeys (PK mode).
@@ -253,8 +253,8 @@ func (s *Service) ResetClientPubKeys(ctx context.Context, o Origin, c ClientRef)
 	if err != nil {
 		return Result{}, resolveErr("reset_client_pubkeys", c, err)
 	}
-	return s.exec(ctx, o, func() domain.Command { return domain.ResetClientPubKeys{Client: id} },
-		func(domain.Command) domain.State { return s.clientState(id) })
+	return named(c)(s.exec(ctx, o, func() domain.Command { return domain.ResetClientPubKeys{Client: id} },
+		func(domain.Command) domain.State { return s.clientState(id) }))
 }
 
 func (s *Service) pubKeyOp(ctx context.Context, o Origin, op string, dst, src ClientRef, mk func(d, s domain.ID) domain.Command) (Result, error) {
@@ -266,10 +266,10 @@ func (s *Service) pubKeyOp(ctx context.Context, o Origin, op string, dst, src Cl
 	if err != nil {
 		return Result{}, resolveErr(op, src, err)
 	}
-	return s.exec(ctx, o, func() domain.Command { return mk(d, sr) },
+	return named(dst, src)(s.exec(ctx, o, func() domain.Command { return mk(d, sr) },
 		func(domain.Command) domain.State {
 			return domain.State{Client: s.ks.ClientView(d), Peer: s.ks.ClientView(sr), C2: s.ks.C2View()}
-		})
+		}))
 }
 
 // SendClientPubKey is send_client_pubkey (PK mode): dst gets SetPubKey
