@@ -9,9 +9,11 @@ import (
 // apiHandler builds the HTTP API over the service.
 func (s *Server) apiHandler(metricsHandler nethttp.Handler) (nethttp.Handler, func(), error) {
 	api, err := httpapi.New(httpapi.Config{
-		Metrics: metricsHandler,
-		Ready:   s.ready,
-		Rules:   httpapi.NewEngineRules(s.rules),
+		Metrics:   metricsHandler,
+		RateLimit: s.cfg.APIRate,
+		RateBurst: s.cfg.APIBurst,
+		Ready:     s.ready,
+		Rules:     httpapi.NewEngineRules(s.rules),
 	}, httpapi.NewServiceBackend(s.svc), s.log.With("component", "http"))
 	if err != nil {
 		return nil, nil, err
