@@ -27,7 +27,8 @@ const defaultBroker = "tcp://127.0.0.1:1883"
 
 // envBroker names the broker of the device commands, as E4C2_SERVER names
 // the API: set once per shell, the walkthrough's commands need no --broker.
-const envBroker = "E4C2_BROKER"
+// Not E4C2_BROKER: e4c2 serve reads that one as its external broker.
+const envBroker = "E4C2_DEVICE_BROKER"
 
 func deviceBroker() string {
 	if v := os.Getenv(envBroker); v != "" {
