@@ -37,7 +37,9 @@ func runAPI(o *apiOpts, fn func(cmd *cobra.Command, c *apiclient.Client, args []
 	}
 }
 
-// done prints a one-line confirmation, or {"ok":true,...} with --json.
+// done prints a one-line confirmation, or {"ok":true,...} with --json: for
+// the operations whose API answer has no body (204). An answer with a body
+// is printed as the API sent it (apiOpts.printJSON).
 func done(cmd *cobra.Command, o *apiOpts, msg string, fields map[string]any) error {
 	if o.json {
 		if fields == nil {
@@ -240,6 +242,9 @@ queued, protected with the key the device holds).`,
 			if err != nil {
 				return err
 			}
+			if o.json {
+				return o.printJSON(cmd, res) // the API's answer: client and queued
+			}
 			return done(cmd, o, fmt.Sprintf("client %s: %s queued", args[0], plural(res.Queued, "command")),
 				map[string]any{"client": args[0], "queued": res.Queued})
 		}),
@@ -384,6 +389,9 @@ func newResyncCmd() *cobra.Command {
 			res, err := c.ResyncAll(cmd.Context(), full)
 			if err != nil {
 				return err
+			}
+			if o.json {
+				return o.printJSON(cmd, res)
 			}
 			return done(cmd, o, "resync: "+plural(res.Queued, "command")+" queued", map[string]any{"queued": res.Queued})
 		}),

@@ -175,6 +175,9 @@ func newDeviceSubscribeCmd() *cobra.Command {
 		Short: "connect to the broker, apply C2 commands and print every message received, decrypted, one per line",
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, topics []string) error {
+			if broker == "" {
+				broker = deviceBroker()
+			}
 			dev, err := loadDevice(state)
 			if err != nil {
 				return err
@@ -243,7 +246,7 @@ func newDeviceSubscribeCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&state, "state", "", "device state file")
-	f.StringVar(&broker, "broker", deviceBroker(), "MQTT broker URL (default $"+envBroker+" or "+defaultBroker+")")
+	f.StringVar(&broker, "broker", "", "MQTT broker URL (default $"+envBroker+" or "+defaultBroker+")")
 	f.StringVar(&user, "username", "", "broker username")
 	f.StringVar(&passFile, "password-file", "", "file holding the broker password")
 	f.IntVar(&count, "count", 0, "exit after this many messages (commands included); 0: until interrupted")
@@ -262,6 +265,9 @@ func newDevicePublishCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if qos != 1 && qos != 2 {
 				return errors.New("--qos must be 1 or 2")
+			}
+			if broker == "" {
+				broker = deviceBroker()
 			}
 			dev, err := loadDevice(state)
 			if err != nil {
@@ -313,7 +319,7 @@ func newDevicePublishCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&state, "state", "", "device state file")
-	f.StringVar(&broker, "broker", deviceBroker(), "MQTT broker URL (default $"+envBroker+" or "+defaultBroker+")")
+	f.StringVar(&broker, "broker", "", "MQTT broker URL (default $"+envBroker+" or "+defaultBroker+")")
 	f.StringVar(&user, "username", "", "broker username")
 	f.StringVar(&passFile, "password-file", "", "file holding the broker password")
 	f.IntVar(&qos, "qos", 2, "MQTT QoS: 1 or 2")
