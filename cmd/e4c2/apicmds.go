@@ -795,13 +795,13 @@ func newEventsCmd() *cobra.Command {
 	return c
 }
 
-// printCompactJSON writes v as one JSON line.
+// printCompactJSON writes v as one JSON line, & < > as written.
 func printCompactJSON(w io.Writer, v any) error {
 	b, err := jsonMarshal(v)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
+	_, err = fmt.Fprintf(w, "%s\n", unescapeHTML(b))
 	return err
 }
 
