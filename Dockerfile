@@ -17,7 +17,9 @@
 # apart from the store (recommended, see README "Production"), mount it
 # read-only and pass --master-key-file, or use --master-key-env.
 
-ARG GO_VERSION=1.26
+# The go directive of go.mod (a test keeps them equal): golang images run
+# with GOTOOLCHAIN=local, so an older image would refuse the module.
+ARG GO_VERSION=1.26.8
 
 FROM golang:${GO_VERSION} AS build
 WORKDIR /src

@@ -24,6 +24,13 @@ func TestDeployFilesUseValidServeFlags(t *testing.T) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
 	}
+	mod, err := os.ReadFile(filepath.Join("..", "..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gv := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(mod); gv == nil || !strings.Contains(docker, "ARG GO_VERSION="+string(gv[1])+"\n") {
+		t.Errorf("Dockerfile GO_VERSION is not the go directive of go.mod")
+	}
 	m := regexp.MustCompile(`(?m)^CMD (\[.*\])$`).FindStringSubmatch(docker)
 	if m == nil {
 		t.Fatal("Dockerfile has no CMD [...] line")
