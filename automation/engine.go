@@ -29,7 +29,7 @@ type Service interface {
 	Suite() core.Suite
 	KeyState() *projections.KeyState
 	WaitPosition(ctx context.Context, pos uint64) error
-	NewTopic(ctx context.Context, o c2.Origin, topic string) (c2.Result, error)
+	RotateTopic(ctx context.Context, o c2.Origin, topic string) (c2.Result, error)
 	NewClientKey(ctx context.Context, o c2.Origin, c c2.ClientRef) (c2.Result, error)
 	ResetClient(ctx context.Context, o c2.Origin, c c2.ClientRef) (c2.Result, error)
 	RemoveTopicClient(ctx context.Context, o c2.Origin, c c2.ClientRef, topic string) (c2.Result, error)

@@ -326,7 +326,7 @@ func TestLoopGuardDepth(t *testing.T) {
 		"action":{"type":"rotate_topic"}, "rate_limit":{"max":100,"per":"1m"}}`)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.svc.NewTopic(ctx, operator, "sensors/1"); err != nil {
+	if _, err := w.svc.RotateTopic(ctx, operator, "sensors/1"); err != nil {
 		t.Fatal(err)
 	}
 	w.settle(e)
@@ -358,7 +358,7 @@ func TestLoopGuardDepth(t *testing.T) {
 	if _, err := e.ResumeRule(ctx, operator, "looper"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.svc.NewTopic(ctx, operator, "sensors/1"); err != nil {
+	if _, err := w.svc.RotateTopic(ctx, operator, "sensors/1"); err != nil {
 		t.Fatal(err)
 	}
 	w.settle(e)

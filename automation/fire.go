@@ -405,7 +405,7 @@ func (e *Engine) execute(ctx context.Context, o c2.Origin, ops []Operation) []Op
 				err = fmt.Errorf("rotate %q: %w", op.Topic, domain.ErrUnknownTopic)
 				break
 			}
-			res, err = e.svc.NewTopic(ctx, o, op.Topic)
+			res, err = e.svc.RotateTopic(ctx, o, op.Topic)
 		case "new_client_key":
 			res, err = e.svc.NewClientKey(ctx, o, e.clientRef(op.Client))
 		case "reset_client":

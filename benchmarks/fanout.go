@@ -302,7 +302,7 @@ func Fanout(ctx context.Context, o FanoutOptions) (res FanoutResult, err error) 
 			return res, err
 		}
 		start := time.Now()
-		if _, err := svc.NewTopic(ctx, origin, topic); err != nil {
+		if _, err := svc.RotateTopic(ctx, origin, topic); err != nil {
 			return res, err
 		}
 		res.Request = append(res.Request, time.Since(start))

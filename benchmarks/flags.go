@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Flags holds the command-line form of Options, shared by e4c2 bench and
@@ -25,8 +26,9 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	fs.Var(&f.brokers, "brokers", "comma-separated fan-out brokers: embedded,mosquitto (default both)")
 	fs.IntVar(&o.Rotations, "rotations", 3, "timed rotations per fan-out size and broker (the median is reported)")
 	fs.IntVar(&o.Events, "events", 100_000, "events in the replayed log (e.g. 1000000)")
-	fs.DurationVar(&o.MinTime, "min-time", 0, "measuring time of each suite operation (default 300ms)")
-	fs.DurationVar(&o.AppendTime, "append-time", 0, "measuring time of each store append run (default 2s)")
+	// The defaults are the flags' own, so --help prints each once.
+	fs.DurationVar(&o.MinTime, "min-time", 300*time.Millisecond, "measuring time of each suite operation")
+	fs.DurationVar(&o.AppendTime, "append-time", 2*time.Second, "measuring time of each store append run")
 	fs.IntVar(&o.AttachOps, "attach-ops", 5000, "new_topic_client operations of the attach group")
 	fs.IntVar(&o.AttachDevices, "attach-devices", 1000, "connected devices of the attach group")
 	fs.IntVar(&o.Clients, "clients", 100_000, "registered clients of the memory group")
@@ -52,6 +54,9 @@ type stringList []string
 
 func (l *stringList) String() string { return strings.Join(*l, ",") }
 
+// Type names the value in --help (pflag reads it instead of the Go type).
+func (l *stringList) Type() string { return "list" }
+
 func (l *stringList) Set(s string) error {
 	*l = nil
 	for _, p := range strings.Split(s, ",") {
@@ -71,6 +76,9 @@ func (l *intList) String() string {
 	}
 	return strings.Join(s, ",")
 }
+
+// Type names the value in --help.
+func (l *intList) Type() string { return "numbers" }
 
 func (l *intList) Set(s string) error {
 	*l = nil

@@ -7,7 +7,7 @@
 //
 // A Client is built with New from a Config (suite, mode, name or id,
 // identity key or password, C2 public key in PK mode), re-opened from its
-// state file with Load, or imported from a reference e4go state file with
+// state file with Load (which reads the suite from the file), or imported from a reference e4go state file with
 // ImportE4GoState. Every byte format comes from the suite (suites/core,
 // suites/standard, ...); this package only manages state and policy.
 //

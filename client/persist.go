@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/e4c2/e4c2/suites"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
@@ -135,10 +136,10 @@ func (c *Client) writeState(st *state, create bool) (err error) {
 	return nil
 }
 
-// Load reopens a client from its state file. The suite must be given with
-// WithSuite (the file records its name, which must match); the other
-// options set the runtime settings (clock, window, policies), which are
-// not persisted. A truncated, corrupt or inconsistent file is an error
+// Load reopens a client from its state file. The suite is the one the file
+// records; WithSuite, if given, must name the same one (else an error
+// saying both). The other options set the runtime settings (clock, window,
+// policies), which are not persisted. A truncated, corrupt or inconsistent file is an error
 // wrapping ErrStateCorrupt.
 func Load(path string, opts ...Option) (*Client, error) {
 	cfg := Config{}
@@ -146,9 +147,6 @@ func Load(path string, opts ...Option) (*Client, error) {
 		o(&cfg)
 	}
 	cfg.StatePath = path
-	if cfg.Suite == nil {
-		return nil, configErr("Load needs WithSuite")
-	}
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("client: load state: %w", err)
@@ -173,8 +171,17 @@ func Load(path string, opts ...Option) (*Client, error) {
 	if f.Version != StateVersion {
 		return nil, fmt.Errorf("%w: %s: version %d, this library reads version %d", ErrStateCorrupt, path, f.Version, StateVersion)
 	}
-	if f.Suite != cfg.Suite.Name() {
-		return nil, configErr("state file %s is for suite %q, not %q", path, f.Suite, cfg.Suite.Name())
+	// The file names its suite: a device need not know it to reopen its
+	// state. A suite given with WithSuite must be that one, so that a
+	// device built for one suite never runs another's keys.
+	if cfg.Suite == nil {
+		s, err := suites.ByName(f.Suite)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrStateCorrupt, path, err)
+		}
+		cfg.Suite = s
+	} else if f.Suite != cfg.Suite.Name() {
+		return nil, configErr("state file %s is for suite %q, but WithSuite gave %q (omit WithSuite to use the file's)", path, f.Suite, cfg.Suite.Name())
 	}
 	if cfg.Mode, err = core.ParseMode(f.Mode); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrStateCorrupt, path, err)

@@ -13,12 +13,21 @@ type Command interface {
 // RegisterClient is new_client: add a client or overwrite its key and role.
 // SK mode: Key is its 32-byte symmetric key. PK mode: PublicKey is its
 // public key (already checked by the suite).
+//
+// What happens to an existing client is the caller's explicit choice,
+// because a silent overwrite leaves the device with a key the C2 no longer
+// uses: Create refuses it (ErrClientExists); Replace keeps its role and
+// replaces its key the way a rotation does (SK: ClientKeyRotated and
+// SetIdKey protected with the key the device holds). Neither keeps the
+// historical overwrite (new key, role reset, nothing sent).
 type RegisterClient struct {
 	Client    ID
 	Name      string // optional; checked with core.ValidateName when set
-	Role      Role   // zero means RoleBoth
+	Role      Role   // zero means RoleBoth (with Replace: keep the role)
 	Key       []byte
 	PublicKey []byte
+	Create    bool
+	Replace   bool
 }
 
 // RemoveClient is remove_client. ResetFirst queues ResetTopics to the
@@ -44,10 +53,14 @@ type ResetClient struct{ Client ID }
 
 // PutTopic is new_topic: create the topic with Key, or rotate its key to
 // Key if it exists (then every linked client gets SetTopicKey, consumers
-// first).
+// first). Create refuses an existing topic (ErrTopicExists) and Rotate a
+// missing one (ErrUnknownTopic), so that neither a creation rotates by
+// accident nor a mistyped rotation creates a topic.
 type PutTopic struct {
-	Topic string
-	Key   []byte
+	Topic  string
+	Key    []byte
+	Create bool
+	Rotate bool
 }
 
 // RemoveTopic is remove_topic.

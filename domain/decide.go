@@ -96,12 +96,30 @@ func decideRegister(st State, c RegisterClient) (Decision, error) {
 			return Decision{}, opErr(op, subject, fmt.Errorf("%w: id does not match name", core.ErrInvalidName))
 		}
 	}
+	if c.Create && c.Replace {
+		return Decision{}, opErr(op, subject, fmt.Errorf("%w: create and replace", ErrInvalidCommand))
+	}
+	if c.Create && st.Client.Exists {
+		return Decision{}, opErr(op, subject, ErrClientExists)
+	}
 	role := c.Role
+	if c.Replace && st.Client.Exists {
+		if role != 0 && role != st.Client.Role {
+			return Decision{}, opErr(op, subject, fmt.Errorf("%w: replace keeps the role (%s)", ErrInvalidRole, st.Client.Role))
+		}
+		role = st.Client.Role
+	}
 	if role == 0 {
 		role = RoleBoth
 	}
 	if !role.Valid() {
 		return Decision{}, opErr(op, subject, ErrInvalidRole)
+	}
+	if c.Replace && st.Client.Exists && st.Mode == core.SymKey {
+		if len(c.PublicKey) != 0 {
+			return Decision{}, opErr(op, subject, fmt.Errorf("%w: public key in SK mode", ErrWrongMode))
+		}
+		return decideRotateClientKey(st, RotateClientKey{Client: c.Client, Key: c.Key})
 	}
 	ev := &ClientRegistered{Client: c.Client, Name: c.Name, Role: role}
 	switch st.Mode {
@@ -269,6 +287,12 @@ func decidePutTopic(st State, c PutTopic) (Decision, error) {
 		return Decision{}, err
 	}
 	stream := TopicStream(h)
+	if c.Create && st.Topic.Exists {
+		return Decision{}, opErr(op, c.Topic, ErrTopicExists)
+	}
+	if c.Rotate && !st.Topic.Exists {
+		return Decision{}, opErr(op, c.Topic, ErrUnknownTopic)
+	}
 	if !st.Topic.Exists {
 		return Decision{Stream: stream, Expected: int64(st.Topic.Version),
 			Events: []Event{&TopicCreated{Topic: h, Name: c.Topic, Key: NewSecret(c.Key)}}}, nil

@@ -36,6 +36,12 @@ var (
 	// token first; with no admin token at all, the server stopped, use
 	// e4c2 token create --data-dir.
 	ErrLastAdminToken = errors.New("cannot revoke the last admin token")
+	// ErrClientExists and ErrTopicExists refuse a creation that would
+	// silently rekey: registering over an existing client replaced its key
+	// without telling the device (whose next command then failed), and
+	// creating an existing topic rotated it. Both wrap ErrAlreadyExists.
+	ErrClientExists = fmt.Errorf("client %w", ErrAlreadyExists)
+	ErrTopicExists  = fmt.Errorf("topic %w", ErrAlreadyExists)
 )
 
 // OpError is the error of a refused operation: which operation, on what

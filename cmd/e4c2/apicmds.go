@@ -37,7 +37,9 @@ func runAPI(o *apiOpts, fn func(cmd *cobra.Command, c *apiclient.Client, args []
 	}
 }
 
-// done prints a one-line confirmation, or {"ok":true,...} with --json.
+// done prints a one-line confirmation, or {"ok":true,...} with --json: for
+// the operations whose API answer has no body (204). An answer with a body
+// is printed as the API sent it (apiOpts.printJSON).
 func done(cmd *cobra.Command, o *apiOpts, msg string, fields map[string]any) error {
 	if o.json {
 		if fields == nil {
@@ -75,12 +77,20 @@ var topicHeader = []string{"TOPIC", "HASH", "KEY-VERSION", "CLIENTS", "KEY-SINCE
 func newClientCmd() *cobra.Command {
 	o := &apiOpts{}
 	var keyFile, pubFile, id, role string
+	var replace bool
 	add := &cobra.Command{
 		Use:   "add NAME",
-		Short: "new_client: register a client (or replace its key) with --key-file (SK) or --public-key-file (PK)",
-		Args:  cobra.ExactArgs(1),
+		Short: "new_client: register a client with --key-file (SK) or --public-key-file (PK); --replace replaces the key of an existing one",
+		Long: `Register a client with its key (SK: --key-file) or public key (PK: --public-key-file).
+
+An existing client is refused: replacing its key silently would leave the
+device with a key the C2 no longer uses. To give it a new random key, use
+e4c2 client rotate-key NAME. To set a key you chose, pass --replace: the role
+is kept and the key is replaced the way a rotation does it (SK: SetIdKey is
+queued, protected with the key the device holds).`,
+		Args: cobra.ExactArgs(1),
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
-			req := apiclient.NewClientRequest{Role: role, ID: id}
+			req := apiclient.NewClientRequest{Role: role, ID: id, Replace: replace}
 			if args[0] != "-" {
 				req.Name = args[0]
 			}
@@ -105,20 +115,28 @@ func newClientCmd() *cobra.Command {
 					"make one with e4c2 keygen symmetric FILE (SK) or e4c2 keygen identity FILE (PK, then pass FILE.pub)")
 			}
 			cl, err := c.NewClient(cmd.Context(), req)
+			if isCode(err, "client_exists") {
+				return withHint(err, "e4c2 client rotate-key "+args[0]+" gives it a new random key; --replace sets this key (role kept, SetIdKey queued in SK mode)")
+			}
 			if err != nil {
 				return err
 			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), cl)
+				return o.printJSON(cmd, cl)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "client %s registered (id %s, key version %d)\n", displayName(cl.Name, cl.ID), cl.ID, cl.KeyVersion)
+			verb := "registered"
+			if replace {
+				verb = "registered or its key replaced"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "client %s %s (id %s, key version %d)\n", displayName(cl.Name, cl.ID), verb, cl.ID, cl.KeyVersion)
 			return nil
 		}),
 	}
 	add.Flags().StringVar(&keyFile, "key-file", "", "SK: file holding the client's symmetric key (e4c2 keygen symmetric)")
 	add.Flags().StringVar(&pubFile, "public-key-file", "", "PK: file holding the client's public key (the .pub of e4c2 keygen identity)")
 	add.Flags().StringVar(&id, "id", "", "hex id instead of a name (pass - as NAME)")
-	add.Flags().StringVar(&role, "role", "", "rotation role: publisher, consumer or both (default both)")
+	add.Flags().StringVar(&role, "role", "", "rotation role: publisher, consumer or both (default both; --replace keeps the role)")
+	add.Flags().BoolVar(&replace, "replace", false, "allow an existing client: keep its role, replace its key like a rotation (SK: SetIdKey)")
 
 	remove := &cobra.Command{
 		Use: "remove CLIENT", Short: "remove_client", Args: cobra.ExactArgs(1),
@@ -224,6 +242,9 @@ func newClientCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if o.json {
+				return o.printJSON(cmd, res) // the API's answer: client and queued
+			}
 			return done(cmd, o, fmt.Sprintf("client %s: %s queued", args[0], plural(res.Queued, "command")),
 				map[string]any{"client": args[0], "queued": res.Queued})
 		}),
@@ -240,15 +261,50 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// printRawJSON prints an API answer as the server sent it, only indented.
+// printRawJSON prints an API answer as the server sent it, only indented
+// and with the HTML escapes of Go's encoder (\u0026, \u003c, \u003e)
+// written as the characters they stand for: the same JSON value, readable.
 func printRawJSON(w io.Writer, raw []byte) error {
 	var b bytes.Buffer
 	if err := json.Indent(&b, raw, "", "  "); err != nil {
 		return fmt.Errorf("decode answer: %w", err)
 	}
-	b.WriteByte('\n')
-	_, err := w.Write(b.Bytes())
+	out := unescapeHTML(b.Bytes())
+	out = append(out, '\n')
+	_, err := w.Write(out)
 	return err
+}
+
+// unescapeHTML replaces the escapes \u0026, \u003c and \u003e of valid
+// JSON by &, < and >. Escapes are read in pairs, so an escaped backslash
+// followed by "u0026" is left alone.
+func unescapeHTML(js []byte) []byte {
+	out := make([]byte, 0, len(js))
+	for i := 0; i < len(js); i++ {
+		if js[i] != '\\' || i+1 >= len(js) {
+			out = append(out, js[i])
+			continue
+		}
+		if js[i+1] == 'u' && i+5 < len(js) {
+			switch strings.ToLower(string(js[i+2 : i+6])) {
+			case "0026":
+				out = append(out, '&')
+				i += 5
+				continue
+			case "003c":
+				out = append(out, '<')
+				i += 5
+				continue
+			case "003e":
+				out = append(out, '>')
+				i += 5
+				continue
+			}
+		}
+		out = append(out, js[i], js[i+1])
+		i++
+	}
+	return out
 }
 
 // printSync prints the sync view of a client: "accepted" means a broker
@@ -306,7 +362,7 @@ func newStatusCmd() *cobra.Command {
 				return err
 			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), f)
+				return o.printJSON(cmd, f)
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "clients:     %d\n", f.Clients)
@@ -334,6 +390,9 @@ func newResyncCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if o.json {
+				return o.printJSON(cmd, res)
+			}
 			return done(cmd, o, "resync: "+plural(res.Queued, "command")+" queued", map[string]any{"queued": res.Queued})
 		}),
 	}
@@ -352,7 +411,7 @@ func displayName(name, id string) string {
 
 func printCount(cmd *cobra.Command, o *apiOpts, n int) error {
 	if o.json {
-		return printJSON(cmd.OutOrStdout(), map[string]int{"count": n})
+		return o.printJSON(cmd, map[string]int{"count": n})
 	}
 	_, err := fmt.Fprintln(cmd.OutOrStdout(), n)
 	return err
@@ -361,7 +420,7 @@ func printCount(cmd *cobra.Command, o *apiOpts, n int) error {
 // printBatch prints per-client results; a batch with failures exits 1.
 func printBatch(cmd *cobra.Command, o *apiOpts, res apiclient.BatchResult, verb string) error {
 	if o.json {
-		if err := printJSON(cmd.OutOrStdout(), res); err != nil {
+		if err := o.printJSON(cmd, res); err != nil {
 			return err
 		}
 	} else {
@@ -387,21 +446,26 @@ func printBatch(cmd *cobra.Command, o *apiOpts, res apiclient.BatchResult, verb 
 
 func newTopicCmd() *cobra.Command {
 	o := &apiOpts{}
-	put := func(mustExist bool) func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+	put := func(rotate bool) func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
 		return func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
-			if mustExist {
-				// rotate must not create a topic by accident (a typo
-				// would otherwise make a new one).
-				if _, err := c.GetTopic(cmd.Context(), args[0]); err != nil {
-					return err
-				}
+			// Creation and rotation are two requests: a creation never
+			// rotates an existing topic, a rotation (of a mistyped name)
+			// never creates one.
+			var res apiclient.TopicResult
+			var err error
+			if rotate {
+				res, err = c.RotateTopic(cmd.Context(), args[0])
+			} else {
+				res, err = c.NewTopic(cmd.Context(), args[0])
 			}
-			res, err := c.NewTopic(cmd.Context(), args[0])
+			if isCode(err, "topic_exists") {
+				return withHint(err, "e4c2 topic rotate "+args[0]+" gives it a new key")
+			}
 			if err != nil {
 				return err
 			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), res)
+				return o.printJSON(cmd, res)
 			}
 			if res.Rotated {
 				fmt.Fprintf(cmd.OutOrStdout(), "topic %s key rotated (SetTopicKey queued for its clients)\n", res.Topic)
@@ -411,8 +475,8 @@ func newTopicCmd() *cobra.Command {
 			return nil
 		}
 	}
-	add := &cobra.Command{Use: "add TOPIC", Short: "new_topic: create a topic with a random key (rotates it if it exists)", Args: cobra.ExactArgs(1), RunE: runAPI(o, put(false))}
-	rotate := &cobra.Command{Use: "rotate TOPIC", Short: "new_topic on an existing topic: rotate its key", Args: cobra.ExactArgs(1), RunE: runAPI(o, put(true))}
+	add := &cobra.Command{Use: "add TOPIC", Short: "new_topic: create a topic with a random key (an existing topic is refused: see topic rotate)", Args: cobra.ExactArgs(1), RunE: runAPI(o, put(false))}
+	rotate := &cobra.Command{Use: "rotate TOPIC", Short: "new_topic on an existing topic: rotate its key (SetTopicKey to its clients)", Args: cobra.ExactArgs(1), RunE: runAPI(o, put(true))}
 	remove := &cobra.Command{
 		Use: "remove TOPIC", Short: "remove_topic (RemoveTopic to every linked client)", Args: cobra.ExactArgs(1),
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
@@ -430,7 +494,7 @@ func newTopicCmd() *cobra.Command {
 				return err
 			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), tp)
+				return o.printJSON(cmd, tp)
 			}
 			t := newTable(cmd.OutOrStdout(), topicHeader...)
 			topicTable([]apiclient.Topic{tp})(t)
@@ -585,9 +649,11 @@ func newC2KeyCmd() *cobra.Command {
 				if err := writeKeyFile(out, pub, 0o644, force); err != nil {
 					return err
 				}
+				// On stderr: stdout stays the key (or the JSON) alone.
+				fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: C2 public key (version %d) written to %s\n", k.KeyVersion, out)
 			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), k)
+				return o.printJSON(cmd, k)
 			}
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), k.PublicKey)
 			return err
@@ -735,13 +801,13 @@ func newEventsCmd() *cobra.Command {
 	return c
 }
 
-// printCompactJSON writes v as one JSON line.
+// printCompactJSON writes v as one JSON line, & < > as written.
 func printCompactJSON(w io.Writer, v any) error {
 	b, err := jsonMarshal(v)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
+	_, err = fmt.Fprintf(w, "%s\n", unescapeHTML(b))
 	return err
 }
 
@@ -799,7 +865,7 @@ func newProtectCmd() *cobra.Command {
 				return err
 			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), map[string][]byte{"protected": out})
+				return o.printJSON(cmd, map[string][]byte{"protected": out})
 			}
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), base64.StdEncoding.EncodeToString(out))
 			return err
@@ -827,7 +893,7 @@ func newUnprotectCmd() *cobra.Command {
 				return err
 			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), map[string][]byte{"payload": out})
+				return o.printJSON(cmd, map[string][]byte{"payload": out})
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", out)
 			return err
@@ -876,7 +942,7 @@ func newExportKeyCmd() *cobra.Command {
 				return done(cmd, o, "key written to "+out, map[string]any{"file": out})
 			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), k)
+				return o.printJSON(cmd, k)
 			}
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), k.Key)
 			return err

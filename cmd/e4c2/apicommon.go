@@ -31,6 +31,11 @@ type apiOpts struct {
 	server    string
 	tokenFile string
 	json      bool
+	// answer is the body of the last successful JSON answer and answers
+	// their number: --json prints the answer itself when the command got
+	// exactly one.
+	answer  []byte
+	answers int
 }
 
 // addAPIFlags registers --server, --token-file and --json on cmd and its
@@ -78,6 +83,7 @@ func (o *apiOpts) client(opts ...apiclient.Option) (*apiclient.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts = append(opts, apiclient.WithAnswerHook(func(b []byte) { o.answer, o.answers = b, o.answers+1 }))
 	c, err := apiclient.New(o.serverURL(), tok, opts...)
 	if err != nil {
 		return nil, withHint(err, "set --server or "+envServer+" to the URL e4c2 serve prints")
@@ -127,11 +133,24 @@ func (o *apiOpts) apiError(err error) error {
 	return err
 }
 
-// printJSON writes v as indented JSON.
+// printJSON writes v as indented JSON. HTML is not escaped: the output is
+// for terminals and jq, where a rule's "a && b" must read as written.
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// printJSON is --json output: the API's answer as the server sent it when
+// the command got exactly one, so that scripts see every field the API
+// has (not only those the CLI knows); else v (several pages joined by
+// --all, or a confirmation for an answer without a body).
+func (o *apiOpts) printJSON(cmd *cobra.Command, v any) error {
+	if o.answers == 1 {
+		return printRawJSON(cmd.OutOrStdout(), o.answer)
+	}
+	return printJSON(cmd.OutOrStdout(), v)
 }
 
 // table writes rows under a header with aligned columns.
@@ -222,7 +241,7 @@ func printPage[T any](cmd *cobra.Command, o *apiOpts, items []T, next string, ta
 		items = []T{}
 	}
 	if o.json {
-		return printJSON(cmd.OutOrStdout(), apiclient.Page[T]{Items: items, Next: next})
+		return o.printJSON(cmd, apiclient.Page[T]{Items: items, Next: next})
 	}
 	t := newTable(cmd.OutOrStdout(), header...)
 	tab(t)
@@ -233,4 +252,10 @@ func printPage[T any](cmd *cobra.Command, o *apiOpts, items []T, next string, ta
 		fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: more results: --cursor %s (or --all)\n", next)
 	}
 	return nil
+}
+
+// isCode reports whether err is an API error with the given stable code.
+func isCode(err error, code string) bool {
+	var ae *apiclient.Error
+	return errors.As(err, &ae) && ae.Code == code
 }

@@ -25,6 +25,18 @@ import (
 
 const defaultBroker = "tcp://127.0.0.1:1883"
 
+// envBroker names the broker of the device commands, as E4C2_SERVER names
+// the API: set once per shell, the walkthrough's commands need no --broker.
+// Not E4C2_BROKER: e4c2 serve reads that one as its external broker.
+const envBroker = "E4C2_DEVICE_BROKER"
+
+func deviceBroker() string {
+	if v := os.Getenv(envBroker); v != "" {
+		return v
+	}
+	return defaultBroker
+}
+
 func newDeviceCmd() *cobra.Command {
 	c := &cobra.Command{Use: "device", Short: "An E4 device on the command line (join, subscribe, publish, show)", Args: cobra.NoArgs}
 	c.AddCommand(newDeviceJoinCmd(), newDeviceSubscribeCmd(), newDevicePublishCmd(), newDeviceShowCmd())
@@ -80,7 +92,12 @@ or --public-key-file (PK, see --public-key-out).`,
 					return err
 				}
 			} else if m == suites.PubKey {
-				return withHint(errors.New("PK mode needs the C2 public key"), "pass --c2-pubkey-file (written by e4c2 replay --c2-pubkey-out FILE)")
+				return withHint(errors.New("PK mode needs the C2 public key"), "pass --c2-pubkey-file FILE (written by e4c2 c2key get --out FILE, or offline by e4c2 replay --c2-pubkey-out FILE)")
+			}
+			if name == "" && id == "" {
+				// client.New would only say "no client name or id".
+				return withHint(errors.New("the device needs a name"),
+					"pass --name NAME, the name it is registered with (e4c2 client add NAME), or --id HEX")
 			}
 			if _, err := os.Stat(state); err == nil {
 				return withHint(fmt.Errorf("%s already exists", state), "a device joins once; use a new --state file")
@@ -158,6 +175,9 @@ func newDeviceSubscribeCmd() *cobra.Command {
 		Short: "connect to the broker, apply C2 commands and print every message received, decrypted, one per line",
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, topics []string) error {
+			if broker == "" {
+				broker = deviceBroker()
+			}
 			dev, err := loadDevice(state)
 			if err != nil {
 				return err
@@ -208,6 +228,12 @@ func newDeviceSubscribeCmd() *cobra.Command {
 					switch {
 					case m.Err != nil:
 						fmt.Fprintf(w, "%s: error: %v\n", m.Topic, m.Err)
+						if errors.Is(m.Err, client.ErrPubKeyNotFound) {
+							// PK: messages are signed; the receiver checks
+							// them with the sender's public key, which only
+							// the C2 sends it.
+							fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: hint: send this device the sender's public key: e4c2 pubkey send %x SENDER (or its name)\n", dev.ID())
+						}
 					case m.Command:
 						fmt.Fprintf(w, "%s: command applied\n", m.Topic)
 					default:
@@ -220,7 +246,7 @@ func newDeviceSubscribeCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&state, "state", "", "device state file")
-	f.StringVar(&broker, "broker", defaultBroker, "MQTT broker URL")
+	f.StringVar(&broker, "broker", "", "MQTT broker URL (default $"+envBroker+" or "+defaultBroker+")")
 	f.StringVar(&user, "username", "", "broker username")
 	f.StringVar(&passFile, "password-file", "", "file holding the broker password")
 	f.IntVar(&count, "count", 0, "exit after this many messages (commands included); 0: until interrupted")
@@ -239,6 +265,9 @@ func newDevicePublishCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if qos != 1 && qos != 2 {
 				return errors.New("--qos must be 1 or 2")
+			}
+			if broker == "" {
+				broker = deviceBroker()
 			}
 			dev, err := loadDevice(state)
 			if err != nil {
@@ -290,7 +319,7 @@ func newDevicePublishCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&state, "state", "", "device state file")
-	f.StringVar(&broker, "broker", defaultBroker, "MQTT broker URL")
+	f.StringVar(&broker, "broker", "", "MQTT broker URL (default $"+envBroker+" or "+defaultBroker+")")
 	f.StringVar(&user, "username", "", "broker username")
 	f.StringVar(&passFile, "password-file", "", "file holding the broker password")
 	f.IntVar(&qos, "qos", 2, "MQTT QoS: 1 or 2")

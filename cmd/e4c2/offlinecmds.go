@@ -212,21 +212,30 @@ type auditRow struct {
 	Topic         string    `json:"topic,omitempty"`
 	CorrelationID string    `json:"correlation_id,omitempty"`
 	Summary       string    `json:"summary,omitempty"`
+	KeyVersion    uint64    `json:"key_version,omitempty"`
+	Command       string    `json:"command,omitempty"`
 }
 
-func printAudit(cmd *cobra.Command, asJSON bool, rows []auditRow, next string) error {
+// printAudit prints audit rows: --json as the API answered (o.printJSON)
+// or, offline, as the same shape; else a table whose KEY-VERSION column is
+// the key version each operation introduced or used ("-": none).
+func printAudit(cmd *cobra.Command, o *apiOpts, rows []auditRow, next string) error {
 	if rows == nil {
 		rows = []auditRow{}
 	}
-	if asJSON {
-		return printJSON(cmd.OutOrStdout(), struct {
+	if o.json {
+		return o.printJSON(cmd, struct {
 			Items []auditRow `json:"items"`
 			Next  string     `json:"next,omitempty"`
 		}{rows, next})
 	}
-	t := newTable(cmd.OutOrStdout(), "POS", "TIME", "ACTOR", "TYPE", "CLIENT", "TOPIC", "SUMMARY")
+	t := newTable(cmd.OutOrStdout(), "POS", "TIME", "ACTOR", "TYPE", "CLIENT", "TOPIC", "KEY-VERSION", "SUMMARY")
 	for _, r := range rows {
-		t.row(r.Position, r.Time, r.Actor, r.Type, r.Client, r.Topic, r.Summary)
+		kv := any("-")
+		if r.KeyVersion > 0 {
+			kv = r.KeyVersion
+		}
+		t.row(r.Position, r.Time, r.Actor, r.Type, r.Client, r.Topic, kv, r.Summary)
 	}
 	if err := t.flush(); err != nil {
 		return err
@@ -264,7 +273,8 @@ func offlineAudit(ctx context.Context, st eventstore.Store, client, topic, actor
 	}
 	rows := make([]auditRow, 0, len(entries))
 	for _, e := range entries {
-		r := auditRow{Position: e.Position, Time: e.Time, Type: e.Type, Actor: e.Actor, CorrelationID: e.CorrelationID, Topic: e.TopicName}
+		r := auditRow{Position: e.Position, Time: e.Time, Type: e.Type, Actor: e.Actor, CorrelationID: e.CorrelationID, Topic: e.TopicName,
+			KeyVersion: e.KeyVersion, Command: e.Command}
 		var zero domain.ID
 		if e.Client != zero {
 			r.Client = e.Client.String()
@@ -299,10 +309,7 @@ func auditSummary(e projections.AuditEntry) string {
 		}
 		s += v
 	}
-	add(e.Command)
-	if e.KeyVersion > 0 {
-		add(fmt.Sprintf("key_version=%d", e.KeyVersion))
-	}
+	add(e.Command) // the key version has its own column
 	if len(e.Recipients) > 0 {
 		add(fmt.Sprintf("recipients=%d", len(e.Recipients)))
 	}
@@ -339,7 +346,7 @@ func newAuditCmd() *cobra.Command {
 					if err != nil {
 						return err
 					}
-					return printAudit(cmd, o.json, rows, "")
+					return printAudit(cmd, o, rows, "")
 				})
 			}
 			for _, name := range []string{"data-dir", "store", "config", "master-key-file", "master-key-env", "master-passphrase-file"} {
@@ -363,7 +370,7 @@ func newAuditCmd() *cobra.Command {
 			for i, e := range entries {
 				rows[i] = auditRow(e)
 			}
-			return printAudit(cmd, o.json, rows, next)
+			return printAudit(cmd, o, rows, next)
 		},
 	}
 	f := c.Flags()

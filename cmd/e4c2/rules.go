@@ -110,7 +110,7 @@ func runRuleAPI(o *apiOpts, fn func(cmd *cobra.Command, c *apiclient.Client, arg
 // one-line confirmation.
 func printRule(cmd *cobra.Command, o *apiOpts, r apiclient.Rule, verb string) error {
 	if o.json {
-		return printJSON(cmd.OutOrStdout(), r)
+		return o.printJSON(cmd, r)
 	}
 	msg := fmt.Sprintf("rule %s %s (%s)", r.ID, verb, r.Status)
 	if r.Reason != "" {
@@ -160,7 +160,7 @@ func newRuleCmd() *cobra.Command {
 				return err
 			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), r)
+				return o.printJSON(cmd, r)
 			}
 			t := newTable(cmd.OutOrStdout(), ruleHeader...)
 			ruleTable([]apiclient.Rule{r})(t)
@@ -176,7 +176,7 @@ func newRuleCmd() *cobra.Command {
 				fmt.Fprintf(w, "last fired %s\n", cell(r.LastFired))
 			}
 			fmt.Fprintln(w, "spec:")
-			return printJSON(w, r.Spec)
+			return printRawJSON(w, r.Spec)
 		}),
 	}
 
@@ -272,7 +272,7 @@ func newRuleCmd() *cobra.Command {
 // printPlan prints a dry run: a summary line, then the operations.
 func printPlan(cmd *cobra.Command, o *apiOpts, p apiclient.RulePlan) error {
 	if o.json {
-		return printJSON(cmd.OutOrStdout(), p)
+		return o.printJSON(cmd, p)
 	}
 	w := cmd.OutOrStdout()
 	var b strings.Builder

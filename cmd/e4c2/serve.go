@@ -75,6 +75,8 @@ Precedence: defaults < --config file < E4C2_* environment variables < flags.`,
 	f.BoolVar(&cfg.DisableCryptoHelpers, "disable-crypto-helpers", cfg.DisableCryptoHelpers, "turn off the API's protect/unprotect helpers (403 crypto_helpers_disabled)")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	f.DurationVar(&cfg.ShutdownTimeout.Duration, "shutdown-timeout", cfg.ShutdownTimeout.Duration, "graceful shutdown bound")
+	f.Float64Var(&cfg.APIRate, "api-rate", cfg.APIRate, "API requests per second per token; beyond it 429 with Retry-After (0: 1000; negative: no limit)")
+	f.IntVar(&cfg.APIBurst, "api-burst", cfg.APIBurst, "API request burst per token (0: twice --api-rate)")
 	return cmd
 }
 
@@ -137,6 +139,10 @@ func applyFlag(dst, flags *config.Config, name string) {
 		dst.LogLevel = flags.LogLevel
 	case "shutdown-timeout":
 		dst.ShutdownTimeout = flags.ShutdownTimeout
+	case "api-rate":
+		dst.APIRate = flags.APIRate
+	case "api-burst":
+		dst.APIBurst = flags.APIBurst
 	}
 }
 

@@ -65,8 +65,23 @@ func (s *Service) clientState(id domain.ID) domain.State {
 
 // NewClient is new_client: register a client (by name or id) with its key
 // (SK: the suite's symmetric key size; PK: a public key the suite accepts)
-// and its role, or overwrite them. No command is sent.
+// and its role. No command is sent. An existing client is refused with
+// domain.ErrClientExists: overwriting it would change the key the C2 uses
+// without the device knowing (ReplaceClient or NewClientKey rotate it).
 func (s *Service) NewClient(ctx context.Context, o Origin, c ClientRef, key []byte, role domain.Role) (Result, error) {
+	return s.registerClient(ctx, o, c, key, role, false)
+}
+
+// ReplaceClient is new_client over an existing client with a key chosen by
+// the caller: it keeps the role (role 0, or the same role) and does what a
+// rotation does, so the device learns the key (SK: SetIdKey protected with
+// the key it holds; PK: the public key is replaced, the device holds its
+// own private key). A client that does not exist is registered.
+func (s *Service) ReplaceClient(ctx context.Context, o Origin, c ClientRef, key []byte, role domain.Role) (Result, error) {
+	return s.registerClient(ctx, o, c, key, role, true)
+}
+
+func (s *Service) registerClient(ctx context.Context, o Origin, c ClientRef, key []byte, role domain.Role, replace bool) (Result, error) {
 	const op = "new_client"
 	id, err := c.Resolve()
 	if err != nil {
@@ -83,7 +98,7 @@ func (s *Service) NewClient(ctx context.Context, o Origin, c ClientRef, key []by
 		}
 	}
 	return s.exec(ctx, o, func() domain.Command {
-		cmd := domain.RegisterClient{Client: id, Name: c.Name, Role: role}
+		cmd := domain.RegisterClient{Client: id, Name: c.Name, Role: role, Create: !replace, Replace: replace}
 		if s.mode == core.SymKey {
 			cmd.Key = clone(key)
 		} else {
@@ -100,8 +115,8 @@ func (s *Service) RemoveClient(ctx context.Context, o Origin, c ClientRef, reset
 	if err != nil {
 		return Result{}, resolveErr("remove_client", c, err)
 	}
-	return s.exec(ctx, o, func() domain.Command { return domain.RemoveClient{Client: id, ResetFirst: resetFirst} },
-		func(domain.Command) domain.State { return s.clientState(id) })
+	return named(c)(s.exec(ctx, o, func() domain.Command { return domain.RemoveClient{Client: id, ResetFirst: resetFirst} },
+		func(domain.Command) domain.State { return s.clientState(id) }))
 }
 
 // NewTopicClient is new_topic_client: link the client to the topic and
@@ -124,10 +139,10 @@ func (s *Service) AttachClients(ctx context.Context, o Origin, topic string, cs 
 			return Result{}, resolveErr(op, c, err)
 		}
 	}
-	return s.exec(ctx, o, func() domain.Command { return domain.LinkClients{Topic: h, Clients: ids} },
+	return named(cs...)(s.exec(ctx, o, func() domain.Command { return domain.LinkClients{Topic: h, Clients: ids} },
 		func(domain.Command) domain.State {
 			return domain.State{Topic: s.ks.TopicViewOf(h, ids), Targets: s.ks.ClientViews(ids), C2: s.ks.C2View()}
-		})
+		}))
 }
 
 // RemoveTopicClient is remove_topic_client.
@@ -141,10 +156,10 @@ func (s *Service) RemoveTopicClient(ctx context.Context, o Origin, c ClientRef, 
 	if err != nil {
 		return Result{}, resolveErr(op, c, err)
 	}
-	return s.exec(ctx, o, func() domain.Command { return domain.UnlinkClient{Topic: h, Client: id} },
+	return named(c)(s.exec(ctx, o, func() domain.Command { return domain.UnlinkClient{Topic: h, Client: id} },
 		func(domain.Command) domain.State {
 			return domain.State{Topic: s.ks.TopicViewOf(h, []domain.ID{id}), Client: s.ks.ClientView(id), C2: s.ks.C2View()}
-		})
+		}))
 }
 
 // ResetClient is reset_client.
@@ -153,8 +168,8 @@ func (s *Service) ResetClient(ctx context.Context, o Origin, c ClientRef) (Resul
 	if err != nil {
 		return Result{}, resolveErr("reset_client", c, err)
 	}
-	return s.exec(ctx, o, func() domain.Command { return domain.ResetClient{Client: id} },
-		func(domain.Command) domain.State { return s.clientState(id) })
+	return named(c)(s.exec(ctx, o, func() domain.Command { return domain.ResetClient{Client: id} },
+		func(domain.Command) domain.State { return s.clientState(id) }))
 }
 
 // ResetClients resets many clients (one decision per client stream). It
@@ -172,10 +187,21 @@ func (s *Service) ResetClients(ctx context.Context, o Origin, cs []ClientRef) ([
 	return out, errors.Join(errs...)
 }
 
-// NewTopic is new_topic: create the topic with a new random key, or
-// rotate its key (then every linked client gets SetTopicKey, consumers
-// first). Result.Version tells which: 1 for a first creation.
+// NewTopic is new_topic on a new topic: create it with a random key. An
+// existing topic is refused with domain.ErrTopicExists, so that a creation
+// never rotates a key by accident (RotateTopic does that).
 func (s *Service) NewTopic(ctx context.Context, o Origin, topic string) (Result, error) {
+	return s.putTopic(ctx, o, topic, domain.PutTopic{Create: true})
+}
+
+// RotateTopic is new_topic on an existing topic: a new random key, sent to
+// every linked client with SetTopicKey (consumers first). A missing topic
+// is refused with domain.ErrUnknownTopic (a typo must not create one).
+func (s *Service) RotateTopic(ctx context.Context, o Origin, topic string) (Result, error) {
+	return s.putTopic(ctx, o, topic, domain.PutTopic{Rotate: true})
+}
+
+func (s *Service) putTopic(ctx context.Context, o Origin, topic string, intent domain.PutTopic) (Result, error) {
 	h, err := topicHash("new_topic", topic)
 	if err != nil {
 		return Result{}, err
@@ -185,7 +211,9 @@ func (s *Service) NewTopic(ctx context.Context, o Origin, topic string) (Result,
 		return Result{}, fmt.Errorf("c2: new_topic: generate key: %w", err)
 	}
 	defer clear(key)
-	return s.exec(ctx, o, func() domain.Command { return domain.PutTopic{Topic: topic, Key: clone(key)} },
+	return s.exec(ctx, o, func() domain.Command {
+		return domain.PutTopic{Topic: topic, Key: clone(key), Create: intent.Create, Rotate: intent.Rotate}
+	},
 		func(domain.Command) domain.State { return domain.State{Topic: s.ks.TopicView(h), C2: s.ks.C2View()} })
 }
 
@@ -215,8 +243,8 @@ func (s *Service) NewClientKey(ctx context.Context, o Origin, c ClientRef) (Resu
 		return Result{}, fmt.Errorf("c2: %s: generate key: %w", op, err)
 	}
 	defer clear(key)
-	return s.exec(ctx, o, func() domain.Command { return domain.RotateClientKey{Client: id, Key: clone(key)} },
-		func(domain.Command) domain.State { return s.clientState(id) })
+	return named(c)(s.exec(ctx, o, func() domain.Command { return domain.RotateClientKey{Client: id, Key: clone(key)} },
+		func(domain.Command) domain.State { return s.clientState(id) }))
 }
 
 // ResetClientPubKeys is reset_client_pubkeys (PK mode).
@@ -225,8 +253,8 @@ func (s *Service) ResetClientPubKeys(ctx context.Context, o Origin, c ClientRef)
 	if err != nil {
 		return Result{}, resolveErr("reset_client_pubkeys", c, err)
 	}
-	return s.exec(ctx, o, func() domain.Command { return domain.ResetClientPubKeys{Client: id} },
-		func(domain.Command) domain.State { return s.clientState(id) })
+	return named(c)(s.exec(ctx, o, func() domain.Command { return domain.ResetClientPubKeys{Client: id} },
+		func(domain.Command) domain.State { return s.clientState(id) }))
 }
 
 func (s *Service) pubKeyOp(ctx context.Context, o Origin, op string, dst, src ClientRef, mk func(d, s domain.ID) domain.Command) (Result, error) {
@@ -238,10 +266,10 @@ func (s *Service) pubKeyOp(ctx context.Context, o Origin, op string, dst, src Cl
 	if err != nil {
 		return Result{}, resolveErr(op, src, err)
 	}
-	return s.exec(ctx, o, func() domain.Command { return mk(d, sr) },
+	return named(dst, src)(s.exec(ctx, o, func() domain.Command { return mk(d, sr) },
 		func(domain.Command) domain.State {
 			return domain.State{Client: s.ks.ClientView(d), Peer: s.ks.ClientView(sr), C2: s.ks.C2View()}
-		})
+		}))
 }
 
 // SendClientPubKey is send_client_pubkey (PK mode): dst gets SetPubKey

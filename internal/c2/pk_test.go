@@ -97,7 +97,7 @@ func TestPKLifecycle(t *testing.T) {
 	if bytes.Equal(newPub, c2info.PublicKey) {
 		t.Fatal("c2 key not rotated")
 	}
-	must(svc.NewTopic(ctx, sys, "t"))(t) // rotation to a
+	must(svc.RotateTopic(ctx, sys, "t"))(t) // rotation to a
 	for name, d := range devs {
 		q := svc.PendingFor(domain.ClientID(name), 0)
 		if len(q) == 0 || q[0].Code != core.CmdSetC2Key {

@@ -190,7 +190,7 @@ func TestConcurrentTopicOpsNoContentionFailure(t *testing.T) {
 			defer wg.Done()
 			for i := range ops {
 				topic := fmt.Sprintf("shared/%d", i%3)
-				if _, err := e.svc.NewTopic(ctx, c2.Origin{Actor: fmt.Sprintf("cli:w%d", w)}, topic); err != nil {
+				if _, err := createOrRotate(ctx, e.svc, c2.Origin{Actor: fmt.Sprintf("cli:w%d", w)}, topic); err != nil {
 					errs <- err
 				}
 				if _, err := e.svc.NewTopicClient(ctx, sys, c2.ByName(fmt.Sprintf("c%d", (w+i)%6)), topic); err != nil {
@@ -243,7 +243,7 @@ func TestTwoInstancesOneStore(t *testing.T) {
 			defer wg.Done()
 			for i := range 15 {
 				topic := fmt.Sprintf("ha/%d", i%2)
-				if _, err := svc.NewTopic(ctx, sys, topic); err != nil {
+				if _, err := createOrRotate(ctx, svc, sys, topic); err != nil {
 					errs <- err
 				}
 				// The other instance may not have seen the client yet:
@@ -271,4 +271,15 @@ func TestTwoInstancesOneStore(t *testing.T) {
 	if !equalSnap(e.svc.KeyState().Snapshot(), other.KeyState().Snapshot()) {
 		t.Fatal("instances diverge")
 	}
+}
+
+// createOrRotate creates the topic, or rotates it when it exists: each
+// call is one decision, so concurrent callers contend like the historical
+// create-or-rotate new_topic did.
+func createOrRotate(ctx context.Context, svc *c2.Service, o c2.Origin, topic string) (c2.Result, error) {
+	res, err := svc.NewTopic(ctx, o, topic)
+	if errors.Is(err, domain.ErrTopicExists) {
+		return svc.RotateTopic(ctx, o, topic)
+	}
+	return res, err
 }

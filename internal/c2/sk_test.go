@@ -82,7 +82,7 @@ func TestSKLifecycle(t *testing.T) {
 	}
 
 	// Rotation: consumers first, then both, then publishers.
-	res = must(svc.NewTopic(ctx, sys, "plant/a"))(t)
+	res = must(svc.RotateTopic(ctx, sys, "plant/a"))(t)
 	if res.Queued != 3 || !res.Rotated {
 		t.Fatalf("rotate %+v", res)
 	}
@@ -269,7 +269,7 @@ func TestRestartKeepsState(t *testing.T) {
 	}
 	// And it keeps working: the restarted service decides on the loaded
 	// versions.
-	must(svc2.NewTopic(ctx, sys, "t"))(t)
+	must(svc2.RotateTopic(ctx, sys, "t"))(t)
 	if len(svc2.PendingFor(domain.ClientID("a"), 0)) != 2 {
 		t.Fatal("rotation after restart not queued")
 	}
@@ -284,7 +284,8 @@ func TestRestartKeepsState(t *testing.T) {
 	}
 }
 
-// TestOverwriteRetargetsQueue: new_client on an existing client means the
+// TestOverwriteRetargetsQueue: a client.registered over an existing client
+// (written by versions that let new_client overwrite silently) means the
 // device was re-provisioned with the new key: its pending commands are
 // protected with that key and a pending SetIdKey is dropped.
 func TestOverwriteRetargetsQueue(t *testing.T) {
@@ -299,7 +300,10 @@ func TestOverwriteRetargetsQueue(t *testing.T) {
 		t.Fatalf("pending %d", len(p))
 	}
 	fresh := bytes.Repeat([]byte{2}, 32)
-	must(svc.NewClient(ctx, sys, c2.ByName("a"), fresh, domain.RolePublisher))(t)
+	if _, err := svc.NewClient(ctx, sys, c2.ByName("a"), fresh, domain.RolePublisher); !errors.Is(err, domain.ErrClientExists) {
+		t.Fatalf("new_client over an existing client: %v, want ErrClientExists", err)
+	}
+	must(svc.OverwriteClientForTest(ctx, sys, c2.ByName("a"), fresh, domain.RolePublisher))(t)
 	p := pendingOf(t, svc, "a")
 	if len(p) != 1 || p[0].Code != core.CmdSetTopicKey {
 		t.Fatalf("pending after overwrite: %+v", p)
@@ -352,7 +356,7 @@ func TestProtectUnprotectTopicTransition(t *testing.T) {
 	if got := must(e.svc.UnprotectTopic(ctx, sys, "t", msg))(t); string(got) != "hello" {
 		t.Fatalf("got %q", got)
 	}
-	must(e.svc.NewTopic(ctx, sys, "t"))(t)
+	must(e.svc.RotateTopic(ctx, sys, "t"))(t)
 	// Within the transition period the previous key still opens it.
 	if got := must(e.svc.UnprotectTopic(ctx, sys, "t", msg))(t); string(got) != "hello" {
 		t.Fatalf("got %q", got)
@@ -411,7 +415,7 @@ func TestPagination(t *testing.T) {
 	if len(rest) != 10 || next != "" {
 		t.Fatalf("rest %d %q", len(rest), next)
 	}
-	must(svc.NewTopic(ctx, sys, "t"))(t) // second command for each member
+	must(svc.RotateTopic(ctx, sys, "t"))(t) // second command for each member
 	q1, cur, err := svc.PendingPage(refs[5], "", 1)
 	if err != nil || len(q1) != 1 || cur == "" {
 		t.Fatalf("pending page %d %q %v", len(q1), cur, err)

@@ -65,10 +65,10 @@ func (s *Service) Resync(ctx context.Context, o Origin, c ClientRef, full bool) 
 	if err != nil {
 		return Result{}, resolveErr("resync_client", c, err)
 	}
-	return s.exec(ctx, o, func() domain.Command { return domain.ResyncClient{Client: id, Full: full} },
+	return named(c)(s.exec(ctx, o, func() domain.Command { return domain.ResyncClient{Client: id, Full: full} },
 		func(domain.Command) domain.State {
 			return domain.State{Client: s.ks.ClientView(id), C2: s.ks.C2View(), Sync: s.ks.SyncView(id)}
-		})
+		}))
 }
 
 // ResyncAll resyncs every registered client (one decision per client) and

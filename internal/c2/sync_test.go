@@ -139,7 +139,7 @@ func TestResyncSK(t *testing.T) {
 	}
 
 	// Rotate t1 and the client key; both commands are lost.
-	must(svc.NewTopic(ctx, sys, "t1"))(t)
+	must(svc.RotateTopic(ctx, sys, "t1"))(t)
 	must(svc.NewClientKey(ctx, sys, c2.ByName("a")))(t)
 	dev.deliver(lostCodes(core.CmdSetIDKey, core.CmdSetTopicKey))
 	d = wantSync(t, svc, "a", projections.SyncLagging, "")
@@ -205,7 +205,7 @@ func TestResyncSK(t *testing.T) {
 	}
 
 	// Accepted only: in sync, on the weaker grade.
-	must(svc.NewTopic(ctx, sys, "t2"))(t)
+	must(svc.RotateTopic(ctx, sys, "t2"))(t)
 	for _, q := range svc.PendingFor(a, 0) {
 		if err := svc.RecordDelivered(ctx, sys, q); err != nil {
 			t.Fatal(err)
@@ -275,7 +275,7 @@ func TestResyncPK(t *testing.T) {
 
 	// The new pair and the topic key it protects are lost.
 	must(svc.NewC2Key(ctx, sys))(t)
-	must(svc.NewTopic(ctx, sys, "t1"))(t)
+	must(svc.RotateTopic(ctx, sys, "t1"))(t)
 	dev.deliver(func(projections.Queued) bool { return true })
 	d = wantSync(t, svc, "a", projections.SyncLagging, "")
 	if d.C2Key.Desired == d.C2Key.Accepted {

@@ -101,6 +101,13 @@ type Config struct {
 	AuditMemory int `json:"audit_memory"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
+	// APIRate is the steady number of API requests per second allowed per
+	// token (0: the default, 1,000; negative: no limit), APIBurst the
+	// bucket size (0: twice the rate). Beyond them the API answers 429
+	// with Retry-After. The defaults let a fleet script run flat out while
+	// a runaway loop of one token cannot starve the others.
+	APIRate  float64 `json:"api_rate"`
+	APIBurst int     `json:"api_burst"`
 }
 
 // Duration is a time.Duration that reads "30s" in JSON.
@@ -296,6 +303,9 @@ func (c *Config) Validate() error {
 		if c.Broker == "" && c.MQTTTLSCertFile == "" && !tlsfiles.IsLoopback(c.MQTTListen) {
 			return fmt.Errorf("mqtt listen %s: %w: device credentials would cross the network in clear; give --mqtt-tls-cert-file/--mqtt-tls-key-file or --insecure-listen", c.MQTTListen, tlsfiles.ErrInsecureListen)
 		}
+	}
+	if c.APIBurst < 0 {
+		return fmt.Errorf("api burst %d: must be positive (0: twice --api-rate)", c.APIBurst)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

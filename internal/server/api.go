@@ -22,6 +22,7 @@ func apiConfig(cfg config.Config) httpapi.Config {
 func (s *Server) apiHandler(metricsHandler nethttp.Handler) (nethttp.Handler, func(), error) {
 	hc := apiConfig(s.cfg)
 	hc.Metrics = metricsHandler
+	hc.RateLimit, hc.RateBurst = s.cfg.APIRate, s.cfg.APIBurst
 	hc.Ready = s.ready
 	hc.Rules = httpapi.NewEngineRules(s.rules)
 	api, err := httpapi.New(hc, httpapi.NewServiceBackend(s.svc), s.log.With("component", "http"))

@@ -153,7 +153,7 @@ func TestConvergenceC2Kill9(t *testing.T) {
 	converged("first key")
 
 	for r := 1; r <= 10; r++ {
-		api(nethttp.MethodPost, "/api/v1/topics", map[string]string{"topic": topic}, nethttp.StatusOK)
+		api(nethttp.MethodPost, "/api/v1/topics/"+topic+"/rotate", nil, nethttp.StatusOK)
 		if r%3 == 0 { // mid fan-out
 			if err := p.cmd.Process.Kill(); err != nil {
 				t.Fatal(err)

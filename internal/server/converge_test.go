@@ -155,7 +155,7 @@ func TestConvergenceBrokerKill9(t *testing.T) {
 
 	const rotations = 10
 	for r := 1; r <= rotations; r++ {
-		if _, err := svc.NewTopic(ctx, o, topic); err != nil {
+		if _, err := svc.RotateTopic(ctx, o, topic); err != nil {
 			t.Fatalf("rotation %d: %v", r, err)
 		}
 		if r%3 == 0 { // mid fan-out: some devices have the new key, some not

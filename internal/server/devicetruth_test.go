@@ -184,7 +184,7 @@ func TestDeviceTruthOfflinePastTheWindow(t *testing.T) {
 	f.dev.d.Close()
 	eventually(t, "the broker sees the device leave", func() bool { return !srv.DeviceOnline(f.id) })
 
-	if _, err := svc.NewTopic(ctx, o, "fleet/x"); err != nil { // rotation
+	if _, err := svc.RotateTopic(ctx, o, "fleet/x"); err != nil { // rotation
 		t.Fatal(err)
 	}
 	if _, err := svc.NewClientKey(ctx, o, c2.ByName(f.name)); err != nil { // SetIdKey
@@ -382,7 +382,7 @@ func TestDeviceTruthExternalBrokerAcks(t *testing.T) {
 		return err == nil && ds.Status == "in_sync" && ds.Evidence == "confirmed"
 	})
 	f.dev.d.Close()
-	if _, err := svc.NewTopic(ctx, o, "ext/a"); err != nil { // rotation while away
+	if _, err := svc.RotateTopic(ctx, o, "ext/a"); err != nil { // rotation while away
 		t.Fatal(err)
 	}
 	// Held, not handed to the broker: still pending after a while.

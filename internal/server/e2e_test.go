@@ -290,7 +290,7 @@ func runScenario(t *testing.T, srv *server.Server, url string) {
 		}
 	}()
 	time.Sleep(50 * time.Millisecond)
-	must(svc.NewTopic(ctx, o, topic)) // rotation
+	must(svc.RotateTopic(ctx, o, topic)) // rotation
 	eventually(t, "both devices hold the rotated key", func() bool {
 		k1, k2 := topicKey(pub.c, topic), topicKey(sub.c, topic)
 		return k1 != nil && !bytes.Equal(k1, oldKey) && bytes.Equal(k1, k2)

@@ -73,7 +73,7 @@ func TestFIPSOnlyBinaryRoundTrip(t *testing.T) {
 		return ok && bytes.Equal(tk.Key, want)
 	}
 	waitFor(t, "the device holds the topic key", holdsCurrent)
-	api(nethttp.MethodPost, "/api/v1/topics", map[string]string{"topic": "fips-topic"}, nethttp.StatusOK)
+	api(nethttp.MethodPost, "/api/v1/topics/fips-topic/rotate", nil, nethttp.StatusOK)
 	waitFor(t, "the device holds the rotated key", holdsCurrent)
 	stopProc(t, p, 20*time.Second)
 }

@@ -383,7 +383,7 @@ func runBrokerOutage(t *testing.T, suite, mode string) {
 	}
 	t1History = append(t1History, exportKey(t, svc, topics[0]))
 	for range 2 {
-		must(t)(svc.NewTopic(ctx, resOrigin, topics[0])) // rotation: one command per device
+		must(t)(svc.RotateTopic(ctx, resOrigin, topics[0])) // rotation: one command per device
 		t1History = append(t1History, exportKey(t, svc, topics[0]))
 	}
 	for _, topic := range topics {
@@ -490,7 +490,7 @@ func TestResilienceC2Restart(t *testing.T) {
 		must(t)(svc1.NewTopicClient(ctx, resOrigin, c2.ByName(dev.name), topic))
 	}
 	a1History = append(a1History, exportKey(t, svc1, "restart/a1"))
-	must(t)(svc1.NewTopic(ctx, resOrigin, "restart/a1"))
+	must(t)(svc1.RotateTopic(ctx, resOrigin, "restart/a1"))
 	a1History = append(a1History, exportKey(t, svc1, "restart/a1"))
 	if n := svc1.PendingCount(); n != 4 {
 		t.Fatalf("phase A: %d commands pending, want 4 (nothing may count as delivered to an absent device)", n)
@@ -509,12 +509,12 @@ func TestResilienceC2Restart(t *testing.T) {
 		must(t)(svc1.NewTopic(ctx, resOrigin, topic))
 		must(t)(svc1.NewTopicClient(ctx, resOrigin, c2.ByName(dev.name), topic))
 	}
-	must(t)(svc1.NewTopic(ctx, resOrigin, "restart/a1"))
+	must(t)(svc1.RotateTopic(ctx, resOrigin, "restart/a1"))
 	a1History = append(a1History, exportKey(t, svc1, "restart/a1"))
 	b2History = append(b2History, exportKey(t, svc1, "restart/b2"))
 	const b2Rotations = 40
 	for range b2Rotations {
-		must(t)(svc1.NewTopic(ctx, resOrigin, "restart/b2"))
+		must(t)(svc1.RotateTopic(ctx, resOrigin, "restart/b2"))
 		b2History = append(b2History, exportKey(t, svc1, "restart/b2"))
 	}
 	for _, topic := range []string{"restart/a1", "restart/a2", "restart/a3", "restart/b1", "restart/b2", "restart/b3"} {

@@ -207,11 +207,14 @@ func TestTopics(t *testing.T) {
 	if r := decode[topicResult](t, rec); r.Rotated || r.Topic != "t/1" {
 		t.Fatalf("create = %+v", r)
 	}
-	rec = h.do(post, "/api/v1/topics", h.oper, map[string]string{"topic": "t/1"})
+	// Creating it again is refused: a creation never rotates silently.
+	h.expect(h.do(post, "/api/v1/topics", h.oper, map[string]string{"topic": "t/1"}), 409, "topic_exists")
+	rec = h.do(post, "/api/v1/topics/t%2F1/rotate", h.oper, nil)
 	h.expect(rec, 200, "")
 	if r := decode[topicResult](t, rec); !r.Rotated {
 		t.Fatalf("rotate = %+v", r)
 	}
+	h.expect(h.do(post, "/api/v1/topics/t%2F2/rotate", h.oper, nil), 404, "unknown_topic")
 	rec = h.do(get, "/api/v1/topics/t%2F1", h.reader, nil)
 	h.expect(rec, 200, "")
 	if tp := decode[Topic](t, rec); tp.Name != "t/1" || tp.KeyVersion != 2 {

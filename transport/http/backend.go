@@ -22,7 +22,13 @@ type Backend interface {
 	RemoveClient(ctx context.Context, by Caller, client string, resetFirst bool) error
 	NewClientKey(ctx context.Context, by Caller, client string) error
 	ResetClient(ctx context.Context, by Caller, client string) error
+	// NewTopic creates a topic; an existing one is refused with an error
+	// wrapping domain.ErrTopicExists (rotated is kept for the answer's
+	// shape and is false).
 	NewTopic(ctx context.Context, by Caller, topic string) (rotated bool, err error)
+	// RotateTopic gives an existing topic a new key (domain.ErrUnknownTopic
+	// for a missing one).
+	RotateTopic(ctx context.Context, by Caller, topic string) error
 	RemoveTopic(ctx context.Context, by Caller, topic string) error
 	AttachClient(ctx context.Context, by Caller, client, topic string) error
 	DetachClient(ctx context.Context, by Caller, client, topic string) error
@@ -130,6 +136,10 @@ type NewClientRequest struct {
 	Key       []byte
 	PublicKey []byte
 	Role      string // "publisher", "consumer" or "both" ("" = both)
+	// Replace allows an existing client: its key is replaced the way a
+	// rotation does it and its role is kept. Without it an existing client
+	// is refused with an error wrapping domain.ErrClientExists.
+	Replace bool
 }
 
 // Client is the public view of a client: never its key.

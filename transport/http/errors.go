@@ -71,6 +71,8 @@ var errorTable = []errorRule{
 	{domain.ErrUnknownDelivery, nethttp.StatusNotFound, "unknown_delivery"},
 	{core.ErrTopicKeyMissing, nethttp.StatusNotFound, "unknown_topic"},
 	{core.ErrPubKeyNotFound, nethttp.StatusNotFound, "unknown_pubkey"},
+	{domain.ErrClientExists, nethttp.StatusConflict, "client_exists"}, // before ErrAlreadyExists, which it wraps
+	{domain.ErrTopicExists, nethttp.StatusConflict, "topic_exists"},
 	{domain.ErrAlreadyExists, nethttp.StatusConflict, "already_exists"},
 	{domain.ErrTokenNameRevoked, nethttp.StatusConflict, "token_name_revoked"},
 	{domain.ErrLastAdminToken, nethttp.StatusConflict, "last_admin_token"},

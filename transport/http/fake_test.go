@@ -158,6 +158,15 @@ func (f *fakeBackend) NewClient(ctx context.Context, by Caller, req NewClientReq
 	} else {
 		copy(id[:], core.HashID([]byte(name)))
 	}
+	if old, ok := f.clients[name]; ok {
+		if !req.Replace {
+			return Client{}, &domain.OpError{Op: "new_client", Subject: name, Err: domain.ErrClientExists}
+		}
+		old.key = slices.Clone(key)
+		f.history = append(f.history, slices.Clone(key))
+		f.appendEvent(by, "client-"+hex.EncodeToString(id[:]), "client.key_rotated.v1", map[string]string{"name": name})
+		return f.view(old), nil
+	}
 	c := &fakeClient{name: name, id: id, key: slices.Clone(key), role: req.Role, links: map[string]bool{}}
 	f.history = append(f.history, slices.Clone(key))
 	if c.role == "" {
@@ -219,18 +228,35 @@ func (f *fakeBackend) NewTopic(ctx context.Context, by Caller, topic string) (bo
 	if err := f.mutate(by); err != nil {
 		return false, err
 	}
+	if _, ok := f.topics[topic]; ok {
+		return false, &domain.OpError{Op: "new_topic", Subject: topic, Err: domain.ErrTopicExists}
+	}
+	f.topics[topic] = &fakeTopic{name: topic}
+	f.setTopicKey(by, f.topics[topic])
+	return false, nil
+}
+
+func (f *fakeBackend) RotateTopic(ctx context.Context, by Caller, topic string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.mutate(by); err != nil {
+		return err
+	}
+	t, ok := f.topics[topic]
+	if !ok {
+		return &domain.OpError{Op: "new_topic", Subject: topic, Err: domain.ErrUnknownTopic}
+	}
+	f.setTopicKey(by, t)
+	return nil
+}
+
+func (f *fakeBackend) setTopicKey(by Caller, t *fakeTopic) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	t, rotated := f.topics[topic]
-	if !rotated {
-		t = &fakeTopic{name: topic}
-		f.topics[topic] = t
-	}
 	t.key = key
 	t.version++
 	f.history = append(f.history, slices.Clone(key))
-	f.appendEvent(by, "topic-"+hex.EncodeToString(core.HashID([]byte(topic))), "topic.key_set.v1", map[string]any{"topic": topic, "version": t.version})
-	return rotated, nil
+	f.appendEvent(by, "topic-"+hex.EncodeToString(core.HashID([]byte(t.name))), "topic.key_set.v1", map[string]any{"topic": t.name, "version": t.version})
 }
 
 func (f *fakeBackend) RemoveTopic(ctx context.Context, by Caller, topic string) error {

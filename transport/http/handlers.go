@@ -183,6 +183,7 @@ type newClientBody struct {
 	Key       string `json:"key"`
 	PublicKey string `json:"public_key"`
 	Role      string `json:"role"`
+	Replace   bool   `json:"replace"`
 }
 
 // toRequest validates the body; it never echoes key bytes in errors.
@@ -225,6 +226,7 @@ func (b newClientBody) toRequest() (NewClientRequest, error) {
 		}
 		r.PublicKey = k
 	}
+	r.Replace = b.Replace
 	switch b.Role {
 	case "", "both", "publisher", "consumer":
 		r.Role = b.Role
@@ -475,6 +477,19 @@ func (s *Server) newTopic(c echo.Context) error {
 		status = nethttp.StatusOK
 	}
 	return c.JSON(status, topicResult{Topic: b.Topic, Rotated: rotated})
+}
+
+// rotateTopic gives an existing topic a new key. It is its own route so
+// that creating a topic (POST /topics) never rotates one by accident.
+func (s *Server) rotateTopic(c echo.Context) error {
+	topic, err := topicParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.backend.RotateTopic(c.Request().Context(), caller(c), topic); err != nil {
+		return err
+	}
+	return c.JSON(nethttp.StatusOK, topicResult{Topic: topic, Rotated: true})
 }
 
 func (s *Server) listTopics(c echo.Context) error {

@@ -71,6 +71,7 @@ func schemas() obj {
 			"key":        str("SK mode: the client's symmetric key, hex"),
 			"public_key": str("PK mode: the client's public key, hex"),
 			"role":       obj{"type": "string", "enum": []string{"both", "publisher", "consumer"}},
+			"replace":    obj{"type": "boolean", "description": "allow an existing client: keep its role, replace its key like a rotation (SK: SetIdKey under the key the device holds)"},
 		}),
 		"Client": object([]string{"id", "topics", "pending"}, obj{
 			"name": str("client name"), "id": str("client id, hex"), "role": str("rotation role"),

@@ -167,7 +167,8 @@ func TestRealServiceSK(t *testing.T) {
 	}
 
 	// Rotation, protect/unprotect with the rotated key.
-	rec = step(post, "/api/v1/topics", o, map[string]string{"topic": "plant/line-1"}, 200, "")
+	step(post, "/api/v1/topics", o, map[string]string{"topic": "plant/line-1"}, 409, "topic_exists")
+	rec = step(post, "/api/v1/topics/"+enc1+"/rotate", o, nil, 200, "")
 	if !decode[topicResult](t, rec).Rotated {
 		t.Fatal("rotation not reported")
 	}

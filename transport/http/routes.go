@@ -40,7 +40,7 @@ func (s *Server) routeTable() []route {
 		{method: get, path: "/openapi.json", role: RoleReader, id: "openapi", summary: "This OpenAPI document", resp: "Object", status: ok, handler: s.openapiDoc},
 
 		// Clients.
-		{method: post, path: p("/clients"), role: RoleOperator, id: "newClient", summary: "new_client: create a client (or overwrite its key) from a name or id and a key (SK) or public key (PK)", body: "NewClient", resp: "Client", status: created, handler: s.newClient},
+		{method: post, path: p("/clients"), role: RoleOperator, id: "newClient", summary: "new_client: create a client from a name or id and a key (SK) or public key (PK); an existing client is refused (409 client_exists) unless replace=true, which keeps its role and rotates its key (SK: SetIdKey under the key the device holds)", body: "NewClient", resp: "Client", status: created, handler: s.newClient},
 		{method: get, path: p("/clients"), role: RoleReader, id: "listClients", summary: "List clients", resp: "ClientPage", status: ok, query: page, handler: s.listClients},
 		{method: get, path: p("/count/clients"), role: RoleReader, id: "countClients", summary: "Count clients", resp: "Count", status: ok, handler: s.countClients},
 		{method: get, path: p("/clients/:client"), role: RoleReader, id: "getClient", summary: "Get a client by name or hex id", resp: "Client", status: ok, handler: s.getClient},
@@ -56,7 +56,8 @@ func (s *Server) routeTable() []route {
 		{method: del, path: p("/clients/:client/pubkeys/:source"), role: RoleOperator, id: "removeClientPubKey", summary: "remove_client_pubkey [PK] (RemovePubKey)", status: none, handler: s.removePubKey},
 
 		// Topics.
-		{method: post, path: p("/topics"), role: RoleOperator, id: "newTopic", summary: "new_topic: create a topic with a random key, or rotate its key if it exists", body: "NewTopic", resp: "TopicResult", status: created, handler: s.newTopic},
+		{method: post, path: p("/topics"), role: RoleOperator, id: "newTopic", summary: "new_topic: create a topic with a random key; an existing topic is refused (409 topic_exists, rotate it with rotateTopic)", body: "NewTopic", resp: "TopicResult", status: created, handler: s.newTopic},
+		{method: post, path: p("/topics/:topic/rotate"), role: RoleOperator, id: "rotateTopic", summary: "new_topic on an existing topic: new random key, SetTopicKey to every linked client (consumers first)", resp: "TopicResult", status: ok, handler: s.rotateTopic},
 		{method: get, path: p("/topics"), role: RoleReader, id: "listTopics", summary: "List topics", resp: "TopicPage", status: ok, query: page, handler: s.listTopics},
 		{method: get, path: p("/count/topics"), role: RoleReader, id: "countTopics", summary: "Count topics", resp: "Count", status: ok, handler: s.countTopics},
 		{method: get, path: p("/topics/:topic"), role: RoleReader, id: "getTopic", summary: "Get a topic (URL-encode '/' as %2F)", resp: "Topic", status: ok, handler: s.getTopic},

@@ -76,9 +76,13 @@ func mapSlice[T, U any](in []T, f func(T) U) []U {
 
 // NewClient implements Backend.
 func (b *ServiceBackend) NewClient(ctx context.Context, by Caller, req NewClientRequest) (Client, error) {
-	role, err := domain.ParseRole(req.Role)
-	if err != nil {
-		return Client{}, err
+	var role domain.Role // with Replace, no role keeps the client's
+	if req.Role != "" || !req.Replace {
+		r, err := domain.ParseRole(req.Role)
+		if err != nil {
+			return Client{}, err
+		}
+		role = r
 	}
 	r := c2.ClientRef{Name: req.Name, ID: req.ID}
 	if req.Name != "" {
@@ -88,7 +92,11 @@ func (b *ServiceBackend) NewClient(ctx context.Context, by Caller, req NewClient
 	if key == nil {
 		key = req.PublicKey
 	}
-	if _, err := b.svc.NewClient(ctx, origin(by), r, key, role); err != nil {
+	register := b.svc.NewClient
+	if req.Replace {
+		register = b.svc.ReplaceClient
+	}
+	if _, err := register(ctx, origin(by), r, key, role); err != nil {
 		return Client{}, err
 	}
 	ci, err := b.svc.Client(r)
@@ -120,6 +128,12 @@ func (b *ServiceBackend) ResetClient(ctx context.Context, by Caller, client stri
 func (b *ServiceBackend) NewTopic(ctx context.Context, by Caller, topic string) (bool, error) {
 	res, err := b.svc.NewTopic(ctx, origin(by), topic)
 	return res.Rotated, err
+}
+
+// RotateTopic implements Backend.
+func (b *ServiceBackend) RotateTopic(ctx context.Context, by Caller, topic string) error {
+	_, err := b.svc.RotateTopic(ctx, origin(by), topic)
+	return err
 }
 
 // RemoveTopic implements Backend.

@@ -79,7 +79,7 @@ func TestRealServiceSync(t *testing.T) {
 	}
 
 	// A rotation lost on its way: lagging, and a resync resends it.
-	e.expect(e.do(post, "/api/v1/topics", o, map[string]string{"topic": "plant/line-1"}), 200, "")
+	e.expect(e.do(post, "/api/v1/topics/plant%2Fline-1/rotate", o, nil), 200, "")
 	for _, q := range e.svc.PendingFor(a, 0) {
 		if err := e.svc.RecordFailed(ctx, c2.Origin{}, q, "lost"); err != nil {
 			t.Fatal(err)

@@ -52,6 +52,8 @@ type Client struct {
 	sse *http.Client
 	// onDrop is told why an event stream dropped before Events reconnects.
 	onDrop func(error)
+	// onAnswer is given the body of every successful JSON answer.
+	onAnswer func(body []byte)
 }
 
 // Option configures New.
@@ -64,6 +66,13 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc
 // WithStreamDropHandler sets a function told why the event stream dropped
 // each time Events is about to reconnect (for a CLI to say so on stderr).
 func WithStreamDropHandler(fn func(error)) Option { return func(c *Client) { c.onDrop = fn } }
+
+// WithAnswerHook sets a function given the body of every successful JSON
+// answer, exactly as the server sent it, before it is decoded. A CLI's
+// --json prints it so that its output is the API's, not a re-encoding of
+// the fields this package knows. The body may hold key material (key
+// export): the hook must not log it.
+func WithAnswerHook(fn func(body []byte)) Option { return func(c *Client) { c.onAnswer = fn } }
 
 // New returns a client of the server at serverURL (e.g.
 // "http://127.0.0.1:8080") authenticating with token (may be empty for
@@ -140,6 +149,17 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		return nil
 	}
+	if c.onAnswer != nil {
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return fmt.Errorf("apiclient: read %s answer: %w", path, err)
+		}
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("apiclient: decode %s answer: %w", path, err)
+		}
+		c.onAnswer(b)
+		return nil
+	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return fmt.Errorf("apiclient: decode %s answer: %w", path, err)
 	}
@@ -194,7 +214,8 @@ func (c *Client) Ready(ctx context.Context) error {
 
 // ---- clients ---------------------------------------------------------------
 
-// NewClient is new_client: create a client or overwrite its key.
+// NewClient is new_client: create a client (req.Replace: or replace the
+// key of an existing one, keeping its role).
 func (c *Client) NewClient(ctx context.Context, req NewClientRequest) (ClientInfo, error) {
 	var out ClientInfo
 	err := c.do(ctx, http.MethodPost, Prefix+"/clients", nil, req, &out)
@@ -306,11 +327,27 @@ func (c *Client) RemovePubKey(ctx context.Context, client, source string) error 
 
 // ---- topics ----------------------------------------------------------------
 
-// NewTopic is new_topic: it creates the topic, or rotates its key when it
-// exists (Rotated is then true).
+// NewTopic is new_topic: it creates the topic. An existing topic is
+// refused (409 topic_exists): RotateTopic rotates it.
 func (c *Client) NewTopic(ctx context.Context, topic string) (TopicResult, error) {
 	var out TopicResult
 	err := c.do(ctx, http.MethodPost, Prefix+"/topics", nil, map[string]string{"topic": topic}, &out)
+	return out, err
+}
+
+// RotateTopic gives an existing topic a new key (SetTopicKey to each
+// linked client); a missing topic is refused (404 unknown_topic).
+func (c *Client) RotateTopic(ctx context.Context, topic string) (TopicResult, error) {
+	var out TopicResult
+	err := c.do(ctx, http.MethodPost, Prefix+"/topics/"+esc(topic)+"/rotate", nil, nil, &out)
+	return out, err
+}
+
+// Raw sends a request and returns the API's JSON answer unchanged, so that
+// the CLI's --json prints exactly what the server sent.
+func (c *Client) Raw(ctx context.Context, method, path string, q url.Values, body any) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := c.do(ctx, method, path, q, body, &out)
 	return out, err
 }
 

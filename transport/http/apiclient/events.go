@@ -30,12 +30,19 @@ const maxSSELine = 1 << 20
 // connection drops it reconnects with Last-Event-ID set to the last
 // position seen, so nothing is missed or repeated. It returns nil when fn
 // returns ErrStop, ctx.Err() when ctx is done, and an API error (*Error) or
-// a stream error event from the server as is.
+// a stream error event from the server as is. When the very first
+// connection fails (no server there, wrong URL) it returns that error
+// instead of retrying: reconnecting is for a stream that was up, and a
+// mistyped --server must not look like a quiet stream forever.
 func (c *Client) Events(ctx context.Context, from uint64, fn func(Event) error) error {
 	var last uint64 // last position delivered
 	retry := 2 * time.Second
+	connected := false
 	for {
-		err := c.stream(ctx, from, last, fn, &last, &retry)
+		err := c.stream(ctx, from, last, fn, &last, &retry, &connected)
+		if err != nil && !connected && ctx.Err() == nil && !errors.Is(err, ErrStop) {
+			return err
+		}
 		switch {
 		case errors.Is(err, ErrStop):
 			return nil
@@ -75,7 +82,7 @@ func (e *StreamError) Error() string {
 	return fmt.Sprintf("event stream: %s (%s)", e.Detail.Message, e.Detail.Code)
 }
 
-func (c *Client) stream(ctx context.Context, from, lastID uint64, fn func(Event) error, last *uint64, retry *time.Duration) error {
+func (c *Client) stream(ctx context.Context, from, lastID uint64, fn func(Event) error, last *uint64, retry *time.Duration, connected *bool) error {
 	q := url.Values{}
 	if from > 0 {
 		q.Set("from", strconv.FormatUint(from, 10))
@@ -96,6 +103,7 @@ func (c *Client) stream(ctx context.Context, from, lastID uint64, fn func(Event)
 	if resp.StatusCode >= 300 {
 		return decodeError(resp)
 	}
+	*connected = true
 	return readSSE(resp.Body, func(id, typ, data string) error {
 		if typ == "error" {
 			var d ErrorDetail

@@ -90,6 +90,10 @@ type NewClientRequest struct {
 	Key       string `json:"key,omitempty"`
 	PublicKey string `json:"public_key,omitempty"`
 	Role      string `json:"role,omitempty"`
+	// Replace allows an existing client: its role is kept and its key is
+	// replaced the way a rotation does it. Without it the server refuses
+	// an existing client (409 client_exists).
+	Replace bool `json:"replace,omitempty"`
 }
 
 // TopicResult is the answer to new_topic.
@@ -133,6 +137,10 @@ type AuditEntry struct {
 	Topic         string    `json:"topic,omitempty"`
 	CorrelationID string    `json:"correlation_id,omitempty"`
 	Summary       string    `json:"summary,omitempty"`
+	// KeyVersion is the key version the operation introduced or used
+	// (0: none); Command the command queued, if any.
+	KeyVersion uint64 `json:"key_version,omitempty"`
+	Command    string `json:"command,omitempty"`
 }
 
 // Delivery is a queued command not yet settled (accepted by a broker,
