@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,18 @@ type Config struct {
 	// Window is the timestamp window of UnprotectTopic (default
 	// core.DefaultWindow).
 	Window *core.Window
+	// Snapshots, when set, makes New start from the newest valid key-state
+	// snapshot and replay only the tail of the log, and the service write
+	// one every SnapshotEvery events and at Close (see snapshot.go).
+	Snapshots *projections.SnapshotDir
+	// SnapshotEvery is the snapshot cadence in events (default
+	// DefaultSnapshotEvery).
+	SnapshotEvery uint64
+	// FromScratch ignores the snapshots at start: the whole log is
+	// replayed (snapshots are still written).
+	FromScratch bool
+	// Logger receives the warnings about snapshots (default slog.Default).
+	Logger *slog.Logger
 }
 
 // Origin says who asks for an operation; it becomes the events' metadata.
@@ -92,6 +105,8 @@ type Service struct {
 	audit  *projections.Audit
 	runner *projections.Runner
 
+	snap snapState
+
 	cancel context.CancelFunc
 	done   chan struct{}
 	runErr error
@@ -138,6 +153,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.ks = projections.NewKeyState()
 	s.audit = projections.NewAudit(cfg.AuditMax)
+	s.loadSnapshot(cfg)
 	s.runner = projections.NewRunner(cfg.Store, cfg.Checkpoints, s.ks, s.audit)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -150,6 +166,7 @@ func New(cfg Config) (*Service, error) {
 		defer close(s.done)
 		s.runErr = s.runner.Run(ctx)
 	}()
+	s.startSnapshots(ctx)
 	if s.mode == core.PubKey && !s.ks.C2View().Exists {
 		if err := s.ensureC2Key(ctx); err != nil {
 			s.Close()
@@ -173,7 +190,7 @@ func (s *Service) Close() error {
 	s.closed.Store(true)
 	s.cancel()
 	<-s.done
-	return nil
+	return s.finalSnapshot()
 }
 
 // Suite returns the suite in force.
