@@ -72,6 +72,9 @@ Precedence: defaults < --config file < E4C2_* environment variables < flags.`,
 	f.BoolVar(&cfg.InsecureListen, "insecure-listen", cfg.InsecureListen, "allow listening beyond loopback without TLS (tokens and credentials in clear)")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	f.DurationVar(&cfg.ShutdownTimeout.Duration, "shutdown-timeout", cfg.ShutdownTimeout.Duration, "graceful shutdown bound")
+	f.Uint64Var(&cfg.SnapshotEvery, "snapshot-every", cfg.SnapshotEvery, "write a key-state snapshot every N events (0: 100000); also at a graceful stop")
+	f.BoolVar(&cfg.FromScratch, "from-scratch", cfg.FromScratch, "ignore the key-state snapshots and replay the whole log at start")
+	f.BoolVar(&cfg.ReadOnly, "read-only", cfg.ReadOnly, "forensics: serve the API read-only on a store that may be damaged (no write, no delivery, no automation, no broker)")
 	return cmd
 }
 
@@ -128,6 +131,12 @@ func applyFlag(dst, flags *config.Config, name string) {
 		dst.LogLevel = flags.LogLevel
 	case "shutdown-timeout":
 		dst.ShutdownTimeout = flags.ShutdownTimeout
+	case "snapshot-every":
+		dst.SnapshotEvery = flags.SnapshotEvery
+	case "from-scratch":
+		dst.FromScratch = flags.FromScratch
+	case "read-only":
+		dst.ReadOnly = flags.ReadOnly
 	}
 }
 

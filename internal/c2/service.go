@@ -56,6 +56,9 @@ type Config struct {
 	FromScratch bool
 	// Logger receives the warnings about snapshots (default slog.Default).
 	Logger *slog.Logger
+	// ReadOnly is for a store opened read-only (forensics): New creates no
+	// first C2 key pair and no snapshot is written.
+	ReadOnly bool
 }
 
 // Origin says who asks for an operation; it becomes the events' metadata.
@@ -167,7 +170,7 @@ func New(cfg Config) (*Service, error) {
 		s.runErr = s.runner.Run(ctx)
 	}()
 	s.startSnapshots(ctx)
-	if s.mode == core.PubKey && !s.ks.C2View().Exists {
+	if s.mode == core.PubKey && !s.ks.C2View().Exists && !cfg.ReadOnly {
 		if err := s.ensureC2Key(ctx); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("c2: first c2 key: %w", err)

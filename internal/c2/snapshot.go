@@ -41,7 +41,14 @@ func (s *Service) loadSnapshot(cfg Config) {
 		s.snap.log = slog.Default()
 	}
 	if s.snap.dir == nil || cfg.FromScratch {
+		if cfg.ReadOnly {
+			s.snap.dir = nil
+		}
 		return
+	}
+	if cfg.ReadOnly {
+		// Loaded, never written.
+		defer func() { s.snap.dir = nil }()
 	}
 	ks, info, err := s.snap.dir.LoadNewest(context.Background(), s.store, func(path string, err error) {
 		s.snap.log.Warn("ignoring a key-state snapshot that does not check out; replaying the log instead",
