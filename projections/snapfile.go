@@ -284,3 +284,30 @@ func (a *Audit) Resume(pos uint64, names map[domain.ID]string) {
 		a.names[h] = n
 	}
 }
+
+// Prepend adds entries older than every entry held (an audit resumed from
+// a snapshot fills its window from the log behind the live tail), then
+// trims to the limit like Apply.
+func (a *Audit) Prepend(older []AuditEntry) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.entries) > 0 {
+		first := a.entries[0].Position
+		for len(older) > 0 && older[len(older)-1].Position >= first {
+			older = older[:len(older)-1]
+		}
+	}
+	all := make([]AuditEntry, 0, len(older)+len(a.entries))
+	all = append(append(all, older...), a.entries...)
+	if a.max > 0 && len(all) > a.max {
+		all = all[len(all)-a.max:]
+	}
+	a.entries = all
+}
+
+// Entries returns every entry held, oldest first (tests, fills).
+func (a *Audit) Entries() []AuditEntry {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return slices.Clone(a.entries)
+}

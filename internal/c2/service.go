@@ -169,6 +169,7 @@ func New(cfg Config) (*Service, error) {
 		defer close(s.done)
 		s.runErr = s.runner.Run(ctx)
 	}()
+	s.fillAudit(ctx, s.ks.TopicNames())
 	s.startSnapshots(ctx)
 	if s.mode == core.PubKey && !s.ks.C2View().Exists && !cfg.ReadOnly {
 		if err := s.ensureC2Key(ctx); err != nil {

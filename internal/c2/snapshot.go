@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/projections"
 )
 
@@ -26,6 +27,11 @@ type snapState struct {
 	lastPos uint64     // position of the newest snapshot written or loaded
 	loaded  projections.SnapshotInfo
 	wg      sync.WaitGroup
+
+	// The audit window behind the snapshot, filled by fillAudit:
+	// records (auditFrom, auditTo].
+	auditFrom, auditTo uint64
+	auditDone          chan struct{}
 }
 
 // loadSnapshot replaces the empty key state by the newest valid snapshot
@@ -50,6 +56,7 @@ func (s *Service) loadSnapshot(cfg Config) {
 		// Loaded, never written.
 		defer func() { s.snap.dir = nil }()
 	}
+	t0 := time.Now()
 	ks, info, err := s.snap.dir.LoadNewest(context.Background(), s.store, func(path string, err error) {
 		s.snap.log.Warn("ignoring a key-state snapshot that does not check out; replaying the log instead",
 			"path", path, "err", err)
@@ -62,14 +69,68 @@ func (s *Service) loadSnapshot(cfg Config) {
 	}
 	s.ks = ks
 	s.snap.lastPos, s.snap.loaded = info.Position, info
-	// The in-memory audit keeps its newest AuditMax entries: those are in
-	// the last AuditMax records, so only they are replayed into it. An
-	// unbounded audit needs the whole log.
-	if cfg.AuditMax > 0 && info.Position > uint64(cfg.AuditMax) {
-		s.audit.Resume(info.Position-uint64(cfg.AuditMax), ks.TopicNames())
+	// The in-memory audit keeps its newest AuditMax entries, which are in
+	// the last AuditMax records. The runner feeds it the tail with the key
+	// state; the rest of its window (up to the snapshot) is filled behind,
+	// by fillAudit, so that a start does not wait for a display model. An
+	// unbounded audit needs the whole log, and the runner replays it.
+	if cfg.AuditMax > 0 {
+		s.snap.auditFrom = uint64(0)
+		if info.Position > uint64(cfg.AuditMax) {
+			s.snap.auditFrom = info.Position - uint64(cfg.AuditMax)
+		}
+		s.snap.auditTo = info.Position
+		s.audit.Resume(info.Position, ks.TopicNames())
 	}
-	s.snap.log.Info("loaded a key-state snapshot", "path", info.Path, "position", info.Position)
+	s.snap.log.Info("loaded a key-state snapshot", "path", info.Path, "position", info.Position,
+		"took", time.Since(t0).Round(time.Millisecond).String())
 }
+
+// fillAudit replays the audit window behind the snapshot, (auditFrom,
+// auditTo], into a separate trail and prepends it to the live one. Until
+// it is done, the audit API shows the entries since the snapshot only;
+// AuditFilled tells when it is done.
+func (s *Service) fillAudit(ctx context.Context, names map[domain.ID]string) {
+	s.snap.auditDone = make(chan struct{})
+	if s.snap.auditTo == 0 {
+		close(s.snap.auditDone)
+		return
+	}
+	s.snap.wg.Add(1)
+	go func() {
+		defer s.snap.wg.Done()
+		defer close(s.snap.auditDone)
+		fill := projections.NewAudit(0)
+		fill.Resume(s.snap.auditFrom, names)
+		for from := s.snap.auditFrom + 1; from <= s.snap.auditTo; {
+			recs, err := s.store.ReadAll(ctx, from, 4096)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.snap.log.Warn("audit window not filled", "err", err)
+				}
+				return
+			}
+			if len(recs) == 0 {
+				break
+			}
+			for _, r := range recs {
+				if r.Position > s.snap.auditTo {
+					break
+				}
+				if err := fill.Apply(r); err != nil {
+					s.snap.log.Warn("audit window not filled", "position", r.Position, "err", err)
+					return
+				}
+			}
+			from = recs[len(recs)-1].Position + 1
+		}
+		s.audit.Prepend(fill.Entries())
+	}()
+}
+
+// AuditFilled is closed once the in-memory audit trail holds its whole
+// window (at once without a snapshot start).
+func (s *Service) AuditFilled() <-chan struct{} { return s.snap.auditDone }
 
 // LoadedSnapshot returns the snapshot New started from (zero Position:
 // none, the whole log was replayed).

@@ -305,3 +305,43 @@ func TestSnapshotHoldsNoClearKey(t *testing.T) {
 		t.Fatal("no topic key checked")
 	}
 }
+
+// TestSnapshotStartFillsAuditWindow: a start from a snapshot gives the
+// in-memory audit trail the same newest entries as a full replay (the
+// window behind the snapshot is filled after New returns).
+func TestSnapshotStartFillsAuditWindow(t *testing.T) {
+	e := newEnv(t, core.SymKey)
+	dir := t.TempDir()
+	e.svc.Close()
+	e.svc = e.openSnap(t, dir, 1<<40, false, nil)
+	rng := rand.New(rand.NewPCG(3, 4))
+	randomOps(t, e, rng, 400, nil)
+	if _, err := e.svc.WriteSnapshot(); err != nil {
+		t.Fatal(err)
+	}
+	randomOps(t, e, rng, 100, nil)
+	const max = 150
+	svc, err := c2.New(c2.Config{Store: e.store, Sealer: e.sealer, Suite: e.suite, Mode: e.mode, Clock: e.clock.Now,
+		AuditMax: max, Snapshots: &projections.SnapshotDir{Dir: dir, Sealer: e.sealer}, SnapshotEvery: 1 << 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	if svc.LoadedSnapshot().Position == 0 {
+		t.Fatal("no snapshot start")
+	}
+	<-svc.AuditFilled()
+	full := projections.NewAudit(0)
+	if _, err := projections.Rebuild(context.Background(), e.store, projections.AsOf{}, full); err != nil {
+		t.Fatal(err)
+	}
+	want := full.Entries()
+	got := svc.AuditLog().Entries()
+	if len(got) < max*9/10 || len(got) > max {
+		t.Fatalf("%d audit entries after a snapshot start, want about %d", len(got), max)
+	}
+	want = want[len(want)-len(got):]
+	if !reflect.DeepEqual(got, want) {
+		t.Fatal("the audit window after a snapshot start differs from a full replay's")
+	}
+}
