@@ -581,6 +581,7 @@ func (s *Server) startHTTP() error {
 	if s.cfg.ReadOnly {
 		handler = readOnlyHandler(handler)
 	}
+	handler = s.backupHandler(handler)
 	ln, err := net.Listen("tcp", s.cfg.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
