@@ -153,6 +153,7 @@ func TestSnapshotPlusTailEqualsFullReplay(t *testing.T) {
 // TestSnapshotCadenceAndShutdown: the service writes a snapshot every N
 // events and one at Close; the next start replays nothing.
 func TestSnapshotCadenceAndShutdown(t *testing.T) {
+	defer c2.SetSnapshotPoll(5 * time.Millisecond)()
 	e := newEnv(t, core.SymKey)
 	dir := filepath.Join(t.TempDir(), "snapshots")
 	e.svc.Close()
