@@ -144,10 +144,11 @@ func (s *Service) startSnapshots(ctx context.Context) {
 	if s.snap.dir == nil {
 		return
 	}
+	poll := snapshotPoll
 	s.snap.wg.Add(1)
 	go func() {
 		defer s.snap.wg.Done()
-		tick := time.NewTicker(snapshotPoll)
+		tick := time.NewTicker(poll)
 		defer tick.Stop()
 		for {
 			select {
