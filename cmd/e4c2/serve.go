@@ -151,7 +151,11 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	if cfg.TLSCertFile != "" {
 		scheme = "https"
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: serving the API on %s://%s and MQTT on %s (Ctrl-C stops)\n", scheme, srv.HTTPAddr(), srv.MQTTAddr())
+	if cfg.ReadOnly {
+		fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: serving the API READ-ONLY on %s://%s (forensics: no broker, no delivery, no change; Ctrl-C stops)\n", scheme, srv.HTTPAddr())
+	} else {
+		fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: serving the API on %s://%s and MQTT on %s (Ctrl-C stops)\n", scheme, srv.HTTPAddr(), srv.MQTTAddr())
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
