@@ -327,7 +327,26 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		saved, lastSave = p, time.Now()
 	}
-	err := e.store.Subscribe(ctx, 1, func(r eventstore.Record) error {
+	// Up to the checkpoint only the rule events matter: read them from
+	// the rule streams rather than the whole log when the store can list
+	// its streams.
+	from := uint64(1)
+	if start > 0 {
+		recs, ok, err := e.ruleRecordsUpTo(ctx, start)
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+		if ok {
+			for i := range recs {
+				e.applyRuleRecord(&recs[i])
+			}
+			e.setPos(start)
+			from = start + 1
+		}
+	}
+	err := e.store.Subscribe(ctx, from, func(r eventstore.Record) error {
 		fired := false
 		if IsRuleEvent(r.Type) {
 			e.applyRuleRecord(&r)

@@ -142,9 +142,15 @@ func (a *Audit) Apply(r eventstore.Record) error {
 	}
 	a.entries = append(a.entries, e)
 	if a.max > 0 && len(a.entries) > a.max {
-		// Drop the oldest tenth at once so trimming stays amortized O(1).
+		// Drop the oldest tenth at once so trimming stays amortized O(1),
+		// in place: a new slice each time made the start-up replay of the
+		// audit window reallocate (and fault in) the whole window every
+		// few thousand records. The dropped tail is cleared so the strings
+		// it held are freed.
 		drop := len(a.entries) - a.max + a.max/10
-		a.entries = append(a.entries[:0:0], a.entries[drop:]...)
+		n := copy(a.entries, a.entries[drop:])
+		clear(a.entries[n:])
+		a.entries = a.entries[:n]
 	}
 	a.pos = r.Position
 	return nil

@@ -141,7 +141,8 @@ type tokenRec struct {
 type KeyState struct {
 	mu sync.RWMutex
 
-	pos uint64
+	pos    uint64
+	lastID string // id of the record at pos (snapshots name it)
 
 	clients     []clientRec
 	clientIdx   map[domain.ID]int32
@@ -225,7 +226,7 @@ func (k *KeyState) Apply(r eventstore.Record) error {
 	if ev != nil {
 		k.apply(&r, ev)
 	}
-	k.pos = r.Position
+	k.pos, k.lastID = r.Position, r.ID
 	return nil
 }
 

@@ -85,6 +85,7 @@ var subcommands = []func() *cobra.Command{
 	newClientCmd, newTopicCmd, newAttachCmd, newDetachCmd, newPubKeyCmd, newC2KeyCmd,
 	newTokenCmd, newEventsCmd, newAuditCmd, newPendingCmd, newStatusCmd, newResyncCmd, newProtectCmd, newUnprotectCmd,
 	newExportKeyCmd, newKeygenCmd, newDeviceCmd, newReplayCmd, newVerifyCmd, newExportCmd, newImportCmd,
+	newBackupCmd, newRestoreCmd,
 	newBenchCmd,
 	newRuleCmd,
 	newVersionCmd,

@@ -127,6 +127,10 @@ ago (e.g. 2h).`,
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.Flags().StringVar(&c2Out, "c2-pubkey-out", "", "PK: also write the C2 public key to this file (for e4c2 device join --c2-pubkey-file)")
 	c.Flags().BoolVar(&force, "force", false, "overwrite --c2-pubkey-out")
+	// Offline replay never starts from a snapshot (it has no master key
+	// to check one with): it always replays the whole log. The flag makes
+	// that explicit in scripts, matching serve --from-scratch.
+	c.Flags().Bool("from-scratch", true, "replay the whole log from position 1, ignoring key-state snapshots (always the case offline)")
 	addStoreFlags(c, o)
 	o.readOnly = true
 	return c

@@ -77,6 +77,9 @@ Precedence: defaults < --config file < E4C2_* environment variables < flags.`,
 	f.DurationVar(&cfg.ShutdownTimeout.Duration, "shutdown-timeout", cfg.ShutdownTimeout.Duration, "graceful shutdown bound")
 	f.Float64Var(&cfg.APIRate, "api-rate", cfg.APIRate, "API requests per second per token; beyond it 429 with Retry-After (0: 1000; negative: no limit)")
 	f.IntVar(&cfg.APIBurst, "api-burst", cfg.APIBurst, "API request burst per token (0: twice --api-rate)")
+	f.Uint64Var(&cfg.SnapshotEvery, "snapshot-every", cfg.SnapshotEvery, "write a key-state snapshot every N events (0: 100000); also at a graceful stop")
+	f.BoolVar(&cfg.FromScratch, "from-scratch", cfg.FromScratch, "ignore the key-state snapshots and replay the whole log at start")
+	f.BoolVar(&cfg.ReadOnly, "read-only", cfg.ReadOnly, "forensics: serve the API read-only on a store that may be damaged (no write, no delivery, no automation, no broker)")
 	return cmd
 }
 
@@ -143,6 +146,12 @@ func applyFlag(dst, flags *config.Config, name string) {
 		dst.APIRate = flags.APIRate
 	case "api-burst":
 		dst.APIBurst = flags.APIBurst
+	case "snapshot-every":
+		dst.SnapshotEvery = flags.SnapshotEvery
+	case "from-scratch":
+		dst.FromScratch = flags.FromScratch
+	case "read-only":
+		dst.ReadOnly = flags.ReadOnly
 	}
 }
 
@@ -157,7 +166,11 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	if cfg.TLSCertFile != "" {
 		scheme = "https"
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: serving the API on %s://%s and MQTT on %s (Ctrl-C stops)\n", scheme, srv.HTTPAddr(), srv.MQTTAddr())
+	if cfg.ReadOnly {
+		fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: serving the API READ-ONLY on %s://%s (forensics: no broker, no delivery, no change; Ctrl-C stops)\n", scheme, srv.HTTPAddr())
+	} else {
+		fmt.Fprintf(cmd.ErrOrStderr(), "e4c2: serving the API on %s://%s and MQTT on %s (Ctrl-C stops)\n", scheme, srv.HTTPAddr(), srv.MQTTAddr())
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

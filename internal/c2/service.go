@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,21 @@ type Config struct {
 	// Window is the timestamp window of UnprotectTopic (default
 	// core.DefaultWindow).
 	Window *core.Window
+	// Snapshots, when set, makes New start from the newest valid key-state
+	// snapshot and replay only the tail of the log, and the service write
+	// one every SnapshotEvery events and at Close (see snapshot.go).
+	Snapshots *projections.SnapshotDir
+	// SnapshotEvery is the snapshot cadence in events (default
+	// DefaultSnapshotEvery).
+	SnapshotEvery uint64
+	// FromScratch ignores the snapshots at start: the whole log is
+	// replayed (snapshots are still written).
+	FromScratch bool
+	// Logger receives the warnings about snapshots (default slog.Default).
+	Logger *slog.Logger
+	// ReadOnly is for a store opened read-only (forensics): New creates no
+	// first C2 key pair and no snapshot is written.
+	ReadOnly bool
 }
 
 // Origin says who asks for an operation; it becomes the events' metadata.
@@ -92,6 +108,8 @@ type Service struct {
 	audit  *projections.Audit
 	runner *projections.Runner
 
+	snap snapState
+
 	cancel context.CancelFunc
 	done   chan struct{}
 	runErr error
@@ -140,6 +158,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.ks = projections.NewKeyState()
 	s.audit = projections.NewAudit(cfg.AuditMax)
+	s.loadSnapshot(cfg)
 	s.runner = projections.NewRunner(cfg.Store, cfg.Checkpoints, s.ks, s.audit)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -152,7 +171,9 @@ func New(cfg Config) (*Service, error) {
 		defer close(s.done)
 		s.runErr = s.runner.Run(ctx)
 	}()
-	if s.mode == core.PubKey && !s.ks.C2View().Exists {
+	s.fillAudit(ctx, s.ks.TopicNames())
+	s.startSnapshots(ctx)
+	if s.mode == core.PubKey && !s.ks.C2View().Exists && !cfg.ReadOnly {
 		if err := s.ensureC2Key(ctx); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("c2: first c2 key: %w", err)
@@ -176,7 +197,7 @@ func (s *Service) Close() error {
 	s.closed.Store(true)
 	s.cancel()
 	<-s.done
-	return nil
+	return s.finalSnapshot()
 }
 
 // Suite returns the suite in force.

@@ -108,6 +108,17 @@ type Config struct {
 	// a runaway loop of one token cannot starve the others.
 	APIRate  float64 `json:"api_rate"`
 	APIBurst int     `json:"api_burst"`
+	// SnapshotEvery is the key-state snapshot cadence in events (0: the
+	// default, c2.DefaultSnapshotEvery). Snapshots live in
+	// <data-dir>/snapshots and spare a start the replay of the whole log.
+	SnapshotEvery uint64 `json:"snapshot_every"`
+	// FromScratch ignores the snapshots at start and replays the whole
+	// log (a flag, not a file setting: it is for one start).
+	FromScratch bool `json:"-"`
+	// ReadOnly serves the API read-only for forensics on a store that may
+	// be damaged (a broken chain): no write of any kind, no delivery, no
+	// automation, no broker (a flag, not a file setting).
+	ReadOnly bool `json:"-"`
 }
 
 // Duration is a time.Duration that reads "30s" in JSON.

@@ -37,7 +37,16 @@ func TestSampleConfigCoversEveryField(t *testing.T) {
 	typ := reflect.TypeOf(Config{})
 	for i := range typ.NumField() {
 		tag, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
-		if tag == "" || tag == "-" {
+		if tag == "-" {
+			// A flag for one start (serve --from-scratch, --read-only), not a
+			// file setting: documented under its flag.
+			flag := "--" + kebab(typ.Field(i).Name)
+			if !strings.Contains(string(doc), "`"+flag+"`") {
+				t.Errorf("docs/configuration.md does not document the start flag %s (Config.%s)", flag, typ.Field(i).Name)
+			}
+			continue
+		}
+		if tag == "" {
 			t.Errorf("field %s has no JSON name", typ.Field(i).Name)
 			continue
 		}
@@ -48,4 +57,19 @@ func TestSampleConfigCoversEveryField(t *testing.T) {
 			t.Errorf("docs/configuration.md does not document %q", tag)
 		}
 	}
+}
+
+// kebab turns a Go field name into its flag name: FromScratch -> from-scratch.
+func kebab(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('-')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

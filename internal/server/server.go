@@ -99,8 +99,10 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		}
 	}()
 
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+	if !cfg.ReadOnly {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
 	}
 	if err := checkDataDir(cfg.DataDir, s.log); err != nil {
 		return nil, err
@@ -114,7 +116,10 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 	if s.store, err = openStore(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if err := verifyAtStart(ctx, s.store, s.log); err != nil {
+	if cfg.ReadOnly {
+		// Forensics: the chain may well be broken; say so, and serve.
+		reportIntegrity(ctx, s.store, s.log)
+	} else if err := verifyAtStart(ctx, s.store, s.log); err != nil {
 		return nil, err
 	}
 	if err := checkLogSuite(ctx, s.store, cfg); err != nil {
@@ -132,12 +137,23 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		Clock:  opt.Clock,
 		// The in-memory audit view keeps the newest entries; the log
 		// keeps them all (e4c2 audit --offline reads every one).
-		AuditMax: cfg.AuditMemory,
+		AuditMax:      cfg.AuditMemory,
+		Snapshots:     s.snapshotDir(),
+		SnapshotEvery: cfg.SnapshotEvery,
+		FromScratch:   cfg.FromScratch,
+		ReadOnly:      cfg.ReadOnly,
+		Logger:        s.log.With("component", "snapshots"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("c2 service: %w", err)
 	}
 	s.metrics.watchService(s.svc)
+	if cfg.ReadOnly {
+		if err := s.startReadOnly(); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	if err := s.startAutomation(ctx); err != nil {
 		return nil, err
 	}
@@ -266,7 +282,10 @@ func openStore(ctx context.Context, cfg config.Config) (eventstore.Store, error)
 	if kind == config.StoreESDB {
 		return openESDB(ctx, path)
 	}
-	st, err := boltstore.Open(path, nil)
+	if cfg.ReadOnly && kind == config.StoreESDB {
+		return nil, errors.New("--read-only serves the embedded store only")
+	}
+	st, err := boltstore.Open(path, &boltstore.Options{ReadOnly: cfg.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("embedded store %s: %w", path, err)
 	}
@@ -310,6 +329,9 @@ func openKeyring(ctx context.Context, cfg config.Config, st eventstore.Store, lo
 	fresh := errors.Is(loadErr, eventstore.ErrNoKeyring)
 	if loadErr != nil && !fresh {
 		return nil, fmt.Errorf("load keyring: %w", loadErr)
+	}
+	if fresh && cfg.ReadOnly {
+		return nil, errors.New("--read-only: the store has no keyring (a new store: nothing to inspect)")
 	}
 
 	var master *sealing.MasterKey
@@ -541,6 +563,9 @@ func (s *Server) ready(ctx context.Context) error {
 	if err := storeHealth(s.store); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	if s.pub == nil {
+		return nil // read-only: no broker
+	}
 	if !s.pub.Connected() {
 		return errors.New("broker: not connected")
 	}
@@ -553,6 +578,10 @@ func (s *Server) startHTTP() error {
 		return err
 	}
 	s.closeAPI = closeAPI
+	if s.cfg.ReadOnly {
+		handler = readOnlyHandler(handler)
+	}
+	handler = s.backupHandler(handler)
 	ln, err := net.Listen("tcp", s.cfg.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
