@@ -10,8 +10,8 @@ import (
 
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/eventstore"
-	"github.com/e4c2/e4c2/internal/c2"
 )
 
 // view returns the public view of a folded rule.

@@ -12,8 +12,8 @@ import (
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/eventstore"
-	"github.com/e4c2/e4c2/internal/c2"
 )
 
 // MaxPredicateDepth is how deeply predicates may nest in one expression:

@@ -13,9 +13,9 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/client"
 	"github.com/e4c2/e4c2/domain"
-	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/suites/core"
 	"github.com/e4c2/e4c2/transport/mqtt"
 	"github.com/e4c2/e4c2/transport/mqtt/broker"

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/boltstore"
 	"github.com/e4c2/e4c2/eventstore/sealing"
-	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites"
 	"github.com/e4c2/e4c2/suites/core"

@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/eventstore"
-	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/suites"
 )
 

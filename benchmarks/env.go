@@ -8,10 +8,10 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore/boltstore"
 	"github.com/e4c2/e4c2/eventstore/sealing"
-	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/suites/core"
 )
 

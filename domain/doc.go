@@ -1,7 +1,7 @@
 // Package domain holds the C2 aggregates of docs/PROTOCOL.md section 9 as pure
 // decide functions: a Command and a State view go in, events come out. It
 // does no I/O, reads no clock and draws no randomness: keys, times and ids
-// are passed in by the caller (internal/c2), so a decision can be replayed
+// are passed in by the caller (the c2 service), so a decision can be replayed
 // and tested byte for byte.
 //
 // # Decide and evolve

@@ -26,11 +26,11 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/client/credential"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore/boltstore"
 	"github.com/e4c2/e4c2/eventstore/sealing"
-	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/internal/mosquittocfg"
 	"github.com/e4c2/e4c2/internal/testbroker"
 	"github.com/e4c2/e4c2/suites/core"

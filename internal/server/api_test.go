@@ -7,10 +7,10 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore/memstore"
 	"github.com/e4c2/e4c2/eventstore/sealing"
-	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/suites/core"
 	"github.com/e4c2/e4c2/suites/standard"

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/client"
 	"github.com/e4c2/e4c2/client/e4mqtt"
 	"github.com/e4c2/e4c2/domain"
-	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
 	"github.com/e4c2/e4c2/internal/testbroker"

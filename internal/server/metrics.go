@@ -7,8 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/eventstore"
-	"github.com/e4c2/e4c2/internal/c2"
 )
 
 // metrics are the server's Prometheus collectors, on a registry of their own

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/client/e4mqtt"
 	"github.com/e4c2/e4c2/domain"
-	"github.com/e4c2/e4c2/internal/c2"
 )
 
 // A device that leaves right after it applied a command (e4c2 device

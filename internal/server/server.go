@@ -23,11 +23,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/e4c2/e4c2/automation"
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/boltstore"
 	"github.com/e4c2/e4c2/eventstore/sealing"
-	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/suites"
 	"github.com/e4c2/e4c2/transport/mqtt"

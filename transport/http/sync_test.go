@@ -9,8 +9,8 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
-	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/suites/core"
 )
 

@@ -11,9 +11,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/client"
 	"github.com/e4c2/e4c2/domain"
-	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/suites/core"
 )
 

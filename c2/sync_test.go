@@ -8,10 +8,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/client"
 	"github.com/e4c2/e4c2/client/credential"
 	"github.com/e4c2/e4c2/domain"
-	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 )

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/boltstore"
 	"github.com/e4c2/e4c2/eventstore/sealing"
-	"github.com/e4c2/e4c2/internal/c2"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 	"github.com/e4c2/e4c2/suites/standard"
@@ -27,7 +27,7 @@ import (
 // that `go test -bench .` stays quick; the figures of the integrity issue
 // come from
 //
-//	go test ./internal/c2 -run '^$' -bench Startup -benchtime 3x \
+//	go test ./c2 -run '^$' -bench Startup -benchtime 3x \
 //	    -startup.events 10000000 -startup.dir /var/tmp/e4c2-startup-10M
 //
 // The log is built once per directory (a fast path: decisions applied to a
