@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -57,10 +58,11 @@ type Server struct {
 	workerDone chan error
 	closeOnce  sync.Once
 
-	presence  *presence // embedded broker only
-	tlsReload []*tlsfiles.Reloader
-	stopBg    context.CancelFunc
-	clock     func() time.Time
+	presence        *presence   // embedded broker only
+	shutdownStarted atomic.Bool // closeAll turned keep-alives off (tests)
+	tlsReload       []*tlsfiles.Reloader
+	stopBg          context.CancelFunc
+	clock           func() time.Time
 }
 
 // Options are the parts of a start that are not configuration.
@@ -226,6 +228,7 @@ func (s *Server) closeAll(ctx context.Context) error {
 		// No new request on a kept-alive connection may be answered by a
 		// closing server with EOF.
 		s.httpSrv.SetKeepAlivesEnabled(false)
+		s.shutdownStarted.Store(true)
 		if err := s.httpSrv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		}
