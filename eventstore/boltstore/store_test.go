@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -320,5 +321,28 @@ func TestOpenCorruptShortEventKey(t *testing.T) {
 	}
 	if !errors.Is(err, errCorrupt) {
 		t.Errorf("Open error = %v, want errCorrupt", err)
+	}
+}
+
+// A fresh store does not take 16 MiB (bbolt's default growth step) for a
+// few kilobytes of log.
+func TestFreshFileIsSmall(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "small.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(context.Background(), "s-1", eventstore.NoStream, storetest.Event(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 2<<20 {
+		t.Fatalf("a fresh store file is %d bytes", fi.Size())
 	}
 }

@@ -3,7 +3,10 @@ package server
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
@@ -83,4 +86,29 @@ func TestMetricsFleet(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
 		}
 	}
+}
+
+// e4c2_build_info says which build runs: value 1, labels from the binary.
+func TestBuildInfoMetric(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	registerBuildInfo(reg)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "e4c2_build_info" {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if m.GetGauge().GetValue() != 1 || labels["go"] != runtime.Version() || labels["version"] == "" {
+			t.Fatalf("e4c2_build_info = %v %v", m.GetGauge().GetValue(), labels)
+		}
+		return
+	}
+	t.Fatal("no e4c2_build_info metric")
 }
