@@ -80,7 +80,7 @@ func newClientCmd() *cobra.Command {
 	var replace bool
 	add := &cobra.Command{
 		Use:   "add NAME",
-		Short: "new_client: register a client with --key-file (SK) or --public-key-file (PK); --replace replaces the key of an existing one",
+		Short: "register a device with its key (--key-file, SK) or public key (--public-key-file, PK); --replace gives an existing one a new key (sent to it first)",
 		Long: `Register a client with its key (SK: --key-file) or public key (PK: --public-key-file).
 
 An existing client is refused: replacing its key silently would leave the
@@ -139,7 +139,7 @@ queued, protected with the key the device holds).`,
 	add.Flags().BoolVar(&replace, "replace", false, "allow an existing client: keep its role, replace its key like a rotation (SK: SetIdKey)")
 
 	remove := &cobra.Command{
-		Use: "remove CLIENT", Short: "remove_client", Args: cobra.ExactArgs(1),
+		Use: "remove CLIENT", Short: "remove a device (the C2 forgets it and its keys; its commands still queued are dropped)", Args: cobra.ExactArgs(1),
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
 			if err := c.RemoveClient(cmd.Context(), args[0]); err != nil {
 				return err
@@ -194,7 +194,7 @@ queued, protected with the key the device holds).`,
 		}),
 	}
 	rotate := &cobra.Command{
-		Use: "rotate-key CLIENT", Short: "new_client_key [SK]: new random key, sent with SetIdKey under the old one", Args: cobra.ExactArgs(1),
+		Use: "rotate-key CLIENT", Short: "[SK] give a device a new random key (it gets SetIdKey, protected with the key it holds)", Args: cobra.ExactArgs(1),
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
 			if err := c.RotateClientKey(cmd.Context(), args[0]); err != nil {
 				return err
@@ -203,7 +203,7 @@ queued, protected with the key the device holds).`,
 		}),
 	}
 	reset := &cobra.Command{
-		Use: "reset CLIENT...", Short: "reset_client: unlink from every topic (ResetTopics); several clients run as one batch", Args: cobra.MinimumNArgs(1),
+		Use: "reset CLIENT...", Short: "take every topic key from a device (it gets ResetTopics); several devices run as one batch", Args: cobra.MinimumNArgs(1),
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
 			if len(args) > 1 {
 				res, err := c.BatchReset(cmd.Context(), args)
@@ -475,10 +475,10 @@ func newTopicCmd() *cobra.Command {
 			return nil
 		}
 	}
-	add := &cobra.Command{Use: "add TOPIC", Short: "new_topic: create a topic with a random key (an existing topic is refused: see topic rotate)", Args: cobra.ExactArgs(1), RunE: runAPI(o, put(false))}
-	rotate := &cobra.Command{Use: "rotate TOPIC", Short: "new_topic on an existing topic: rotate its key (SetTopicKey to its clients)", Args: cobra.ExactArgs(1), RunE: runAPI(o, put(true))}
+	add := &cobra.Command{Use: "add TOPIC", Short: "create a topic with a fresh random key (an existing topic is refused: see topic rotate)", Args: cobra.ExactArgs(1), RunE: runAPI(o, put(false))}
+	rotate := &cobra.Command{Use: "rotate TOPIC", Short: "give a topic a new key (every attached device gets SetTopicKey, receivers first)", Args: cobra.ExactArgs(1), RunE: runAPI(o, put(true))}
 	remove := &cobra.Command{
-		Use: "remove TOPIC", Short: "remove_topic (RemoveTopic to every linked client)", Args: cobra.ExactArgs(1),
+		Use: "remove TOPIC", Short: "remove a topic (every attached device gets RemoveTopic)", Args: cobra.ExactArgs(1),
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
 			if err := c.RemoveTopic(cmd.Context(), args[0]); err != nil {
 				return err
@@ -548,7 +548,7 @@ func newAttachCmd() *cobra.Command {
 	o := &apiOpts{}
 	c := &cobra.Command{
 		Use:   "attach CLIENT TOPIC | attach --batch TOPIC CLIENT...",
-		Short: "new_topic_client: link a client to a topic (SetTopicKey); --batch links many clients",
+		Short: "give a device a topic key (it gets SetTopicKey); --batch attaches many devices",
 		Args:  cobra.MinimumNArgs(2),
 	}
 	batch := c.Flags().Bool("batch", false, "first argument is the topic, the rest are clients (one request)")
@@ -575,7 +575,7 @@ func newAttachCmd() *cobra.Command {
 func newDetachCmd() *cobra.Command {
 	o := &apiOpts{}
 	c := &cobra.Command{
-		Use: "detach CLIENT TOPIC", Short: "remove_topic_client: unlink (RemoveTopic)", Args: cobra.ExactArgs(2),
+		Use: "detach CLIENT TOPIC", Short: "take a topic key from a device (it gets RemoveTopic)", Args: cobra.ExactArgs(2),
 		RunE: runAPI(o, func(cmd *cobra.Command, cl *apiclient.Client, args []string) error {
 			if err := cl.Detach(cmd.Context(), args[0], args[1]); err != nil {
 				return err
@@ -592,7 +592,7 @@ func newDetachCmd() *cobra.Command {
 func newPubKeyCmd() *cobra.Command {
 	o := &apiOpts{}
 	send := &cobra.Command{
-		Use: "send CLIENT SOURCE", Short: "send_client_pubkey [PK]: give CLIENT the public key of SOURCE (SetPubKey)", Args: cobra.ExactArgs(2),
+		Use: "send CLIENT SOURCE", Short: "[PK] give CLIENT the public key of SOURCE, so it can check SOURCE's messages (SetPubKey)", Args: cobra.ExactArgs(2),
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
 			if err := c.SendPubKey(cmd.Context(), args[0], args[1]); err != nil {
 				return err
@@ -601,7 +601,7 @@ func newPubKeyCmd() *cobra.Command {
 		}),
 	}
 	remove := &cobra.Command{
-		Use: "remove CLIENT SOURCE", Short: "remove_client_pubkey [PK] (RemovePubKey)", Args: cobra.ExactArgs(2),
+		Use: "remove CLIENT SOURCE", Short: "[PK] take SOURCE's public key from CLIENT (RemovePubKey)", Args: cobra.ExactArgs(2),
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
 			if err := c.RemovePubKey(cmd.Context(), args[0], args[1]); err != nil {
 				return err
@@ -610,7 +610,7 @@ func newPubKeyCmd() *cobra.Command {
 		}),
 	}
 	reset := &cobra.Command{
-		Use: "reset CLIENT", Short: "reset_client_pubkeys [PK] (ResetPubKeys)", Args: cobra.ExactArgs(1),
+		Use: "reset CLIENT", Short: "[PK] take every peer public key from CLIENT (ResetPubKeys)", Args: cobra.ExactArgs(1),
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
 			if err := c.ResetPubKeys(cmd.Context(), args[0]); err != nil {
 				return err
@@ -624,7 +624,7 @@ func newPubKeyCmd() *cobra.Command {
 func newC2KeyCmd() *cobra.Command {
 	o := &apiOpts{}
 	rotate := &cobra.Command{
-		Use: "rotate", Short: "new_c2_key [PK]: new C2 key pair (SetC2Key to every client, under the old pair)", Args: cobra.NoArgs,
+		Use: "rotate", Short: "[PK] new C2 key pair (every device gets SetC2Key, protected with the old pair)", Args: cobra.NoArgs,
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
 			if err := c.NewC2Key(cmd.Context()); err != nil {
 				return err
