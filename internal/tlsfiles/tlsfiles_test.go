@@ -1,6 +1,7 @@
 package tlsfiles
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -96,5 +97,45 @@ func TestIsLoopback(t *testing.T) {
 		if got := IsLoopback(addr); got != want {
 			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+// A renewed pair written over the files is served at the next handshake
+// after the once-a-second check, without Reload (no SIGHUP needed).
+func TestReloadOnFileChange(t *testing.T) {
+	dir, dir2 := t.TempDir(), t.TempDir()
+	now := time.Now()
+	if err := Init(dir, []string{"127.0.0.1"}, time.Hour, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := Init(dir2, []string{"127.0.0.1"}, time.Hour, now); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReloader(filepath.Join(dir, ServerCertFile), filepath.Join(dir, ServerKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := now
+	r.now = func() time.Time { return clock }
+	first, _ := r.GetCertificate(nil)
+	for _, f := range []string{ServerCertFile, ServerKeyFile} {
+		b, _ := os.ReadFile(filepath.Join(dir2, f))
+		p := filepath.Join(dir, f)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		later := now.Add(time.Minute)
+		if err := os.Chtimes(p, later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same, _ := r.GetCertificate(nil)
+	if !bytes.Equal(same.Certificate[0], first.Certificate[0]) {
+		t.Fatal("reloaded before the once-a-second check was due")
+	}
+	clock = clock.Add(2 * time.Second)
+	renewed, _ := r.GetCertificate(nil)
+	if bytes.Equal(renewed.Certificate[0], first.Certificate[0]) {
+		t.Fatal("the renewed files were not picked up")
 	}
 }
