@@ -161,7 +161,7 @@ func TestSnapshotCadenceAndShutdown(t *testing.T) {
 	randomOps(t, e, rand.New(rand.NewPCG(9, 9)), 200, nil)
 	// Snapshots are written behind the operations: wait for one.
 	var names []string
-	for deadline := time.Now().Add(5 * time.Second); len(names) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); len(names) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		names, _ = filepath.Glob(filepath.Join(dir, "keystate-*.snap"))
 	}
 	if len(names) == 0 {

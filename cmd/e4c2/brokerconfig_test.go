@@ -232,7 +232,7 @@ func (m *mqttConn) publish(t *testing.T, topic, payload string) {
 // received so far; the test fails after a bounded wait.
 func (m *mqttConn) waitFor(t *testing.T, want string) []string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		m.mu.Lock()
 		got := append([]string(nil), m.got...)
@@ -420,7 +420,7 @@ func TestBrokerConfigMosquitto(t *testing.T) {
 			t.Fatal(err)
 		}
 		var l *mqttConn
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		for {
 			var err error
 			if l, err = mqttConnect(t, url, late.user(), late.password(), credential.ClientID(late.id[:])); err == nil {
