@@ -52,6 +52,7 @@ func TestScripts(t *testing.T) {
 			"perm":        cmdPerm,
 			"sleep":       cmdSleep,
 			"replace":     cmdReplace,
+			"until":       cmdUntil,
 		},
 	})
 }
@@ -293,4 +294,27 @@ func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s does not contain %q", args[0], args[1])
 	}
 	ts.Check(os.WriteFile(p, []byte(strings.ReplaceAll(string(b), args[1], args[2])), 0o600))
+}
+
+// cmdUntil runs a command again until its standard output matches PATTERN,
+// for effects that happen after the command that caused them returned (a
+// rule firing on an event): until PATTERN CMD [ARGS...]. It gives up after
+// 30 s; the last output stays for the next assertions.
+func cmdUntil(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: until PATTERN CMD [ARGS...]")
+	}
+	re, err := regexp.Compile(args[0])
+	ts.Check(err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := ts.Exec(args[1], args[2:]...)
+		if err == nil && re.MatchString(ts.ReadFile("stdout")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s never printed %q within 30s (last error: %v)", strings.Join(args[1:], " "), args[0], err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
