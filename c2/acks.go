@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/e4c2/e4c2/client/credential"
 	"github.com/e4c2/e4c2/domain"
-	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
@@ -19,7 +17,7 @@ var ErrBadAck = errors.New("c2: device acknowledgement does not authenticate")
 
 // OpenDeviceAck authenticates an acknowledgement published by device id
 // (package client/ack) and returns its body. SK: protected with the
-// device's current identity key or, after a rotation, the key before it
+// device's current identity key or, mid-rotation, a key it may still hold
 // (a device acknowledges SetIdKey with the key it now holds, a stale one
 // with the key it had). PK: signed by the registered identity under
 // credential.AuthKey. The timestamp window is the protocol's.
@@ -48,11 +46,18 @@ func (s *Service) OpenDeviceAck(ctx context.Context, id domain.ID, protected []b
 		}
 		return body, nil
 	}
-	refs := []projections.KeyRef{cur}
-	if prev, err := s.previousClientKey(ctx, id, cur.Version); err == nil && prev.Version != 0 {
-		refs = append(refs, prev)
+	// The keys a device's credential may be made of are the keys it may
+	// acknowledge with: the current one (a device acknowledges SetIdKey
+	// with the key it now holds) and, mid-rotation, the one it held.
+	versions, ok := s.ks.CredentialKeys(id)
+	if !ok {
+		return nil, ErrBadAck
 	}
-	for _, ref := range refs {
+	for _, v := range versions {
+		ref, err := s.clientKeyAt(ctx, id, v)
+		if err != nil || ref.Sealed == nil {
+			continue
+		}
 		key, err := s.open(ref)
 		if err != nil {
 			continue
@@ -64,34 +69,4 @@ func (s *Service) OpenDeviceAck(ctx context.Context, id domain.ID, protected []b
 		}
 	}
 	return nil, ErrBadAck
-}
-
-// previousClientKey finds the SK key event before version cur in the client
-// stream (zero KeyRef if none).
-func (s *Service) previousClientKey(ctx context.Context, id domain.ID, cur uint64) (projections.KeyRef, error) {
-	stream := domain.ClientStream(id)
-	recs, err := s.store.ReadStream(ctx, stream, 1)
-	if err != nil {
-		return projections.KeyRef{}, fmt.Errorf("c2: read %s: %w", stream, err)
-	}
-	var prev projections.KeyRef
-	for i := range recs {
-		r := &recs[i]
-		if r.Version >= cur {
-			break
-		}
-		switch domain.TypeOf(r.Type) {
-		case domain.TypeClientRegistered, domain.TypeClientKeyRotated:
-			ev, err := domain.DecodeRecord(r)
-			if err != nil {
-				return projections.KeyRef{}, err
-			}
-			sec, ok := domain.SecretOf(ev)
-			if !ok {
-				continue
-			}
-			prev = projections.KeyRef{Stream: stream, Version: r.Version, WireType: r.Type, Sealed: sec.Sealed()}
-		}
-	}
-	return prev, nil
 }

@@ -51,7 +51,6 @@ type presence struct {
 	mu     sync.Mutex
 	seen   map[[16]byte]bool // id -> session present, waiting to be recorded
 	signal chan struct{}
-	online atomic.Int64
 }
 
 var _ broker.Observer = (*presence)(nil)
@@ -61,7 +60,6 @@ func newPresence(svc *c2.Service, log *slog.Logger) *presence {
 }
 
 func (p *presence) DeviceOnline(id [16]byte, sessionPresent bool) {
-	p.online.Add(1)
 	if w := p.worker.Load(); w != nil {
 		w.Wake(id)
 	}
@@ -74,7 +72,8 @@ func (p *presence) DeviceOnline(id [16]byte, sessionPresent bool) {
 	}
 }
 
-func (p *presence) DeviceOffline([16]byte) { p.online.Add(-1) }
+// DeviceOffline needs no work: the worker learns it from Deliver (ErrOffline).
+func (p *presence) DeviceOffline([16]byte) {}
 
 // run records sightings until ctx is done.
 func (p *presence) run(ctx context.Context) {
@@ -97,8 +96,9 @@ func (p *presence) run(ctx context.Context) {
 	}
 }
 
-// setWorker connects the worker once it exists and wakes it for every
-// device already online (they connected while the C2 was starting).
+// setWorker connects the worker once it exists. Devices that connected
+// while the C2 was starting need no wake: the worker's first fetch sees
+// them online.
 func (p *presence) setWorker(w *mqtt.Worker) { p.worker.Store(w) }
 
 // resyncOnReconnect reconciles every device after the connection to an
