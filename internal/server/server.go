@@ -526,8 +526,8 @@ func (s *Server) startBroker(ctx context.Context) error {
 				return s.svc.OpenDeviceAck(context.Background(), domain.ID(id), protected, s.clock())
 			},
 			Known: func(id [16]byte) bool {
-				ds, err := s.svc.DeviceSync(c2.ByID(domain.ID(id)))
-				return err == nil && ds.Seen
+				live, seen := s.svc.KeyState().Seen(domain.ID(id))
+				return live && seen
 			},
 			OnOnline: func(id [16]byte) { s.presence.DeviceOnline(id, false) },
 			Logger:   s.log.With("component", "acks"),
