@@ -1,0 +1,81 @@
+package jetstream
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// startServer runs an embedded nats-server with JetStream on a random
+// loopback port, its store in dir. cluster, if not empty, makes it a member
+// of a cluster routing to those URLs.
+func startServer(t *testing.T, name, dir string, clusterPort int, routes []*url.URL) *server.Server {
+	t.Helper()
+	o := &server.Options{
+		ServerName: name,
+		Host:       "127.0.0.1",
+		Port:       -1,
+		JetStream:  true,
+		StoreDir:   dir,
+		NoLog:      true,
+		NoSigs:     true,
+		// Keep JetStream's memory and disk reservations small: several of
+		// these run in one test process.
+		JetStreamMaxMemory: 64 << 20,
+		JetStreamMaxStore:  1 << 30,
+	}
+	if routes != nil || clusterPort != 0 {
+		o.Cluster = server.ClusterOpts{Name: "e4c2-test", Host: "127.0.0.1", Port: clusterPort}
+		o.Routes = routes
+	}
+	s, err := server.NewServer(o)
+	if err != nil {
+		t.Fatalf("nats-server %s: %v", name, err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(20 * time.Second) {
+		s.Shutdown()
+		t.Fatalf("nats-server %s did not start", name)
+	}
+	return s
+}
+
+// uniqName returns a JetStream stream name no other test uses.
+func uniqName(prefix string) string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "_" + strings.ToUpper(hex.EncodeToString(b[:]))
+}
+
+// waitFor polls cond every 20 ms until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		case <-tick.C:
+		}
+	}
+}
+
+func clientURL(s *server.Server) string { return s.ClientURL() }
+
+func routeURL(s *server.Server) *url.URL {
+	u, err := url.Parse(fmt.Sprintf("nats://%s", s.ClusterAddr().String()))
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
