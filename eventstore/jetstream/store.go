@@ -308,15 +308,15 @@ func (s *Store) pause(ctx context.Context, attempt int) error {
 
 // JetStream error codes this package tells apart.
 const (
-	codeWrongLastSeq      = 10071 // Nats-Expected-Last-Subject-Sequence mismatch
-	codeWrongLastSeqBusy  = 10164 // another write with an expectation on the subject is in flight
-	codeDupInProcess      = 10158 // the same Nats-Msg-Id is being stored
-	codeBatchIncomplete   = 10176 // the leader lost (part of) the batch
-	codeBatchDuplicate    = 10201 // the batch repeats a stored Nats-Msg-Id
-	codeBatchTooManyInfl  = 10210
-	codeClusterNotAvail   = 10008
-	codeClusterNoLeader   = 10009 // "JetStream cluster can not handle request"
-	codeStreamOffline     = 10118
+	codeWrongLastSeq     = 10071 // Nats-Expected-Last-Subject-Sequence mismatch
+	codeWrongLastSeqBusy = 10164 // another write with an expectation on the subject is in flight
+	codeDupInProcess     = 10158 // the same Nats-Msg-Id is being stored
+	codeBatchIncomplete  = 10176 // the leader lost (part of) the batch
+	codeBatchDuplicate   = 10201 // the batch repeats a stored Nats-Msg-Id
+	codeBatchTooManyInfl = 10210
+	codeClusterNotAvail  = 10008
+	codeClusterNoLeader  = 10009 // "JetStream cluster can not handle request"
+	codeStreamOffline    = 10118
 )
 
 // transient reports whether err may go away by retrying: the server or
