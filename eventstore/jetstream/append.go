@@ -227,6 +227,7 @@ func (a *appendOp) landed(ctx context.Context) (uint64, bool, error) {
 			return 0, false, err
 		}
 		keep = keep[:0]
+		s.recovered.Add(1)
 		return r.Version + uint64(len(a.evs)) - 1, true, nil
 	}
 	return 0, false, nil

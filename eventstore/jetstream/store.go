@@ -54,6 +54,9 @@ type Store struct {
 	opts    Options
 	closed  atomic.Bool
 	done    chan struct{}
+	// recovered counts appends whose answer was lost and that a later
+	// attempt found stored (for tests and diagnostics).
+	recovered atomic.Int64
 }
 
 var (
