@@ -11,6 +11,7 @@ import (
 	jsapi "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/eventstore/memstore"
 	"github.com/e4c2/e4c2/eventstore/storetest"
 )
 
@@ -179,5 +180,45 @@ func TestBatchIsAtomic(t *testing.T) {
 	}
 	if _, err := s.Append(ctx, "x", eventstore.Any, big...); !errors.Is(err, eventstore.ErrInvalidEvent) || !strings.Contains(err.Error(), "at most") {
 		t.Fatalf("append of %d events: %v, want ErrInvalidEvent", MaxBatch+1, err)
+	}
+}
+
+// TestCopyIntoJetStream imports a log whose one stream holds more
+// consecutive events than a JetStream batch may: Copy splits the runs.
+func TestCopyIntoJetStream(t *testing.T) {
+	srv := startServer(t, "copy", t.TempDir(), 0, nil)
+	t.Cleanup(srv.Shutdown)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	src := memstore.New()
+	defer src.Close()
+	for i := 0; i < 12; i++ {
+		evs := make([]eventstore.EventData, 100)
+		for j := range evs {
+			evs[j] = storetest.Event(i*100 + j)
+		}
+		if _, err := src.Append(ctx, "long", eventstore.Any, evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := src.Append(ctx, "other", eventstore.NoStream, storetest.Event(5000)); err != nil {
+		t.Fatal(err)
+	}
+	dst, err := Open(ctx, clientURL(srv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if err := eventstore.Copy(ctx, dst, src, nil); err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	rep, err := eventstore.Verify(ctx, dst, nil)
+	if err != nil || rep.Records != 1201 || rep.Streams != 2 {
+		t.Fatalf("Verify after Copy: %+v, %v", rep, err)
+	}
+	want, _ := src.ReadStream(ctx, "long", 1)
+	got, err := dst.ReadStream(ctx, "long", 1)
+	if err != nil || len(got) != len(want) || got[1199].PrevHash != want[1199].PrevHash {
+		t.Fatalf("ReadStream after Copy: %d records, %v", len(got), err)
 	}
 }

@@ -285,6 +285,12 @@ func openStore(ctx context.Context, cfg config.Config) (eventstore.Store, error)
 	if kind == config.StoreESDB {
 		return openESDB(ctx, path)
 	}
+	if kind == config.StoreJetStream {
+		if cfg.ReadOnly {
+			return nil, errors.New("--read-only serves the embedded store only")
+		}
+		return openJetStream(ctx, path)
+	}
 	if cfg.ReadOnly && kind == config.StoreESDB {
 		return nil, errors.New("--read-only serves the embedded store only")
 	}
@@ -299,6 +305,9 @@ func storeDescription(cfg config.Config) string {
 	kind, path := cfg.StoreKind()
 	if kind == config.StoreESDB {
 		return "eventstoredb"
+	}
+	if kind == config.StoreJetStream {
+		return "jetstream"
 	}
 	return path
 }
