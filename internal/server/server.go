@@ -569,10 +569,12 @@ func brokerTLS(cfg config.Config) (*tls.Config, error) {
 }
 
 func (s *Server) ready(ctx context.Context) error {
-	if _, err := s.store.ReadAll(ctx, s.svc.Position()+1, 1); err != nil {
+	// The backend's own health first: it answers at once, where a read
+	// from a store whose server is unreachable waits for its retries.
+	if err := storeHealth(s.store); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	if err := storeHealth(s.store); err != nil {
+	if _, err := s.store.ReadAll(ctx, s.svc.Position()+1, 1); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	if s.pub == nil {
