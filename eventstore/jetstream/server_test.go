@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,8 +13,8 @@ import (
 )
 
 // startServer runs an embedded nats-server with JetStream on a random
-// loopback port, its store in dir. cluster, if not empty, makes it a member
-// of a cluster routing to those URLs.
+// loopback port, its store in dir. With routes or a clusterPort, it is a member
+// of a cluster on clusterPort (-1: any) routing to those URLs.
 func startServer(t *testing.T, name, dir string, clusterPort int, routes []*url.URL) *server.Server {
 	t.Helper()
 	o := &server.Options{
@@ -71,11 +70,3 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 func clientURL(s *server.Server) string { return s.ClientURL() }
-
-func routeURL(s *server.Server) *url.URL {
-	u, err := url.Parse(fmt.Sprintf("nats://%s", s.ClusterAddr().String()))
-	if err != nil {
-		panic(err)
-	}
-	return u
-}
