@@ -54,6 +54,7 @@ type Server struct {
 	rules     *automation.Engine // see automation.go
 	stopRules context.CancelFunc
 	rulesDone chan error
+	rulesErr  atomic.Pointer[error] // why the engine is not running (restarting), see automation.go
 
 	workerDone chan error
 	closeOnce  sync.Once
@@ -576,6 +577,12 @@ func (s *Server) ready(ctx context.Context) error {
 	}
 	if _, err := s.store.ReadAll(ctx, s.svc.Position()+1, 1); err != nil {
 		return fmt.Errorf("store: %w", err)
+	}
+	if err := s.svc.FollowErr(); err != nil {
+		return fmt.Errorf("projections: %w", err)
+	}
+	if err := s.automationErr(); err != nil {
+		return fmt.Errorf("automation: %w", err)
 	}
 	if s.pub == nil {
 		return nil // read-only: no broker
