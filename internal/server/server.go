@@ -75,6 +75,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock is the service's clock (tests).
 	Clock func() time.Time
+	// WrapStore, if set, wraps the opened store (tests inject faults).
+	WrapStore func(eventstore.Store) eventstore.Store
 }
 
 // Start opens everything the configuration names and starts serving. The
@@ -118,6 +120,9 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 
 	if s.store, err = openStore(ctx, cfg); err != nil {
 		return nil, err
+	}
+	if opt.WrapStore != nil {
+		s.store = opt.WrapStore(s.store)
 	}
 	if cfg.ReadOnly {
 		// Forensics: the chain may well be broken; say so, and serve.
