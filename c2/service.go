@@ -114,7 +114,6 @@ type Service struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
-	runErr error
 	closed atomic.Bool
 
 	keyUse keyUseLog // uses of topic keys by the helpers (keyuse.go)
@@ -171,7 +170,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	go func() {
 		defer close(s.done)
-		s.runErr = s.runner.Run(ctx)
+		// The runner keeps its own failure: every Wait after it returns
+		// the error, which is how reads and readiness see a stalled log.
+		_ = s.runner.Run(ctx)
 	}()
 	s.fillAudit(ctx, s.ks.TopicNames())
 	s.startSnapshots(ctx)
