@@ -374,7 +374,8 @@ func newAuditCmd() *cobra.Command {
 			}
 			rows := make([]auditRow, len(entries))
 			for i, e := range entries {
-				rows[i] = auditRow(e)
+				rows[i] = auditRow{Position: e.Position, Time: e.Time, Type: e.Type, Actor: e.Actor, Client: e.Client,
+					Topic: e.Topic, CorrelationID: e.CorrelationID, Summary: e.Summary, KeyVersion: e.KeyVersion, Command: e.Command}
 			}
 			return printAudit(cmd, o, rows, next)
 		},

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
 
 // exchange is one request/response pair kept for the leak scan.
@@ -123,7 +125,7 @@ func (h *harness) expect(rec *httptest.ResponseRecorder, status int, code string
 	if code == "" {
 		return
 	}
-	var eb errorBody
+	var eb apitypes.Error
 	if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil {
 		h.t.Fatalf("error body not JSON: %v: %s", err, rec.Body.String())
 	}
