@@ -71,6 +71,7 @@ func newHarnessWith(t testing.TB, cfg Config, b Backend) *harness {
 	}
 	t.Cleanup(s.Close)
 	h := &harness{t: t, s: s, logs: logs}
+	t.Cleanup(h.checkAnswers)
 	if f, ok := b.(*fakeBackend); ok {
 		h.f = f
 		h.admin = f.addToken("root", RoleAdmin)

@@ -412,7 +412,7 @@ func ruleSchemas() obj {
 		"role": str("client role"), "command": str("command name"), "recipients": integer, "reason": str("failure reason"),
 		"actor": str("actor"), "causation": str("causation id"), "correlation": str("correlation id"), "time": tm, "depth": integer,
 	})
-	rule := object([]string{"id", "spec", "status", "version"}, obj{
+	rule := object([]string{"id", "spec", "status", "version", "created", "created_by", "updated", "fires"}, obj{
 		"id": str("rule id"), "spec": ref("RuleSpec"),
 		"status":  obj{"type": "string", "enum": []string{automation.StatusActive, automation.StatusPaused, automation.StatusStopped}},
 		"reason":  str("reason of the last pause or stop"),
