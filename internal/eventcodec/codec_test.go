@@ -20,21 +20,27 @@ func id(b byte) domain.ID {
 }
 
 // sampleEvents returns one event of every catalogue type, with keys in
-// clear (as Decide returns them).
+// clear (as Decide returns them): all 32 bytes of 0xAB.
 func sampleEvents() []domain.Event {
-	key := bytes.Repeat([]byte{0xAB}, 32)
+	return eventsWith(func(byte) domain.Secret { return domain.NewSecret(bytes.Repeat([]byte{0xAB}, 32)) })
+}
+
+// eventsWith returns one event of every catalogue type (two for those with
+// an optional part), each key made by secret from a byte that tells the
+// events apart.
+func eventsWith(secret func(tag byte) domain.Secret) []domain.Event {
 	return []domain.Event{
-		&domain.ClientRegistered{Client: id(1), Name: "dev-1", Role: domain.RoleConsumer, Key: domain.NewSecret(bytes.Clone(key))},
+		&domain.ClientRegistered{Client: id(1), Name: "dev-1", Role: domain.RoleConsumer, Key: secret(0xA1)},
 		&domain.ClientRegistered{Client: id(2), Role: domain.RolePublisher, PublicKey: bytes.Repeat([]byte{7}, 32)},
 		&domain.ClientRemoved{Client: id(3)},
-		&domain.ClientKeyRotated{Client: id(4), Key: domain.NewSecret(bytes.Clone(key))},
+		&domain.ClientKeyRotated{Client: id(4), Key: secret(0xA4)},
 		&domain.ClientTopicsReset{Client: id(5)},
-		&domain.TopicCreated{Topic: id(6), Name: "a/b", Key: domain.NewSecret(bytes.Clone(key))},
-		&domain.TopicKeyRotated{Topic: id(7), Key: domain.NewSecret(bytes.Clone(key))},
+		&domain.TopicCreated{Topic: id(6), Name: "a/b", Key: secret(0xA6)},
+		&domain.TopicKeyRotated{Topic: id(7), Key: secret(0xA7)},
 		&domain.TopicRemoved{Topic: id(8)},
 		&domain.TopicClientLinked{Topic: id(9), Client: id(10)},
 		&domain.TopicClientUnlinked{Topic: id(11), Client: id(12)},
-		&domain.C2KeyGenerated{Public: bytes.Repeat([]byte{9}, 32), Private: domain.NewSecret(bytes.Clone(key))},
+		&domain.C2KeyGenerated{Public: bytes.Repeat([]byte{9}, 32), Private: secret(0xAC)},
 		&domain.CommandQueued{Code: core.CmdSetTopicKey, Topic: id(13), TopicKeyVersion: 300, Subject: id(14),
 			SubjectKeyVersion: 2, C2KeyVersion: 1 << 40, NewC2KeyVersion: 5,
 			Recipients: []domain.Recipient{{Client: id(15), KeyVersion: 1}, {Client: id(16), KeyVersion: 99999}}},
@@ -42,7 +48,7 @@ func sampleEvents() []domain.Event {
 		&domain.CommandFailed{Client: id(19), Ref: domain.QueueRef{Event: id(20), Index: 70000}, Reason: "broker said no"},
 		&domain.TokenCreated{Name: "ci", Role: domain.TokenOperator, Hash: [32]byte{1, 2, 3}},
 		&domain.TokenRevoked{Name: "ci"},
-		&domain.KeyExported{Topic: id(21), KeyVersion: 7},
+		&domain.KeyExported{Client: id(27), Topic: id(21), KeyVersion: 7},
 		&domain.CommandConfirmed{Client: id(22), Ref: domain.QueueRef{Event: id(23), Index: 4}},
 		&domain.DeviceSeen{Client: id(24), SessionPresent: true},
 		&domain.DeviceSeen{Client: id(25)},

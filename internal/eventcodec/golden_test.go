@@ -7,7 +7,6 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/internal/eventcodec"
-	"github.com/e4c2/e4c2/suites/core"
 )
 
 // goldenHex is the encoding of goldenEvents as the codec wrote it when it
@@ -74,34 +73,8 @@ func TestWireFormatGolden(t *testing.T) {
 	}
 }
 
-// goldenEvents returns one event of every catalogue type with fixed
-// contents; secrets are given already sealed, so that encoding is
-// deterministic (Encode writes sealed bytes as they are).
+// goldenEvents are the sample events with their keys already sealed, so
+// that encoding is deterministic (Encode writes sealed bytes as they are).
 func goldenEvents() []domain.Event {
-	sealed := func(b byte) domain.Secret { return domain.SealedSecret(bytes.Repeat([]byte{b}, 60)) }
-	return []domain.Event{
-		&domain.ClientRegistered{Client: id(1), Name: "dev-1", Role: domain.RoleConsumer, Key: sealed(0xA1)},
-		&domain.ClientRegistered{Client: id(2), Role: domain.RolePublisher, PublicKey: bytes.Repeat([]byte{7}, 32)},
-		&domain.ClientRemoved{Client: id(3)},
-		&domain.ClientKeyRotated{Client: id(4), Key: sealed(0xA4)},
-		&domain.ClientTopicsReset{Client: id(5)},
-		&domain.TopicCreated{Topic: id(6), Name: "a/b", Key: sealed(0xA6)},
-		&domain.TopicKeyRotated{Topic: id(7), Key: sealed(0xA7)},
-		&domain.TopicRemoved{Topic: id(8)},
-		&domain.TopicClientLinked{Topic: id(9), Client: id(10)},
-		&domain.TopicClientUnlinked{Topic: id(11), Client: id(12)},
-		&domain.C2KeyGenerated{Public: bytes.Repeat([]byte{9}, 32), Private: sealed(0xAC)},
-		&domain.CommandQueued{Code: core.CmdSetTopicKey, Topic: id(13), TopicKeyVersion: 300, Subject: id(14),
-			SubjectKeyVersion: 2, C2KeyVersion: 1 << 40, NewC2KeyVersion: 5,
-			Recipients: []domain.Recipient{{Client: id(15), KeyVersion: 1}, {Client: id(16), KeyVersion: 99999}}},
-		&domain.CommandDelivered{Client: id(17), Ref: domain.QueueRef{Event: id(18), Index: 3}},
-		&domain.CommandFailed{Client: id(19), Ref: domain.QueueRef{Event: id(20), Index: 70000}, Reason: "broker said no"},
-		&domain.TokenCreated{Name: "ci", Role: domain.TokenOperator, Hash: [32]byte{1, 2, 3}},
-		&domain.TokenRevoked{Name: "ci"},
-		&domain.KeyExported{Client: id(27), Topic: id(21), KeyVersion: 7},
-		&domain.CommandConfirmed{Client: id(22), Ref: domain.QueueRef{Event: id(23), Index: 4}},
-		&domain.DeviceSeen{Client: id(24), SessionPresent: true},
-		&domain.DeviceSeen{Client: id(25)},
-		&domain.KeyUsed{Topic: id(26), KeyVersion: 3, Minute: 1_767_225_600, Protects: 1, Unprotects: 1 << 33, Failures: 2},
-	}
+	return eventsWith(func(tag byte) domain.Secret { return domain.SealedSecret(bytes.Repeat([]byte{tag}, 60)) })
 }
