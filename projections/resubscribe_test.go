@@ -90,12 +90,10 @@ func TestRunnerResubscribes(t *testing.T) {
 		t.Fatalf("following again, yet SubscriptionErr is %v", r.SubscriptionErr())
 	}
 	store.dropAll(false) // dropped once, resubscribed at once
+	waitUntil(t, ctx, "the second drop", func() bool { return r.Resubscriptions() >= 2 })
 	appendTopics(t, store, 6, 8)
 	if err := r.WaitPosition(ctx, 8); err != nil {
 		t.Fatal(err)
-	}
-	if r.Resubscriptions() < 2 {
-		t.Fatalf("%d resubscriptions, want at least 2", r.Resubscriptions())
 	}
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {

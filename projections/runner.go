@@ -290,6 +290,14 @@ func (r *Runner) SubscriptionErr() error {
 	return nil
 }
 
+// Err returns the error the runner stopped with (a projection failed, Run
+// returned), or nil while it runs.
+func (r *Runner) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
+
 // Resubscriptions returns how many times the store dropped the runner's
 // subscription.
 func (r *Runner) Resubscriptions() uint64 { return r.resubs.Load() }
