@@ -89,7 +89,7 @@ func TestSubscriptionResumesAfterDrops(t *testing.T) {
 			t.Fatalf("event %d: position %d version %d (gap or duplicate)", i, r.Position, r.Version)
 		}
 	}
-	if s.Drops() < 10 {
+	if s.Drops() < 8 { // one per 50 events delivered, at least
 		t.Fatalf("%d drops: the test did not drop the subscription", s.Drops())
 	}
 }
