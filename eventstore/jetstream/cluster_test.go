@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	jsapi "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/storetest"
@@ -139,6 +140,30 @@ func TestCluster(t *testing.T) {
 		storetest.RunBackend(t, storetest.Backend{Open: openOn(c.urls(), 3), Timeout: 30 * time.Second})
 	})
 	t.Run("LeaderKilledDuringAppends", func(t *testing.T) { testLeaderKilled(t, c) })
+	t.Run("KeepsReplicas", func(t *testing.T) { testKeepsReplicas(t, c) })
+}
+
+// testKeepsReplicas: an instance opened without a replication factor
+// keeps the existing log's, never downgrading it.
+func testKeepsReplicas(t *testing.T, c *cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	name := uniqName("REPL")
+	for _, replicas := range []int{3, 0} {
+		s, err := Open(ctx, c.urls(), &Options{Stream: name, SubjectPrefix: "repl", Replicas: replicas})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range []interface {
+			Info(context.Context, ...jsapi.StreamInfoOpt) (*jsapi.StreamInfo, error)
+		}{s.log, s.keyring} {
+			info, err := st.Info(ctx)
+			if err != nil || info.Config.Replicas != 3 {
+				t.Fatalf("opened with replicas %d: stream %s has %d replicas (%v), want 3", replicas, info.Config.Name, info.Config.Replicas, err)
+			}
+		}
+		_ = s.Close()
+	}
 }
 
 // appender is one concurrent writer of the kill test: it owns a stream

@@ -26,8 +26,10 @@ type Options struct {
 	// "e4c2"): events of stream S go to "<prefix>.s.<base64url(S)>", the
 	// keyring to "<prefix>.keyring".
 	SubjectPrefix string
-	// Replicas is the JetStream replication factor of the streams Open
-	// creates or updates (default 1; 3 for a cluster).
+	// Replicas is the JetStream replication factor of the streams. Zero
+	// keeps the factor of streams that exist and creates new ones with 1;
+	// a value changes existing streams to it (so that an instance started
+	// without it never downgrades a replicated log).
 	Replicas int
 	// RequestTimeout bounds one request to the server (default 5 s).
 	RequestTimeout time.Duration
@@ -197,9 +199,6 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Store, error) {
 	if strings.ContainsAny(o.SubjectPrefix, ".*> \t\r\n") {
 		return nil, fmt.Errorf("jetstream: subject prefix %q must be one plain subject token", o.SubjectPrefix)
 	}
-	if o.Replicas == 0 {
-		o.Replicas = 1
-	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 5 * time.Second
 	}
@@ -262,11 +261,28 @@ func (s *Store) setup(ctx context.Context) error {
 	return nil
 }
 
+// ensureStream creates the stream, or updates an existing one to cfg,
+// keeping its replication factor unless Options.Replicas is set.
 func (s *Store) ensureStream(ctx context.Context, cfg jsapi.StreamConfig) (jsapi.Stream, error) {
 	var st jsapi.Stream
 	err := s.retry(ctx, func(actx context.Context) error {
-		var err error
-		st, err = s.js.CreateOrUpdateStream(actx, cfg)
+		cur, err := s.js.Stream(actx, cfg.Name)
+		switch {
+		case errors.Is(err, jsapi.ErrStreamNotFound):
+			cfg.Replicas = max(cfg.Replicas, 1)
+			st, err = s.js.CreateStream(actx, cfg)
+			if errors.Is(err, jsapi.ErrStreamNameAlreadyInUse) {
+				// Another instance created it meanwhile: look again.
+				return &jsapi.APIError{Code: 503, Description: "stream created concurrently"}
+			}
+			return err
+		case err != nil:
+			return err
+		}
+		if cfg.Replicas == 0 {
+			cfg.Replicas = cur.CachedInfo().Config.Replicas
+		}
+		st, err = s.js.UpdateStream(actx, cfg)
 		return err
 	})
 	if err != nil {
