@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/transport/mqtt/broker"
 )
 
@@ -90,7 +91,7 @@ func TestDeliverTLS(t *testing.T) {
 	}
 	w := NewWorker(src, pub, integrationConfig())
 	runWorker(t, w)
-	waitFor(t, 10*time.Second, "all delivered", func() bool { return src.count("delivered") == len(all) })
+	testwait.For(t, "all delivered", func() bool { return src.count("delivered") == len(all) })
 }
 
 func TestNewPahoValidation(t *testing.T) {
