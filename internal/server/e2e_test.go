@@ -19,6 +19,7 @@ import (
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
 	"github.com/e4c2/e4c2/internal/testbroker"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/suites"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -156,21 +157,16 @@ var watched struct {
 // at once, with the error.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
+	testwait.For(t, what, func() bool {
 		watched.Lock()
+		defer watched.Unlock()
 		for _, d := range watched.devs {
 			if _, errs, _ := d.snapshot(); len(errs) != 0 {
-				watched.Unlock()
 				t.Fatalf("waiting for %s: device %s: %v", what, d.name, errs)
 			}
 		}
-		watched.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return cond()
+	})
 }
 
 func topicKey(c *client.Client, topic string) []byte {

@@ -40,14 +40,16 @@ import (
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/testbroker"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
-// resWait bounds every polling wait: generous, because the machine is
-// shared and the MQTT clients reconnect with back-off (paho waits up to a
-// few seconds between attempts).
-const resWait = 30 * time.Second
+// resWait bounds the waits that are not polls (a channel receive, a
+// process's exit) like testwait bounds the polls: generous, because the
+// machine is shared and the MQTT clients reconnect with back-off (paho
+// waits up to a few seconds between attempts).
+const resWait = testwait.Timeout
 
 var resOrigin = c2.Origin{Actor: "test:resilience"}
 
@@ -108,20 +110,16 @@ func shutdownC2(t *testing.T, srv *Server) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after resWait. The
+// waitFor polls cond until it holds (testwait.For). The
 // devices' errors fail it at once.
 func waitFor(t *testing.T, what string, cond func() bool, devs ...*rdev) {
 	t.Helper()
-	deadline := time.Now().Add(resWait)
-	for !cond() {
+	testwait.For(t, what, func() bool {
 		for _, d := range devs {
 			d.failOnErrors(t)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", resWait, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return cond()
+	})
 }
 
 // opContext bounds the service calls of a test, so that a hung call fails

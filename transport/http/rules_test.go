@@ -5,7 +5,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/e4c2/e4c2/automation"
 	"github.com/e4c2/e4c2/c2"
@@ -13,6 +12,7 @@ import (
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/memstore"
 	"github.com/e4c2/e4c2/eventstore/sealing"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/suites/core"
 	"github.com/e4c2/e4c2/suites/standard"
 )
@@ -343,7 +343,7 @@ func TestRulesFireThroughAPI(t *testing.T) {
 	// The engine has seen the link; its fire, rotation and completion are
 	// appended after that, asynchronously.
 	var fired, completed, rotated bool
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !(fired && completed && rotated); time.Sleep(5 * time.Millisecond) {
+	testwait.For(t, "the rule's fire, rotation and completion", func() bool {
 		fired, completed, rotated = false, false, false
 		for _, r := range e.since(t, 0) {
 			switch {
@@ -355,10 +355,8 @@ func TestRulesFireThroughAPI(t *testing.T) {
 				rotated = true
 			}
 		}
-	}
-	if !fired || !completed || !rotated {
-		t.Fatalf("fired %v completed %v rotated %v", fired, completed, rotated)
-	}
+		return fired && completed && rotated
+	})
 	rec := e.do(get, "/api/v1/rules/rotate-sensors", e.reader, nil)
 	e.expect(rec, 200, "")
 	if r := decode[automation.Rule](t, rec); r.Fires != 1 || r.LastOutcome != automation.OutcomeSucceeded {
