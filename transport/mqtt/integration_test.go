@@ -62,7 +62,7 @@ func TestBrokerOutage(t *testing.T) {
 			// Let the QoS 2 exchanges with the subscriber finish: a broker
 			// stopped in the middle of one resends the message after the
 			// restart, a duplicate older than what the device already has.
-			testwait.For(t, "broker to settle", env.settled)
+			testwait.For(t, "broker and subscriber to settle", func() bool { return env.settled() && sub.settled() })
 
 			env.stop()
 			// Issue the next commands once the C2 has seen the outage. (A
@@ -74,6 +74,9 @@ func TestBrokerOutage(t *testing.T) {
 				all = append(all, src.enqueue(i%8))
 			}
 			testwait.For(t, "worker to notice the outage", func() bool { return w.Stats().Unavailable >= 8 })
+			// A time passage, not a synchronization: the outage must
+			// outlast MaxAge for the test to show that age alone fails
+			// nothing while the broker is away.
 			time.Sleep(2 * integrationConfig().MaxAge)
 			if n := src.count("failed"); n != 0 {
 				t.Fatalf("%d commands failed during the outage", n)

@@ -277,6 +277,9 @@ type emfileListener struct {
 func (l *emfileListener) Accept() (net.Conn, error) {
 	if l.failing.Load() {
 		l.fails.Add(1)
+		// Not a synchronization: a real EMFILE costs a system call, this
+		// fake nothing, and without the pause the broker's accept loop
+		// (if it did not back off) would spin a core of a shared machine.
 		time.Sleep(time.Millisecond)
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
 	}
