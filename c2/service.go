@@ -112,7 +112,6 @@ type Service struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
-	runErr error
 	closed atomic.Bool
 
 	keyUse keyUseLog // uses of topic keys by the helpers (keyuse.go)
@@ -169,7 +168,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	go func() {
 		defer close(s.done)
-		s.runErr = s.runner.Run(ctx)
+		// Run's error is not kept: a failed projection is reported by
+		// the runner to its waiters (WaitPosition), and Close cancels ctx.
+		_ = s.runner.Run(ctx)
 	}()
 	s.fillAudit(ctx, s.ks.TopicNames())
 	s.startSnapshots(ctx)
