@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	nethttp "net/http"
 	"os"
 	"os/exec"
@@ -15,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
 )
 
@@ -32,21 +30,10 @@ func TestDiskFullReadyzAnd507(t *testing.T) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
+	cfg := testConfig(t)
 	cfg.DataDir = dir
-	cfg.HTTPListen = "127.0.0.1:0"
-	cfg.MQTTListen = "127.0.0.1:0"
 	var out bytes.Buffer
-	srv, err := server.Start(context.Background(), cfg, server.Options{Out: &out, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = srv.Shutdown(context.Background())
-		}
-	})
+	srv := start(t, cfg, server.Options{Out: &out})
 	var token string
 	sc := bufio.NewScanner(&out)
 	for sc.Scan() {
@@ -138,7 +125,6 @@ func TestDiskFullReadyzAnd507(t *testing.T) {
 		}
 	}
 	_ = f.Close()
-	stopped = true
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {

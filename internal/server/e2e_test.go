@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,25 +26,10 @@ import (
 // the embedded broker (brokerURL empty) or an external one, delivery, API.
 func startServer(t *testing.T, suite, mode, brokerURL string) *server.Server {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
+	cfg := testConfig(t)
 	cfg.Suite, cfg.Mode = suite, mode
-	cfg.HTTPListen = "127.0.0.1:0"
-	cfg.MQTTListen = "127.0.0.1:0"
 	cfg.Broker = brokerURL
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	srv, err := server.Start(context.Background(), cfg, server.Options{Out: io.Discard, Logger: logger})
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return srv
+	return start(t, cfg, server.Options{})
 }
 
 // startWith runs a whole e4c2 in a temporary directory with the default
@@ -54,22 +37,11 @@ func startServer(t *testing.T, suite, mode, brokerURL string) *server.Server {
 // shut down at the end of the test.
 func startWith(t *testing.T, mut func(*config.Config), clock func() time.Time) *server.Server {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg := testConfig(t)
 	if mut != nil {
 		mut(&cfg)
 	}
-	srv, err := server.Start(context.Background(), cfg, server.Options{Out: io.Discard, Logger: slog.New(slog.DiscardHandler), Clock: clock})
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return srv
+	return start(t, cfg, server.Options{Clock: clock})
 }
 
 // device is a device-library client connected to the broker.
