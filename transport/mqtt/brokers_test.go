@@ -138,6 +138,19 @@ func embeddedBroker(t testing.TB, c2 *broker.Credentials, persist bool) *broker.
 	if persist {
 		cfg.PersistPath = filepath.Join(t.TempDir(), "broker.db")
 	}
+	return startEmbedded(t, cfg)
+}
+
+// startEmbedded starts an embedded broker with cfg (default: a free local
+// port, a quiet logger), closed at the end of the test.
+func startEmbedded(t testing.TB, cfg broker.Config) *broker.Broker {
+	t.Helper()
+	if cfg.Address == "" {
+		cfg.Address = "127.0.0.1:0"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
+	}
 	b, err := broker.New(cfg)
 	if err != nil {
 		t.Fatal(err)

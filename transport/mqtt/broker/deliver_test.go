@@ -68,8 +68,7 @@ func TestDeliverNeedsDevicePUBCOMP(t *testing.T) {
 	rm := subscribe(t, mon, "e4/#")
 	goroutines := runtime.NumGoroutine()
 
-	rc := mustDial(t, b.Addr(), rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
-	rc.subscribe(t, 2, ControlTopic(a))
+	rc := deviceSubscribed(t, b, auth, a, 2)
 	testwait.For(t, "online", func() bool { return b.Online(a) })
 
 	// 1. No PUBREC at all.
@@ -139,8 +138,7 @@ func TestDeliverNeedsQoS2Subscription(t *testing.T) {
 	auth := newAuthority()
 	a := auth.device(1)
 	b := startBroker(t, Config{Authority: auth})
-	rc := mustDial(t, b.Addr(), rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
-	rc.subscribe(t, 1, ControlTopic(a))
+	deviceSubscribed(t, b, auth, a, 1)
 	testwait.For(t, "online", func() bool { return b.Online(a) })
 	err := b.Deliver(t.Context(), a, []byte("x"))
 	if err == nil || errors.Is(err, ErrOffline) {
@@ -234,8 +232,7 @@ func TestDeliverKeepsOrderWithPublish(t *testing.T) {
 	auth := newAuthority()
 	a := auth.device(1)
 	b := startBroker(t, Config{Authority: auth})
-	rc := mustDial(t, b.Addr(), rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
-	rc.subscribe(t, 2, ControlTopic(a))
+	rc := deviceSubscribed(t, b, auth, a, 2)
 	var mu sync.Mutex
 	var got []string
 	go rc.serveQoS2(func(pk packets.Packet) {
@@ -271,8 +268,7 @@ func TestPublishBurstWaitsForRoom(t *testing.T) {
 	auth := newAuthority()
 	a := auth.device(1)
 	b := startBroker(t, Config{Authority: auth, MaxPendingWrites: 4})
-	rc := mustDial(t, b.Addr(), rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
-	rc.subscribe(t, 2, ControlTopic(a))
+	rc := deviceSubscribed(t, b, auth, a, 2)
 	var mu sync.Mutex
 	var got []string
 	go rc.serveQoS2(func(pk packets.Packet) {

@@ -84,8 +84,7 @@ func TestPresence(t *testing.T) {
 	testwait.For(t, "device table empty", func() bool { return b.devices.size() == 0 })
 
 	// A device that drops its connection without DISCONNECT goes offline too.
-	rc := mustDial(t, b.Addr(), rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
-	rc.subscribe(t, 2, ControlTopic(a))
+	rc := deviceSubscribed(t, b, auth, a, 2)
 	ev.waitLen(t, 5)
 	rc.conn.Close()
 	if got := ev.waitLen(t, 6); got[5] != off {
