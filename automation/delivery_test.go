@@ -228,7 +228,8 @@ func TestActionsDeliveredSK(t *testing.T) {
 		}
 	}
 	w.delivered(t)
-	time.Sleep(50 * time.Millisecond) // the broker hands the last commands to the devices
+	// The broker may still be handing the last commands to the devices:
+	// each check below waits for its effect.
 	// The devices hold the C2's current topic keys: a message the C2
 	// protects now opens on the device (ProtectTopic, not an export).
 	for _, tp := range []string{"sensors/1", "sensors/2"} {

@@ -257,13 +257,27 @@ func runScenario(t *testing.T, srv *server.Server, url string) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
-	time.Sleep(50 * time.Millisecond)
+	// published reports whether n readings were sent; a publisher that
+	// stopped on an error fails the test at once, with that error.
+	published := func(n int64) func() bool {
+		return func() bool {
+			select {
+			case err := <-done:
+				t.Fatalf("the publisher stopped: %v", err)
+			default:
+			}
+			return sent.Load() >= n
+		}
+	}
+	eventually(t, "readings published before the rotation", published(10))
 	must(svc.RotateTopic(ctx, o, topic)) // rotation
 	eventually(t, "both devices hold the rotated key", func() bool {
 		k1, k2 := topicKey(pub.c, topic), topicKey(sub.c, topic)
 		return k1 != nil && !bytes.Equal(k1, oldKey) && bytes.Equal(k1, k2)
 	})
-	time.Sleep(50 * time.Millisecond)
+	// Readings published under the new key too, not only across the switch.
+	after := sent.Load()
+	eventually(t, "readings published after the rotation", published(after+10))
 	close(stop)
 	if err := <-done; err != nil {
 		t.Fatal(err)
