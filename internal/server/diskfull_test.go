@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/e4c2/e4c2/internal/server"
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 // TestDiskFullReadyzAnd507: with the store's disk full, a write answers 507
@@ -100,17 +101,10 @@ func TestDiskFullReadyzAnd507(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, body := do("GET", "/readyz", nil)
-		if st == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("readyz after freeing space: %d %s", st, body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.For(t, "/readyz to answer 200 after freeing space", func() bool {
+		st, _ := do("GET", "/readyz", nil)
+		return st == 200
+	})
 	if st, body := do("POST", "/api/v1/topics", map[string]string{"topic": "after/full"}); st != nethttp.StatusCreated {
 		t.Fatalf("write after freeing space: %d %s", st, body)
 	}
