@@ -79,36 +79,7 @@ func (d *device) snapshot() (payloads [][]byte, errs []error, commands int) {
 func newDevice(t *testing.T, srv *server.Server, brokerURL, name string, role domain.Role) *device {
 	t.Helper()
 	ctx := context.Background()
-	svc := srv.Service()
-	s := svc.Suite()
-	cfg := client.Config{Suite: s, Mode: svc.Mode(), Name: name}
-	var registered []byte
-	if svc.Mode() == core.SymKey {
-		key, err := s.GenerateKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Key, registered = key, key
-	} else {
-		pk := s.(core.PKSuite)
-		id, err := pk.GenerateIdentity()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Key, registered = id.Bytes(), id.PublicKey()
-		c2info := svc.C2()
-		if !c2info.Exists {
-			t.Fatal("PK server has no C2 key")
-		}
-		cfg.C2PublicKey = c2info.PublicKey
-	}
-	if _, err := svc.NewClient(ctx, c2.Origin{Actor: "test"}, c2.ByName(name), registered, role); err != nil {
-		t.Fatalf("NewClient %s: %v", name, err)
-	}
-	c, err := client.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := server.RegisterTestDevice(t, ctx, srv.Service(), c2.Origin{Actor: "test"}, name, role, nil)
 	dev := &device{name: name, c: c}
 	d, err := e4mqtt.Connect(ctx, c, e4mqtt.Config{BrokerURL: brokerURL, CleanSession: true, OnMessage: dev.onMessage})
 	if err != nil {

@@ -42,7 +42,6 @@ import (
 	"github.com/e4c2/e4c2/internal/testbroker"
 	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/projections"
-	"github.com/e4c2/e4c2/suites/core"
 )
 
 // resWait bounds the waits that are not polls (a channel receive, a
@@ -159,34 +158,7 @@ type rdev struct {
 // in PK mode) and builds its client; it does not connect it.
 func registerDevice(t *testing.T, svc *c2.Service, name string, track ...string) *rdev {
 	t.Helper()
-	s := svc.Suite()
-	cfg := client.Config{Suite: s, Mode: svc.Mode(), Name: name}
-	var registered []byte
-	if svc.Mode() == core.SymKey {
-		key, err := s.GenerateKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Key, registered = key, key
-	} else {
-		id, err := s.(core.PKSuite).GenerateIdentity()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Key, registered = id.Bytes(), id.PublicKey()
-		info := svc.C2()
-		if !info.Exists {
-			t.Fatal("the PK C2 has no C2 key")
-		}
-		cfg.C2PublicKey = info.PublicKey
-	}
-	if _, err := svc.NewClient(opContext(t), resOrigin, c2.ByName(name), registered, domain.RoleBoth); err != nil {
-		t.Fatalf("register %s: %v", name, err)
-	}
-	c, err := client.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := RegisterTestDevice(t, opContext(t), svc, resOrigin, name, domain.RoleBoth, nil)
 	return &rdev{name: name, c: c, track: track, history: map[string][][]byte{}}
 }
 
