@@ -14,6 +14,7 @@ import (
 
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
 
 // exchange is one request/response pair kept for the leak scan.
@@ -94,6 +95,7 @@ func newHarnessWith(t testing.TB, cfg Config, b Backend) *harness {
 	}
 	t.Cleanup(s.Close)
 	h := &harness{t: t, s: s, logs: logs}
+	t.Cleanup(h.checkAnswers)
 	if f, ok := b.(*fakeBackend); ok {
 		h.f = f
 		h.admin = f.addToken("root", RoleAdmin)
@@ -148,7 +150,7 @@ func (h *harness) expect(rec *httptest.ResponseRecorder, status int, code string
 	if code == "" {
 		return
 	}
-	var eb errorBody
+	var eb apitypes.Error
 	if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil {
 		h.t.Fatalf("error body not JSON: %v: %s", err, rec.Body.String())
 	}
