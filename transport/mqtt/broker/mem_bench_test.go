@@ -30,10 +30,12 @@ import (
 //
 // E4C2_BENCH_DEVICES changes the number of devices (default 10,000). The
 // broker runs in a child process (this test binary again, in
-// TestMemChild) so that its RSS is its own; the clients live here.
-// E4C2_HEAP_PROFILE=FILE makes the child write a heap profile of every
-// allocation while the devices are idle, and FILE.commanded after the
-// round of commands (compare them with pprof -base).
+// TestMemChild) so that its RSS is its own; the clients live here. The
+// broker persists sessions as `e4c2 serve` configures it;
+// E4C2_BENCH_PERSIST=off leaves that out. E4C2_HEAP_PROFILE=FILE makes
+// the child write a heap profile of every allocation while the devices
+// are idle, and FILE.commanded after the round of commands (compare them
+// with pprof -base).
 //
 // It reports the growth of the broker's RSS per device twice: idle devices
 // that only connected and subscribed ("B/device"), and the same devices
@@ -46,9 +48,11 @@ import (
 const deliverWorkers = 256
 
 const (
-	memChildEnv   = "E4C2_BROKER_MEM_CHILD"
-	benchDevsEnv  = "E4C2_BENCH_DEVICES"
-	benchKeepLive = 600 // seconds: no keepalive traffic during the run
+	memChildEnv  = "E4C2_BROKER_MEM_CHILD"
+	benchDevsEnv = "E4C2_BENCH_DEVICES"
+	// benchPersistEnv=off runs the broker without its persistence file.
+	benchPersistEnv = "E4C2_BENCH_PERSIST"
+	benchKeepLive   = 600 // seconds: no keepalive traffic during the run
 )
 
 // TestMemChild is the broker side of BenchmarkIdleDeviceMemory. It reads
@@ -71,7 +75,15 @@ func TestMemChild(t *testing.T) {
 	for i := range ids {
 		ids[i] = auth.device(i)
 	}
-	b, err := New(Config{Address: "127.0.0.1:0", Authority: auth, MaxConns: n + 100, Logger: quietLogger()})
+	// Sessions persisted as `e4c2 serve` does (its data directory's
+	// broker.db, without fsync): the store's records and the file's
+	// mapped pages are part of each device's cost.
+	persist := filepath.Join(t.TempDir(), "broker.db")
+	if os.Getenv(benchPersistEnv) == "off" {
+		persist = ""
+	}
+	b, err := New(Config{Address: "127.0.0.1:0", Authority: auth, MaxConns: n + 100, Logger: quietLogger(),
+		PersistPath: persist})
 	if err != nil {
 		t.Fatal(err)
 	}
