@@ -52,7 +52,10 @@ const (
 	benchDevsEnv = "E4C2_BENCH_DEVICES"
 	// benchPersistEnv=off runs the broker without its persistence file.
 	benchPersistEnv = "E4C2_BENCH_PERSIST"
-	benchKeepLive   = 600 // seconds: no keepalive traffic during the run
+	// memStoreEnv is the child's persistence file: in a directory of the
+	// parent's, removed by the parent (the child is killed).
+	memStoreEnv   = "E4C2_BROKER_MEM_STORE"
+	benchKeepLive = 600 // seconds: no keepalive traffic during the run
 )
 
 // TestMemChild is the broker side of BenchmarkIdleDeviceMemory. It reads
@@ -78,12 +81,8 @@ func TestMemChild(t *testing.T) {
 	// Sessions persisted as `e4c2 serve` does (its data directory's
 	// broker.db, without fsync): the store's records and the file's
 	// mapped pages are part of each device's cost.
-	persist := filepath.Join(t.TempDir(), "broker.db")
-	if os.Getenv(benchPersistEnv) == "off" {
-		persist = ""
-	}
 	b, err := New(Config{Address: "127.0.0.1:0", Authority: auth, MaxConns: n + 100, Logger: quietLogger(),
-		PersistPath: persist})
+		PersistPath: os.Getenv(memStoreEnv)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,6 +387,9 @@ func BenchmarkIdleDeviceMemory(b *testing.B) {
 	// Ours, in a child process.
 	cmd := exec.Command(os.Args[0], "-test.run=^TestMemChild$")
 	cmd.Env = append(os.Environ(), memChildEnv+"=1", benchDevsEnv+"="+strconv.Itoa(n))
+	if os.Getenv(benchPersistEnv) != "off" {
+		cmd.Env = append(cmd.Env, memStoreEnv+"="+filepath.Join(b.TempDir(), "broker.db"))
+	}
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
