@@ -9,6 +9,7 @@ import (
 
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/memstore"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/projections"
 )
 
@@ -80,7 +81,7 @@ func TestRunnerResubscribes(t *testing.T) {
 		t.Fatal(err)
 	}
 	store.dropAll(true) // dropped, and no new subscription gets through
-	waitUntil(t, ctx, "the drop to be reported", func() bool { return errors.Is(r.SubscriptionErr(), errDropped) })
+	testwait.For(t, "the drop to be reported", func() bool { return errors.Is(r.SubscriptionErr(), errDropped) })
 	appendTopics(t, store, 3, 6)
 	store.allow()
 	if err := r.WaitPosition(ctx, 6); err != nil {
@@ -90,7 +91,7 @@ func TestRunnerResubscribes(t *testing.T) {
 		t.Fatalf("following again, yet SubscriptionErr is %v", r.SubscriptionErr())
 	}
 	store.dropAll(false) // dropped once, resubscribed at once
-	waitUntil(t, ctx, "the second drop", func() bool { return r.Resubscriptions() >= 2 })
+	testwait.For(t, "the second drop", func() bool { return r.Resubscriptions() >= 2 })
 	appendTopics(t, store, 6, 8)
 	if err := r.WaitPosition(ctx, 8); err != nil {
 		t.Fatal(err)
@@ -108,19 +109,5 @@ func TestRunnerResubscribes(t *testing.T) {
 	}
 	if len(c.applied) != 8 {
 		t.Fatalf("applied %d records, want 8", len(c.applied))
-	}
-}
-
-// waitUntil polls cond every 10 ms until it holds or ctx ends.
-func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/storetest"
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 // cluster is a 3-node JetStream cluster inside the test process.
@@ -68,7 +69,7 @@ func startCluster(t *testing.T) *cluster {
 		}
 	})
 	// The cluster serves JetStream once its meta group has a leader.
-	waitFor(t, 60*time.Second, "a JetStream meta leader", func() bool {
+	testwait.For(t, "a JetStream meta leader", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, s := range c.nodes {
@@ -301,7 +302,7 @@ func testLeaderKilled(t *testing.T, c *cluster) {
 		info.Cluster.Leader, atKill, stores[0].nc.ConnectedServerName(), stores[1].nc.ConnectedServerName())
 	c.kill(killed)
 	// The first acknowledgement after the kill measures the failover.
-	waitFor(t, 60*time.Second, "an append acknowledged after the kill", func() bool { return acked.Load() > atKill+3 })
+	testwait.For(t, "an append acknowledged after the kill", func() bool { return acked.Load() > atKill+3 })
 	failover = time.Since(killedAt)
 	wg.Wait()
 	if t.Failed() {
@@ -310,7 +311,7 @@ func testLeaderKilled(t *testing.T, c *cluster) {
 
 	// Bring the node back and wait until its replica is current again.
 	c.start(killed)
-	waitFor(t, 60*time.Second, "three current replicas", func() bool {
+	testwait.For(t, "three current replicas", func() bool {
 		info, err := stores[0].log.Info(ctx)
 		if err != nil || info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
 			return false
@@ -333,7 +334,7 @@ func testLeaderKilled(t *testing.T, c *cluster) {
 		writers, total, atKill, failed, stores[0].recovered.Load()+stores[1].recovered.Load(), len(all), failover.Round(time.Millisecond))
 
 	// The subscription saw the same log, without gap or duplicate.
-	waitFor(t, 30*time.Second, "the subscriber to reach the end of the log", func() bool {
+	testwait.For(t, "the subscriber to reach the end of the log", func() bool {
 		subMu.Lock()
 		defer subMu.Unlock()
 		return len(subRecs) >= len(all)

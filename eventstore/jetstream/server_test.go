@@ -1,7 +1,6 @@
 package jetstream
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/url"
@@ -51,22 +50,6 @@ func uniqName(prefix string) string {
 	var b [5]byte
 	_, _ = rand.Read(b[:])
 	return prefix + "_" + strings.ToUpper(hex.EncodeToString(b[:]))
-}
-
-// waitFor polls cond every 20 ms until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		case <-tick.C:
-		}
-	}
 }
 
 func clientURL(s *server.Server) string { return s.ClientURL() }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 // startNATS runs an embedded nats-server with JetStream on port (0: any).
@@ -82,17 +83,7 @@ func TestServeOnJetStream(t *testing.T) {
 	}
 	waitStatus := func(what, method, path string, body any, want int) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			st, b := do(method, path, body)
-			if st == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %s %s answers %d %s, want %d", what, method, path, st, b, want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		testwait.For(t, what, func() bool { st, _ := do(method, path, body); return st == want })
 	}
 	if st, b := do("POST", "/api/v1/topics", map[string]string{"topic": "js/one"}); st != nethttp.StatusCreated {
 		t.Fatalf("create topic: %d %s", st, b)

@@ -16,6 +16,7 @@ import (
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 var errDropped = errors.New("test: subscription dropped by the store")
@@ -119,13 +120,7 @@ func TestDroppedSubscriptionReadyz(t *testing.T) {
 	}
 	wait := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		testwait.For(t, what, cond)
 	}
 	metric := func(name string) string {
 		_, body := do("GET", "/metrics", nil)
