@@ -98,6 +98,9 @@
 //     from the server's files only as it compacts them.
 //
 // Tests run the conformance suite on an embedded nats-server and on a
-// 3-node cluster (replication factor 3) started in the test process, and
-// kill the stream leader while several writers append.
+// 3-node cluster (replication factor 3) started in the test process, kill
+// the stream leader while several writers append, and cut the client's
+// connection again and again during appends so that answers are lost in
+// flight; every acknowledged event must then be in the log exactly once,
+// in each writer's order.
 package jetstream
