@@ -85,6 +85,21 @@ func TestConnectionCutDuringAppends(t *testing.T) {
 	}
 	defer s.Close()
 
+	// A subscriber on the same connection lives through the cuts.
+	var subMu sync.Mutex
+	var subRecs []eventstore.Record
+	subCtx, subCancel := context.WithCancel(ctx)
+	defer subCancel()
+	subDone := make(chan error, 1)
+	go func() {
+		subDone <- s.Subscribe(subCtx, 1, func(r eventstore.Record) error {
+			subMu.Lock()
+			subRecs = append(subRecs, r)
+			subMu.Unlock()
+			return nil
+		})
+	}()
+
 	const writers, rounds, cuts = 4, 60, 12
 	apps := make([]*appender, writers)
 	var acked, finished atomic.Int64
@@ -149,4 +164,23 @@ func TestConnectionCutDuringAppends(t *testing.T) {
 	all := checkKillLog(t, ctx, s, apps)
 	t.Logf("%d cuts: %d acknowledged events, %d failed appends, %d appends found stored after a lost answer, log of %d events",
 		cuts, total, failed, s.recovered.Load(), len(all))
+	testwait.For(t, "the subscriber to reach the end of the log", func() bool {
+		subMu.Lock()
+		defer subMu.Unlock()
+		return len(subRecs) >= len(all)
+	})
+	subCancel()
+	if err := <-subDone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("subscription ended with %v, want context.Canceled", err)
+	}
+	subMu.Lock()
+	defer subMu.Unlock()
+	if len(subRecs) != len(all) {
+		t.Fatalf("subscriber got %d records, the log holds %d", len(subRecs), len(all))
+	}
+	for i := range all {
+		if subRecs[i].Position != all[i].Position || subRecs[i].ID != all[i].ID {
+			t.Fatalf("subscriber record %d: position %d, log has %d", i, subRecs[i].Position, all[i].Position)
+		}
+	}
 }
