@@ -240,7 +240,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	for attempt := 1; ; attempt++ {
 		var applyErr error
-		settled := time.AfterFunc(subscriptionSettled, func() { r.subErr.Store(nil) })
+		// Once the subscription held, clear the error it replaced (and
+		// never a newer one).
+		prev := r.subErr.Load()
+		settled := time.AfterFunc(subscriptionSettled, func() { r.subErr.CompareAndSwap(prev, nil) })
 		err := r.store.Subscribe(ctx, r.pos.Load()+1, func(rec eventstore.Record) error {
 			if err := r.apply(rec); err != nil {
 				applyErr = err

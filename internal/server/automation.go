@@ -63,7 +63,8 @@ var automationSettled = 2 * time.Second
 // automationErr reports the error (/readyz, e4c2_automation_running).
 func (s *Server) runAutomation(ctx context.Context, eng *automation.Engine) error {
 	for attempt := 1; ; attempt++ {
-		settled := time.AfterFunc(automationSettled, func() { s.rulesErr.Store(nil) })
+		prev := s.rulesErr.Load()
+		settled := time.AfterFunc(automationSettled, func() { s.rulesErr.CompareAndSwap(prev, nil) })
 		err := eng.Run(ctx)
 		if !settled.Stop() {
 			attempt = 1
