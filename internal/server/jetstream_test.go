@@ -110,3 +110,76 @@ func TestServeOnJetStream(t *testing.T) {
 		t.Fatalf("topic events in the log: %q", topics)
 	}
 }
+
+// TestTwoInstancesOnJetStream runs two e4c2 instances on one JetStream
+// log (same master key, data directories of their own): each sees the
+// other's writes through its subscription, and a topic created by one is
+// refused as existing by the other.
+func TestTwoInstancesOnJetStream(t *testing.T) {
+	ns := startNATS(t, t.TempDir(), 0)
+	t.Cleanup(func() { ns.Shutdown() })
+	base := config.Default()
+	base.HTTPListen, base.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	base.Store = ns.ClientURL() + "?stream=TWO&prefix=two"
+	start := func(cfg config.Config, out io.Writer) *server.Server {
+		srv, err := server.Start(context.Background(), cfg, server.Options{Out: out, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatalf("start server: %v", err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		})
+		return srv
+	}
+	cfgA := base
+	cfgA.DataDir = t.TempDir()
+	var out bytes.Buffer
+	a := start(cfgA, &out)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	token := strings.TrimSpace(lines[len(lines)-1])
+	cfgB := base
+	cfgB.DataDir = t.TempDir()
+	cfgB.MasterKeyFile = cfgA.MasterKeyPath()
+	b := start(cfgB, io.Discard)
+
+	do := func(srv *server.Server, method, path string, body any) (int, string) {
+		var rd io.Reader
+		if body != nil {
+			j, _ := json.Marshal(body)
+			rd = bytes.NewReader(j)
+		}
+		req, _ := nethttp.NewRequest(method, "http://"+srv.HTTPAddr()+path, rd)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := nethttp.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		rb, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(rb)
+	}
+	count := func(srv *server.Server) int {
+		st, body := do(srv, "GET", "/api/v1/count/topics", nil)
+		var c struct {
+			Count int `json:"count"`
+		}
+		if st != nethttp.StatusOK || json.Unmarshal([]byte(body), &c) != nil {
+			t.Fatalf("count topics: %d %s", st, body)
+		}
+		return c.Count
+	}
+	if st, body := do(a, "POST", "/api/v1/topics", map[string]string{"topic": "shared/a"}); st != nethttp.StatusCreated {
+		t.Fatalf("A creates a topic: %d %s", st, body)
+	}
+	testwait.For(t, "B to see A's topic", func() bool { return count(b) == 1 })
+	if st, body := do(b, "POST", "/api/v1/topics", map[string]string{"topic": "shared/a"}); st != nethttp.StatusConflict {
+		t.Fatalf("B creates A's topic again: %d %s, want 409", st, body)
+	}
+	if st, body := do(b, "POST", "/api/v1/topics", map[string]string{"topic": "shared/b"}); st != nethttp.StatusCreated {
+		t.Fatalf("B creates a topic: %d %s", st, body)
+	}
+	testwait.For(t, "A to see B's topic", func() bool { return count(a) == 2 })
+}
