@@ -33,6 +33,7 @@ var layers = map[string]int{
 	"eventstore":            1,
 	"internal/config":       1,
 	"internal/eventcodec":   2,
+	"internal/lease":        2,
 	"projections":           3,
 	"c2":                    4,
 	"internal/mosquittocfg": 4,

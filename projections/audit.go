@@ -1,12 +1,14 @@
 package projections
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/internal/eventcodec"
+	"github.com/e4c2/e4c2/internal/lease"
 )
 
 // AuditEntry is one line of the audit trail: who did what, when, to which
@@ -74,6 +76,9 @@ func (a *Audit) Position() uint64 {
 func (a *Audit) Apply(r eventstore.Record) error {
 	e := AuditEntry{Position: r.Position, Time: r.Meta.Time, Actor: r.Meta.Actor, Type: r.Type,
 		EventID: r.ID, CorrelationID: r.Meta.CorrelationID, CausationID: r.Meta.CausationID, Stream: r.Stream}
+	if lease.IsLeaseEvent(r.Type) {
+		return a.applyLease(r, e)
+	}
 	t := domain.TypeOf(r.Type)
 	var ev domain.Event
 	if t != domain.TypeUnknown {
@@ -141,6 +146,13 @@ func (a *Audit) Apply(r eventstore.Record) error {
 	if !e.Topic.IsZero() {
 		e.TopicName = a.names[e.Topic]
 	}
+	a.append(e)
+	a.pos = r.Position
+	return nil
+}
+
+// append adds e and trims the oldest entries past the limit. a.mu is held.
+func (a *Audit) append(e AuditEntry) {
 	a.entries = append(a.entries, e)
 	if a.max > 0 && len(a.entries) > a.max {
 		// Drop the oldest tenth at once so trimming stays amortized O(1),
@@ -152,6 +164,25 @@ func (a *Audit) Apply(r eventstore.Record) error {
 		n := copy(a.entries, a.entries[drop:])
 		clear(a.entries[n:])
 		a.entries = a.entries[:n]
+	}
+}
+
+// applyLease keeps the changes of a lease's holder (acquired, released)
+// and skips its renewals: a holder renews every few seconds, which would
+// crowd everything else out of the in-memory trail. The log keeps them.
+func (a *Audit) applyLease(r eventstore.Record, e AuditEntry) error {
+	if r.Type != lease.TypeRenewed {
+		ev, err := lease.Decode(r.Type, r.Data)
+		if err != nil {
+			return err
+		}
+		le := ev.(lease.Event)
+		e.Detail = fmt.Sprintf("%s lease: holder=%s term=%d duration=%s", le.Duty, le.Holder, le.Term, le.Duration())
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r.Type != lease.TypeRenewed {
+		a.append(e)
 	}
 	a.pos = r.Position
 	return nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/lease"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -97,5 +98,28 @@ func TestAuditRetention(t *testing.T) {
 	got, _ := a.Query(projections.AuditQuery{Limit: 1})
 	if got[0].Position <= 200 {
 		t.Fatalf("oldest kept entry %d", got[0].Position)
+	}
+}
+
+// TestAuditLeaseEvents: a change of lease holder is an audit entry naming
+// holder and term; a renewal is not (it only advances the position).
+func TestAuditLeaseEvents(t *testing.T) {
+	a := projections.NewAudit(0)
+	recs := []eventstore.Record{
+		{EventData: eventstore.EventData{Type: lease.TypeAcquired, Data: []byte(`{"duty":"delivery","holder":"c2-a/1","term":1,"duration_ms":8000}`)}, Stream: lease.Stream("delivery"), Version: 1, Position: 1},
+		{EventData: eventstore.EventData{Type: lease.TypeRenewed, Data: []byte(`{"duty":"delivery","holder":"c2-a/1","term":1,"duration_ms":8000}`)}, Stream: lease.Stream("delivery"), Version: 2, Position: 2},
+		{EventData: eventstore.EventData{Type: lease.TypeReleased, Data: []byte(`{"duty":"delivery","holder":"c2-a/1","term":1,"duration_ms":8000}`)}, Stream: lease.Stream("delivery"), Version: 3, Position: 3},
+	}
+	for _, r := range recs {
+		if err := a.Apply(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := a.Query(projections.AuditQuery{})
+	if len(got) != 2 || got[0].Type != lease.TypeAcquired || got[1].Type != lease.TypeReleased || a.Position() != 3 {
+		t.Fatalf("entries %+v at position %d: want acquired and released, position 3", got, a.Position())
+	}
+	if want := "delivery lease: holder=c2-a/1 term=1 duration=8s"; got[0].Detail != want {
+		t.Fatalf("detail %q, want %q", got[0].Detail, want)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/internal/eventcodec"
+	"github.com/e4c2/e4c2/internal/lease"
 )
 
 // ErrUnknownEvent: a record's wire type is in no catalogue of the
@@ -44,6 +45,7 @@ func Owners() []Owner {
 	return []Owner{
 		{Name: "domain", WireNames: domain.WireNames, Decode: func(t string, b []byte) (any, error) { return eventcodec.Decode(t, b) }},
 		{Name: "automation", WireNames: automation.WireNames, Decode: automation.DecodeEvent},
+		{Name: "lease", WireNames: lease.WireNames, Decode: lease.Decode},
 		{Name: "eventreg", WireNames: wireNames, Decode: decodeOwn},
 	}
 }
