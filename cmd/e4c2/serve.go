@@ -78,6 +78,8 @@ Precedence: defaults < --config file < E4C2_* environment variables < flags.`,
 	f.Float64Var(&cfg.APIRate, "api-rate", cfg.APIRate, "API requests per second per token; beyond it 429 with Retry-After (0: 1000; negative: no limit)")
 	f.IntVar(&cfg.APIBurst, "api-burst", cfg.APIBurst, "API request burst per token (0: twice --api-rate)")
 	f.Uint64Var(&cfg.SnapshotEvery, "snapshot-every", cfg.SnapshotEvery, "write a key-state snapshot every N events (0: 100000); also at a graceful stop")
+	f.StringVar(&cfg.InstanceID, "instance-id", cfg.InstanceID, "name of this instance in the leases of a shared store (unique per instance; default: host name and a random suffix)")
+	f.DurationVar(&cfg.LeaseDuration.Duration, "lease-duration", cfg.LeaseDuration.Duration, "lease duration on a shared store: a dead instance's duties move within 1.25x this (0: 8s)")
 	f.BoolVar(&cfg.FromScratch, "from-scratch", cfg.FromScratch, "ignore the key-state snapshots and replay the whole log at start")
 	f.BoolVar(&cfg.ReadOnly, "read-only", cfg.ReadOnly, "forensics: serve the API read-only on a store that may be damaged (no write, no delivery, no automation, no broker)")
 	return cmd
@@ -148,6 +150,10 @@ func applyFlag(dst, flags *config.Config, name string) {
 		dst.APIBurst = flags.APIBurst
 	case "snapshot-every":
 		dst.SnapshotEvery = flags.SnapshotEvery
+	case "instance-id":
+		dst.InstanceID = flags.InstanceID
+	case "lease-duration":
+		dst.LeaseDuration = flags.LeaseDuration
 	case "from-scratch":
 		dst.FromScratch = flags.FromScratch
 	case "read-only":

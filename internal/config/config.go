@@ -113,6 +113,16 @@ type Config struct {
 	// default, c2.DefaultSnapshotEvery). Snapshots live in
 	// <data-dir>/snapshots and spare a start the replay of the whole log.
 	SnapshotEvery uint64 `json:"snapshot_every"`
+	// InstanceID names this instance in the leases of a shared store
+	// (JetStream or EventStoreDB); it must differ between the instances
+	// sharing one log. Empty: the host name and a random suffix.
+	InstanceID string `json:"instance_id"`
+	// LeaseDuration is the lease duration T on a shared store (0: 8s):
+	// the holder of a duty's lease renews every T/3 and stops at 0.9·T
+	// without a renewal; a standby takes the lease over after T without
+	// one, so a dead instance's duties move within T + T/4. Ignored with
+	// the embedded store (one process: it holds every duty).
+	LeaseDuration Duration `json:"lease_duration"`
 	// FromScratch ignores the snapshots at start and replays the whole
 	// log (a flag, not a file setting: it is for one start).
 	FromScratch bool `json:"-"`
@@ -259,6 +269,14 @@ func (c *Config) StoreKind() (StoreKind, string) {
 	return StoreEmbedded, s
 }
 
+// SharedStore reports whether the store can be shared by several
+// instances (JetStream, EventStoreDB): the duties are then held through
+// leases in the log.
+func (c *Config) SharedStore() bool {
+	kind, _ := c.StoreKind()
+	return kind != StoreEmbedded
+}
+
 // MasterKeyPath returns the master key file path.
 func (c *Config) MasterKeyPath() string {
 	if c.MasterKeyFile != "" {
@@ -337,6 +355,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout.Duration <= 0 {
 		return errors.New("shutdown timeout must be positive")
+	}
+	if d := c.LeaseDuration.Duration; d != 0 && (d < time.Second || d > 10*time.Minute) {
+		return fmt.Errorf("lease duration %v: want between 1s and 10m (0: 8s)", d)
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ func (s *Server) startAutomation(ctx context.Context) error {
 		Service:        s.svc,
 		Checkpoints:    projections.FileCheckpoints{Dir: s.cfg.DataDir},
 		CheckpointName: automationCheckpoint,
+		TickInterval:   s.tickInterval(),
 		Logger:         s.log.With("component", "automation"),
 	})
 	if err != nil {
@@ -47,6 +48,16 @@ func (s *Server) startAutomation(ctx context.Context) error {
 		}))
 	go func() { s.rulesDone <- s.runAutomation(runCtx, eng) }()
 	return nil
+}
+
+// tickInterval is the engine's own schedule ticker: the default on the
+// embedded store, none on a shared store, where the holder of the
+// schedules lease ticks (scheduleDuty).
+func (s *Server) tickInterval() time.Duration {
+	if s.ha != nil {
+		return -1
+	}
+	return 0
 }
 
 // automationRetryMax bounds the pause before the engine restarts after it

@@ -113,6 +113,9 @@ func (s *Server) resyncOnReconnect(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case sessionPresent := <-s.paho.Reconnected():
+			if s.ha != nil && !s.ha.delivery.Held() {
+				continue // the delivery lease holder resyncs
+			}
 			n, err := s.svc.ResyncAll(ctx, origin, false)
 			if err != nil {
 				if ctx.Err() == nil {

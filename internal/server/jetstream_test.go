@@ -183,3 +183,85 @@ func TestTwoInstancesOnJetStream(t *testing.T) {
 	}
 	testwait.For(t, "A to see B's topic", func() bool { return count(a) == 2 })
 }
+
+// TestLeasesOnJetStream: two instances on one JetStream log hold each
+// duty's lease one at a time, report it in /metrics, and a graceful stop
+// of the holder hands its leases over at once (released), not after the
+// lease duration.
+func TestLeasesOnJetStream(t *testing.T) {
+	ns := startNATS(t, t.TempDir(), 0)
+	t.Cleanup(func() { ns.Shutdown() })
+	base := config.Default()
+	base.HTTPListen, base.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	base.Store = ns.ClientURL() + "?stream=LEASE&prefix=lease"
+	base.LeaseDuration = config.Duration{Duration: time.Minute} // a takeover within the test comes from a release
+	startOne := func(id string, cfg config.Config, out io.Writer) *server.Server {
+		cfg.InstanceID = id
+		srv, err := server.Start(context.Background(), cfg, server.Options{Out: out, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatalf("start %s: %v", id, err)
+		}
+		return srv
+	}
+	cfgA := base
+	cfgA.DataDir = t.TempDir()
+	a := startOne("a", cfgA, io.Discard)
+	holds := func(srv *server.Server, duty string) bool {
+		for _, st := range srv.LeaseStatus() {
+			if st.Duty == duty {
+				return st.State.String() == "holder"
+			}
+		}
+		return false
+	}
+	testwait.For(t, "A to hold both leases", func() bool { return holds(a, server.DutyDelivery) && holds(a, server.DutySchedules) })
+	cfgB := base
+	cfgB.DataDir = t.TempDir()
+	cfgB.MasterKeyFile = cfgA.MasterKeyPath()
+	b := startOne("b", cfgB, io.Discard)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = b.Shutdown(ctx)
+	})
+	testwait.For(t, "B to see A holding the delivery lease", func() bool {
+		for _, st := range b.LeaseStatus() {
+			if st.Duty == server.DutyDelivery && strings.HasPrefix(st.Holder, "a/") {
+				return true
+			}
+		}
+		return false
+	})
+	if holds(b, server.DutyDelivery) || holds(b, server.DutySchedules) {
+		t.Fatal("B holds a lease A holds")
+	}
+	resp, err := nethttp.Get("http://" + b.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `e4c2_lease_state{duty="delivery",state="standby"} 1`) {
+		t.Fatalf("B's metrics do not say standby:\n%s", grepLines(string(metrics), "e4c2_lease"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The lease duration is a minute: only A's release lets B take over
+	// within testwait's bound.
+	testwait.For(t, "B to take both leases after A released them", func() bool {
+		return holds(b, server.DutyDelivery) && holds(b, server.DutySchedules)
+	})
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -59,6 +59,8 @@ type Server struct {
 	workerDone chan error
 	closeOnce  sync.Once
 
+	ha *haState // leases on a shared store; nil on the embedded one (see leases.go)
+
 	presence        *presence   // embedded broker only
 	shutdownStarted atomic.Bool // closeAll turned keep-alives off (tests)
 	tlsReload       []*tlsfiles.Reloader
@@ -156,6 +158,11 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		return nil, fmt.Errorf("c2 service: %w", err)
 	}
 	s.metrics.watchService(s.svc)
+	if cfg.SharedStore() && !cfg.ReadOnly {
+		if s.ha, err = s.newHA(); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.ReadOnly {
 		if err := s.startReadOnly(); err != nil {
 			return nil, err
@@ -169,15 +176,18 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 	if err := s.startBroker(ctx); err != nil {
 		return nil, err
 	}
-	s.worker = mqtt.NewWorker(newDeliverySource(s.svc), s.pub, mqtt.Config{
-		Window:  cfg.DeliveryWindow,
-		Now:     s.clock, // commands are protected with the service's clock
-		Metrics: s.metrics,
-		Logger:  s.log.With("component", "delivery"),
-	})
-	go func() { s.workerDone <- s.worker.Run(context.WithoutCancel(ctx)) }()
+	if s.ha == nil {
+		s.worker = s.newWorker()
+		go func() { s.workerDone <- s.worker.Run(context.WithoutCancel(ctx)) }()
+		if s.presence != nil {
+			s.presence.setWorker(s.worker)
+		}
+	} else {
+		// Several instances share the log: the worker and the scheduler
+		// run while this instance holds their leases.
+		s.startHA(ctx)
+	}
 	if s.presence != nil {
-		s.presence.setWorker(s.worker)
 		go s.presence.run(bg)
 	}
 	if s.paho != nil {
@@ -198,6 +208,16 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		"store", storeDescription(cfg), "clients", s.svc.CountClients(), "topics", s.svc.CountTopics(),
 		"pending", s.svc.PendingCount())
 	return s, nil
+}
+
+// newWorker builds a delivery worker over the service's queue.
+func (s *Server) newWorker() *mqtt.Worker {
+	return mqtt.NewWorker(newDeliverySource(s.svc), s.pub, mqtt.Config{
+		Window:  s.cfg.DeliveryWindow,
+		Now:     s.clock, // commands are protected with the service's clock
+		Metrics: s.metrics,
+		Logger:  s.log.With("component", "delivery"),
+	})
 }
 
 // Service returns the C2 service (tests, embedding).
@@ -249,6 +269,9 @@ func (s *Server) closeAll(ctx context.Context) error {
 	}
 	if s.stopBg != nil {
 		s.stopBg()
+	}
+	if err := s.stopHA(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if s.worker != nil {
 		if err := s.worker.Shutdown(ctx); err != nil {
@@ -588,6 +611,9 @@ func (s *Server) ready(ctx context.Context) error {
 	}
 	if err := s.automationErr(); err != nil {
 		return fmt.Errorf("automation: %w", err)
+	}
+	if err := s.haErr(); err != nil {
+		return err
 	}
 	if s.pub == nil {
 		return nil // read-only: no broker
