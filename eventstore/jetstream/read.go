@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	jsapi "github.com/nats-io/nats.go/jetstream"
 
@@ -29,7 +30,14 @@ func (s *Store) withDone(ctx context.Context) (context.Context, context.CancelFu
 // it checks that sequences follow each other: a repeated sequence (after
 // the consumer was recreated) is skipped, a missing one is an error.
 func (s *Store) scan(ctx context.Context, start uint64, filter string, fn func(seq uint64, m jsapi.Msg) (bool, error)) error {
-	cfg := jsapi.OrderedConsumerConfig{DeliverPolicy: jsapi.DeliverAllPolicy}
+	// An ordered consumer is ephemeral, but the server keeps it for its
+	// inactivity threshold (5 minutes by default) after the client stops
+	// reading, and a stream holds at most 1,000 consumers by default:
+	// reads at a few hundred a second (a delivery records each command
+	// after reading its stream) would exhaust the limit. scan deletes its
+	// consumer when it returns; the short threshold covers a client that
+	// died before it could.
+	cfg := jsapi.OrderedConsumerConfig{DeliverPolicy: jsapi.DeliverAllPolicy, InactiveThreshold: consumerIdle}
 	if start > 1 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jsapi.DeliverByStartSequencePolicy, start
 	}
@@ -45,6 +53,7 @@ func (s *Store) scan(ctx context.Context, start uint64, filter string, fn func(s
 	if err != nil {
 		return err
 	}
+	defer s.deleteConsumer(cons)
 	it, err := cons.Messages()
 	if err != nil {
 		return err
@@ -74,6 +83,22 @@ func (s *Store) scan(ctx context.Context, start uint64, filter string, fn func(s
 			return err
 		}
 	}
+}
+
+// consumerIdle is the inactivity threshold of the ordered consumers: the
+// server deletes one that nobody read for that long.
+const consumerIdle = 10 * time.Second
+
+// deleteConsumer deletes the server side of an ordered consumer that is no
+// longer read (best effort: the inactivity threshold is the backstop).
+func (s *Store) deleteConsumer(cons jsapi.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
+	defer cancel()
+	_ = s.log.DeleteConsumer(ctx, info.Name)
 }
 
 // lastSeq returns the sequence of the log's last message, from the
