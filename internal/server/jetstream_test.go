@@ -8,12 +8,15 @@ import (
 	"log/slog"
 	"net"
 	nethttp "net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
+	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
 	"github.com/e4c2/e4c2/internal/testwait"
@@ -264,4 +267,136 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// gatedStore holds the records of its subscriptions back while closed: an
+// instance whose projections lag behind the log.
+type gatedStore struct {
+	eventstore.Store
+	mu   sync.Mutex
+	open chan struct{} // nil: open
+}
+
+func (g *gatedStore) LoadKeyring(ctx context.Context) ([]byte, error) {
+	return g.Store.(eventstore.KeyringStorage).LoadKeyring(ctx)
+}
+
+func (g *gatedStore) SaveKeyring(ctx context.Context, k []byte) error {
+	return g.Store.(eventstore.KeyringStorage).SaveKeyring(ctx, k)
+}
+
+func (g *gatedStore) close() { g.mu.Lock(); g.open = make(chan struct{}); g.mu.Unlock() }
+
+func (g *gatedStore) release() {
+	g.mu.Lock()
+	if g.open != nil {
+		close(g.open)
+		g.open = nil
+	}
+	g.mu.Unlock()
+}
+
+func (g *gatedStore) Subscribe(ctx context.Context, from uint64, fn func(eventstore.Record) error) error {
+	return g.Store.Subscribe(ctx, from, func(r eventstore.Record) error {
+		g.mu.Lock()
+		gate := g.open
+		g.mu.Unlock()
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return fn(r)
+	})
+}
+
+// TestReadYourWritesAcrossInstances: a write answered by instance A names
+// its log position (X-E4C2-Position); instance B, whose projections are
+// held back, does not show the write to a plain read, answers a read that
+// sends the position back (X-E4C2-Min-Position) with 503
+// position_not_reached while it cannot reach it, and with the write as
+// soon as its projections get there.
+func TestReadYourWritesAcrossInstances(t *testing.T) {
+	ns := startNATS(t, t.TempDir(), 0)
+	t.Cleanup(func() { ns.Shutdown() })
+	base := config.Default()
+	base.HTTPListen, base.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	base.Store = ns.ClientURL() + "?stream=RYW&prefix=ryw"
+	start := func(cfg config.Config, out io.Writer, wrap func(eventstore.Store) eventstore.Store) *server.Server {
+		srv, err := server.Start(context.Background(), cfg, server.Options{Out: out, Logger: slog.New(slog.DiscardHandler), WrapStore: wrap})
+		if err != nil {
+			t.Fatalf("start server: %v", err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		})
+		return srv
+	}
+	cfgA := base
+	cfgA.DataDir = t.TempDir()
+	var out bytes.Buffer
+	a := start(cfgA, &out, nil)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	token := strings.TrimSpace(lines[len(lines)-1])
+	cfgB := base
+	cfgB.DataDir = t.TempDir()
+	cfgB.MasterKeyFile = cfgA.MasterKeyPath()
+	gate := &gatedStore{}
+	b := start(cfgB, io.Discard, func(st eventstore.Store) eventstore.Store { gate.Store = st; return gate })
+
+	do := func(srv *server.Server, method, path string, hdr map[string]string) (*nethttp.Response, string) {
+		req, _ := nethttp.NewRequest(method, "http://"+srv.HTTPAddr()+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := nethttp.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+	testwait.For(t, "B to be ready", func() bool { r, _ := do(b, "GET", "/readyz", nil); return r.StatusCode == nethttp.StatusOK })
+	gate.close()
+	t.Cleanup(gate.release)
+
+	req, _ := nethttp.NewRequest("POST", "http://"+a.HTTPAddr()+"/api/v1/topics", strings.NewReader(`{"topic":"ryw/one"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := nethttp.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	pos := resp.Header.Get(server.PositionHeader)
+	if resp.StatusCode != nethttp.StatusCreated || pos == "" || pos == "0" {
+		t.Fatalf("write on A: %d, %s %q", resp.StatusCode, server.PositionHeader, pos)
+	}
+	if r, _ := do(a, "GET", "/api/v1/topics/ryw%2Fone", nil); r.StatusCode != nethttp.StatusOK {
+		t.Fatalf("A does not read its own write: %d", r.StatusCode)
+	}
+	if r, _ := do(b, "GET", "/api/v1/topics/ryw%2Fone", nil); r.StatusCode != nethttp.StatusNotFound {
+		t.Fatalf("B, held back, shows the write to a plain read: %d (the test proves nothing)", r.StatusCode)
+	}
+	r, body := do(b, "GET", "/api/v1/topics/ryw%2Fone", map[string]string{server.MinPositionHeader: pos})
+	at, _ := strconv.ParseUint(r.Header.Get(server.PositionHeader), 10, 64)
+	want, _ := strconv.ParseUint(pos, 10, 64)
+	if r.StatusCode != nethttp.StatusServiceUnavailable || !strings.Contains(body, "position_not_reached") || at >= want {
+		t.Fatalf("B held back, read at %s: %d %s (at %s)", pos, r.StatusCode, body, r.Header.Get(server.PositionHeader))
+	}
+	answered := make(chan int, 1)
+	go func() {
+		r, _ := do(b, "GET", "/api/v1/topics/ryw%2Fone", map[string]string{server.MinPositionHeader: pos})
+		answered <- r.StatusCode
+	}()
+	gate.release()
+	if code := testwait.Ready(t, "B's answer at the write's position", answered); code != nethttp.StatusOK {
+		t.Fatalf("B at the write's position: %d, want 200", code)
+	}
 }

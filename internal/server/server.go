@@ -634,6 +634,7 @@ func (s *Server) startHTTP() error {
 		handler = readOnlyHandler(handler)
 	}
 	handler = s.backupHandler(handler)
+	handler = s.positionHandler(handler)
 	ln, err := net.Listen("tcp", s.cfg.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
