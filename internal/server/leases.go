@@ -54,8 +54,12 @@ func instanceID(configured string) string {
 	return h + "-" + randomHex(3)
 }
 
-// newHA builds the two leases of an instance on a shared store.
+// newHA builds the two leases of an instance on a shared store; nil on the
+// embedded store and in read-only mode (no duty runs).
 func (s *Server) newHA() (*haState, error) {
+	if !s.cfg.SharedStore() || s.cfg.ReadOnly {
+		return nil, nil
+	}
 	ha := &haState{instance: instanceID(s.cfg.InstanceID)}
 	for _, l := range []struct {
 		duty string

@@ -158,10 +158,8 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		return nil, fmt.Errorf("c2 service: %w", err)
 	}
 	s.metrics.watchService(s.svc)
-	if cfg.SharedStore() && !cfg.ReadOnly {
-		if s.ha, err = s.newHA(); err != nil {
-			return nil, err
-		}
+	if s.ha, err = s.newHA(); err != nil {
+		return nil, err
 	}
 	if cfg.ReadOnly {
 		if err := s.startReadOnly(); err != nil {
@@ -176,23 +174,7 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 	if err := s.startBroker(ctx); err != nil {
 		return nil, err
 	}
-	if s.ha == nil {
-		s.worker = s.newWorker()
-		go func() { s.workerDone <- s.worker.Run(context.WithoutCancel(ctx)) }()
-		if s.presence != nil {
-			s.presence.setWorker(s.worker)
-		}
-	} else {
-		// Several instances share the log: the worker and the scheduler
-		// run while this instance holds their leases.
-		s.startHA(ctx)
-	}
-	if s.presence != nil {
-		go s.presence.run(bg)
-	}
-	if s.paho != nil {
-		go s.resyncOnReconnect(bg)
-	}
+	s.startDelivery(ctx, bg)
 
 	if err := s.startHTTP(); err != nil {
 		return nil, err
@@ -208,6 +190,27 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		"store", storeDescription(cfg), "clients", s.svc.CountClients(), "topics", s.svc.CountTopics(),
 		"pending", s.svc.PendingCount())
 	return s, nil
+}
+
+// startDelivery runs the delivery worker and what wakes it. On a shared
+// store the worker and the scheduler run while this instance holds their
+// leases (leases.go).
+func (s *Server) startDelivery(ctx, bg context.Context) {
+	if s.ha == nil {
+		s.worker = s.newWorker()
+		go func() { s.workerDone <- s.worker.Run(context.WithoutCancel(ctx)) }()
+		if s.presence != nil {
+			s.presence.setWorker(s.worker)
+		}
+	} else {
+		s.startHA(ctx)
+	}
+	if s.presence != nil {
+		go s.presence.run(bg)
+	}
+	if s.paho != nil {
+		go s.resyncOnReconnect(bg)
+	}
 }
 
 // newWorker builds a delivery worker over the service's queue.
