@@ -40,6 +40,9 @@ func (s *Service) keyAt(ctx context.Context, stream string, version uint64, curr
 	if version == 0 {
 		return projections.KeyRef{}, unbuildable(fmt.Errorf("c2: no key version in %s", stream))
 	}
+	if ref, ok := s.oldKeys.get(stream, version); ok {
+		return ref, nil
+	}
 	recs, err := s.store.ReadStream(ctx, stream, version)
 	if err != nil {
 		return projections.KeyRef{}, fmt.Errorf("c2: read %s v%d: %w", stream, version, err)
@@ -66,6 +69,7 @@ func (s *Service) keyAt(ctx context.Context, stream string, version uint64, curr
 	default:
 		return projections.KeyRef{}, unbuildable(fmt.Errorf("c2: %s v%d is %s: %w: holds no key", stream, version, recs[0].Type, domain.ErrInvalidEvent))
 	}
+	s.oldKeys.put(ref)
 	return ref, nil
 }
 

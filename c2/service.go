@@ -97,6 +97,7 @@ type Service struct {
 	rand       io.Reader
 	randMu     sync.Mutex
 	maxRetries int
+	oldKeys    keyCache // superseded keys read from the log (keycache.go)
 	// streamLocks serialize the decisions of this process on one stream,
 	// so that concurrent callers on a hot stream (8 operators attaching
 	// clients to one topic) queue instead of losing optimistic-concurrency

@@ -308,27 +308,41 @@ func TestHAThreeInstances(t *testing.T) {
 	converged := func(what string) time.Duration {
 		t.Helper()
 		start := time.Now()
-		var want []byte
-		testwait.For(t, what, func() bool {
-			var exported struct {
-				Key string `json:"key"`
-			}
-			code, body := httpDo(t, nethttp.MethodPost, live()[0].base+"/api/v1/export/topics/"+url.PathEscape(topic), token, nil)
-			if code != nethttp.StatusOK || json.Unmarshal(body, &exported) != nil {
-				return false
-			}
-			want, _ = hex.DecodeString(exported.Key)
+		// Every rotation was acknowledged: the newest key is fixed. One
+		// export (an audited operation) per phase, not per poll.
+		var exported struct {
+			Key string `json:"key"`
+		}
+		if err := json.Unmarshal(op(0, nethttp.MethodPost, "/api/v1/export/topics/"+url.PathEscape(topic), nil, nethttp.StatusOK, "export"), &exported); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := hex.DecodeString(exported.Key)
+		hash := hex.EncodeToString(s.HashTopic(topic))
+		deadline := time.Now().Add(2 * testwait.Timeout)
+		for {
+			behind := 0
 			for _, f := range fleet {
-				tk, ok := f.c.State().Topics[hex.EncodeToString(s.HashTopic(topic))]
-				if !ok || !bytes.Equal(tk.Key, want) {
-					return false
+				if tk, ok := f.c.State().Topics[hash]; !ok || !bytes.Equal(tk.Key, want) {
+					behind++
 				}
 			}
-			return true
-		})
+			if behind == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				var diag []string
+				for _, in := range live() {
+					diag = append(diag, fmt.Sprintf("%s holds %v, published %v, delivered %v, queue %v", in.name, in.holds(t),
+						in.metric(t, "e4c2_delivery_published_total"), in.metric(t, "e4c2_delivery_delivered_total"),
+						in.metric(t, "e4c2_delivery_queue_depth")))
+				}
+				t.Fatalf("%s: %d of %d devices lack the newest key after %v; %s", what, behind, n, 2*testwait.Timeout, strings.Join(diag, "; "))
+			}
+			time.Sleep(20 * time.Millisecond) // polling the devices' state, not synchronizing
+		}
 		return time.Since(start)
 	}
-	converged("every device to hold the first key")
+	t.Logf("first key on every device in %v", converged("every device to hold the first key").Round(10*time.Millisecond))
 
 	// Rotations through all three instances at once.
 	for w := range 3 {
@@ -341,7 +355,7 @@ func TestHAThreeInstances(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	converged("every device to hold the key after concurrent rotations")
+	t.Logf("6 concurrent rotations through 3 instances on every device in %v", converged("every device to hold the key after concurrent rotations").Round(10*time.Millisecond))
 
 	// Kill -9 the delivery lease holder in the middle of a fan-out.
 	var holder *haInstance
@@ -405,7 +419,7 @@ func TestHAThreeInstances(t *testing.T) {
 	for i := range 2 {
 		op(i, nethttp.MethodPost, "/api/v1/topics/"+url.PathEscape(topic)+"/rotate", nil, nethttp.StatusOK, "rotate")
 	}
-	converged("every device to hold the newest key with one NATS node down")
+	t.Logf("2 rotations with a NATS node down on every device in %v", converged("every device to hold the newest key with one NATS node down").Round(10*time.Millisecond))
 	// The survivor holding the schedules lease fires the rule (every 2 s).
 	fires := func() int {
 		var r struct {
