@@ -401,6 +401,10 @@ func TestHAThreeInstances(t *testing.T) {
 	if failover > 12*time.Second {
 		t.Errorf("failover took %v; the bound for the default 8 s lease is 10 s", failover)
 	}
+	for _, in := range live() {
+		t.Logf("at takeover: %s holds %v, published %v, delivered %v, queue %v", in.name, in.holds(t),
+			in.metric(t, "e4c2_delivery_published_total"), in.metric(t, "e4c2_delivery_delivered_total"), in.metric(t, "e4c2_delivery_queue_depth"))
+	}
 	took := converged("every device to hold the newest key after the holder's kill -9")
 	t.Logf("fleet converged %v after the takeover", took.Round(10*time.Millisecond))
 	testwait.For(t, "a survivor to take the schedules lease", func() bool {
@@ -431,7 +435,8 @@ func TestHAThreeInstances(t *testing.T) {
 		}
 		return r.Fires
 	}
-	f0 := fires()
+	f0 := -1
+	testwait.For(t, "the rule's fire count", func() bool { f0 = fires(); return f0 >= 0 })
 	testwait.For(t, "two more schedule fires by a survivor", func() bool { return fires() >= f0+2 })
 	op(0, nethttp.MethodPost, "/api/v1/rules/ha-tick/pause", nil, nethttp.StatusOK, "pause")
 
