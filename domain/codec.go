@@ -164,6 +164,15 @@ func Encode(ev Event, stream string, version uint64, s Sealer) ([]byte, error) {
 		b = binary.AppendUvarint(b, e.Protects)
 		b = binary.AppendUvarint(b, e.Unprotects)
 		b = binary.AppendUvarint(b, e.Failures)
+	case *MonitorFinding:
+		b = putBytes(b, []byte(e.Kind))
+		b = append(b, e.Topic[:]...)
+		b = append(b, e.Client[:]...)
+		b = binary.AppendUvarint(b, e.KeyVersion)
+		b = binary.AppendUvarint(b, e.WindowStart)
+		b = binary.AppendUvarint(b, e.WindowEnd)
+		b = binary.AppendUvarint(b, e.Count)
+		b = putBytes(b, []byte(e.Detail))
 	default:
 		return nil, fmt.Errorf("domain: encode %T: %w", ev, ErrUnknownEvent)
 	}
@@ -330,6 +339,17 @@ func DecodeType(t Type, data []byte) (Event, error) {
 		e.Protects = d.uvarint()
 		e.Unprotects = d.uvarint()
 		e.Failures = d.uvarint()
+		ev = e
+	case TypeMonitorFinding:
+		e := &MonitorFinding{}
+		e.Kind = string(d.bytes(maxBlob))
+		d.id(&e.Topic)
+		d.id(&e.Client)
+		e.KeyVersion = d.uvarint()
+		e.WindowStart = d.uvarint()
+		e.WindowEnd = d.uvarint()
+		e.Count = d.uvarint()
+		e.Detail = string(d.bytes(maxBlob))
 		ev = e
 	default:
 		return nil, fmt.Errorf("domain: decode: %w", ErrUnknownEvent)
