@@ -12,7 +12,7 @@
 //  1. plaintext: the payload is valid UTF-8 without NUL and at least 95%
 //     printable (JSON, text). No protected message can pass: its first 8
 //     bytes are a little-endian Unix time whose upper bytes are zero until
-//     2106. Binary clear payloads are not recognised and end up forged.
+//  2106. Binary clear payloads are not recognised and end up forged.
 //  2. structure: too short for the layout of the suite and mode: forged.
 //  3. PK only, the signer: the sender id names no registered client:
 //     unknown_signer; the signature does not verify: forged; it verifies

@@ -40,7 +40,9 @@ func (s *fakeService) TopicKeyHistory(_ context.Context, h domain.ID, older int)
 	if h != s.topic {
 		return c2.TopicKeyHistory{}, domain.ErrUnknownTopic
 	}
-	cp := func(k Key) c2.VersionedKey { return c2.VersionedKey{Version: k.Version, Key: append([]byte(nil), k.Key...)} }
+	cp := func(k Key) c2.VersionedKey {
+		return c2.VersionedKey{Version: k.Version, Key: append([]byte(nil), k.Key...)}
+	}
 	out := c2.TopicKeyHistory{Current: cp(s.f.keys.Current), Previous: cp(s.f.keys.Previous), Replaced: s.f.keys.Replaced}
 	for i, k := range s.f.keys.Older {
 		if i < older {
