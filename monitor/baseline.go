@@ -45,7 +45,8 @@ func (c BaselineConfig) withDefaults() BaselineConfig {
 //	mean ± max(K·stddev, MinDelta)
 //
 // is an anomaly: a spike above, a drop below. Anomalous buckets are folded
-// into the baseline with a tenth of the weight, so a lasting change of
+// into the baseline clipped to the band's edge and with a tenth of the
+// weight, so a lasting change of
 // traffic becomes the new normal after a while (about 10/Alpha buckets)
 // instead of being reported forever, while a short burst barely moves it.
 // No anomaly is reported during the first Warmup buckets.
@@ -89,6 +90,9 @@ func (b *Baseline) Observe(x float64) (a Anomaly, mean, band float64) {
 		b.mean = x
 	} else {
 		d := x - b.mean
+		if a != Normal {
+			d = math.Copysign(band, d) // clipped: one outlier must not widen the band
+		}
 		b.mean += alpha * d
 		b.variance = (1 - alpha) * (b.variance + alpha*d*d)
 	}
