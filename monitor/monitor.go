@@ -234,7 +234,7 @@ func (m *Monitor) Process(msg Message) Verdict {
 			v.Class = ClassReplay
 		}
 	}
-	ts.account(v.Class, len(msg.Payload))
+	ts.account(v.Class, len(msg.Payload), now)
 	client, hasClient := msg.Client, msg.HasClient
 	if v.HasSigner {
 		client, hasClient = domain.ID(v.Signer), true

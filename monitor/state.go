@@ -48,6 +48,9 @@ type topicState struct {
 	bucketStart time.Time
 	bucketCount uint64
 	lastRate    float64 // messages per second in the last closed bucket
+	spikes      uint64
+	drops       uint64
+	pending     []closedBucket // anomalies found by account, for Tick
 }
 
 func newTopicState(name string, h domain.ID, cfg Config, now time.Time) *topicState {
@@ -69,7 +72,7 @@ func (ts *topicState) replayed(d uint64, now time.Time) bool {
 	return ts.replay.seenBefore(d, now)
 }
 
-func (ts *topicState) account(c Class, size int) {
+func (ts *topicState) account(c Class, size int, now time.Time) {
 	ts.smu.Lock()
 	defer ts.smu.Unlock()
 	if c < numClasses {
@@ -81,9 +84,9 @@ func (ts *topicState) account(c Class, size int) {
 		i++
 	}
 	ts.sizes[i]++
-	// A message after the bucket's end that Tick has not closed yet
-	// counts in that bucket: counts stay whole, the baseline tolerates
-	// the jitter of at most one tick.
+	// A message past the bucket's end closes it first, so the count
+	// lands in the bucket of its time whatever Tick's cadence.
+	ts.pending = append(ts.pending, ts.closeBucketsLocked(now)...)
 	ts.bucketCount++
 }
 
@@ -101,11 +104,23 @@ type closedBucket struct {
 func (ts *topicState) closeBuckets(now time.Time) []closedBucket {
 	ts.smu.Lock()
 	defer ts.smu.Unlock()
+	out := append(ts.pending, ts.closeBucketsLocked(now)...)
+	ts.pending = nil
+	return out
+}
+
+func (ts *topicState) closeBucketsLocked(now time.Time) []closedBucket {
 	var out []closedBucket
 	for n := 0; !now.Before(ts.bucketStart.Add(ts.bucket)); n++ {
 		end := ts.bucketStart.Add(ts.bucket)
 		if n < 1000 {
 			a, mean, band := ts.baseline.Observe(float64(ts.bucketCount))
+			switch a {
+			case Spike:
+				ts.spikes++
+			case Drop:
+				ts.drops++
+			}
 			if a != Normal {
 				out = append(out, closedBucket{end: end, count: ts.bucketCount, anomaly: a, mean: mean, band: band})
 			}

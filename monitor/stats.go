@@ -24,6 +24,8 @@ type TopicStats struct {
 	Baseline string
 	// ReplayEvicted counts digests forgotten before their window was over.
 	ReplayEvicted uint64
+	// Spikes and Drops count the anomalous rate buckets.
+	Spikes, Drops uint64
 }
 
 // ClientStats are the statistics of one publisher (Client zero: the
@@ -83,7 +85,7 @@ func (m *Monitor) Stats() Stats {
 		ts.smu.Lock()
 		st := TopicStats{Topic: ts.name, Messages: ts.counts.total(), Bytes: ts.counts.bytes,
 			Classes: ts.counts.named(), Sizes: append([]uint64(nil), ts.sizes...),
-			Rate: ts.lastRate, Baseline: ts.baseline.String()}
+			Rate: ts.lastRate, Baseline: ts.baseline.String(), Spikes: ts.spikes, Drops: ts.drops}
 		if ts.replay != nil {
 			st.ReplayEvicted = ts.replay.evicted
 		}

@@ -112,6 +112,9 @@ type Config struct {
 	// default, c2.DefaultSnapshotEvery). Snapshots live in
 	// <data-dir>/snapshots and spare a start the replay of the whole log.
 	SnapshotEvery uint64 `json:"snapshot_every"`
+	// Monitor configures the traffic monitor (off by default; serve
+	// --monitor turns it on with the defaults).
+	Monitor MonitorConfig `json:"monitor"`
 	// FromScratch ignores the snapshots at start and replays the whole
 	// log (a flag, not a file setting: it is for one start).
 	FromScratch bool `json:"-"`
@@ -119,6 +122,29 @@ type Config struct {
 	// be damaged (a broken chain): no write of any kind, no delivery, no
 	// automation, no broker (a flag, not a file setting).
 	ReadOnly bool `json:"-"`
+}
+
+// MonitorConfig configures the traffic monitor (package monitor). Zero
+// values take the monitor's defaults.
+type MonitorConfig struct {
+	// Enabled subscribes the monitor to the managed topics: the embedded
+	// broker's publishes, or a shared subscription on an external broker.
+	Enabled bool `json:"enabled"`
+	// QueueSize bounds the messages waiting for classification (default
+	// 4096); past it the monitor samples (drops are counted).
+	QueueSize int `json:"queue_size"`
+	// Workers classify in parallel (default 1).
+	Workers int `json:"workers"`
+	// Window is the aggregation window of findings (default 1m).
+	Window Duration `json:"window"`
+	// RateBucket is the bucket of the rate baseline (default 10s).
+	RateBucket Duration `json:"rate_bucket"`
+	// ReplayCapacity bounds the digests remembered per topic for replay
+	// detection (default 65536; negative: off).
+	ReplayCapacity int `json:"replay_capacity"`
+	// SharedGroup is the shared-subscription group on an external broker
+	// (default "e4c2-monitor": instances in one group split the traffic).
+	SharedGroup string `json:"shared_group"`
 }
 
 // Duration is a time.Duration that reads "30s" in JSON.
@@ -331,6 +357,19 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout.Duration <= 0 {
 		return errors.New("shutdown timeout must be positive")
+	}
+	return c.Monitor.validate()
+}
+
+func (m *MonitorConfig) validate() error {
+	if m.QueueSize < 0 || m.Workers < 0 {
+		return errors.New("monitor: queue_size and workers must be >= 0")
+	}
+	if m.Window.Duration < 0 || m.RateBucket.Duration < 0 {
+		return errors.New("monitor: window and rate_bucket must be >= 0")
+	}
+	if strings.ContainsAny(m.SharedGroup, "/+#") {
+		return fmt.Errorf("monitor: shared_group %q: no /, + or #", m.SharedGroup)
 	}
 	return nil
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/e4c2/e4c2/eventstore/boltstore"
 	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/monitor"
 	"github.com/e4c2/e4c2/suites"
 	"github.com/e4c2/e4c2/transport/mqtt"
 	"github.com/e4c2/e4c2/transport/mqtt/broker"
@@ -59,6 +60,8 @@ type Server struct {
 	closeOnce  sync.Once
 
 	presence        *presence   // embedded broker only
+	monitor         *monitor.Monitor
+	monitorDone     chan struct{}
 	shutdownStarted atomic.Bool // closeAll turned keep-alives off (tests)
 	tlsReload       []*tlsfiles.Reloader
 	stopBg          context.CancelFunc
@@ -160,9 +163,13 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		return nil, err
 	}
 
+	if err := s.newMonitor(); err != nil {
+		return nil, err
+	}
 	if err := s.startBroker(ctx); err != nil {
 		return nil, err
 	}
+	s.startMonitor(bg)
 	s.worker = mqtt.NewWorker(newDeliverySource(s.svc), s.pub, mqtt.Config{
 		Window:  cfg.DeliveryWindow,
 		Now:     s.clock, // commands are protected with the service's clock
@@ -244,6 +251,7 @@ func (s *Server) closeAll(ctx context.Context) error {
 	if s.stopBg != nil {
 		s.stopBg()
 	}
+	s.stopMonitor(ctx)
 	if s.worker != nil {
 		if err := s.worker.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("delivery shutdown: %w", err))
@@ -479,6 +487,7 @@ func (s *Server) startBroker(ctx context.Context) error {
 			Authority:           deviceAuthority{svc: s.svc, clock: s.clock},
 			Observer:            s.presence,
 			AnonymousReadTopics: s.cfg.MQTTAnonymousRead,
+			Tap:                 s.tap(),
 		})
 		if err != nil {
 			return err
