@@ -255,23 +255,21 @@ func (c *Classifier) classifyPK(keys *TopicKeys, signer func(id []byte) (Signer,
 		case errors.Is(err, core.ErrPubKeyNotFound):
 			return Verdict{Class: ClassUnknownSigner}
 		case errors.Is(err, core.ErrNotAuthentic) && found:
-			// Signed by a registered client: who it is matters even if
-			// no key decrypts (a non-member has no topic key).
-			if !sg.Member || sg.Consumer {
-				v := Verdict{Class: ClassCurrent, Timestamp: ts, HasSigner: true}
-				id, _ := c.pk.SenderID(payload)
-				copy(v.Signer[:], id)
-				return c.authorize(v, sg)
-			}
-			continue
+			continue // signed by a registered client: try the next key
 		}
 		return Verdict{Class: ClassForged}
 	}
+	// Signed by a registered client, but no key decrypts. Who signed
+	// still matters: a non-member usually holds no topic key.
 	v := Verdict{Class: ClassForged}
 	if found {
 		id, _ := c.pk.SenderID(payload)
 		copy(v.Signer[:], id)
 		v.HasSigner = true
+		if !sg.Member || sg.Consumer {
+			v.Timestamp = ts
+			return c.authorize(v, sg)
+		}
 	}
 	return v
 }

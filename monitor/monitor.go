@@ -348,6 +348,12 @@ func (m *Monitor) accountClient(id domain.ID, c Class, size int) {
 // Tick closes the rate buckets and finding windows that are over at now
 // and records the findings due. Run calls it every second.
 func (m *Monitor) Tick(ctx context.Context, now time.Time) {
+	m.sweep(now)
+	_ = m.record(ctx, m.agg.due(now, m.cfg.FindingWindow, false))
+}
+
+// sweep closes the rate buckets over at now and counts their anomalies.
+func (m *Monitor) sweep(now time.Time) {
 	m.mu.RLock()
 	states := make([]*topicState, 0, len(m.topics))
 	for _, ts := range m.topics {
@@ -364,12 +370,14 @@ func (m *Monitor) Tick(ctx context.Context, now time.Time) {
 				fmt.Sprintf("%d messages in %s, baseline %.1f±%.1f", b.count, m.cfg.RateBucket, b.mean, b.band))
 		}
 	}
-	m.record(ctx, m.agg.due(now, m.cfg.FindingWindow, false))
 }
 
-// Flush closes every open finding window now and records them.
+// Flush closes the rate buckets and every open finding window now and
+// records the findings.
 func (m *Monitor) Flush(ctx context.Context) error {
-	return m.record(ctx, m.agg.due(m.cfg.Clock(), 0, true))
+	now := m.cfg.Clock()
+	m.sweep(now)
+	return m.record(ctx, m.agg.due(now, 0, true))
 }
 
 // record appends findings; those that cannot be written are kept for the
