@@ -59,7 +59,7 @@ type Server struct {
 	workerDone chan error
 	closeOnce  sync.Once
 
-	presence        *presence   // embedded broker only
+	presence        *presence // embedded broker only
 	monitor         *monitor.Monitor
 	monitorDone     chan struct{}
 	shutdownStarted atomic.Bool // closeAll turned keep-alives off (tests)
