@@ -91,6 +91,9 @@ type Monitor struct {
 	clients map[domain.ID]*counts
 
 	agg aggregator
+	// tickMu serializes Tick and Flush, so that the anomalies one sweeps
+	// are in the aggregator before the other takes what is due.
+	tickMu sync.Mutex
 
 	offered, dropped, unmanaged, classified atomic.Uint64
 	recorded, recordErrs                    atomic.Uint64
@@ -348,6 +351,8 @@ func (m *Monitor) accountClient(id domain.ID, c Class, size int) {
 // Tick closes the rate buckets and finding windows that are over at now
 // and records the findings due. Run calls it every second.
 func (m *Monitor) Tick(ctx context.Context, now time.Time) {
+	m.tickMu.Lock()
+	defer m.tickMu.Unlock()
 	m.sweep(now)
 	_ = m.record(ctx, m.agg.due(now, m.cfg.FindingWindow, false))
 }
@@ -375,6 +380,8 @@ func (m *Monitor) sweep(now time.Time) {
 // Flush closes the rate buckets and every open finding window now and
 // records the findings.
 func (m *Monitor) Flush(ctx context.Context) error {
+	m.tickMu.Lock()
+	defer m.tickMu.Unlock()
 	now := m.cfg.Clock()
 	m.sweep(now)
 	return m.record(ctx, m.agg.due(now, 0, true))

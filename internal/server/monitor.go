@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/monitor"
@@ -33,7 +34,8 @@ func (s *Server) newMonitor() error {
 	return nil
 }
 
-// startMonitor runs the monitor until the server stops.
+// startMonitor runs the monitor until the server stops, and with an
+// external broker its shared subscriptions.
 func (s *Server) startMonitor(ctx context.Context) {
 	if s.monitor == nil {
 		return
@@ -43,6 +45,46 @@ func (s *Server) startMonitor(ctx context.Context) {
 		defer close(s.monitorDone)
 		_ = s.monitor.Run(ctx)
 	}()
+	if s.paho != nil {
+		go s.subscribeMonitor(ctx, time.Second)
+	}
+}
+
+// DefaultMonitorGroup is the shared-subscription group of the monitor.
+const DefaultMonitorGroup = "e4c2-monitor"
+
+// subscribeMonitor subscribes the monitor to every managed topic on the
+// external broker with a shared subscription ($share/<group>/<topic>):
+// the broker hands each message to one member of the group, so several C2
+// instances split the traffic (each records its own share of the
+// findings). New topics are picked up within one poll period; the
+// subscriptions are renewed after every reconnection (Paho.Subscribe).
+// The C2's broker user must be allowed to read the topics (the generated
+// mosquitto ACL gives it readwrite on #); devices keep their own ACL.
+func (s *Server) subscribeMonitor(ctx context.Context, poll time.Duration) {
+	group := s.cfg.Monitor.SharedGroup
+	if group == "" {
+		group = DefaultMonitorGroup
+	}
+	handler := func(topic string, payload []byte) {
+		s.monitor.Offer(monitor.Message{Topic: topic, Payload: payload})
+	}
+	subscribed := map[string]bool{}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		for _, topic := range s.svc.TopicNames() {
+			if !subscribed[topic] {
+				s.paho.Subscribe("$share/"+group+"/"+topic, handler)
+				subscribed[topic] = true
+			}
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // stopMonitor waits for the monitor to record its last findings (the
