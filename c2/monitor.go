@@ -8,6 +8,7 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -95,7 +96,7 @@ func (s *Service) TopicKeyHistory(ctx context.Context, h domain.ID, older int) (
 			refs = append(refs, cur)
 			continue
 		}
-		ev, err := domain.DecodeRecord(r)
+		ev, err := eventcodec.DecodeRecord(r)
 		if err != nil {
 			return TopicKeyHistory{}, err
 		}
@@ -204,7 +205,7 @@ func (s *Service) RecordFindings(ctx context.Context, o Origin, fs []domain.Moni
 		evs[i] = &f
 	}
 	d := domain.Decision{Stream: domain.MonitorStream, Expected: eventstore.Any, Events: evs}
-	recs, err := domain.EncodeDecision(d, s.sealer, s.meta(o), s.newID)
+	recs, err := eventcodec.EncodeDecision(d, s.sealer, s.meta(o), s.newID)
 	if err != nil {
 		return err
 	}
@@ -264,7 +265,7 @@ func (s *Service) Findings(ctx context.Context, q FindingQuery) ([]Finding, erro
 		if len(recs) == 0 || recs[0].Position != e.Position {
 			continue
 		}
-		ev, err := domain.DecodeRecord(&recs[0])
+		ev, err := eventcodec.DecodeRecord(&recs[0])
 		if err != nil {
 			return nil, err
 		}

@@ -147,7 +147,7 @@ func Encode(ev domain.Event, stream string, version uint64, s sealing.Sealer) ([
 		b = binary.AppendUvarint(b, e.Protects)
 		b = binary.AppendUvarint(b, e.Unprotects)
 		b = binary.AppendUvarint(b, e.Failures)
-	case *MonitorFinding:
+	case *domain.MonitorFinding:
 		b = putBytes(b, []byte(e.Kind))
 		b = append(b, e.Topic[:]...)
 		b = append(b, e.Client[:]...)
@@ -323,8 +323,8 @@ func DecodeType(t domain.Type, data []byte) (domain.Event, error) {
 		e.Unprotects = d.uvarint()
 		e.Failures = d.uvarint()
 		ev = e
-	case TypeMonitorFinding:
-		e := &MonitorFinding{}
+	case domain.TypeMonitorFinding:
+		e := &domain.MonitorFinding{}
 		e.Kind = string(d.bytes(maxBlob))
 		d.id(&e.Topic)
 		d.id(&e.Client)

@@ -17,6 +17,7 @@ import (
 	"github.com/e4c2/e4c2/client"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/internal/server"
 	"github.com/e4c2/e4c2/internal/testbroker"
 	"github.com/e4c2/e4c2/monitor"
@@ -89,7 +90,7 @@ func findings(t *testing.T, svc *c2.Service) []*domain.MonitorFinding {
 		if r.Meta.Actor != c2.MonitorActor {
 			t.Fatalf("finding by %q", r.Meta.Actor)
 		}
-		ev, err := domain.DecodeRecord(&r)
+		ev, err := eventcodec.DecodeRecord(&r)
 		if err != nil {
 			t.Fatal(err)
 		}
