@@ -16,6 +16,7 @@ import (
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 // BenchmarkMonitorLatency measures, in one run, with the monitor off and
@@ -58,17 +59,7 @@ func benchLatency(b *testing.B, monitorOn bool) {
 	}
 	received := make(chan struct{}, 1)
 	connect := func(name string, onMsg func(e4mqtt.Message)) (*client.Client, *e4mqtt.Device) {
-		key, err := svc.Suite().GenerateKey()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := svc.NewClient(ctx, o, c2.ByName(name), key, domain.RoleBoth); err != nil {
-			b.Fatal(err)
-		}
-		c, err := client.New(client.Config{Suite: svc.Suite(), Mode: svc.Mode(), Name: name, Key: key})
-		if err != nil {
-			b.Fatal(err)
-		}
+		c := server.RegisterTestDevice(b, ctx, svc, o, name, domain.RoleBoth, nil)
 		d, err := e4mqtt.Connect(ctx, c, e4mqtt.Config{BrokerURL: url, CleanSession: true, OnMessage: onMsg})
 		if err != nil {
 			b.Fatal(err)
@@ -89,15 +80,7 @@ func benchLatency(b *testing.B, monitorOn bool) {
 		}
 	})
 	defer sub.Close()
-	waitFor := func(what string, cond func() bool) {
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				b.Fatalf("timed out: %s", what)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
+	waitFor := func(what string, cond func() bool) { testwait.For(b, what, cond) }
 	waitFor("keys", func() bool { return topicKey(pubC, topic) != nil && topicKey(subC, topic) != nil })
 	if err := sub.Subscribe(ctx, topic); err != nil {
 		b.Fatal(err)
@@ -111,11 +94,7 @@ func benchLatency(b *testing.B, monitorOn bool) {
 		if err := pub.Publish(ctx, topic, payload); err != nil {
 			b.Fatal(err)
 		}
-		select {
-		case <-received:
-		case <-time.After(10 * time.Second):
-			b.Fatalf("message %d not received", i)
-		}
+		testwait.Ready(b, "the message", received)
 		msgLat = append(msgLat, time.Since(t0))
 		if i%20 == 19 {
 			old := topicKey(subC, topic)
