@@ -23,8 +23,10 @@
 //     one while the transition period after the rotation lasts
 //     (previous), the previous one after it or any older one up to
 //     Config.OlderKeys (old_key: a device that missed a rotation; the
-//     finding carries the key version it still uses, to compare with the
-//     device-truth view). No key opens it: forged (forged or corrupted).
+//     finding carries the key version it still uses and, when the
+//     publisher is known, the device-truth view of that topic's key: the
+//     version the C2 wants it to hold and the ones it has evidence of).
+//     No key opens it: forged (forged or corrupted).
 //     Authenticity is checked with the suite's own Unprotect, given the
 //     message's timestamp as "now", so the timestamp cannot mask the
 //     answer.

@@ -7,12 +7,14 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
@@ -394,6 +396,7 @@ func (m *Monitor) record(ctx context.Context, fs []domain.MonitorFinding) error 
 		return nil
 	}
 	sort.Slice(fs, func(i, j int) bool { return fs[i].WindowStart < fs[j].WindowStart })
+	m.linkDeviceTruth(fs)
 	if err := m.svc.RecordFindings(ctx, c2.Origin{Actor: c2.MonitorActor}, fs); err != nil {
 		m.recordErrs.Add(1)
 		m.log.Warn("monitor: record findings", "findings", len(fs), "err", err)
@@ -402,4 +405,37 @@ func (m *Monitor) record(ctx context.Context, fs []domain.MonitorFinding) error 
 	}
 	m.recorded.Add(uint64(len(fs)))
 	return nil
+}
+
+// deviceTruth is implemented by *c2.Service: what the C2 wants a device to
+// hold against what it has evidence of.
+type deviceTruth interface {
+	DeviceSync(c c2.ClientRef) (projections.DeviceSync, error)
+}
+
+// linkDeviceTruth adds to each old_key finding of a known publisher the
+// device-truth view of that topic's key: the version the C2 wants the
+// device to hold and the ones it has evidence of, next to the version the
+// device still uses (the finding's KeyVersion).
+func (m *Monitor) linkDeviceTruth(fs []domain.MonitorFinding) {
+	dt, ok := m.svc.(deviceTruth)
+	if !ok {
+		return
+	}
+	for i := range fs {
+		f := &fs[i]
+		if f.Kind != ClassOldKey.String() || f.Client.IsZero() || strings.Contains(f.Detail, "device truth") {
+			continue
+		}
+		ds, err := dt.DeviceSync(c2.ByID(f.Client))
+		if err != nil {
+			continue
+		}
+		for _, ts := range ds.Topics {
+			if ts.Topic == f.Topic {
+				f.Detail += fmt.Sprintf("; device truth: desired v%d, accepted v%d, confirmed v%d",
+					ts.Desired, ts.Accepted, ts.Confirmed)
+			}
+		}
+	}
 }

@@ -301,6 +301,12 @@ func runMonitorScenario(t *testing.T, srv *server.Server, url string, knowsPubli
 				f.Client, f.Count, f.KeyVersion, w.client, w.count, w.keyVersion)
 		}
 	}
+	if old := byKind["old_key"]; len(old) == 1 && !old[0].Client.IsZero() {
+		// The finding links to the device-truth view of its publisher.
+		if want := fmt.Sprintf("device truth: desired v%d", rotated.KeyVersion); !strings.Contains(old[0].Detail, want) {
+			t.Errorf("old_key detail %q lacks %q", old[0].Detail, want)
+		}
+	}
 	if len(byKind["rate_spike"]) != 1 {
 		t.Errorf("rate_spike: %d finding events, want 1", len(byKind["rate_spike"]))
 	}
