@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"github.com/e4c2/e4c2/domain"
@@ -53,29 +54,41 @@ func (s *Server) startMonitor(ctx context.Context) {
 // DefaultMonitorGroup is the shared-subscription group of the monitor.
 const DefaultMonitorGroup = "e4c2-monitor"
 
-// subscribeMonitor subscribes the monitor to every managed topic on the
-// external broker with a shared subscription ($share/<group>/<topic>):
+// subscribeMonitor subscribes the server's monitor to the managed topics
+// on the external broker (see subscribeShared).
+func (s *Server) subscribeMonitor(ctx context.Context, poll time.Duration) {
+	subscribeShared(ctx, s.paho, s.monitor, s.svc.TopicNames, s.cfg.Monitor.SharedGroup, poll)
+}
+
+// subscriber is the part of mqtt.Paho the monitor's subscriptions use.
+type subscriber interface {
+	Subscribe(filter string, handler func(topic string, payload []byte))
+}
+
+// subscribeShared subscribes m to every topic of topics() with a shared
+// subscription ($share/<group>/<topic>, group default DefaultMonitorGroup):
 // the broker hands each message to one member of the group, so several C2
 // instances split the traffic (each records its own share of the
 // findings). New topics are picked up within one poll period; the
 // subscriptions are renewed after every reconnection (Paho.Subscribe).
 // The C2's broker user must be allowed to read the topics (the generated
 // mosquitto ACL gives it readwrite on #); devices keep their own ACL.
-func (s *Server) subscribeMonitor(ctx context.Context, poll time.Duration) {
-	group := s.cfg.Monitor.SharedGroup
+func subscribeShared(ctx context.Context, sub subscriber, m *monitor.Monitor, topics func() []string, group string, poll time.Duration) {
 	if group == "" {
 		group = DefaultMonitorGroup
 	}
 	handler := func(topic string, payload []byte) {
-		s.monitor.Offer(monitor.Message{Topic: topic, Payload: payload})
+		m.Offer(monitor.Message{Topic: topic, Payload: payload})
 	}
 	subscribed := map[string]bool{}
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
-		for _, topic := range s.svc.TopicNames() {
+		names := topics()
+		sort.Strings(names) // subscribed in a stable order
+		for _, topic := range names {
 			if !subscribed[topic] {
-				s.paho.Subscribe("$share/"+group+"/"+topic, handler)
+				sub.Subscribe("$share/"+group+"/"+topic, handler)
 				subscribed[topic] = true
 			}
 		}

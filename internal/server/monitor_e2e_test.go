@@ -22,6 +22,7 @@ import (
 	"github.com/e4c2/e4c2/internal/testbroker"
 	"github.com/e4c2/e4c2/monitor"
 	"github.com/e4c2/e4c2/suites/core"
+	"github.com/e4c2/e4c2/transport/mqtt"
 )
 
 // rawDevice is a registered device whose MQTT connection is a plain paho
@@ -358,4 +359,83 @@ func scrape(t *testing.T, srv *server.Server) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// topicMessages returns the messages m classified on topic.
+func topicMessages(m *monitor.Monitor, topic string) uint64 {
+	for _, ts := range m.Stats().Topics {
+		if ts.Topic == topic {
+			return ts.Messages
+		}
+	}
+	return 0
+}
+
+// TestMonitorSharedSubscriptionSplits: two monitors in one shared
+// subscription group on a real mosquitto (as two C2 instances would be)
+// split a topic's traffic: each classifies a share, and together every
+// message exactly once.
+func TestMonitorSharedSubscriptionSplits(t *testing.T) {
+	url := testbroker.StartMosquitto(t, 0).URL()
+	srv := startWith(t, func(c *config.Config) {
+		c.Broker = url
+		c.Monitor.Enabled = true
+	}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	svc := srv.Service()
+	other, err := monitor.New(monitor.Config{Service: svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := mqtt.NewPaho(mqtt.PahoConfig{BrokerURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{}, 2)
+	go func() { _ = other.Run(ctx); done <- struct{}{} }()
+	go func() { server.SubscribeSharedForTest(ctx, p, other, svc.TopicNames); done <- struct{}{} }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		<-done
+		_ = p.Close()
+	})
+
+	o := c2.Origin{Actor: "test"}
+	// Subscriptions are made in name order: once a probe of "zz/probe"
+	// reached a monitor, its subscription to "aa/measured" is active.
+	const measured, probe = "aa/measured", "zz/probe"
+	dev := newDevice(t, srv, url, "sensor-1", domain.RoleBoth)
+	for _, topic := range []string{measured, probe} {
+		if _, err := svc.NewTopic(ctx, o, topic); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.NewTopicClient(ctx, o, c2.ByName("sensor-1"), topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the device holds both keys", func() bool {
+		return topicKey(dev.c, measured) != nil && topicKey(dev.c, probe) != nil
+	})
+	n := 0
+	eventually(t, "both monitors receive the probes", func() bool {
+		n++
+		if err := dev.d.Publish(ctx, probe, fmt.Appendf(nil, "probe %d", n)); err != nil {
+			t.Fatal(err)
+		}
+		return topicMessages(srv.Monitor(), probe) > 0 && topicMessages(other, probe) > 0
+	})
+	const total = 200
+	for i := range total {
+		if err := dev.d.Publish(ctx, measured, fmt.Appendf(nil, "reading %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the two monitors classified every message", func() bool {
+		return topicMessages(srv.Monitor(), measured)+topicMessages(other, measured) >= total
+	})
+	a, b := topicMessages(srv.Monitor(), measured), topicMessages(other, measured)
+	if a+b != total || a == 0 || b == 0 {
+		t.Fatalf("split %d + %d of %d messages: want every message once, some to each", a, b, total)
+	}
 }
