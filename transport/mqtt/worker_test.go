@@ -181,9 +181,14 @@ func TestWorkerOutageBurnsNoAttempts(t *testing.T) {
 	cfg.MaxAttempts = 2
 	cfg.MaxAge = 30 * time.Millisecond
 	w := NewWorker(src, pub, cfg)
+	start := time.Now()
 	runWorker(t, w)
-	waitFor(t, 5*time.Second, "unavailable waits", func() bool { return w.Stats().Unavailable >= 9 })
-	time.Sleep(3 * cfg.MaxAge) // longer than MaxAge and many "attempts"
+	// The outage must outlast MaxAge (and many would-be attempts): the
+	// point is what does NOT happen in it, so the wait is on the worker's
+	// waits and on time having passed, not on an event.
+	waitFor(t, 5*time.Second, "unavailable waits past 3 x MaxAge", func() bool {
+		return w.Stats().Unavailable >= 9 && time.Since(start) > 3*cfg.MaxAge
+	})
 	if n := src.count(""); n != 0 {
 		t.Fatalf("%d items recorded during the outage", n)
 	}
@@ -271,7 +276,7 @@ func TestWorkerGracefulShutdown(t *testing.T) {
 	<-pub.started
 	shut := make(chan error, 1)
 	go func() { shut <- w.Shutdown(context.Background()) }()
-	time.Sleep(20 * time.Millisecond)
+	waitFor(t, 30*time.Second, "Shutdown to stop the worker", w.stopping)
 	later := src.enqueue(2) // queued after Shutdown: not taken
 	select {
 	case err := <-shut:
@@ -377,7 +382,12 @@ func TestPrometheusMetrics(t *testing.T) {
 	cfg.Metrics = m
 	runWorker(t, NewWorker(src, pub, cfg))
 	waitFor(t, 5*time.Second, "all recorded", func() bool { return src.count("") == 11 })
-	time.Sleep(10 * time.Millisecond)
+	// The gauges follow the records (the loop settles after the
+	// outcome is written): wait for them to drop to zero.
+	waitFor(t, 30*time.Second, "gauges at zero", func() bool {
+		v := gather(t, reg)
+		return v["e4c2_delivery_queue_depth"] == 0 && v["e4c2_delivery_in_flight"] == 0
+	})
 	values := gather(t, reg)
 	for name, want := range map[string]float64{
 		"e4c2_delivery_delivered_total": 10, "e4c2_delivery_failed_total": 1,
