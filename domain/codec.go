@@ -142,6 +142,8 @@ func Encode(ev Event, stream string, version uint64, s Sealer) ([]byte, error) {
 			sp = 1
 		}
 		b = append(b, sp)
+	case *DeviceReleased:
+		b = append(b, e.Client[:]...)
 	case *CommandFailed:
 		b = append(b, e.Client[:]...)
 		b = append(b, e.Ref.Event[:]...)
@@ -287,6 +289,10 @@ func DecodeType(t Type, data []byte) (Event, error) {
 		d.id(&e.Client)
 		d.id(&e.Ref.Event)
 		e.Ref.Index = d.uint32()
+		ev = e
+	case TypeDeviceReleased:
+		e := &DeviceReleased{}
+		d.id(&e.Client)
 		ev = e
 	case TypeDeviceSeen:
 		e := &DeviceSeen{}

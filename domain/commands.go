@@ -118,6 +118,13 @@ type RecordSeen struct {
 	SessionPresent bool
 }
 
+// ReleaseDevice releases the commands waiting for a device the C2 never
+// saw (external broker): they are handed to the broker from now on. A device
+// seen or released already needs nothing: an empty decision.
+type ReleaseDevice struct {
+	Client ID
+}
+
 // ResyncClient queues, in the protocol's order, what a device lacks
 // according to State.Sync: SK the current client key (SetIdKey, protected
 // with the key the device is known to hold), PK the current C2 public key
@@ -148,6 +155,7 @@ func (RevokeToken) Op() string        { return "revoke_token" }
 func (RecordDelivery) Op() string     { return "record_delivery" }
 func (RecordSeen) Op() string         { return "record_seen" }
 func (ResyncClient) Op() string       { return "resync_client" }
+func (ReleaseDevice) Op() string      { return "release_device" }
 
 // ClientView is what Decide needs to know of a client.
 type ClientView struct {
@@ -163,6 +171,9 @@ type ClientView struct {
 	KeyVersion uint64
 	// Seen: the broker saw the device since its last registration.
 	Seen bool
+	// Released: an operator released its commands since its last
+	// registration (ReleaseDevice).
+	Released bool
 }
 
 // Member is a client linked to a topic, or any client for a C2 key

@@ -56,6 +56,8 @@ func Decide(st State, cmd Command) (Decision, error) {
 		return decideSeen(st, c)
 	case ResyncClient:
 		return decideResync(st, c)
+	case ReleaseDevice:
+		return decideRelease(st, c)
 	}
 	return Decision{}, opErr(cmd.Op(), "", fmt.Errorf("%w: %T", ErrInvalidCommand, cmd))
 }
@@ -465,6 +467,20 @@ func decideSeen(st State, c RecordSeen) (Decision, error) {
 	d := Decision{Stream: DeliveryStream(c.Client), Expected: -1}
 	if !st.Client.Seen {
 		d.Events = []Event{&DeviceSeen{Client: c.Client, SessionPresent: c.SessionPresent}}
+	}
+	return d, nil
+}
+
+// decideRelease appends device.released for a live device neither seen nor
+// released since its registration; otherwise nothing (an operator's
+// "release all" must not log one event per device each time).
+func decideRelease(st State, c ReleaseDevice) (Decision, error) {
+	if !st.Client.Exists {
+		return Decision{}, opErr(c.Op(), c.Client.String(), ErrUnknownClient)
+	}
+	d := Decision{Stream: DeliveryStream(c.Client), Expected: -1}
+	if !st.Client.Seen && !st.Client.Released {
+		d.Events = []Event{&DeviceReleased{Client: c.Client}}
 	}
 	return d, nil
 }

@@ -111,6 +111,9 @@ type clientRec struct {
 	idKey, c2 keyAck
 	seen      bool
 	seenAt    int64 // Unix ns of the first device.seen since registration
+	// released: an operator released its commands since its registration
+	// (device.released): an external broker gets them unseen.
+	released bool
 }
 
 type topicRec struct {
@@ -431,6 +434,12 @@ func (k *KeyState) apply(r *eventstore.Record, ev domain.Event) {
 		k.settle(r, e.Client, e.Ref, ackNone)
 	case *domain.DeviceSeen:
 		k.markSeen(r, e.Client)
+	case *domain.DeviceReleased:
+		c := &k.clients[k.client(e.Client)]
+		c.deliveryVersion = r.Version
+		if c.live {
+			c.released = true
+		}
 	case *domain.TokenCreated:
 		ti := k.token(e.Name)
 		t := &k.tokens[ti]

@@ -20,7 +20,7 @@ import (
 // the state: see EncodeState).
 
 // stateImageVersion is the layout of the image; a reader refuses others.
-const stateImageVersion = 1
+const stateImageVersion = 2
 
 type stateImage struct {
 	Version       int
@@ -51,6 +51,7 @@ type clientImage struct {
 	IDKey, C2                                       [2]uint64
 	Seen                                            bool
 	SeenAt                                          int64
+	Released                                        bool
 }
 
 type topicImage struct {
@@ -97,7 +98,7 @@ func (k *KeyState) image() *stateImage {
 			Version: c.version, KeyVersion: c.keyVersion, DeliveryVersion: c.deliveryVersion, C2Version: c.c2Version,
 			Created: c.created, Updated: c.updated, Key: slices.Clone(c.key), Topics: slices.Clone(c.topics),
 			Pending: slices.Clone(c.pending), IDKey: [2]uint64{c.idKey.accepted, c.idKey.confirmed},
-			C2: [2]uint64{c.c2.accepted, c.c2.confirmed}, Seen: c.seen, SeenAt: c.seenAt}
+			C2: [2]uint64{c.c2.accepted, c.c2.confirmed}, Seen: c.seen, SeenAt: c.seenAt, Released: c.released}
 		if len(c.acks) > 0 {
 			ci.Acks = make([][2]uint64, len(c.acks))
 			for j, a := range c.acks {
@@ -177,7 +178,7 @@ func DecodeKeyState(b []byte) (*KeyState, error) {
 		cr := clientRec{id: c.ID, live: c.Live, pk: c.PK, role: c.Role, keyType: c.KeyType, name: c.Name,
 			version: c.Version, keyVersion: c.KeyVersion, deliveryVersion: c.DeliveryVersion, c2Version: c.C2Version,
 			created: c.Created, updated: c.Updated, key: c.Key, topics: c.Topics, pending: c.Pending,
-			idKey: keyAck{c.IDKey[0], c.IDKey[1]}, c2: keyAck{c.C2[0], c.C2[1]}, seen: c.Seen, seenAt: c.SeenAt}
+			idKey: keyAck{c.IDKey[0], c.IDKey[1]}, c2: keyAck{c.C2[0], c.C2[1]}, seen: c.Seen, seenAt: c.SeenAt, released: c.Released}
 		if len(c.Acks) > 0 {
 			cr.acks = make([]keyAck, len(c.Acks))
 			for j, a := range c.Acks {

@@ -55,6 +55,14 @@ type Config struct {
 	// their commands only while online, each confirmed by the device.
 	// Devices that send none are served as before (broker acceptance).
 	DeviceAcks bool `json:"device_acks"`
+	// DeliverUnseen, with an external broker and no device acks, hands the
+	// commands of devices the C2 never saw to the broker at once, as if
+	// every device were released (e4c2 client release). Off (the default),
+	// they wait in the C2's outbox until the device is seen or released:
+	// an external broker keeps no message for a device that never
+	// connected. For fleets whose devices can never be seen (reference
+	// devices without acks, persistent sessions created out of band).
+	DeliverUnseen bool `json:"deliver_unseen"`
 	// MQTTAnonymousRead lists topics that clients without a device
 	// credential may subscribe to (never publish on) through the embedded
 	// broker. Empty (the default): every connection must be the C2 or an
@@ -292,6 +300,9 @@ func (c *Config) Validate() error {
 		}
 	} else if c.BrokerUsername != "" || c.BrokerPasswordFile != "" || c.BrokerCAFile != "" {
 		return errors.New("broker credentials or CA given without an external --broker url")
+	}
+	if c.DeliverUnseen && (c.Broker == "" || c.DeviceAcks) {
+		return errors.New("deliver_unseen applies to an external broker without device_acks (the embedded broker and acks see devices)")
 	}
 	for name, addr := range map[string]string{"http listen": c.HTTPListen, "mqtt listen": c.MQTTListen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {

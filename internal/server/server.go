@@ -59,6 +59,7 @@ type Server struct {
 	closeOnce  sync.Once
 
 	presence        *presence   // embedded broker only
+	gated           bool        // external broker without acks: mqtt.Gate
 	shutdownStarted atomic.Bool // closeAll turned keep-alives off (tests)
 	tlsReload       []*tlsfiles.Reloader
 	stopBg          context.CancelFunc
@@ -169,6 +170,8 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		Metrics: s.metrics,
 		Logger:  s.log.With("component", "delivery"),
 	})
+	// Releases from here on wake the worker; earlier ones its first fetch sees.
+	releasedFrom := s.svc.Position() + 1
 	go func() { s.workerDone <- s.worker.Run(context.WithoutCancel(ctx)) }()
 	if s.presence != nil {
 		s.presence.setWorker(s.worker)
@@ -176,6 +179,9 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 	}
 	if s.paho != nil {
 		go s.resyncOnReconnect(bg)
+	}
+	if s.gated {
+		go s.wakeOnRelease(bg, releasedFrom)
 	}
 
 	if err := s.startHTTP(); err != nil {
@@ -536,7 +542,16 @@ func (s *Server) startBroker(ctx context.Context) error {
 			return err
 		}
 		s.pub = a
+		return nil
 	}
+	// Without acks the C2 cannot see devices: it hands a device's commands
+	// to the broker once it has a reason to think the device exists (an
+	// operator released it, or deliver_unseen says every device does).
+	// Before that, a broker would keep them for no session and lose them.
+	s.gated = true
+	ks := s.svc.KeyState()
+	unseen := s.cfg.DeliverUnseen
+	s.pub = mqtt.Gate{Publisher: p, Ready: func(id [16]byte) bool { return unseen || ks.Deliverable(domain.ID(id)) }}
 	return nil
 }
 
