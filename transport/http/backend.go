@@ -59,6 +59,11 @@ type Backend interface {
 	// client.
 	Resync(ctx context.Context, by Caller, client string, full bool) (int, error)
 	ResyncAll(ctx context.Context, by Caller, full bool) (int, error)
+	// Release lets the commands of a device never seen go to an external
+	// broker (device.released.v1); ReleaseAll does it for every device
+	// neither seen nor released.
+	Release(ctx context.Context, by Caller, client string) (ReleaseResult, error)
+	ReleaseAll(ctx context.Context, by Caller) (ReleaseResult, error)
 
 	// Subscribe calls fn for every event with global position >= from, first
 	// the stored ones then live ones, in order, until ctx is done or fn
@@ -168,9 +173,12 @@ type ClientSync struct {
 	Status string `json:"status"`
 	// Evidence grades an in_sync status: confirmed (every key confirmed)
 	// or accepted (some only accepted). Absent otherwise.
-	Evidence      string    `json:"evidence,omitempty"`
-	Seen          bool      `json:"seen"`
-	FirstSeen     time.Time `json:"first_seen,omitzero"`
+	Evidence  string    `json:"evidence,omitempty"`
+	Seen      bool      `json:"seen"`
+	FirstSeen time.Time `json:"first_seen,omitzero"`
+	// Released: never seen, but an operator released its commands (an
+	// external broker gets them without waiting for a sighting).
+	Released      bool      `json:"released,omitempty"`
 	Pending       int       `json:"pending"`
 	OldestPending time.Time `json:"oldest_pending,omitzero"`
 	// Identity is the client key (SK: rotated with SetIdKey; the
@@ -204,6 +212,19 @@ type FleetSummary struct {
 	Lagging   int `json:"lagging"`
 	NeverSeen int `json:"never_seen"`
 	Pending   int `json:"pending"`
+	// Waiting: commands of never-seen clients nobody released (an
+	// external broker gets them at the device's first sighting or a
+	// release). Released: never-seen clients an operator released.
+	Waiting  int `json:"waiting"`
+	Released int `json:"released"`
+}
+
+// ReleaseResult is the answer to a release: the devices newly released
+// and the commands of theirs that may go to the broker now.
+type ReleaseResult struct {
+	Client   string `json:"client,omitempty"`
+	Released int    `json:"released"`
+	Commands int    `json:"commands"`
 }
 
 // ResyncResult is the answer to a resync: the number of commands queued.

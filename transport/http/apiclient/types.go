@@ -27,6 +27,7 @@ type ClientSync struct {
 	Evidence      string      `json:"evidence,omitempty"` // in_sync: confirmed or accepted
 	Seen          bool        `json:"seen"`
 	FirstSeen     time.Time   `json:"first_seen,omitzero"`
+	Released      bool        `json:"released,omitempty"` // never seen, commands released by an operator
 	Pending       int         `json:"pending"`
 	OldestPending time.Time   `json:"oldest_pending,omitzero"`
 	Identity      KeySync     `json:"identity"`
@@ -57,6 +58,15 @@ type FleetSummary struct {
 	Lagging   int `json:"lagging"`
 	NeverSeen int `json:"never_seen"`
 	Pending   int `json:"pending"`
+	Waiting   int `json:"waiting"`  // commands of never-seen clients nobody released
+	Released  int `json:"released"` // never-seen clients released
+}
+
+// ReleaseResult is the answer to a release.
+type ReleaseResult struct {
+	Client   string `json:"client,omitempty"`
+	Released int    `json:"released"`
+	Commands int    `json:"commands"`
 }
 
 // ResyncResult is the answer to a resync.
