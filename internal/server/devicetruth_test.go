@@ -460,3 +460,77 @@ func TestDeviceTruthReferenceStyleDevice(t *testing.T) {
 		return err == nil && ds.Status == "in_sync" && ds.Evidence == "confirmed"
 	})
 }
+
+// Through an external mosquitto without acknowledgements the C2 cannot see
+// devices: the commands of devices never seen wait in its outbox (a broker
+// keeps nothing for a device it does not know) until an operator releases
+// them, one device or all; then they go out, graded "accepted" and no more,
+// and later commands of a released device go out at once.
+func TestDeviceTruthExternalBrokerRelease(t *testing.T) {
+	ctx := context.Background()
+	o := c2.Origin{Actor: "test"}
+	url := testbroker.StartMosquitto(t, 0).URL()
+	srv := startWith(t, func(c *config.Config) { c.Broker = url }, nil)
+	svc := srv.Service()
+	a := registerOnly(t, srv, "ref-a", domain.RoleBoth, nil)
+	b := registerOnly(t, srv, "ref-b", domain.RoleBoth, nil)
+	topics := []string{"rel/a", "rel/b"}
+	for _, tp := range topics {
+		if _, err := svc.NewTopic(ctx, o, tp); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []*fleetDevice{a, b} {
+			if _, err := svc.NewTopicClient(ctx, o, c2.ByName(f.name), tp); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if f := svc.FleetSummary(); f.NeverSeen != 2 || f.Waiting != 4 || f.Released != 0 {
+		t.Fatalf("before any release: %+v", f)
+	}
+	a.connect(t, url)
+	b.connect(t, url)
+
+	res, err := svc.Release(ctx, o, c2.ByName(a.name))
+	if err != nil || res != (c2.ReleaseResult{Released: 1, Commands: 2}) {
+		t.Fatalf("release a: %+v, %v", res, err)
+	}
+	eventually(t, "the released device holds both keys", func() bool { return holds(t, svc, a.c, topics...) })
+	eventually(t, "its commands settled as accepted", func() bool {
+		ds, err := svc.DeviceSync(c2.ByName(a.name))
+		return err == nil && ds.Pending == 0
+	})
+	ds, _ := svc.DeviceSync(c2.ByName(a.name))
+	if ds.Status != "never_seen" || !ds.Released || ds.Seen {
+		t.Fatalf("released device: status %q released %v seen %v", ds.Status, ds.Released, ds.Seen)
+	}
+	for _, row := range ds.Topics {
+		if row.Accepted != row.Desired || row.Confirmed != 0 {
+			t.Fatalf("topic %s: %+v, want accepted only", row.Name, row.KeySync)
+		}
+	}
+	// b, connected all along but never released, got nothing: the worker
+	// has had every chance (it delivered a's commands queued with b's).
+	if ds, _ := svc.DeviceSync(c2.ByName(b.name)); ds.Pending != 2 || holds(t, svc, b.c, "rel/a") {
+		t.Fatalf("unreleased device: pending %d (want 2), holds a key %v", ds.Pending, holds(t, svc, b.c, "rel/a"))
+	}
+	if f := svc.FleetSummary(); f.Waiting != 2 || f.Released != 1 {
+		t.Fatalf("after one release: %+v", f)
+	}
+
+	all, err := svc.ReleaseAll(ctx, o)
+	if err != nil || all != (c2.ReleaseResult{Released: 1, Commands: 2}) {
+		t.Fatalf("release all: %+v, %v", all, err)
+	}
+	eventually(t, "the other device holds both keys", func() bool { return holds(t, svc, b.c, topics...) })
+	// A released device's next command is not held.
+	if _, err := svc.RotateTopic(ctx, o, "rel/a"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "both hold the rotated key", func() bool {
+		return holds(t, svc, a.c, topics...) && holds(t, svc, b.c, topics...)
+	})
+	if f := svc.FleetSummary(); f.Waiting != 0 || f.Released != 2 || f.NeverSeen != 2 {
+		t.Fatalf("after release all: %+v", f)
+	}
+}
