@@ -526,6 +526,7 @@ func decideResync(st State, c ResyncClient) (Decision, error) {
 			evs = append(evs, &CommandQueued{Code: core.CmdSetC2Key, C2KeyVersion: held, NewC2KeyVersion: want,
 				Recipients: self})
 		}
+		evs = append(evs, resyncPubKeys(st, c, c2v, self)...)
 	}
 	for _, t := range st.Sync.Topics {
 		if t.KeyVersion == 0 || (!c.Full && t.Held >= t.KeyVersion) || pending(core.CmdSetTopicKey, t.Topic, t.KeyVersion) {
@@ -535,4 +536,30 @@ func decideResync(st State, c ResyncClient) (Decision, error) {
 			C2KeyVersion: c2v, Recipients: self})
 	}
 	return Decision{Stream: ClientStream(c.Client), Expected: int64(st.Client.Version), Events: evs}, nil
+}
+
+// resyncPubKeys queues, after the C2 key and before the topic keys, the
+// public keys a PK device should hold and does not (SetPubKey of the peer's
+// current key) and those it should no longer hold but is known to
+// (RemovePubKey); Full sends every one of them. Keys of removed peers are
+// left alone: remove_client_pubkey takes one away. A command already
+// pending for the same peer (and version) is not queued twice.
+func resyncPubKeys(st State, c ResyncClient, c2v uint64, self []Recipient) []Event {
+	pending := func(code core.CommandCode, peer ID, v uint64) bool {
+		return slices.ContainsFunc(st.Sync.Pending, func(p PendingKey) bool {
+			return p.Code == code && p.Subject == peer && p.Version == v
+		})
+	}
+	var evs []Event
+	for _, p := range st.Sync.PubKeys {
+		switch {
+		case !p.PeerLive:
+		case p.Desired != 0 && (c.Full || p.Held != p.Desired) && !pending(core.CmdSetPubKey, p.Peer, p.Desired):
+			evs = append(evs, &CommandQueued{Code: core.CmdSetPubKey, Subject: p.Peer, SubjectKeyVersion: p.Desired,
+				C2KeyVersion: c2v, Recipients: self})
+		case p.Desired == 0 && (c.Full || p.Held != 0) && !pending(core.CmdRemovePubKey, p.Peer, 0):
+			evs = append(evs, &CommandQueued{Code: core.CmdRemovePubKey, Subject: p.Peer, C2KeyVersion: c2v, Recipients: self})
+		}
+	}
+	return evs
 }

@@ -114,6 +114,10 @@ type clientRec struct {
 	// released: an operator released its commands since its registration
 	// (device.released): an external broker gets them unseen.
 	released bool
+	// pubkeys: the peers whose public keys the device was sent (PK, see
+	// pubkeys.go); holders: the clients with a record of this one's key.
+	pubkeys []pubKeyRec
+	holders []int32
 }
 
 type topicRec struct {
@@ -356,6 +360,8 @@ func (k *KeyState) apply(r *eventstore.Record, ev domain.Event) {
 		c.c2Version = k.c2.keyVersion
 		k.registered(c, r.Version)
 		k.retarget(ci)
+		k.forgetPubKeyEvidence(ci)
+		k.peerRegistered(ci)
 	case *domain.ClientRemoved:
 		ci := k.client(e.Client)
 		c := &k.clients[ci]
@@ -366,6 +372,7 @@ func (k *KeyState) apply(r *eventstore.Record, ev domain.Event) {
 		c.version = r.Version
 		k.unlinkAll(ci)
 		k.dropPending(ci)
+		k.dropPubKeys(ci)
 	case *domain.ClientKeyRotated:
 		c := &k.clients[k.client(e.Client)]
 		c.version, c.keyVersion, c.keyType = r.Version, r.Version, domain.TypeClientKeyRotated
@@ -466,6 +473,7 @@ func (k *KeyState) push(ci int32, q Queued) {
 	}
 	c.pending = append(c.pending, q)
 	k.pendingCount++
+	k.wantPubKey(ci, &q)
 	k.order = append(k.order, orderItem{seq: q.Seq(), ci: ci})
 	select {
 	case k.changed <- struct{}{}:
@@ -620,6 +628,9 @@ func (k *KeyState) settle(r *eventstore.Record, id domain.ID, ref domain.QueueRe
 	for i := range c.pending {
 		if c.pending[i].Ref == ref {
 			k.acknowledge(c, &c.pending[i], grade)
+			if grade != ackNone {
+				k.pubKeyEvidence(ci, &c.pending[i], grade)
+			}
 			k.unorder(c.pending[i].Seq())
 			c.pending = slices.Delete(c.pending, i, i+1)
 			k.pendingCount--

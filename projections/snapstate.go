@@ -52,6 +52,12 @@ type clientImage struct {
 	Seen                                            bool
 	SeenAt                                          int64
 	Released                                        bool
+	PubKeys                                         []pubKeyImage
+}
+
+type pubKeyImage struct {
+	Peer                         int32 // client index
+	Desired, Accepted, Confirmed uint64
 }
 
 type topicImage struct {
@@ -99,6 +105,9 @@ func (k *KeyState) image() *stateImage {
 			Created: c.created, Updated: c.updated, Key: slices.Clone(c.key), Topics: slices.Clone(c.topics),
 			Pending: slices.Clone(c.pending), IDKey: [2]uint64{c.idKey.accepted, c.idKey.confirmed},
 			C2: [2]uint64{c.c2.accepted, c.c2.confirmed}, Seen: c.seen, SeenAt: c.seenAt, Released: c.released}
+		for _, p := range c.pubkeys {
+			ci.PubKeys = append(ci.PubKeys, pubKeyImage{Peer: p.peer, Desired: p.desired, Accepted: p.accepted, Confirmed: p.confirmed})
+		}
 		if len(c.acks) > 0 {
 			ci.Acks = make([][2]uint64, len(c.acks))
 			for j, a := range c.acks {
@@ -199,6 +208,17 @@ func DecodeKeyState(b []byte) (*KeyState, error) {
 			k.order = append(k.order, orderItem{seq: q.Seq(), ci: int32(i)})
 		}
 		k.pendingCount += len(c.Pending)
+	}
+	// Public key records name peers by index: check them and rebuild the
+	// holder links once every client is in place.
+	for i, c := range im.Clients {
+		for _, p := range c.PubKeys {
+			if p.Peer < 0 || int(p.Peer) >= len(k.clients) || slices.ContainsFunc(k.clients[i].pubkeys, func(q pubKeyRec) bool { return q.peer == p.Peer }) {
+				return nil, fmt.Errorf("keystate: state image: client %d: bad public key peer %d", i, p.Peer)
+			}
+			k.clients[i].pubkeys = append(k.clients[i].pubkeys, pubKeyRec{peer: p.Peer, desired: p.Desired, accepted: p.Accepted, confirmed: p.Confirmed})
+			k.clients[p.Peer].holders = append(k.clients[p.Peer].holders, int32(i))
+		}
 	}
 	for i := range k.topics {
 		for _, ci := range k.topics[i].members {

@@ -150,6 +150,9 @@ type DeviceSync struct {
 	C2Key  KeySync
 	PK     bool
 	Topics []TopicSync
+	// PubKeys: the peers whose public keys the device was sent (PK), in
+	// the order it was first sent each.
+	PubKeys []PubKeySync
 }
 
 func (a keyAck) sync(desired uint64) KeySync {
@@ -179,6 +182,11 @@ func (k *KeyState) status(c *clientRec) (status, evidence string) {
 	}
 	if c.pk && !check(c.c2, k.c2.keyVersion) {
 		return SyncLagging, ""
+	}
+	if held, conf := k.pubKeysInSync(c); !held {
+		return SyncLagging, ""
+	} else if !conf {
+		confirmed = false
 	}
 	for i, ti := range c.topics {
 		if !check(c.acks[i], k.topics[ti].keyVersion) {
@@ -214,6 +222,7 @@ func (k *KeyState) DeviceSync(id domain.ID) (DeviceSync, bool) {
 		t := &k.topics[ti]
 		d.Topics[i] = TopicSync{Topic: t.hash, Name: t.name, KeySync: c.acks[i].sync(t.keyVersion)}
 	}
+	d.PubKeys = k.pubKeySyncs(c)
 	return d, true
 }
 
@@ -316,7 +325,15 @@ func (k *KeyState) SyncView(id domain.ID) domain.SyncView {
 			v.Pending = append(v.Pending, domain.PendingKey{Code: q.Code, Version: q.NewC2KeyVersion})
 		case core.CmdSetTopicKey:
 			v.Pending = append(v.Pending, domain.PendingKey{Code: q.Code, Topic: q.Topic, Version: q.TopicKeyVersion})
+		case core.CmdSetPubKey:
+			v.Pending = append(v.Pending, domain.PendingKey{Code: q.Code, Subject: q.Subject, Version: q.SubjectKeyVersion})
+		case core.CmdRemovePubKey:
+			v.Pending = append(v.Pending, domain.PendingKey{Code: q.Code, Subject: q.Subject})
 		}
+	}
+	for _, p := range c.pubkeys {
+		peer := &k.clients[p.peer]
+		v.PubKeys = append(v.PubKeys, domain.PubKeyHeld{Peer: peer.id, PeerLive: peer.live, Desired: p.desired, Held: p.accepted})
 	}
 	return v
 }
