@@ -371,6 +371,13 @@ func printSync(w io.Writer, s *apiclient.ClientSync) error {
 	for _, tp := range s.Topics {
 		t.row("topic "+displayName(tp.Topic, tp.Hash), v(tp.Desired), v(tp.Accepted), v(tp.Confirmed))
 	}
+	for _, pk := range s.PubKeys {
+		name := "pubkey " + pk.Client
+		if pk.Removed {
+			name += " (removed client)"
+		}
+		t.row(name, v(pk.Desired), v(pk.Accepted), v(pk.Confirmed))
+	}
 	return t.flush()
 }
 

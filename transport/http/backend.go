@@ -187,6 +187,21 @@ type ClientSync struct {
 	// C2Key is the C2 public key the device should hold (PK mode only).
 	C2Key  *KeySync    `json:"c2key,omitempty"`
 	Topics []TopicSync `json:"topics"`
+	// PubKeys: the peers whose public keys the device was sent (PK mode).
+	PubKeys []PubKeySync `json:"pubkeys,omitempty"`
+}
+
+// PubKeySync is the public key of one peer: versions are the peer's key
+// versions; desired 0 means the device should not hold it (removed or
+// reset), accepted / confirmed 0 that the newest command of that grade
+// left it without.
+type PubKeySync struct {
+	Client string `json:"client"` // the peer's name, or its id
+	ID     string `json:"id"`
+	// Removed: the peer was removed (its key is not resent; remove it
+	// with remove_client_pubkey).
+	Removed bool `json:"removed,omitempty"`
+	KeySync
 }
 
 // KeySync is one key: desired version, newest accepted, newest confirmed

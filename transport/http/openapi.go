@@ -96,6 +96,12 @@ func schemas() obj {
 			"topics": obj{"type": "array", "items": object([]string{"topic", "hash", "desired", "accepted", "confirmed"}, obj{
 				"topic": str("topic name"), "hash": str("topichash, hex"), "desired": u64, "accepted": u64, "confirmed": u64,
 			})},
+			"pubkeys": obj{"type": "array", "description": "PK: peers whose public keys the device was sent; versions are the peer's key versions, desired 0 = should not hold it, accepted/confirmed 0 = the newest command of that grade left it without",
+				"items": object([]string{"client", "id", "desired", "accepted", "confirmed"}, obj{
+					"client": str("peer name (or id)"), "id": str("peer id, hex"),
+					"removed": obj{"type": "boolean", "description": "the peer was removed: its key is not resent"},
+					"desired": u64, "accepted": u64, "confirmed": u64,
+				})},
 		}),
 		"Fleet": object([]string{"clients", "in_sync", "lagging", "never_seen", "pending", "waiting", "released"}, obj{
 			"clients": integer, "in_sync": integer, "lagging": integer, "never_seen": integer,

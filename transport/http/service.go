@@ -217,6 +217,13 @@ func syncView(d projections.DeviceSync) *ClientSync {
 	for i, t := range d.Topics {
 		cs.Topics[i] = TopicSync{Topic: t.Name, Hash: t.Topic.String(), KeySync: keySync(t.KeySync)}
 	}
+	for _, p := range d.PubKeys {
+		name := p.Name
+		if name == "" {
+			name = p.Peer.String()
+		}
+		cs.PubKeys = append(cs.PubKeys, PubKeySync{Client: name, ID: p.Peer.String(), Removed: !p.PeerLive, KeySync: keySync(p.KeySync)})
+	}
 	return cs
 }
 

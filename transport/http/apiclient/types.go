@@ -23,16 +23,26 @@ type ClientInfo struct {
 // has: "accepted" means a broker took the command carrying a key,
 // "confirmed" that the device's own MQTT session took it.
 type ClientSync struct {
-	Status        string      `json:"status"`             // never_seen, in_sync or lagging
-	Evidence      string      `json:"evidence,omitempty"` // in_sync: confirmed or accepted
-	Seen          bool        `json:"seen"`
-	FirstSeen     time.Time   `json:"first_seen,omitzero"`
-	Released      bool        `json:"released,omitempty"` // never seen, commands released by an operator
-	Pending       int         `json:"pending"`
-	OldestPending time.Time   `json:"oldest_pending,omitzero"`
-	Identity      KeySync     `json:"identity"`
-	C2Key         *KeySync    `json:"c2key,omitempty"` // PK mode
-	Topics        []TopicSync `json:"topics"`
+	Status        string       `json:"status"`             // never_seen, in_sync or lagging
+	Evidence      string       `json:"evidence,omitempty"` // in_sync: confirmed or accepted
+	Seen          bool         `json:"seen"`
+	FirstSeen     time.Time    `json:"first_seen,omitzero"`
+	Released      bool         `json:"released,omitempty"` // never seen, commands released by an operator
+	Pending       int          `json:"pending"`
+	OldestPending time.Time    `json:"oldest_pending,omitzero"`
+	Identity      KeySync      `json:"identity"`
+	C2Key         *KeySync     `json:"c2key,omitempty"` // PK mode
+	Topics        []TopicSync  `json:"topics"`
+	PubKeys       []PubKeySync `json:"pubkeys,omitempty"` // PK mode: peers' public keys sent
+}
+
+// PubKeySync is the public key of one peer a device was sent: the peer's
+// key versions; desired 0 = the device should not hold it.
+type PubKeySync struct {
+	Client  string `json:"client"`
+	ID      string `json:"id"`
+	Removed bool   `json:"removed,omitempty"`
+	KeySync
 }
 
 // KeySync is one key: the version the C2 wants, the newest accepted and
