@@ -63,6 +63,13 @@ type Config struct {
 	// connected. For fleets whose devices can never be seen (reference
 	// devices without acks, persistent sessions created out of band).
 	DeliverUnseen bool `json:"deliver_unseen"`
+	// BrokerLogSightings, with an external mosquitto and no device acks,
+	// subscribes to mosquitto's subscription log ($SYS/broker/log/M/
+	// subscribe) and counts a device subscribing to its control topic as
+	// seen: its held commands go out. The broker must be configured by
+	// e4c2 broker-config --sightings (log_dest topic, log_type subscribe,
+	// use_username_as_clientid, the C2 may read that topic).
+	BrokerLogSightings bool `json:"broker_log_sightings"`
 	// MQTTAnonymousRead lists topics that clients without a device
 	// credential may subscribe to (never publish on) through the embedded
 	// broker. Empty (the default): every connection must be the C2 or an
@@ -303,6 +310,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DeliverUnseen && (c.Broker == "" || c.DeviceAcks) {
 		return errors.New("deliver_unseen applies to an external broker without device_acks (the embedded broker and acks see devices)")
+	}
+	if c.BrokerLogSightings && (c.Broker == "" || c.DeviceAcks) {
+		return errors.New("broker_log_sightings applies to an external broker without device_acks (the embedded broker and acks see devices)")
 	}
 	for name, addr := range map[string]string{"http listen": c.HTTPListen, "mqtt listen": c.MQTTListen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {

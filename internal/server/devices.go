@@ -134,26 +134,35 @@ func (s *Server) DeviceOnline(id domain.ID) bool {
 	return s.broker != nil && s.broker.Online([16]byte(id))
 }
 
-// wakeOnRelease wakes the delivery worker for every device released
-// (device.released.v1 appended at or after from, by this instance or another
-// one sharing the log): the worker set its commands aside, and the gate
-// (mqtt.Gate) lets them out once the read model has the release. Devices
-// released before need no wake: the worker's first fetch sees them.
+// wakeOnRelease wakes the delivery worker for every device released or
+// seen for the first time (device.released.v1 or device.seen.v1 appended at
+// or after from, by this instance or another one sharing the log): the
+// worker set its commands aside, and the gate (mqtt.Gate) lets them out
+// once the read model has the event. Devices released or seen before need
+// no wake: the worker's first fetch sees them.
 func (s *Server) wakeOnRelease(ctx context.Context, from uint64) {
 	for ctx.Err() == nil {
 		err := s.svc.Subscribe(ctx, from, func(r eventstore.Record) error {
 			from = r.Position + 1
-			if domain.TypeOf(r.Type) != domain.TypeDeviceReleased {
+			var id domain.ID
+			switch t := domain.TypeOf(r.Type); t {
+			case domain.TypeDeviceReleased, domain.TypeDeviceSeen:
+				ev, err := domain.DecodeType(t, r.Data)
+				if err != nil {
+					return fmt.Errorf("%s at %d: %w", r.Type, r.Position, err)
+				}
+				if e, ok := ev.(*domain.DeviceReleased); ok {
+					id = e.Client
+				} else {
+					id = ev.(*domain.DeviceSeen).Client
+				}
+			default:
 				return nil
-			}
-			ev, err := domain.DecodeType(domain.TypeDeviceReleased, r.Data)
-			if err != nil {
-				return fmt.Errorf("device.released at %d: %w", r.Position, err)
 			}
 			if err := s.svc.WaitPosition(ctx, r.Position); err != nil {
 				return err
 			}
-			s.worker.Wake([16]byte(ev.(*domain.DeviceReleased).Client))
+			s.worker.Wake([16]byte(id))
 			return nil
 		})
 		if ctx.Err() != nil {

@@ -534,3 +534,52 @@ func TestDeviceTruthExternalBrokerRelease(t *testing.T) {
 		t.Fatalf("after release all: %+v", f)
 	}
 }
+
+// Through a real mosquitto configured as e4c2 broker-config --sightings
+// writes it (use_username_as_clientid, the subscription log on a topic):
+// a device subscribing to its control topic counts as seen (device.seen,
+// the worker woken) and gets the commands held for it, while a device that
+// never connects keeps its commands in the C2's outbox.
+func TestDeviceTruthExternalBrokerLogSightings(t *testing.T) {
+	ctx := context.Background()
+	o := c2.Origin{Actor: "test"}
+	url := testbroker.StartMosquittoWith(t, "use_username_as_clientid true\nlog_dest topic\nlog_type notice\nlog_type subscribe\n").URL()
+	// With use_username_as_clientid every client needs a username (this
+	// broker has no password file: any name is accepted).
+	srv := startWith(t, func(c *config.Config) { c.Broker, c.BrokerUsername, c.BrokerLogSightings = url, "e4c2", true }, nil)
+	svc := srv.Service()
+	a := registerOnly(t, srv, "log-a", domain.RoleBoth, nil)
+	b := registerOnly(t, srv, "log-b", domain.RoleBoth, nil)
+	topics := []string{"log/a", "log/b"}
+	for _, tp := range topics {
+		if _, err := svc.NewTopic(ctx, o, tp); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []*fleetDevice{a, b} {
+			if _, err := svc.NewTopicClient(ctx, o, c2.ByName(f.name), tp); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if f := svc.FleetSummary(); f.Waiting != 4 {
+		t.Fatalf("before any sighting: %+v", f)
+	}
+	a.connect(t, url)
+	eventually(t, "a seen through the broker's log", func() bool {
+		ds, err := svc.DeviceSync(c2.ByName(a.name))
+		return err == nil && ds.Seen && !ds.Released
+	})
+	eventually(t, "a holds both keys", func() bool { return holds(t, svc, a.c, topics...) })
+	eventually(t, "a in sync, accepted", func() bool {
+		ds, err := svc.DeviceSync(c2.ByName(a.name))
+		return err == nil && ds.Status == "in_sync" && ds.Evidence == "accepted"
+	})
+	if ds, _ := svc.DeviceSync(c2.ByName(b.name)); ds.Seen || ds.Pending != 2 {
+		t.Fatalf("b, never connected: seen %v pending %d, want held", ds.Seen, ds.Pending)
+	}
+	// Later commands of a seen device go out at once.
+	if _, err := svc.RotateTopic(ctx, o, "log/b"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a holds the rotated key", func() bool { return holds(t, svc, a.c, topics...) })
+}

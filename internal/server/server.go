@@ -552,6 +552,19 @@ func (s *Server) startBroker(ctx context.Context) error {
 	ks := s.svc.KeyState()
 	unseen := s.cfg.DeliverUnseen
 	s.pub = mqtt.Gate{Publisher: p, Ready: func(id [16]byte) bool { return unseen || ks.Deliverable(domain.ID(id)) }}
+	if s.cfg.BrokerLogSightings {
+		// mosquitto's subscription log names the authenticated username
+		// (use_username_as_clientid): a device subscribing to its
+		// control topic has a session that keeps its commands from now
+		// on. It is recorded seen like an embedded-broker connection;
+		// wakeOnRelease wakes the worker once the read model has it.
+		s.presence = newPresence(s.svc, s.log.With("component", "presence"))
+		p.Subscribe(mqtt.SubscribeLogTopic, func(_ string, payload []byte) {
+			if id, ok := mqtt.ParseSubscribeLog(payload); ok {
+				s.presence.DeviceOnline(id, false)
+			}
+		})
+	}
 	return nil
 }
 
