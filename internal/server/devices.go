@@ -11,6 +11,7 @@ import (
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/transport/mqtt"
 	"github.com/e4c2/e4c2/transport/mqtt/broker"
 )
@@ -147,7 +148,7 @@ func (s *Server) wakeOnRelease(ctx context.Context, from uint64) {
 			var id domain.ID
 			switch t := domain.TypeOf(r.Type); t {
 			case domain.TypeDeviceReleased, domain.TypeDeviceSeen:
-				ev, err := domain.DecodeType(t, r.Data)
+				ev, err := eventcodec.DecodeType(t, r.Data)
 				if err != nil {
 					return fmt.Errorf("%s at %d: %w", r.Type, r.Position, err)
 				}
