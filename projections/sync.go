@@ -299,6 +299,19 @@ func (k *KeyState) Deliverable(id domain.ID) bool {
 	return c.seen || c.released
 }
 
+// ReleasedUnseen reports whether an operator released the commands of a
+// live client that has not been seen since its registration (with device
+// acks: one that never said hello).
+func (k *KeyState) ReleasedUnseen(id domain.ID) bool {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	ci, ok := k.clientIdx[id]
+	if !ok || !k.clients[ci].live {
+		return false
+	}
+	return k.clients[ci].released && !k.clients[ci].seen
+}
+
 // SyncView returns the decision view of what a device holds and what is
 // pending for it (domain.ResyncClient).
 func (k *KeyState) SyncView(id domain.ID) domain.SyncView {

@@ -20,6 +20,7 @@ import (
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
 	"github.com/e4c2/e4c2/internal/testbroker"
+	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -582,4 +583,67 @@ func TestDeviceTruthExternalBrokerLogSightings(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "a holds the rotated key", func() bool { return holds(t, svc, a.c, topics...) })
+}
+
+// A mixed fleet behind mosquitto with --device-acks: a device that
+// acknowledges is confirmed by its acks, a device that cannot (here the
+// library without Acks, like a reference device) is held until an operator
+// releases it, then served with the grade "accepted", rotations included.
+func TestDeviceTruthExternalBrokerAcksMixedFleet(t *testing.T) {
+	ctx := context.Background()
+	o := c2.Origin{Actor: "test"}
+	url := testbroker.StartMosquitto(t, 0).URL()
+	srv := startWith(t, func(c *config.Config) { c.Broker, c.DeviceAcks = url, true }, nil)
+	svc := srv.Service()
+	acker := registerOnly(t, srv, "mixed-acker", domain.RoleBoth, nil)
+	ref := registerOnly(t, srv, "mixed-ref", domain.RoleBoth, nil)
+	if _, err := svc.NewTopic(ctx, o, "mixed/t"); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*fleetDevice{acker, ref} {
+		if _, err := svc.NewTopicClient(ctx, o, c2.ByName(f.name), "mixed/t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acker.dev = &device{name: acker.name, c: acker.c}
+	d, err := e4mqtt.Connect(ctx, acker.c, e4mqtt.Config{BrokerURL: url, Acks: true, OnMessage: acker.dev.onMessage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acker.dev.d = d
+	t.Cleanup(d.Close)
+	ref.connect(t, url) // no acks
+	state := func(f *fleetDevice) projections.DeviceSync {
+		ds, err := svc.DeviceSync(c2.ByName(f.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	eventually(t, "the acknowledging device confirmed", func() bool {
+		ds := state(acker)
+		return ds.Status == "in_sync" && ds.Evidence == "confirmed"
+	})
+	// Its command was queued with the other's: the worker had its chance.
+	if ds := state(ref); ds.Pending != 1 || holds(t, svc, ref.c, "mixed/t") {
+		t.Fatalf("the silent device before a release: pending %d, want 1 and no key", ds.Pending)
+	}
+	if _, err := svc.Release(ctx, o, c2.ByName(ref.name)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the released device holds the key", func() bool { return holds(t, svc, ref.c, "mixed/t") })
+	eventually(t, "its command settled", func() bool { return state(ref).Pending == 0 })
+	if ds := state(ref); ds.Topics[0].Accepted != ds.Topics[0].Desired || ds.Topics[0].Confirmed != 0 {
+		t.Fatalf("released device: %+v, want accepted only", ds.Topics[0])
+	}
+	if _, err := svc.RotateTopic(ctx, o, "mixed/t"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "both hold the rotated key", func() bool {
+		return holds(t, svc, acker.c, "mixed/t") && holds(t, svc, ref.c, "mixed/t")
+	})
+	eventually(t, "the acknowledging device confirmed again", func() bool {
+		ds := state(acker)
+		return ds.Status == "in_sync" && ds.Evidence == "confirmed"
+	})
 }

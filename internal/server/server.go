@@ -59,7 +59,7 @@ type Server struct {
 	closeOnce  sync.Once
 
 	presence        *presence   // embedded broker only
-	gated           bool        // external broker without acks: mqtt.Gate
+	wakeOnLog       bool        // external broker: wake the worker on device.released / device.seen
 	shutdownStarted atomic.Bool // closeAll turned keep-alives off (tests)
 	tlsReload       []*tlsfiles.Reloader
 	stopBg          context.CancelFunc
@@ -180,7 +180,7 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 	if s.paho != nil {
 		go s.resyncOnReconnect(bg)
 	}
-	if s.gated {
+	if s.wakeOnLog {
 		go s.wakeOnRelease(bg, releasedFrom)
 	}
 
@@ -536,19 +536,21 @@ func (s *Server) startBroker(ctx context.Context) error {
 				return live && seen
 			},
 			OnOnline: func(id [16]byte) { s.presence.DeviceOnline(id, false) },
+			Released: func(id [16]byte) bool { return s.svc.KeyState().ReleasedUnseen(domain.ID(id)) },
 			Logger:   s.log.With("component", "acks"),
 		})
 		if err != nil {
 			return err
 		}
 		s.pub = a
+		s.wakeOnLog = true // releases of devices that never acknowledge
 		return nil
 	}
 	// Without acks the C2 cannot see devices: it hands a device's commands
 	// to the broker once it has a reason to think the device exists (an
 	// operator released it, or deliver_unseen says every device does).
 	// Before that, a broker would keep them for no session and lose them.
-	s.gated = true
+	s.wakeOnLog = true
 	ks := s.svc.KeyState()
 	unseen := s.cfg.DeliverUnseen
 	s.pub = mqtt.Gate{Publisher: p, Ready: func(id [16]byte) bool { return unseen || ks.Deliverable(domain.ID(id)) }}
