@@ -53,7 +53,8 @@ type Config struct {
 	// DeviceAcks, with an external broker, listens for the device
 	// acknowledgement extension (client/ack): devices that send acks get
 	// their commands only while online, each confirmed by the device.
-	// Devices that send none are served as before (broker acceptance).
+	// Devices that send none are held until an operator releases them
+	// (e4c2 client release), then served with broker acceptance.
 	DeviceAcks bool `json:"device_acks"`
 	// DeliverUnseen, with an external broker and no device acks, hands the
 	// commands of devices the C2 never saw to the broker at once, as if
