@@ -55,8 +55,10 @@ func (s *Service) RecordSeen(ctx context.Context, o Origin, id domain.ID, sessio
 
 // Resync queues what the device of c lacks, in the protocol's order (SK:
 // SetIdKey of the current key, protected with the key the device is known
-// to hold; PK: SetC2Key of the current pair, under the pair it holds; then
-// SetTopicKey of every linked topic whose current key it does not hold).
+// to hold; PK: SetC2Key of the current pair, under the pair it holds, then
+// SetPubKey of each peer key it should hold and does not, RemovePubKey of
+// each it should no longer hold; then SetTopicKey of every linked topic
+// whose current key it does not hold).
 // "Holds" means a broker accepted or the device's session confirmed the
 // command that carried it. full resends every current key, held or not.
 // A command already pending for the same key version is not queued again;

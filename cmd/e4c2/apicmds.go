@@ -235,7 +235,7 @@ queued, protected with the key the device holds).`,
 	var full bool
 	resync := &cobra.Command{
 		Use:   "resync CLIENT [--full]",
-		Short: "queue what the device lacks (SetIdKey under the key it holds, SetC2Key, SetTopicKey); --full resends every current key",
+		Short: "queue what the device lacks (SetIdKey under the key it holds, SetC2Key, SetPubKey/RemovePubKey, SetTopicKey); --full resends every current key",
 		Args:  cobra.ExactArgs(1),
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
 			res, err := c.Resync(cmd.Context(), args[0], full)
