@@ -66,6 +66,14 @@ func TestPubKeySync(t *testing.T) {
 	if v := ks.SyncView(a); !reflect.DeepEqual(v.PubKeys, []domain.PubKeyHeld{{Peer: b, PeerLive: true, Desired: 2, Held: 1}}) {
 		t.Fatalf("resync view %+v", v.PubKeys)
 	}
+	// A SetPubKey decided before b's new key, ordered after it by the
+	// log, must not take the wish back to the old key.
+	stale := send(core.CmdSetPubKey, b, 1)
+	if got := pubkeys(); got[0].Desired != 2 {
+		t.Fatalf("a stale SetPubKey moved the desired version: %+v", got)
+	}
+	g.add(domain.DeliveryStream(a), &domain.CommandDelivered{Client: a, Ref: stale.Ref})
+	wantStatus(t, syncOf(t, ks, a), projections.SyncLagging, "")
 	q = send(core.CmdSetPubKey, b, 2)
 	if v := ks.SyncView(a); len(v.Pending) != 1 || v.Pending[0] != (domain.PendingKey{Code: core.CmdSetPubKey, Subject: b, Version: 2}) {
 		t.Fatalf("pending view %+v", v.Pending)
