@@ -98,6 +98,7 @@ func TestMonitorEndToEnd(t *testing.T) {
 				srv := startWith(t, func(c *config.Config) {
 					c.Suite, c.Mode = cb.suite, cb.mode
 					c.Broker = url
+					c.DeliverUnseen = url != "" // devices without acks (see startServer)
 					c.Monitor.Enabled = true
 					c.Monitor.Window = config.Duration{Duration: time.Hour} // closed by Flush below
 					c.Monitor.RateBucket = config.Duration{Duration: 250 * time.Millisecond}
@@ -379,6 +380,7 @@ func TestMonitorSharedSubscriptionSplits(t *testing.T) {
 	url := testbroker.StartMosquitto(t, 0).URL()
 	srv := startWith(t, func(c *config.Config) {
 		c.Broker = url
+		c.DeliverUnseen = true // devices without acks (see startServer)
 		c.Monitor.Enabled = true
 	}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
