@@ -164,9 +164,6 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		return nil, err
 	}
 
-	if err := s.newMonitor(); err != nil {
-		return nil, err
-	}
 	if err := s.startBroker(ctx); err != nil {
 		return nil, err
 	}
@@ -467,6 +464,10 @@ func checkDataDir(dir string, log *slog.Logger) error {
 }
 
 func (s *Server) startBroker(ctx context.Context) error {
+	// The monitor first: the embedded broker's publish tap feeds it.
+	if err := s.newMonitor(); err != nil {
+		return err
+	}
 	window := s.cfg.DeliveryWindow
 	if s.cfg.Broker == "" {
 		// Devices authenticate with their E4 credential and see only
