@@ -119,11 +119,8 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		return nil, err
 	}
 
-	if s.store, err = openStore(ctx, cfg); err != nil {
+	if s.store, err = openWrapped(ctx, cfg, opt.WrapStore); err != nil {
 		return nil, err
-	}
-	if opt.WrapStore != nil {
-		s.store = opt.WrapStore(s.store)
 	}
 	if cfg.ReadOnly {
 		// Forensics: the chain may well be broken; say so, and serve.
@@ -290,6 +287,15 @@ func (s *Server) closeAll(ctx context.Context) error {
 		s.log.Info("e4c2 stopped")
 	}
 	return errors.Join(errs...)
+}
+
+// openWrapped is openStore with the store wrapped by wrap (if not nil).
+func openWrapped(ctx context.Context, cfg config.Config, wrap func(eventstore.Store) eventstore.Store) (eventstore.Store, error) {
+	st, err := openStore(ctx, cfg)
+	if err != nil || wrap == nil {
+		return st, err
+	}
+	return wrap(st), nil
 }
 
 func openStore(ctx context.Context, cfg config.Config) (eventstore.Store, error) {
