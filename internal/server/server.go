@@ -300,17 +300,16 @@ func openWrapped(ctx context.Context, cfg config.Config, wrap func(eventstore.St
 
 func openStore(ctx context.Context, cfg config.Config) (eventstore.Store, error) {
 	kind, path := cfg.StoreKind()
-	if kind == config.StoreESDB {
-		return openESDB(ctx, path)
-	}
-	if kind == config.StoreJetStream {
-		if cfg.ReadOnly {
-			return nil, errors.New("--read-only serves the embedded store only")
-		}
-		return openJetStream(ctx, path)
-	}
-	if cfg.ReadOnly && kind == config.StoreESDB {
+	// A shared log cannot be opened read-only from here: the forensic
+	// mode is for a copy of the embedded store's file.
+	if cfg.ReadOnly && kind != config.StoreEmbedded {
 		return nil, errors.New("--read-only serves the embedded store only")
+	}
+	switch kind {
+	case config.StoreESDB:
+		return openESDB(ctx, path)
+	case config.StoreJetStream:
+		return openJetStream(ctx, path)
 	}
 	st, err := boltstore.Open(path, &boltstore.Options{ReadOnly: cfg.ReadOnly})
 	if err != nil {
