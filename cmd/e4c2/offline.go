@@ -17,6 +17,7 @@ import (
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/boltstore"
 	"github.com/e4c2/e4c2/eventstore/esdb"
+	"github.com/e4c2/e4c2/eventstore/jetstream"
 	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/internal/config"
 )
@@ -42,7 +43,7 @@ func addStoreFlags(cmd *cobra.Command, o *storeOpts) {
 	f := cmd.Flags()
 	f.StringVar(&o.configFile, "config", "", "JSON configuration file (as for serve)")
 	f.StringVar(&o.cfg.DataDir, "data-dir", o.cfg.DataDir, "data directory of the server")
-	f.StringVar(&o.cfg.Store, "store", o.cfg.Store, "store: empty for <data-dir>/e4c2.db, a .db path, or an esdb:// URL")
+	f.StringVar(&o.cfg.Store, "store", o.cfg.Store, "store: empty for <data-dir>/e4c2.db, a .db path, an esdb:// URL or a nats:// (JetStream) URL")
 	f.StringVar(&o.cfg.MasterKeyFile, "master-key-file", o.cfg.MasterKeyFile, "master key file (default <data-dir>/master.key)")
 	f.StringVar(&o.cfg.MasterKeyEnv, "master-key-env", o.cfg.MasterKeyEnv, "name of an environment variable holding the master key")
 	f.StringVar(&o.cfg.MasterPassphraseFile, "master-passphrase-file", o.cfg.MasterPassphraseFile, "file holding the master passphrase")
@@ -90,6 +91,13 @@ func openStoreAt(ctx context.Context, where string, mustExist bool) (eventstore.
 // openStoreMode is openStoreAt, read-only when readOnly (the embedded
 // file; EventStoreDB is only read by a read-only command anyway).
 func openStoreMode(ctx context.Context, where string, mustExist, readOnly bool) (eventstore.Store, error) {
+	if jetstream.IsURL(where) {
+		st, err := jetstream.Open(ctx, where, nil)
+		if err != nil {
+			return nil, fmt.Errorf("jetstream: %w", err)
+		}
+		return st, nil
+	}
 	if isESDB(where) {
 		st, err := esdb.Open(ctx, where, nil)
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/eventstore/jetstream"
 	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/eventcodec"
@@ -502,7 +503,7 @@ func newExportCmd() *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&to, "to", "", "destination: a new embedded store file or an esdb:// URL")
+	c.Flags().StringVar(&to, "to", "", "destination: a new embedded store file, an esdb:// URL or a nats:// URL")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	c.Flags().BoolVar(&acceptBroken, "accept-broken", false, acceptBrokenUsage)
 	addStoreFlags(c, o)
@@ -533,7 +534,7 @@ func newImportCmd() *cobra.Command {
 			}
 			defer src.Close()
 			dst := storeLocation(cfg)
-			if !isESDB(dst) {
+			if !isESDB(dst) && !jetstream.IsURL(dst) {
 				if err := mkdirFor(dst); err != nil {
 					return err
 				}
@@ -546,7 +547,7 @@ func newImportCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&from, "from", "", "source: an embedded store file or an esdb:// URL")
+	c.Flags().StringVar(&from, "from", "", "source: an embedded store file, an esdb:// URL or a nats:// URL")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	c.Flags().BoolVar(&acceptBroken, "accept-broken", false, acceptBrokenUsage)
 	addStoreFlags(c, o)

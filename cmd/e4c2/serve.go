@@ -50,7 +50,7 @@ Precedence: defaults < --config file < E4C2_* environment variables < flags.`,
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data directory (embedded store, master key, checkpoints)")
 	f.StringVar(&cfg.Suite, "suite", cfg.Suite, "crypto suite: standard, fips or pq")
 	f.StringVar(&cfg.Mode, "mode", cfg.Mode, "key mode: sk or pk")
-	f.StringVar(&cfg.Store, "store", cfg.Store, "store: empty for the embedded file, a .db path, or an esdb:// URL")
+	f.StringVar(&cfg.Store, "store", cfg.Store, "store: empty for the embedded file, a .db path, an esdb:// URL or a nats:// (JetStream) URL")
 	f.StringVar(&cfg.MasterKeyFile, "master-key-file", cfg.MasterKeyFile, "master key file (default <data-dir>/master.key)")
 	f.StringVar(&cfg.MasterKeyEnv, "master-key-env", cfg.MasterKeyEnv, "name of an environment variable holding the master key")
 	f.StringVar(&cfg.MasterPassphraseFile, "master-passphrase-file", cfg.MasterPassphraseFile, "file holding a passphrase to derive the master key from")

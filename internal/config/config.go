@@ -26,7 +26,8 @@ type Config struct {
 	Mode string `json:"mode"`
 
 	// Store is empty for the embedded store (DataDir/e4c2.db), a file path
-	// for another embedded store, or an esdb:// / kurrentdb:// URL.
+	// for another embedded store, an esdb:// / kurrentdb:// URL, or a
+	// nats:// / tls:// URL of a NATS JetStream server or cluster.
 	Store string `json:"store"`
 
 	// MasterKeyFile is the 0600 file holding the 32-byte master key
@@ -280,6 +281,8 @@ const (
 	StoreEmbedded StoreKind = iota
 	// StoreESDB is an EventStoreDB / KurrentDB server.
 	StoreESDB
+	// StoreJetStream is a NATS JetStream server or cluster.
+	StoreJetStream
 )
 
 // StoreKind returns the backend kind and, for the embedded store, its path.
@@ -288,6 +291,9 @@ func (c *Config) StoreKind() (StoreKind, string) {
 	if strings.HasPrefix(s, "esdb://") || strings.HasPrefix(s, "esdb+discover://") ||
 		strings.HasPrefix(s, "kurrentdb://") || strings.HasPrefix(s, "kurrent://") {
 		return StoreESDB, s
+	}
+	if strings.HasPrefix(s, "nats://") || strings.HasPrefix(s, "tls://") {
+		return StoreJetStream, s
 	}
 	if s == "" {
 		return StoreEmbedded, filepath.Join(c.DataDir, "e4c2.db")

@@ -109,3 +109,19 @@ func TestValidateRefusesClearTextBeyondLoopback(t *testing.T) {
 		t.Fatal("a certificate without its key was accepted")
 	}
 }
+
+func TestStoreKindJetStream(t *testing.T) {
+	for store, want := range map[string]StoreKind{
+		"nats://a:4222,nats://b:4222?replicas=3": StoreJetStream,
+		"tls://nats.example:4222":                StoreJetStream,
+		"esdb://h:2113":                          StoreESDB,
+		"/var/lib/e4c2/e4c2.db":                  StoreEmbedded,
+		"":                                       StoreEmbedded,
+	} {
+		c := Default()
+		c.Store = store
+		if k, where := c.StoreKind(); k != want || (want != StoreEmbedded && where != store) {
+			t.Errorf("StoreKind(%q) = %v %q, want %v", store, k, where, want)
+		}
+	}
+}
