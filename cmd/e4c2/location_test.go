@@ -12,7 +12,7 @@ func TestShownLocationHidesPasswords(t *testing.T) {
 		"/var/lib/e4c2/e4c2.db":                            "/var/lib/e4c2/e4c2.db",
 		"esdb://admin:changeit@db:2113?tls=false":          "esdb://admin:xxxxx@db:2113?tls=false",
 		"nats://u:p1@a:4222,nats://u:p2@b:4222":            "nats://u:xxxxx@a:4222,nats://u:xxxxx@b:4222",
-		"nats://token@a:4222":                              "nats://token@a:4222",
+		"nats://s3cr3ttoken@a:4222":                        "nats://xxxxx@a:4222",
 		"open esdb://admin:s3cr3t@h:1: connection refused": "open esdb://admin:xxxxx@h:1: connection refused",
 	} {
 		if got := shownLocation(in); got != want {
