@@ -32,6 +32,8 @@ const (
 	TypeCommandConfirmed
 	TypeDeviceSeen
 	TypeKeyUsed
+	TypeDeviceReleased
+	TypeMonitorFinding
 	numTypes
 )
 
@@ -58,6 +60,8 @@ var catalogue = [numTypes]string{
 	TypeCommandConfirmed:    "command.confirmed.v1",
 	TypeDeviceSeen:          "device.seen.v1",
 	TypeKeyUsed:             "key.used.v1",
+	TypeDeviceReleased:      "device.released.v1",
+	TypeMonitorFinding:      "monitor.finding.v1",
 }
 
 var byWireName = func() map[string]Type {
@@ -271,6 +275,14 @@ type DeviceSeen struct {
 	SessionPresent bool
 }
 
+// DeviceReleased records that an operator released the commands of a device
+// the C2 never saw: with an external broker they go out now instead of
+// waiting for its first sighting. Like DeviceSeen it holds until the
+// client's next registration (a replaced device is unknown again).
+type DeviceReleased struct {
+	Client ID
+}
+
 // CommandFailed records that a queued command was given up. Reason is a
 // short error text without key material.
 type CommandFailed struct {
@@ -322,6 +334,32 @@ type KeyUsed struct {
 	Failures   uint64
 }
 
+// MonitorFinding records what the traffic monitor found on a topic during
+// one time window: Count messages of one Kind ("forged", "old_key",
+// "plaintext", "stale", "future", "replay", "unknown_signer", "not_member",
+// "consumer_publish", "rate_spike", "rate_drop", "sampled"), from Client
+// when the monitor knows who published (zero otherwise). Findings are
+// aggregated: at most one event per kind, topic, client and window, however
+// many messages. It never holds a payload or a key: Detail is the monitor's
+// short reason (bounded, e.g. the rate against the baseline).
+type MonitorFinding struct {
+	Kind   string
+	Topic  ID
+	Client ID
+	// KeyVersion is the topic key version that authenticated the messages
+	// (old_key: the stale version the device still uses), 0 if none.
+	KeyVersion uint64
+	// WindowStart and WindowEnd bound the window (Unix seconds).
+	WindowStart uint64
+	WindowEnd   uint64
+	Count       uint64
+	Detail      string
+}
+
+// MonitorStream holds the monitor's findings (monitor.finding.v1),
+// appended with eventstore.Any like key uses.
+const MonitorStream = "monitor"
+
 // EventType implementations.
 func (*ClientRegistered) EventType() Type    { return TypeClientRegistered }
 func (*ClientRemoved) EventType() Type       { return TypeClientRemoved }
@@ -342,6 +380,8 @@ func (*KeyExported) EventType() Type         { return TypeKeyExported }
 func (*CommandConfirmed) EventType() Type    { return TypeCommandConfirmed }
 func (*DeviceSeen) EventType() Type          { return TypeDeviceSeen }
 func (*KeyUsed) EventType() Type             { return TypeKeyUsed }
+func (*DeviceReleased) EventType() Type      { return TypeDeviceReleased }
+func (*MonitorFinding) EventType() Type      { return TypeMonitorFinding }
 
 // SecretOf returns the sealed key of an event that carries one (client
 // registered in SK mode, client key rotated, topic created / rotated, C2

@@ -132,6 +132,8 @@ func (a *Audit) Apply(r eventstore.Record) error {
 		if x.SessionPresent {
 			e.Detail += " (session present)"
 		}
+	case *domain.DeviceReleased:
+		e.Client, e.Detail = x.Client, "commands released before the device was seen"
 	case *domain.TokenCreated:
 		e.Detail = x.Name + " role=" + x.Role.String()
 	case *domain.TokenRevoked:
@@ -142,6 +144,9 @@ func (a *Audit) Apply(r eventstore.Record) error {
 	case *domain.KeyUsed:
 		e.Topic, e.KeyVersion = x.Topic, x.KeyVersion
 		e.Detail = keyUseDetail(x)
+	case *domain.MonitorFinding:
+		e.Topic, e.Client, e.KeyVersion = x.Topic, x.Client, x.KeyVersion
+		e.Detail = findingDetail(x)
 	}
 	if !e.Topic.IsZero() {
 		e.TopicName = a.names[e.Topic]

@@ -498,7 +498,7 @@ func newExportCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "exported %d events to %s; it opens with the same master key\n", n, to)
+				fmt.Fprintf(cmd.OutOrStdout(), "exported %d events to %s; it opens with the same master key\n", n, shownLocation(to))
 				return nil
 			})
 		},
@@ -543,7 +543,7 @@ func newImportCmd() *cobra.Command {
 			if err != nil {
 				return storeError(from, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "imported %d events into %s; start the server with the source's master key (%s)\n", n, dst, cfg.MasterKeyPath())
+			fmt.Fprintf(cmd.OutOrStdout(), "imported %d events into %s; start the server with the source's master key (%s)\n", n, shownLocation(dst), cfg.MasterKeyPath())
 			return nil
 		},
 	}

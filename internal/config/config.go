@@ -54,8 +54,24 @@ type Config struct {
 	// DeviceAcks, with an external broker, listens for the device
 	// acknowledgement extension (client/ack): devices that send acks get
 	// their commands only while online, each confirmed by the device.
-	// Devices that send none are served as before (broker acceptance).
+	// Devices that send none are held until an operator releases them
+	// (e4c2 client release), then served with broker acceptance.
 	DeviceAcks bool `json:"device_acks"`
+	// DeliverUnseen, with an external broker and no device acks, hands the
+	// commands of devices the C2 never saw to the broker at once, as if
+	// every device were released (e4c2 client release). Off (the default),
+	// they wait in the C2's outbox until the device is seen or released:
+	// an external broker keeps no message for a device that never
+	// connected. For fleets whose devices can never be seen (reference
+	// devices without acks, persistent sessions created out of band).
+	DeliverUnseen bool `json:"deliver_unseen"`
+	// BrokerLogSightings, with an external mosquitto and no device acks,
+	// subscribes to mosquitto's subscription log ($SYS/broker/log/M/
+	// subscribe) and counts a device subscribing to its control topic as
+	// seen: its held commands go out. The broker must be configured by
+	// e4c2 broker-config --sightings (log_dest topic, log_type subscribe,
+	// use_username_as_clientid, the C2 may read that topic).
+	BrokerLogSightings bool `json:"broker_log_sightings"`
 	// MQTTAnonymousRead lists topics that clients without a device
 	// credential may subscribe to (never publish on) through the embedded
 	// broker. Empty (the default): every connection must be the C2 or an
@@ -123,6 +139,9 @@ type Config struct {
 	// one, so a dead instance's duties move within T + T/4. Ignored with
 	// the embedded store (one process: it holds every duty).
 	LeaseDuration Duration `json:"lease_duration"`
+	// Monitor configures the traffic monitor (off by default; serve
+	// --monitor turns it on with the defaults).
+	Monitor MonitorConfig `json:"monitor"`
 	// FromScratch ignores the snapshots at start and replays the whole
 	// log (a flag, not a file setting: it is for one start).
 	FromScratch bool `json:"-"`
@@ -130,6 +149,29 @@ type Config struct {
 	// be damaged (a broken chain): no write of any kind, no delivery, no
 	// automation, no broker (a flag, not a file setting).
 	ReadOnly bool `json:"-"`
+}
+
+// MonitorConfig configures the traffic monitor (package monitor). Zero
+// values take the monitor's defaults.
+type MonitorConfig struct {
+	// Enabled subscribes the monitor to the managed topics: the embedded
+	// broker's publishes, or a shared subscription on an external broker.
+	Enabled bool `json:"enabled"`
+	// QueueSize bounds the messages waiting for classification (default
+	// 4096); past it the monitor samples (drops are counted).
+	QueueSize int `json:"queue_size"`
+	// Workers classify in parallel (default 1).
+	Workers int `json:"workers"`
+	// Window is the aggregation window of findings (default 1m).
+	Window Duration `json:"window"`
+	// RateBucket is the bucket of the rate baseline (default 10s).
+	RateBucket Duration `json:"rate_bucket"`
+	// ReplayCapacity bounds the digests remembered per topic for replay
+	// detection (default 65536; negative: off).
+	ReplayCapacity int `json:"replay_capacity"`
+	// SharedGroup is the shared-subscription group on an external broker
+	// (default "e4c2-monitor": instances in one group split the traffic).
+	SharedGroup string `json:"shared_group"`
 }
 
 // Duration is a time.Duration that reads "30s" in JSON.
@@ -317,6 +359,12 @@ func (c *Config) Validate() error {
 	} else if c.BrokerUsername != "" || c.BrokerPasswordFile != "" || c.BrokerCAFile != "" {
 		return errors.New("broker credentials or CA given without an external --broker url")
 	}
+	if c.DeliverUnseen && (c.Broker == "" || c.DeviceAcks) {
+		return errors.New("deliver_unseen applies to an external broker without device_acks (the embedded broker and acks see devices)")
+	}
+	if c.BrokerLogSightings && (c.Broker == "" || c.DeviceAcks) {
+		return errors.New("broker_log_sightings applies to an external broker without device_acks (the embedded broker and acks see devices)")
+	}
 	for name, addr := range map[string]string{"http listen": c.HTTPListen, "mqtt listen": c.MQTTListen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("%s address %q: %w", name, addr, err)
@@ -358,6 +406,19 @@ func (c *Config) Validate() error {
 	}
 	if d := c.LeaseDuration.Duration; d != 0 && (d < time.Second || d > 10*time.Minute) {
 		return fmt.Errorf("lease duration %v: want between 1s and 10m (0: 8s)", d)
+	}
+	return c.Monitor.validate()
+}
+
+func (m *MonitorConfig) validate() error {
+	if m.QueueSize < 0 || m.Workers < 0 {
+		return errors.New("monitor: queue_size and workers must be >= 0")
+	}
+	if m.Window.Duration < 0 || m.RateBucket.Duration < 0 {
+		return errors.New("monitor: window and rate_bucket must be >= 0")
+	}
+	if strings.ContainsAny(m.SharedGroup, "/+#") {
+		return fmt.Errorf("monitor: shared_group %q: no /, + or #", m.SharedGroup)
 	}
 	return nil
 }

@@ -35,6 +35,9 @@ func TestValidateRefusesBadCombinations(t *testing.T) {
 		"bad listen":        {func(c *Config) { c.HTTPListen = "nocolon" }, "http listen"},
 		"bad level":         {func(c *Config) { c.LogLevel = "loud" }, "log level"},
 		"negative window":   {func(c *Config) { c.DeliveryWindow = -1 }, "window"},
+		"monitor queue":     {func(c *Config) { c.Monitor.QueueSize = -1 }, "monitor"},
+		"monitor bucket":    {func(c *Config) { c.Monitor.RateBucket.Duration = -time.Second }, "monitor"},
+		"monitor group":     {func(c *Config) { c.Monitor.SharedGroup = "a/b" }, "shared_group"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

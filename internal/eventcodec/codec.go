@@ -125,6 +125,8 @@ func Encode(ev domain.Event, stream string, version uint64, s sealing.Sealer) ([
 			sp = 1
 		}
 		b = append(b, sp)
+	case *domain.DeviceReleased:
+		b = append(b, e.Client[:]...)
 	case *domain.CommandFailed:
 		b = append(b, e.Client[:]...)
 		b = append(b, e.Ref.Event[:]...)
@@ -147,6 +149,15 @@ func Encode(ev domain.Event, stream string, version uint64, s sealing.Sealer) ([
 		b = binary.AppendUvarint(b, e.Protects)
 		b = binary.AppendUvarint(b, e.Unprotects)
 		b = binary.AppendUvarint(b, e.Failures)
+	case *domain.MonitorFinding:
+		b = putBytes(b, []byte(e.Kind))
+		b = append(b, e.Topic[:]...)
+		b = append(b, e.Client[:]...)
+		b = binary.AppendUvarint(b, e.KeyVersion)
+		b = binary.AppendUvarint(b, e.WindowStart)
+		b = binary.AppendUvarint(b, e.WindowEnd)
+		b = binary.AppendUvarint(b, e.Count)
+		b = putBytes(b, []byte(e.Detail))
 	default:
 		return nil, fmt.Errorf("eventcodec: encode %T: %w", ev, domain.ErrUnknownEvent)
 	}
@@ -271,6 +282,10 @@ func DecodeType(t domain.Type, data []byte) (domain.Event, error) {
 		d.id(&e.Ref.Event)
 		e.Ref.Index = d.uint32()
 		ev = e
+	case domain.TypeDeviceReleased:
+		e := &domain.DeviceReleased{}
+		d.id(&e.Client)
+		ev = e
 	case domain.TypeDeviceSeen:
 		e := &domain.DeviceSeen{}
 		d.id(&e.Client)
@@ -313,6 +328,17 @@ func DecodeType(t domain.Type, data []byte) (domain.Event, error) {
 		e.Protects = d.uvarint()
 		e.Unprotects = d.uvarint()
 		e.Failures = d.uvarint()
+		ev = e
+	case domain.TypeMonitorFinding:
+		e := &domain.MonitorFinding{}
+		e.Kind = string(d.bytes(maxBlob))
+		d.id(&e.Topic)
+		d.id(&e.Client)
+		e.KeyVersion = d.uvarint()
+		e.WindowStart = d.uvarint()
+		e.WindowEnd = d.uvarint()
+		e.Count = d.uvarint()
+		e.Detail = string(d.bytes(maxBlob))
 		ev = e
 	default:
 		return nil, fmt.Errorf("eventcodec: decode: %w", domain.ErrUnknownEvent)

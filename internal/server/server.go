@@ -30,6 +30,7 @@ import (
 	"github.com/e4c2/e4c2/eventstore/boltstore"
 	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/monitor"
 	"github.com/e4c2/e4c2/suites"
 	"github.com/e4c2/e4c2/transport/mqtt"
 	"github.com/e4c2/e4c2/transport/mqtt/broker"
@@ -61,7 +62,10 @@ type Server struct {
 
 	ha *haState // leases on a shared store; nil on the embedded one (see leases.go)
 
-	presence        *presence   // embedded broker only
+	presence        *presence // embedded broker only
+	wakeOnLog       bool      // external broker: wake the worker on device.released / device.seen
+	monitor         *monitor.Monitor
+	monitorDone     chan struct{}
 	shutdownStarted atomic.Bool // closeAll turned keep-alives off (tests)
 	tlsReload       []*tlsfiles.Reloader
 	stopBg          context.CancelFunc
@@ -120,11 +124,8 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		return nil, err
 	}
 
-	if s.store, err = openStore(ctx, cfg); err != nil {
+	if s.store, err = openWrapped(ctx, cfg, opt.WrapStore); err != nil {
 		return nil, err
-	}
-	if opt.WrapStore != nil {
-		s.store = opt.WrapStore(s.store)
 	}
 	if cfg.ReadOnly {
 		// Forensics: the chain may well be broken; say so, and serve.
@@ -174,6 +175,7 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 	if err := s.startBroker(ctx); err != nil {
 		return nil, err
 	}
+	s.startMonitor(bg)
 	s.startDelivery(ctx, bg)
 
 	if err := s.startHTTP(); err != nil {
@@ -196,6 +198,8 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 // store the worker and the scheduler run while this instance holds their
 // leases (leases.go).
 func (s *Server) startDelivery(ctx, bg context.Context) {
+	// Releases from here on wake the worker; earlier ones its first fetch sees.
+	releasedFrom := s.svc.Position() + 1
 	if s.ha == nil {
 		s.worker = s.newWorker()
 		go func() { s.workerDone <- s.worker.Run(context.WithoutCancel(ctx)) }()
@@ -211,6 +215,19 @@ func (s *Server) startDelivery(ctx, bg context.Context) {
 	if s.paho != nil {
 		go s.resyncOnReconnect(bg)
 	}
+	if s.wakeOnLog {
+		go s.wakeOnRelease(bg, releasedFrom)
+	}
+}
+
+// currentWorker is the delivery worker running now: the one worker on the
+// embedded store, the current term's on a shared store (nil while this
+// instance does not hold the delivery lease).
+func (s *Server) currentWorker() *mqtt.Worker {
+	if s.ha != nil {
+		return s.ha.worker.Load()
+	}
+	return s.worker
 }
 
 // newWorker builds a delivery worker over the service's queue.
@@ -273,6 +290,7 @@ func (s *Server) closeAll(ctx context.Context) error {
 	if s.stopBg != nil {
 		s.stopBg()
 	}
+	s.stopMonitor(ctx)
 	if err := s.stopHA(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -312,19 +330,27 @@ func (s *Server) closeAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// openWrapped is openStore with the store wrapped by wrap (if not nil).
+func openWrapped(ctx context.Context, cfg config.Config, wrap func(eventstore.Store) eventstore.Store) (eventstore.Store, error) {
+	st, err := openStore(ctx, cfg)
+	if err != nil || wrap == nil {
+		return st, err
+	}
+	return wrap(st), nil
+}
+
 func openStore(ctx context.Context, cfg config.Config) (eventstore.Store, error) {
 	kind, path := cfg.StoreKind()
-	if kind == config.StoreESDB {
-		return openESDB(ctx, path)
-	}
-	if kind == config.StoreJetStream {
-		if cfg.ReadOnly {
-			return nil, errors.New("--read-only serves the embedded store only")
-		}
-		return openJetStream(ctx, path)
-	}
-	if cfg.ReadOnly && kind == config.StoreESDB {
+	// A shared log cannot be opened read-only from here: the forensic
+	// mode is for a copy of the embedded store's file.
+	if cfg.ReadOnly && kind != config.StoreEmbedded {
 		return nil, errors.New("--read-only serves the embedded store only")
+	}
+	switch kind {
+	case config.StoreESDB:
+		return openESDB(ctx, path)
+	case config.StoreJetStream:
+		return openJetStream(ctx, path)
 	}
 	st, err := boltstore.Open(path, &boltstore.Options{ReadOnly: cfg.ReadOnly})
 	if err != nil {
@@ -494,6 +520,10 @@ func checkDataDir(dir string, log *slog.Logger) error {
 }
 
 func (s *Server) startBroker(ctx context.Context) error {
+	// The monitor first: the embedded broker's publish tap feeds it.
+	if err := s.newMonitor(); err != nil {
+		return err
+	}
 	window := s.cfg.DeliveryWindow
 	if s.cfg.Broker == "" {
 		// Devices authenticate with their E4 credential and see only
@@ -520,6 +550,7 @@ func (s *Server) startBroker(ctx context.Context) error {
 			Authority:           deviceAuthority{svc: s.svc, clock: s.clock},
 			Observer:            s.presence,
 			AnonymousReadTopics: s.cfg.MQTTAnonymousRead,
+			Tap:                 s.tap(),
 		})
 		if err != nil {
 			return err
@@ -571,12 +602,36 @@ func (s *Server) startBroker(ctx context.Context) error {
 				return live && seen
 			},
 			OnOnline: func(id [16]byte) { s.presence.DeviceOnline(id, false) },
+			Released: func(id [16]byte) bool { return s.svc.KeyState().ReleasedUnseen(domain.ID(id)) },
 			Logger:   s.log.With("component", "acks"),
 		})
 		if err != nil {
 			return err
 		}
 		s.pub = a
+		s.wakeOnLog = true // releases of devices that never acknowledge
+		return nil
+	}
+	// Without acks the C2 cannot see devices: it hands a device's commands
+	// to the broker once it has a reason to think the device exists (an
+	// operator released it, or deliver_unseen says every device does).
+	// Before that, a broker would keep them for no session and lose them.
+	s.wakeOnLog = true
+	ks := s.svc.KeyState()
+	unseen := s.cfg.DeliverUnseen
+	s.pub = mqtt.Gate{Publisher: p, Ready: func(id [16]byte) bool { return unseen || ks.Deliverable(domain.ID(id)) }}
+	if s.cfg.BrokerLogSightings {
+		// mosquitto's subscription log names the authenticated username
+		// (use_username_as_clientid): a device subscribing to its
+		// control topic has a session that keeps its commands from now
+		// on. It is recorded seen like an embedded-broker connection;
+		// wakeOnRelease wakes the worker once the read model has it.
+		s.presence = newPresence(s.svc, s.log.With("component", "presence"))
+		p.Subscribe(mqtt.SubscribeLogTopic, func(_ string, payload []byte) {
+			if id, ok := mqtt.ParseSubscribeLog(payload); ok {
+				s.presence.DeviceOnline(id, false)
+			}
+		})
 	}
 	return nil
 }
