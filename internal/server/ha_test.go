@@ -152,7 +152,10 @@ func TestHAThreeInstances(t *testing.T) {
 		in := &haInstance{name: fmt.Sprintf("c2-%d", i), base: "http://" + testbroker.FreeAddr(t)}
 		args := []string{"serve", "--data-dir", dir, "--http-listen", strings.TrimPrefix(in.base, "http://"),
 			"--mqtt-listen", testbroker.FreeAddr(t), "--store", storeURL, "--broker", mq.URL(),
-			"--instance-id", in.name, "--log-level", "warn"}
+			"--instance-id", in.name, "--log-level", "warn",
+			// The devices connect before they get their first command
+			// (docs/external-broker.md, pre-provisioned fleets).
+			"--deliver-unseen"}
 		if keyFile != "" {
 			args = append(args, "--master-key-file", keyFile)
 		} else {
