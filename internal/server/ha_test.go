@@ -491,8 +491,8 @@ func TestHAThreeInstances(t *testing.T) {
 	if int64(rotations) < get(&acked, "rotate") || int64(rotations) > get(&acked, "rotate")+get(&ambiguous, "rotate") {
 		t.Errorf("%d rotations of %s in the log; %d acknowledged, %d ambiguous", rotations, topic, get(&acked, "rotate"), get(&ambiguous, "rotate"))
 	}
-	if len(ticks) < 3 {
-		t.Errorf("the scheduled rule fired %d times, want several", len(ticks))
+	if len(ticks) < 2 {
+		t.Errorf("the scheduled rule fired %d times, want at least the two after the kill", len(ticks))
 	}
 	for cause, k := range ticks {
 		if k != 1 {
