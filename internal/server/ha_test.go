@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	nethttp "net/http"
 	"net/url"
 	"os/exec"
@@ -126,6 +127,39 @@ func (in *haInstance) metric(t *testing.T, name string) float64 {
 	return 0
 }
 
+// haDo is httpDo with read-your-writes: it sends minPos as
+// X-E4C2-Min-Position and returns the X-E4C2-Position of the answer.
+func haDo(t *testing.T, method, u, token string, body any, minPos uint64) (int, []byte, uint64) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := nethttp.NewRequest(method, u, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if minPos > 0 {
+		req.Header.Set(MinPositionHeader, strconv.FormatUint(minPos, 10))
+	}
+	resp, err := (&nethttp.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return 0, []byte(err.Error()), 0
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	pos, _ := strconv.ParseUint(resp.Header.Get(PositionHeader), 10, 64)
+	return resp.StatusCode, out, pos
+}
+
 // TestHAThreeInstances is the proof of issue 15: three e4c2 processes (the
 // built binary) on a 3-node JetStream cluster with replication 3 and one
 // external mosquitto, a fleet of device-library devices (200; 40 under
@@ -197,7 +231,10 @@ func TestHAThreeInstances(t *testing.T) {
 		return v.(*atomic.Int64).Load()
 	}
 	// op sends one operation until an instance acknowledges it, trying the
-	// live instances in turn starting with in.
+	// live instances in turn starting with in. Every request carries the
+	// highest log position an answer named so far (read your writes across
+	// instances: the answering instance first applies the log up to there).
+	var maxPos atomic.Uint64
 	op := func(first int, method, path string, body any, want int, kind string) []byte {
 		t.Helper()
 		var last []byte
@@ -207,7 +244,13 @@ func TestHAThreeInstances(t *testing.T) {
 			if in.dead {
 				continue
 			}
-			code, out := httpDo(t, method, in.base+path, token, body)
+			code, out, pos := haDo(t, method, in.base+path, token, body, maxPos.Load())
+			for {
+				cur := maxPos.Load()
+				if pos <= cur || maxPos.CompareAndSwap(cur, pos) {
+					break
+				}
+			}
 			if code == want {
 				count(&acked, kind)
 				return out

@@ -247,6 +247,14 @@ func TestLeasesOnJetStream(t *testing.T) {
 	if !strings.Contains(string(metrics), `e4c2_lease_state{duty="delivery",state="standby"} 1`) {
 		t.Fatalf("B's metrics do not say standby:\n%s", grepLines(string(metrics), "e4c2_lease"))
 	}
+	resp, err = nethttp.Get("http://" + b.HTTPAddr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if h := resp.Header.Get(server.LeasesHeader); h != "delivery=standby(a); schedules=standby(a)" {
+		t.Fatalf("B's /readyz %s: %q", server.LeasesHeader, h)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := a.Shutdown(ctx); err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	nethttp "net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -207,4 +209,28 @@ func (c *leaseCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(leaseTermDesc, prometheus.GaugeValue, float64(st.Term), st.Duty)
 		ch <- prometheus.MustNewConstMetric(leaseAcquiredDesc, prometheus.CounterValue, float64(st.Acquisitions), st.Duty)
 	}
+}
+
+// LeasesHeader is set on /readyz answers of an instance on a shared store:
+// each duty's lease as this instance sees it, e.g.
+// "delivery=holder(c2-a); schedules=standby(c2-b)" (the state of this
+// instance, then the holder it knows of).
+const LeasesHeader = "X-E4C2-Leases"
+
+// leaseHeaderHandler adds LeasesHeader to /readyz.
+func (s *Server) leaseHeaderHandler(next nethttp.Handler) nethttp.Handler {
+	if s.ha == nil {
+		return next
+	}
+	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		if r.URL.Path == "/readyz" {
+			var parts []string
+			for _, st := range s.LeaseStatus() {
+				holder, _, _ := strings.Cut(st.Holder, "/")
+				parts = append(parts, fmt.Sprintf("%s=%s(%s)", st.Duty, st.State, holder))
+			}
+			w.Header().Set(LeasesHeader, strings.Join(parts, "; "))
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -693,6 +693,7 @@ func (s *Server) startHTTP() error {
 	}
 	handler = s.backupHandler(handler)
 	handler = s.positionHandler(handler)
+	handler = s.leaseHeaderHandler(handler)
 	ln, err := net.Listen("tcp", s.cfg.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
