@@ -402,6 +402,11 @@ func TestHAThreeInstances(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("6 concurrent rotations through 3 instances on every device in %v", converged("every device to hold the key after concurrent rotations").Round(10*time.Millisecond))
+	for _, in := range ins {
+		t.Logf("%s: broker unavailable waits %v, retries %v, store conflicts %v, log subscription drops %v", in.name, in.metric(t, "e4c2_delivery_broker_unavailable_total"),
+			in.metric(t, "e4c2_delivery_retries_total"), in.metric(t, `e4c2_store_appends_total{outcome="conflict"}`), in.metric(t, "e4c2_log_subscription_drops_total"))
+	}
+	t.Logf("key exports answered 503 position_not_reached (an instance's read models lagging): %d", get(&ambiguous, "export"))
 
 	// Kill -9 the delivery lease holder in the middle of a fan-out.
 	var holder *haInstance
