@@ -57,6 +57,40 @@ type Options struct {
 	// work on an immutable copy or a full disk. Every write fails with
 	// eventstore.ErrReadOnly.
 	ReadOnly bool
+
+	// rebuildFreelist writes no freelist at commit (the former default;
+	// benchmarks compare both).
+	rebuildFreelist bool
+}
+
+// openBolt opens the bbolt file. Durability: bolt fsyncs every commit
+// unless NoSync is set; it is not. The freelist is written at each commit,
+// so that an open reads one page instead of every page of the file (which
+// took seconds on a log of millions of events). A file written without a
+// freelist gets one at its first read-write open (one commit); on a full
+// disk that commit fails and the file is opened as before, its freelist
+// rebuilt. A large initial mmap avoids remapping (which waits for readers)
+// as the file grows. The file itself still grows only as needed.
+func openBolt(path string, timeout time.Duration, opts *Options) (*bolt.DB, error) {
+	open := func(noSync bool) (db *bolt.DB, err error) {
+		err = protect(func() error {
+			var err error
+			db, err = bolt.Open(path, 0o600, &bolt.Options{
+				Timeout:         timeout,
+				FreelistType:    bolt.FreelistMapType,
+				NoFreelistSync:  noSync,
+				InitialMmapSize: initialMmap,
+				ReadOnly:        opts.ReadOnly,
+			})
+			return err
+		})
+		return db, err
+	}
+	db, err := open(opts.rebuildFreelist)
+	if err != nil && !opts.rebuildFreelist && errors.Is(noSpace(err), eventstore.ErrNoSpace) {
+		db, err = open(true)
+	}
+	return db, err
 }
 
 // Store is the bolt-backed event log.
@@ -64,6 +98,7 @@ type Store struct {
 	db       *bolt.DB
 	path     string
 	readOnly bool
+	walked   bool     // Open walked every page (no clean-close marker matched)
 	side     *os.File // the <path>.pos sidecar (nil read-only)
 	closed   atomic.Bool
 	head     *notify.Head
@@ -118,8 +153,12 @@ const fileGrowth = 1 << 20
 // damaged page becomes an error, and a file that ends before the last
 // acknowledged position (recorded in the <path>.pos sidecar) lost a
 // transaction. Each of these returns an error wrapping
-// eventstore.ErrDamaged. Open writes nothing to an existing file (so it
-// works on a full disk); a read-only Open writes nothing at all.
+// eventstore.ErrDamaged. A read-write Open also walks every page
+// (checkPages) unless the clean-close marker shows the file unchanged
+// since a clean Close. Open writes nothing to an existing file (so it
+// works on a full disk), except the one commit that gives a file written
+// without a freelist its freelist (skipped on a full disk); a read-only
+// Open writes nothing at all.
 func Open(path string, opts *Options) (*Store, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -129,32 +168,20 @@ func Open(path string, opts *Options) (*Store, error) {
 		timeout = 2 * time.Second
 	}
 	fallback, err := precheck(path)
-	if err == nil && !opts.ReadOnly {
-		// A read-write open rebuilds the freelist by scanning every page
-		// on a goroutine of bbolt's, where a damaged page panics beyond
-		// recovery: walk the pages first.
+	walked := false
+	if err == nil && !opts.ReadOnly && !consumeClean(path) {
+		// A damaged page must be found here, before bbolt reads it on a
+		// goroutine of its own where a panic cannot be recovered (the
+		// freelist rebuild of a file written without one): walk the pages,
+		// unless the file is exactly as a clean Close left it (see
+		// cleanclose.go). The pages are walked after every crash.
 		err = checkPages(path)
+		walked = true
 	}
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	// Durability: bolt fsyncs every commit unless NoSync is set; it is not.
-	// The freelist is not written at each commit (it is rebuilt at open),
-	// which saves pages per commit without weakening durability; a large
-	// initial mmap avoids remapping (which waits for readers) as the file
-	// grows. The file itself still grows only as needed.
-	var db *bolt.DB
-	err = protect(func() error {
-		var err error
-		db, err = bolt.Open(path, 0o600, &bolt.Options{
-			Timeout:         timeout,
-			FreelistType:    bolt.FreelistMapType,
-			NoFreelistSync:  true,
-			InitialMmapSize: initialMmap,
-			ReadOnly:        opts.ReadOnly,
-		})
-		return err
-	})
+	db, err := openBolt(path, timeout, opts)
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
@@ -170,6 +197,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		done:     make(chan struct{}),
 		exited:   make(chan struct{}),
 		heads:    make(map[string]eventstore.StreamHead),
+		walked:   walked,
 	}
 	last, err := s.load()
 	if err == nil {
@@ -866,7 +894,9 @@ func (s *Store) SaveKeyring(ctx context.Context, keyring []byte) error {
 }
 
 // Close stops the committer (queued appends fail with ErrClosed), ends the
-// subscriptions and closes the file. Later calls return ErrClosed.
+// subscriptions and closes the file, leaving the clean-close marker that
+// spares the next Open the walk of every page. Later calls return
+// ErrClosed.
 //
 // Close needs no free space: the pending stream-index entries are flushed
 // when possible, and a flush that fails for want of space is dropped (Open
@@ -888,6 +918,11 @@ func (s *Store) Close() error {
 	}
 	if s.side != nil {
 		_ = s.side.Close()
+	}
+	if !s.readOnly && ferr == nil {
+		// Nothing writes to the file any more, and the lock is still held:
+		// no other process can change it before the marker describes it.
+		markClean(s.path)
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close: %w", err)
