@@ -83,9 +83,9 @@ func BenchmarkBaselineFsync(b *testing.B) {
 // default) and with it rebuilt at open instead (freelist=rebuilt, the
 // former default), so that one run compares them.
 func BenchmarkAppend(b *testing.B) {
-	for _, fl := range []string{"written", "rebuilt"} {
-		for _, writers := range []int{1, 8, 64} {
-			b.Run("freelist="+fl+"/writers="+strconv.Itoa(writers), func(b *testing.B) {
+	for _, writers := range []int{1, 8, 64} {
+		for _, fl := range []string{"written", "rebuilt"} {
+			b.Run("writers="+strconv.Itoa(writers)+"/freelist="+fl, func(b *testing.B) {
 				benchAppend(b, writers, &Options{rebuildFreelist: fl == "rebuilt"})
 			})
 		}

@@ -77,6 +77,9 @@ func BenchmarkServerStart(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		if testing.Verbose() {
+			b.Logf("Start returned after %v", time.Since(t0).Round(time.Millisecond))
+		}
 		for {
 			resp, err := http.Get("http://" + srv.HTTPAddr() + "/readyz")
 			if err == nil {
