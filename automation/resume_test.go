@@ -3,9 +3,9 @@ package automation
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"slices"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
