@@ -79,14 +79,14 @@ func BenchmarkBaselineFsync(b *testing.B) {
 // and 64 concurrent writers (each on its own stream with an exact expected
 // version). It reports events/s and, against a same-run bare
 // append+fsync in the same directory, the per-call latency ratio. Each
-// runs with the freelist written at every commit (freelist=written, the
-// default) and with it rebuilt at open instead (freelist=rebuilt, the
-// former default), so that one run compares them.
+// runs with the freelist written at Close only (freelist=close, the
+// default) and at every commit (freelist=commit), so that one run compares
+// them.
 func BenchmarkAppend(b *testing.B) {
 	for _, writers := range []int{1, 8, 64} {
-		for _, fl := range []string{"written", "rebuilt"} {
+		for _, fl := range []string{"close", "commit"} {
 			b.Run("writers="+strconv.Itoa(writers)+"/freelist="+fl, func(b *testing.B) {
-				benchAppend(b, writers, &Options{rebuildFreelist: fl == "rebuilt"})
+				benchAppend(b, writers, &Options{freelistEveryCommit: fl == "commit"})
 			})
 		}
 	}

@@ -72,9 +72,9 @@ func decodeClean(b []byte) (cleanState, bool) {
 
 // fileState reads what the marker records from the file at path. ok is
 // false when the file cannot be described (then it is walked): no valid
-// meta page, or a meta page without a freelist (bbolt would rebuild it by
-// reading every page on a goroutine of its own, where a damaged page
-// cannot be recovered from).
+// meta page, or a meta page without a freelist (Close could not write it:
+// bbolt would rebuild it by reading every page on a goroutine of its own,
+// where a damaged page cannot be recovered from).
 func fileState(path string) (c cleanState, ok bool) {
 	f, err := os.Open(path)
 	if err != nil {

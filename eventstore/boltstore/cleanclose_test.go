@@ -221,17 +221,17 @@ func newestMeta(t *testing.T, path string) metaPage {
 	return m0
 }
 
-// TestFreelistTransition: a file written without a freelist (the former
-// default) gets one at its first read-write open, and opens on a full
-// disk. (That commit usually fits in pages the file already holds, so the
-// disk-full case does not force openBolt's fallback to a rebuilt
-// freelist: it only checks that the upgrade does not break an open on a
-// full disk.)
-func TestFreelistTransition(t *testing.T) {
+// TestFreelistAtClose: commits write no freelist (it would cost every
+// append tens of pages on a large file); Close writes it, so the next Open
+// reads it. A store that was not closed (a crash, or a file of an older
+// version) has none: Open rebuilds it and walks the pages, and its Close
+// writes it. On a full disk Close still succeeds (without a freelist, so
+// the next Open walks).
+func TestFreelistAtClose(t *testing.T) {
 	ctx := context.Background()
-	old := func(t *testing.T, dir string) string {
+	crashed := func(t *testing.T, dir string) string {
 		path := filepath.Join(dir, "events.db")
-		s, err := Open(path, &Options{rebuildFreelist: true})
+		s, err := Open(path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,29 +240,27 @@ func TestFreelistTransition(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
+		crash(t, s)
 		if m := newestMeta(t, path); m.freelist != noFreelist {
-			t.Fatalf("the old-format file has a freelist page %d", m.freelist)
+			t.Fatalf("a commit wrote a freelist (page %d)", m.freelist)
 		}
 		return path
 	}
-	t.Run("upgraded", func(t *testing.T) {
-		path := old(t, t.TempDir())
+	t.Run("crash then clean close", func(t *testing.T) {
+		path := crashed(t, t.TempDir())
 		if !reopen(t, path) {
-			t.Fatal("a file without a freelist was not walked")
+			t.Fatal("a crashed store was not walked")
 		}
 		if m := newestMeta(t, path); m.freelist == noFreelist {
-			t.Fatal("the first read-write open wrote no freelist")
+			t.Fatal("Close wrote no freelist")
 		}
 		if reopen(t, path) {
-			t.Fatal("the upgraded, cleanly closed file was walked")
+			t.Fatal("the cleanly closed store was walked")
 		}
 	})
 	t.Run("disk full", func(t *testing.T) {
 		dir := mountTmpfs(t, "2m")
-		path := old(t, dir)
+		path := crashed(t, dir)
 		f, err := os.Create(filepath.Join(dir, "filler"))
 		if err != nil {
 			t.Fatal(err)
@@ -278,12 +276,14 @@ func TestFreelistTransition(t *testing.T) {
 		if err != nil {
 			t.Fatalf("open on a full disk: %v", err)
 		}
-		recs, err := s.ReadAll(ctx, 1, 100)
-		if err != nil || len(recs) != 50 {
+		if recs, err := s.ReadAll(ctx, 1, 100); err != nil || len(recs) != 50 {
 			t.Fatalf("read on a full disk: %d records, %v", len(recs), err)
 		}
 		if err := s.Close(); err != nil {
-			t.Fatal(err)
+			t.Fatalf("close on a full disk: %v", err)
+		}
+		if _, err := os.Stat(cleanPath(path)); err == nil && newestMeta(t, path).freelist == noFreelist {
+			t.Fatal("a clean-close marker for a file without a freelist")
 		}
 	})
 }

@@ -26,8 +26,10 @@
 // with eventstore.ErrNoSpace and Health reports it. Options.ReadOnly opens
 // the file without writing anything.
 //
-// Start-up cost: the freelist is written at each commit (an open reads one
-// page instead of rebuilding it from every page), and Close leaves a
+// Start-up cost: the last commit of Close writes bbolt's freelist (an open
+// then reads it instead of rebuilding it from every page; commits do not
+// write it, which on a large file would cost each of them tens of pages),
+// and Close leaves a
 // <file>.clean marker describing the file it closed (size, inode, a time
 // stamp set into the past, a hash of both meta pages). A read-write Open
 // consumes the marker and walks every page unless it matches: after a

@@ -40,9 +40,10 @@ var (
 // in the same run. Every iteration stops the server cleanly and drops the
 // shutdown snapshot, so each starts from the same snapshot and tail. A
 // first, untimed start verifies the whole chain once (the start-up check
-// is incremental: a served store has verified everything but its tail)
-// and, on a log written before the freelist was kept in the file, writes
-// it; it is reported as first-ms. Left out: the process start and the
+// is incremental: a served store has verified everything but its tail),
+// on a log written before the freelist was kept in the file writes it,
+// and waits for the rule engine to have evaluated the log once; it is
+// reported as first-ms (until ready). Left out: the process start and the
 // master key derivation of a passphrase (a key file is used).
 func BenchmarkServerStart(b *testing.B) {
 	n := *serverStartEvents
@@ -101,8 +102,16 @@ func BenchmarkServerStart(b *testing.B) {
 		dropNewer(b)
 	}
 	srv, first := start(b, cfg)
+	// A log without an automation checkpoint (this one: written without a
+	// server) is evaluated by the rule engine from position 1, in the
+	// background; let it finish here, as a served data directory has, so
+	// that it does not compete with the measured starts.
+	t0 := time.Now()
+	for srv.Rules().Position() < uint64(n) {
+		time.Sleep(100 * time.Millisecond)
+	}
 	shutdown(b, srv)
-	b.Logf("first start (whole chain verified once): %v", first.Round(time.Millisecond))
+	b.Logf("first start (whole chain verified once): %v; rule engine caught up %v later", first.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 	for _, mode := range []string{"snapshot", "full"} {
 		b.Run(fmt.Sprintf("%s/events=%d", mode, n), func(b *testing.B) {
 			cfg := cfg
