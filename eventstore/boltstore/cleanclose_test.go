@@ -287,3 +287,27 @@ func TestFreelistAtClose(t *testing.T) {
 		}
 	})
 }
+
+// TestCloseWithoutWritesKeepsTheFile: a session that wrote nothing (a
+// start refused on a damaged log) leaves the file byte for byte as it
+// found it; only the time stamp and the marker change.
+func TestCloseWithoutWritesKeepsTheFile(t *testing.T) {
+	path := closedStoreFile(t)
+	before := fileSum(t, path)
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadAll(context.Background(), 1, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fileSum(t, path) != before {
+		t.Fatal("an open and close without writes changed the file")
+	}
+	if reopen(t, path) {
+		t.Fatal("the unchanged store was walked")
+	}
+}

@@ -92,6 +92,7 @@ type Store struct {
 	path     string
 	readOnly bool
 	walked   bool     // Open walked every page (no clean-close marker matched)
+	openTxid int      // the file's transaction id when opened
 	side     *os.File // the <path>.pos sidecar (nil read-only)
 	closed   atomic.Bool
 	head     *notify.Head
@@ -190,6 +191,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		heads:    make(map[string]eventstore.StreamHead),
 		walked:   walked,
 	}
+	s.openTxid = s.txid()
 	last, err := s.load()
 	if err == nil {
 		err = checkSidecar(path, last, fallback)
@@ -354,6 +356,19 @@ func (s *Store) loadIndex(tx *bolt.Tx, upgrade bool) (uint64, error) {
 		}
 	}
 	return last, nil
+}
+
+// txid returns the id of the file's newest transaction (-1 when it
+// cannot be read).
+func (s *Store) txid() int {
+	id := -1
+	_ = protect(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			id = tx.ID()
+			return nil
+		})
+	})
+	return id
 }
 
 // Path returns the file of the store.
@@ -905,12 +920,18 @@ func (s *Store) Close() error {
 	if !s.readOnly {
 		// The last commit writes the freelist, so that the next Open
 		// reads it instead of rebuilding it from every page. No writer is
-		// left: the field is read by commits only.
+		// left: the field is read by commits only. A session that wrote
+		// nothing leaves the file as it found it, byte for byte (a start
+		// refused on a damaged log must not touch the evidence).
+		wrote := s.txid() != s.openTxid
+		s.mu.RLock()
+		pending := len(s.pending) > 0
+		s.mu.RUnlock()
 		s.db.NoFreelistSync = false
 		if ferr = s.flush(); errors.Is(ferr, eventstore.ErrNoSpace) {
 			ferr = nil
 		}
-		if ferr == nil {
+		if ferr == nil && wrote && !pending {
 			// Nothing to flush commits nothing: an empty commit writes the
 			// freelist (without space it fails, and the next Open rebuilds
 			// the freelist and walks the pages, as after a crash).
