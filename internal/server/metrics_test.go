@@ -10,34 +10,19 @@ import (
 
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
-	"github.com/e4c2/e4c2/eventstore/memstore"
-	"github.com/e4c2/e4c2/eventstore/sealing"
+	"github.com/e4c2/e4c2/internal/c2test"
 	"github.com/e4c2/e4c2/suites/core"
-	"github.com/e4c2/e4c2/suites/standard"
 )
 
-// TestMetricsFleet checks e4c2_devices{status} and the confirmation
-// counter against the service's sync state.
+// TestMetricsFleet checks e4c2_devices{status}, the released and waiting
+// gauges and the confirmation counter against the service's sync state.
 func TestMetricsFleet(t *testing.T) {
 	ctx := context.Background()
-	store := memstore.New()
-	master, err := sealing.MasterKeyFromBytes(bytes.Repeat([]byte{0x42}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := sealing.OpenKeyring(ctx, store, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := c2.New(c2.Config{Store: store, Sealer: kr, Suite: standard.New(), Mode: core.SymKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+	svc, _ := c2test.Service(t, core.SymKey)
 	m := newMetrics()
 	m.watchService(svc)
 	o := c2.Origin{Actor: "test"}
-	for _, n := range []string{"a", "b", "c"} {
+	for _, n := range []string{"a", "b", "c", "d"} {
 		if _, err := svc.NewClient(ctx, o, c2.ByName(n), bytes.Repeat([]byte{1}, 32), domain.RoleBoth); err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +30,10 @@ func TestMetricsFleet(t *testing.T) {
 	if _, err := svc.NewTopic(ctx, o, "t"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.AttachClients(ctx, o, "t", []c2.ClientRef{c2.ByName("a"), c2.ByName("b")}); err != nil {
+	if _, err := svc.AttachClients(ctx, o, "t", []c2.ClientRef{c2.ByName("a"), c2.ByName("b"), c2.ByName("c")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Release(ctx, o, c2.ByName("d")); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"a", "b"} {
@@ -79,7 +67,9 @@ func TestMetricsFleet(t *testing.T) {
 	for name, want := range map[string]float64{
 		"e4c2_devices{status=in_sync}":    1, // a: seen, its command confirmed
 		"e4c2_devices{status=lagging}":    1, // b: seen, a command pending
-		"e4c2_devices{status=never_seen}": 1, // c
+		"e4c2_devices{status=never_seen}": 2, // c, d
+		"e4c2_devices_released":           1, // d
+		"e4c2_commands_waiting_unseen":    1, // c's SetTopicKey
 		"e4c2_commands_confirmed_total":   1,
 	} {
 		if v, ok := got[name]; !ok || v != want {
