@@ -1,10 +1,14 @@
 package server
 
 import (
+	"context"
 	nethttp "net/http"
+	"time"
 
 	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/projections"
 	httpapi "github.com/e4c2/e4c2/transport/http"
+	"github.com/e4c2/e4c2/transport/http/console"
 )
 
 // apiConfig is the part of the API's configuration that comes from the
@@ -25,9 +29,25 @@ func (s *Server) apiHandler(metricsHandler nethttp.Handler) (nethttp.Handler, fu
 	hc.RateLimit, hc.RateBurst = s.cfg.APIRate, s.cfg.APIBurst
 	hc.Ready = s.ready
 	hc.Rules = httpapi.NewEngineRules(s.rules)
-	api, err := httpapi.New(hc, httpapi.NewServiceBackend(s.svc), s.log.With("component", "http"))
+	backend := httpapi.NewServiceBackend(s.svc)
+	api, err := httpapi.New(hc, backend, s.log.With("component", "http"))
 	if err != nil {
 		return nil, nil, err
 	}
-	return api.Handler(), api.Close, nil
+	ui, err := console.New(console.Config{
+		Backend:  backend,
+		Rules:    hc.Rules,
+		Ready:    s.ready,
+		Position: s.svc.Position,
+		AsOf: func(ctx context.Context, at time.Time) (*projections.KeyState, uint64, error) {
+			return s.svc.StateAsOf(ctx, projections.AsOf{Time: at})
+		},
+		TLS:    hc.TLS,
+		Logger: s.log.With("component", "console"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	closeAll := func() { api.Close(); ui.Close() }
+	return console.Mount(ui, api.Handler()), closeAll, nil
 }
