@@ -1,0 +1,251 @@
+package console_test
+
+import (
+	"context"
+	"encoding/hex"
+	"io"
+	nethttp "net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/e4c2/e4c2/c2"
+	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/projections"
+)
+
+// session is a Go HTTP client logged in to the console: what a script
+// crafting its own requests can do with a token.
+type session struct {
+	t    *testing.T
+	base string
+	hc   *nethttp.Client
+}
+
+func newSession(t *testing.T, base string) *session {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &nethttp.Client{Jar: jar, CheckRedirect: func(*nethttp.Request, []*nethttp.Request) error { return nethttp.ErrUseLastResponse }}
+	return &session{t: t, base: base, hc: hc}
+}
+
+func (s *session) get(path string) (*nethttp.Response, string) {
+	s.t.Helper()
+	resp, err := s.hc.Get(s.base + path)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func (s *session) post(path string, form url.Values, header map[string]string) (*nethttp.Response, string) {
+	s.t.Helper()
+	req, err := nethttp.NewRequest(nethttp.MethodPost, s.base+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+// csrf reads a page's CSRF token.
+func (s *session) csrf(path string) string {
+	s.t.Helper()
+	_, body := s.get(path)
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		s.t.Fatalf("no CSRF token on %s", path)
+	}
+	return m[1]
+}
+
+// login logs in through the form, as a browser would.
+func (s *session) login(token string) {
+	s.t.Helper()
+	tok := s.csrf("/ui/login")
+	resp, _ := s.post("/ui/login", url.Values{"csrf": {tok}, "token": {token}}, nil)
+	if resp.StatusCode != nethttp.StatusSeeOther || resp.Header.Get("Location") != "/ui/" {
+		s.t.Fatalf("login: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestConsoleSecurity checks, with crafted requests, what the browser
+// test cannot see: headers and cookie flags, that a reader cannot submit
+// a mutating form, the CSRF and cross-site checks, confirmations, and
+// attribution of console actions to the token.
+func TestConsoleSecurity(t *testing.T) {
+	srv, adminToken := startServer(t)
+	svc := srv.Service()
+	ctx := context.Background()
+	base := "http://" + srv.HTTPAddr()
+	key, _ := svc.Suite().GenerateKey()
+	if _, err := svc.NewClient(ctx, c2.Origin{Actor: "test"}, c2.ByName("dev-1"), key, domain.RoleBoth); err != nil {
+		t.Fatal(err)
+	}
+	readerSecret, _, err := svc.CreateToken(ctx, c2.Origin{Actor: "test"}, "viewer", domain.TokenReader)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	anon := newSession(t, base)
+	resp, _ := anon.get("/")
+	if resp.StatusCode != nethttp.StatusFound || resp.Header.Get("Location") != "/ui/" {
+		t.Fatalf("GET / = %d to %q, want a redirect to /ui/", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, _ = anon.get("/ui/clients")
+	if resp.StatusCode != nethttp.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/ui/login") {
+		t.Fatalf("a page without session = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, _ = anon.get("/ui/login")
+	h := resp.Header
+	for name, want := range map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+		"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"} {
+		if got := h.Get(name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	csp := h.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "default-src 'none'") ||
+		strings.Contains(csp, "unsafe") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("CSP %q is not strict", csp)
+	}
+	// A login without the form's CSRF token is refused.
+	resp, _ = newSession(t, base).post("/ui/login", url.Values{"token": {adminToken}, "csrf": {"x"}}, nil)
+	if resp.StatusCode != nethttp.StatusForbidden || len(resp.Cookies()) > 0 && resp.Cookies()[0].Name == "e4c2_session" && resp.Cookies()[0].Value != "" {
+		t.Fatalf("login without CSRF: %d", resp.StatusCode)
+	}
+	// A wrong token gets no session.
+	bad := newSession(t, base)
+	tok := bad.csrf("/ui/login")
+	if resp, _ := bad.post("/ui/login", url.Values{"csrf": {tok}, "token": {"e4c2_nope"}}, nil); resp.StatusCode != nethttp.StatusUnauthorized {
+		t.Fatalf("login with a wrong token: %d", resp.StatusCode)
+	}
+
+	// The session cookie: HttpOnly, SameSite=Strict, scoped, bounded.
+	admin := newSession(t, base)
+	tok = admin.csrf("/ui/login")
+	resp, _ = admin.post("/ui/login", url.Values{"csrf": {tok}, "token": {adminToken}}, nil)
+	var sc *nethttp.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "e4c2_session" {
+			sc = c
+		}
+	}
+	if sc == nil || !sc.HttpOnly || sc.SameSite != nethttp.SameSiteStrictMode || sc.Path != "/ui/" || sc.MaxAge <= 0 || sc.MaxAge > 24*3600 {
+		t.Fatalf("session cookie %+v", sc)
+	}
+	if strings.Contains(sc.Value, adminToken) {
+		t.Fatal("the session cookie holds the token")
+	}
+
+	// A reader cannot submit a mutating form, even with a valid CSRF token.
+	reader := newSession(t, base)
+	reader.login(readerSecret)
+	rt := reader.csrf("/ui/clients")
+	for path, form := range map[string]url.Values{
+		"/ui/client/remove": {"client": {"dev-1"}, "confirm": {"yes"}},
+		"/ui/client/attach": {"client": {"dev-1"}, "topic": {"t"}},
+		"/ui/topics/new":    {"name": {"reader-topic"}},
+		"/ui/c2key/rotate":  {"confirm": {"yes"}},
+		"/ui/tokens/new":    {"name": {"escalate"}, "role": {"admin"}},
+	} {
+		form.Set("csrf", rt)
+		if resp, _ := reader.post(path, form, nil); resp.StatusCode != nethttp.StatusForbidden {
+			t.Errorf("reader POST %s = %d, want 403", path, resp.StatusCode)
+		}
+	}
+	if _, err := svc.Client(c2.ByName("dev-1")); err != nil {
+		t.Fatalf("a reader's post removed the client: %v", err)
+	}
+	if _, err := svc.Topic("reader-topic"); err == nil {
+		t.Fatal("a reader's post created a topic")
+	}
+	if _, err := svc.Token("escalate"); err == nil {
+		t.Fatal("a reader's post created a token")
+	}
+
+	// An admin without the CSRF token, or from another site, is refused.
+	at := admin.csrf("/ui/clients")
+	form := url.Values{"client": {"dev-1"}, "topic": {"plant"}}
+	if _, err := svc.NewTopic(ctx, c2.Origin{Actor: "test"}, "plant"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := admin.post("/ui/client/attach", form, nil); resp.StatusCode != nethttp.StatusForbidden {
+		t.Errorf("POST without CSRF token = %d", resp.StatusCode)
+	}
+	form.Set("csrf", strings.Repeat("0", len(at)))
+	if resp, _ := admin.post("/ui/client/attach", form, nil); resp.StatusCode != nethttp.StatusForbidden {
+		t.Errorf("POST with a wrong CSRF token = %d", resp.StatusCode)
+	}
+	form.Set("csrf", at)
+	for _, hdr := range []map[string]string{{"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}, {"Origin": "http://evil.example"}} {
+		if resp, _ := admin.post("/ui/client/attach", form, hdr); resp.StatusCode != nethttp.StatusForbidden {
+			t.Errorf("POST with %v = %d, want 403", hdr, resp.StatusCode)
+		}
+	}
+	if ci, _ := svc.Client(c2.ByName("dev-1")); ci.Topics != 0 {
+		t.Fatal("a refused post attached the client")
+	}
+	// The same post, same-origin with the token, works and is attributed
+	// to the token, with the console's correlation id.
+	if resp, _ := admin.post("/ui/client/attach", form, map[string]string{"Origin": base}); resp.StatusCode != nethttp.StatusSeeOther {
+		t.Fatalf("attach = %d", resp.StatusCode)
+	}
+	es, _ := svc.Audit(projections.AuditQuery{Type: "topic.client_linked.v1"})
+	if len(es) != 1 || es[0].Actor != "token:admin" || !strings.HasPrefix(es[0].CorrelationID, "ui-") {
+		t.Fatalf("link attributed as %+v", es)
+	}
+	// A destructive action without confirmation goes to its confirmation
+	// page and changes nothing.
+	resp, _ = admin.post("/ui/client/remove", url.Values{"client": {"dev-1"}, "csrf": {at}}, nil)
+	if resp.StatusCode != nethttp.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/ui/confirm?") {
+		t.Fatalf("unconfirmed remove = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, page := admin.get(resp.Header.Get("Location"))
+	if !strings.Contains(page, "unlinked from 1 topic: plant") {
+		t.Errorf("the confirmation does not name the change:\n%s", page)
+	}
+	if _, err := svc.Client(c2.ByName("dev-1")); err != nil {
+		t.Fatal("an unconfirmed remove removed the client")
+	}
+	if strings.Contains(page, hex.EncodeToString(key)) {
+		t.Fatal("a page shows the client's key")
+	}
+
+	// Revoking the token ends the session at its next request.
+	if _, err := svc.RevokeToken(ctx, c2.Origin{Actor: "test"}, "viewer"); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ = reader.get("/ui/clients")
+	if resp.StatusCode != nethttp.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "revoked") {
+		t.Fatalf("after revocation: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Logging out ends the session too.
+	if resp, _ := admin.post("/ui/logout", url.Values{"csrf": {at}}, nil); resp.StatusCode != nethttp.StatusSeeOther {
+		t.Fatalf("logout = %d", resp.StatusCode)
+	}
+	// ... on the server: the old cookie, replayed, is worth nothing.
+	replay := newSession(t, base)
+	u, _ := url.Parse(base + "/ui/")
+	replay.hc.Jar.SetCookies(u, []*nethttp.Cookie{{Name: sc.Name, Value: sc.Value, Path: "/ui/"}})
+	if resp, _ := replay.get("/ui/"); resp.StatusCode != nethttp.StatusSeeOther {
+		t.Fatalf("the cookie of a logged-out session still opens the overview (%d)", resp.StatusCode)
+	}
+}
