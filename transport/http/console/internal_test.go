@@ -1,0 +1,138 @@
+package console
+
+import (
+	"crypto/sha256"
+	"io/fs"
+	nethttp "net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	httpapi "github.com/e4c2/e4c2/transport/http"
+)
+
+// TestSessionLifetime: a session ends after its lifetime even when in
+// use, and after its idle time when not.
+func TestSessionLifetime(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	st := newSessionStore(time.Hour, 10*time.Minute, func() time.Time { return now })
+	id := st.create(sha256.Sum256([]byte("tok")), "ops", httpapi.RoleOperator)
+	for i := 0; i < 5; i++ { // used every 9 minutes: alive until the hour
+		now = now.Add(9 * time.Minute)
+		if _, _, ok := st.get(id); !ok {
+			t.Fatalf("session ended after %d uses", i)
+		}
+	}
+	now = now.Add(9 * time.Minute) // 54 min
+	if _, _, ok := st.get(id); !ok {
+		t.Fatal("session ended before its lifetime")
+	}
+	now = now.Add(7 * time.Minute) // 61 min
+	if _, _, ok := st.get(id); ok {
+		t.Fatal("session outlived its lifetime")
+	}
+	id = st.create(sha256.Sum256([]byte("tok")), "ops", httpapi.RoleOperator)
+	now = now.Add(10 * time.Minute)
+	if _, _, ok := st.get(id); ok {
+		t.Fatal("an idle session did not end")
+	}
+	if _, _, ok := st.get("not-a-session"); ok {
+		t.Fatal("an unknown id opened a session")
+	}
+}
+
+// TestSessionsBounded: the store never holds more than maxSessions.
+func TestSessionsBounded(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	st := newSessionStore(time.Hour, time.Hour, func() time.Time { now = now.Add(time.Millisecond); return now })
+	first := st.create([32]byte{}, "a", httpapi.RoleReader)
+	for i := 0; i < maxSessions+10; i++ {
+		st.create([32]byte{}, "a", httpapi.RoleReader)
+	}
+	if n := len(st.m); n > maxSessions {
+		t.Fatalf("%d sessions kept", n)
+	}
+	if _, _, ok := st.get(first); ok {
+		t.Fatal("the oldest session survived the bound")
+	}
+}
+
+// TestTemplatesHaveNoInlineCode: the CSP forbids inline script and style,
+// so no template may rely on them (they would silently not work).
+func TestTemplatesHaveNoInlineCode(t *testing.T) {
+	bad := []*regexp.Regexp{
+		regexp.MustCompile(`<script(\s[^>]*)?>[^<]`), // inline script body
+		regexp.MustCompile(`<script(?:\s[^>]*)?>`),   // checked below for src
+		regexp.MustCompile(`\son[a-z]+\s*=`),         // event handler attributes
+		regexp.MustCompile(`\sstyle\s*=`),            // inline style
+		regexp.MustCompile(`<style`),                 // style element
+		regexp.MustCompile(`(?i)javascript:`),        // script URLs
+		regexp.MustCompile(`https?://`),              // no CDN, nothing off-site
+	}
+	err := fs.WalkDir(templateFS, "templates", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(templateFS, path)
+		if err != nil {
+			return err
+		}
+		s := string(b)
+		for i, re := range bad {
+			for _, m := range re.FindAllString(s, -1) {
+				if i == 1 && strings.Contains(m, ` src="`) {
+					continue
+				}
+				t.Errorf("%s: %q", path, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := fs.ReadFile(staticFS, "static/console.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, forbidden := range []string{"innerHTML", "eval(", "new Function", "document.write"} {
+		if strings.Contains(string(js), forbidden) {
+			t.Errorf("console.js uses %s", forbidden)
+		}
+	}
+}
+
+func TestCrossSite(t *testing.T) {
+	for _, c := range []struct {
+		site, origin, host string
+		want               bool
+	}{
+		{"same-origin", "", "a:1", false},
+		{"none", "", "a:1", false},
+		{"same-site", "", "a:1", true},
+		{"cross-site", "", "a:1", true},
+		{"", "http://a:1", "a:1", false},
+		{"", "http://b:1", "a:1", true},
+		{"", "null", "a:1", false},
+		{"", "", "a:1", false},
+	} {
+		r := newRequest(c.site, c.origin, c.host)
+		if got := crossSite(r); got != c.want {
+			t.Errorf("Sec-Fetch-Site %q Origin %q Host %q: cross-site %v, want %v", c.site, c.origin, c.host, got, c.want)
+		}
+	}
+}
+
+func newRequest(site, origin, host string) *nethttp.Request {
+	r := httptest.NewRequest(nethttp.MethodPost, "http://"+host+"/ui/x", nil)
+	r.Host = host
+	if site != "" {
+		r.Header.Set("Sec-Fetch-Site", site)
+	}
+	if origin != "" {
+		r.Header.Set("Origin", origin)
+	}
+	return r
+}
