@@ -157,7 +157,7 @@ func (b *browser) screenshot(name string) {
 	if b.shot == "" {
 		return
 	}
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -260,7 +260,6 @@ func TestConsoleInBrowser(t *testing.T) {
 	if who := b.text("#whoami"); who != "token:admin" {
 		t.Fatalf("logged in as %q", who)
 	}
-	b.screenshot("overview")
 
 	// Register a client through the form; then the device connects.
 	dev := newDeviceKey(t, srv, "sensor-1")
@@ -336,6 +335,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	if where := b.text("#rule-error-where"); !strings.Contains(where, "trigger.event: line 2, column") {
 		t.Fatalf("compile error shown as %q, want its line and column", where)
 	}
+	if ex := b.text("#rule-error-excerpt"); !strings.Contains(ex, "== \"topic.client_linked.v1\"") || !strings.Contains(ex, "^") {
+		t.Fatalf("compile error excerpt %q", ex)
+	}
 	b.screenshot("rule-error")
 	b.do("fix the rule and dry-run it against the link event",
 		chromedp.Clear(chromedp.CSS("#rule-trigger")),
@@ -386,11 +388,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.poll("see the live event", `[...document.querySelectorAll("#live-events td")].some(td => td.textContent === "live/appears")`)
 	b.screenshot("events")
+	b.open("/ui/", "#count-clients")
+	if n := b.text("#count-clients"); n != "1" {
+		t.Fatalf("overview counts %s clients", n)
+	}
+	b.screenshot("overview")
+	b.open("/ui/clients", "#client-list")
+	b.screenshot("clients")
 
 	// Tokens: an operator and a reader, each secret shown once.
 	opsToken := b.createToken("ops", "operator")
 	readerToken := b.createToken("viewer", "reader")
 	secrets["ops token"], secrets["reader token"] = []byte(opsToken), []byte(readerToken)
+	b.open("/ui/tokens", "#token-list") // the list: no secret in the picture
 	b.screenshot("tokens")
 
 	// A cross-site form post is refused (and changes nothing).

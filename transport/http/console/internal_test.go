@@ -136,3 +136,20 @@ func newRequest(site, origin, host string) *nethttp.Request {
 	}
 	return r
 }
+
+func TestExcerpt(t *testing.T) {
+	for _, c := range []struct {
+		text         string
+		line, column int
+		want         string
+	}{
+		{"a ==\n  == b", 2, 2, "  == b\n  ^"},
+		{"é == x", 1, 2, "é == x\n  ^"},
+		{"x", 2, 0, ""},
+		{"x", 1, 5, ""},
+	} {
+		if got := excerpt(c.text, c.line, c.column); got != c.want {
+			t.Errorf("excerpt(%q, %d, %d) = %q, want %q", c.text, c.line, c.column, got, c.want)
+		}
+	}
+}

@@ -45,6 +45,7 @@ type ruleForm struct {
 	ErrField     string
 	ErrLine      int
 	ErrColumn    int
+	ErrExcerpt   string // the line in error with a caret under the column
 	Plan         *automation.Plan
 	Samples      []httpapi.AuditEntry
 	SamplePos    string
@@ -63,6 +64,33 @@ func formOf(r automation.Rule) ruleForm {
 		f.TriggerKind, f.Trigger = "event", r.Spec.Trigger.Event
 	}
 	return f
+}
+
+// fieldText is the text of a form field named as a compile error names it.
+func (f ruleForm) fieldText(field string) string {
+	switch field {
+	case "trigger.event":
+		return f.Trigger
+	case "targets":
+		return f.Targets
+	case "action.topic":
+		return f.ActionTopic
+	}
+	return ""
+}
+
+// excerpt is line (1-based) of text with a caret under column (0-based,
+// in runes), or "" when the position is not in the text.
+func excerpt(text string, line, column int) string {
+	lines := strings.Split(text, "\n")
+	if line < 1 || line > len(lines) {
+		return ""
+	}
+	l := strings.TrimRight(lines[line-1], "\r")
+	if column < 0 || column > len([]rune(l)) {
+		return ""
+	}
+	return l + "\n" + strings.Repeat(" ", column) + "^"
 }
 
 // spec builds a rule spec from the form.
@@ -163,6 +191,7 @@ func (c *Console) saveRule(q *req) error {
 		if errors.As(err, &ce) {
 			f.ErrField, f.ErrLine, f.ErrColumn = ce.Field, ce.Line, ce.Column
 			f.Error = ce.Message
+			f.ErrExcerpt = excerpt(f.fieldText(ce.Field), ce.Line, ce.Column)
 		}
 		return c.showForm(q, f, nethttp.StatusUnprocessableEntity)
 	}
