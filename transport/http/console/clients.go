@@ -70,6 +70,10 @@ func (c *Console) clients(q *req) error {
 // searchClients scans the clients from cursor for names containing
 // query (case-insensitive) until a page is full; next resumes the scan.
 func (c *Console) searchClients(ctx context.Context, query, cursor string) ([]httpapi.Client, string, error) {
+	if s, ok := c.api.(httpapi.ClientSearcher); ok {
+		pg, err := s.SearchClients(ctx, query, httpapi.PageRequest{Cursor: cursor, Limit: searchLimit})
+		return pg.Items, pg.Next, err
+	}
 	needle := strings.ToLower(query)
 	var out []httpapi.Client
 	for {
