@@ -42,8 +42,9 @@ func (s *Server) apiHandler(metricsHandler nethttp.Handler) (nethttp.Handler, fu
 		AsOf: func(ctx context.Context, at time.Time) (*projections.KeyState, uint64, error) {
 			return s.svc.StateAsOf(ctx, projections.AsOf{Time: at})
 		},
-		TLS:    hc.TLS,
-		Logger: s.log.With("component", "console"),
+		TLS:      hc.TLS,
+		ReadOnly: s.cfg.ReadOnly,
+		Logger:   s.log.With("component", "console"),
 	})
 	if err != nil {
 		return nil, nil, err

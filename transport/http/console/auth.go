@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	nethttp "net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	httpapi "github.com/e4c2/e4c2/transport/http"
@@ -67,6 +69,7 @@ func (e *statusError) Error() string { return e.msg }
 
 var (
 	errCrossSite = &statusError{nethttp.StatusForbidden, "cross-site request refused"}
+	errReadOnly  = &statusError{nethttp.StatusForbidden, "the server runs --read-only (forensics): no change is accepted"}
 	errCSRF      = &statusError{nethttp.StatusForbidden, "the form has expired or was not sent by this console (CSRF check failed): reload the page and try again"}
 )
 
@@ -111,7 +114,12 @@ func (c *Console) wrap(rt route) nethttp.Handler {
 			c.toLogin(q, msg)
 			return
 		}
+		v.ReadOnly = c.cfg.ReadOnly
 		q.s = v
+		if mutating && c.cfg.ReadOnly && rt.role != httpapi.RoleReader {
+			c.fail(q, errReadOnly)
+			return
+		}
 		if rank(v.Role) < rank(rt.role) {
 			c.fail(q, &statusError{nethttp.StatusForbidden, fmt.Sprintf("role %s may not do this (needs %s)", v.Role, rt.role)})
 			return
@@ -207,6 +215,11 @@ func (c *Console) showLogin(q *req, msg string, status int) error {
 // login exchanges an API token for a session.
 func (c *Console) login(q *req) error {
 	r := q.r
+	ip := peerIP(r)
+	if wait, blocked := c.loginFail.blocked(ip); blocked {
+		q.w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		return c.showLogin(q, "too many failed logins from this address; retry later", nethttp.StatusTooManyRequests)
+	}
 	r.Body = nethttp.MaxBytesReader(q.w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		return &statusError{nethttp.StatusBadRequest, "bad form"}
@@ -222,6 +235,7 @@ func (c *Console) login(q *req) error {
 	sum := sha256.Sum256([]byte(secret))
 	tok, err := c.api.TokenByHash(r.Context(), sum)
 	if err != nil || subtle.ConstantTimeCompare(tok.Hash[:], sum[:]) != 1 || !tok.Role.Valid() {
+		c.loginFail.fail(ip)
 		return c.showLogin(q, "invalid or revoked token", nethttp.StatusUnauthorized)
 	}
 	id := c.sessions.create(sum, tok.Name, tok.Role)

@@ -46,6 +46,15 @@ type Config struct {
 	Monitor func(context.Context) ([]string, error)
 	// TLS marks the session cookie Secure and sends Strict-Transport-Security.
 	TLS bool
+	// ReadOnly (a server started --read-only) refuses every change with a
+	// page and offers none; login, logout and dry runs still work.
+	ReadOnly bool
+	// LoginFailLimit is how many failed logins one source address may make
+	// within LoginFailWindow before its login attempts get 429 until the
+	// window ends (default 10 per minute; negative: no limit), like the
+	// API's limit on invalid tokens.
+	LoginFailLimit  int
+	LoginFailWindow time.Duration
 	// SessionTTL bounds a session's lifetime (default 8 h); SessionIdle ends
 	// a session unused for that long (default 30 min).
 	SessionTTL  time.Duration
@@ -66,6 +75,7 @@ type Console struct {
 	api       httpapi.Backend
 	log       *slog.Logger
 	sessions  *sessionStore
+	loginFail *failLimiter // nil: no limit
 	pages     map[string]*template.Template
 	mux       *nethttp.ServeMux
 	static    nethttp.Handler
@@ -90,11 +100,20 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.LoginFailLimit == 0 {
+		cfg.LoginFailLimit = 10
+	}
+	if cfg.LoginFailWindow <= 0 {
+		cfg.LoginFailWindow = time.Minute
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Console{cfg: cfg, api: cfg.Backend, log: cfg.Logger, done: make(chan struct{}),
 		sessions: newSessionStore(cfg.SessionTTL, cfg.SessionIdle, cfg.Now)}
+	if cfg.LoginFailLimit > 0 {
+		c.loginFail = newFailLimiter(cfg.LoginFailLimit, cfg.LoginFailWindow, cfg.Now)
+	}
 	pages, err := parseTemplates()
 	if err != nil {
 		return nil, err

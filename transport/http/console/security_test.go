@@ -249,3 +249,22 @@ func TestConsoleSecurity(t *testing.T) {
 		t.Fatalf("the cookie of a logged-out session still opens the overview (%d)", resp.StatusCode)
 	}
 }
+
+// TestConsoleLoginThrottle: after ten failed logins from an address, its
+// next login is refused (429) even with a good token, like the API's
+// limit on invalid tokens.
+func TestConsoleLoginThrottle(t *testing.T) {
+	srv, adminToken := startServer(t)
+	s := newSession(t, "http://"+srv.HTTPAddr())
+	for i := 0; i < 10; i++ {
+		tok := s.csrf("/ui/login")
+		if resp, _ := s.post("/ui/login", url.Values{"csrf": {tok}, "token": {"e4c2_wrong"}}, nil); resp.StatusCode != nethttp.StatusUnauthorized {
+			t.Fatalf("failed login %d = %d", i, resp.StatusCode)
+		}
+	}
+	tok := s.csrf("/ui/login")
+	resp, body := s.post("/ui/login", url.Values{"csrf": {tok}, "token": {adminToken}}, nil)
+	if resp.StatusCode != nethttp.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "too many failed logins") {
+		t.Fatalf("login after ten failures = %d", resp.StatusCode)
+	}
+}

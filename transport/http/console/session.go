@@ -34,6 +34,7 @@ type view struct {
 	TokenName string
 	Role      httpapi.Role
 	CSRF      string
+	ReadOnly  bool // the server is read-only: no change is offered
 }
 
 // rank orders roles (admin > operator > reader).
@@ -50,10 +51,13 @@ func rank(r httpapi.Role) int {
 }
 
 // CanOperate says the role may change key state.
-func (v view) CanOperate() bool { return rank(v.Role) >= rank(httpapi.RoleOperator) }
+func (v view) CanOperate() bool { return !v.ReadOnly && rank(v.Role) >= rank(httpapi.RoleOperator) }
 
-// IsAdmin says the role may manage tokens.
+// IsAdmin says the role may see the tokens.
 func (v view) IsAdmin() bool { return v.Role == httpapi.RoleAdmin }
+
+// CanManageTokens says the session may create and revoke tokens.
+func (v view) CanManageTokens() bool { return !v.ReadOnly && v.IsAdmin() }
 
 // maxSessions bounds the sessions kept at once; the oldest go first.
 const maxSessions = 10000
