@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	nethttp "net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,9 +23,11 @@ import (
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/client"
 	"github.com/e4c2/e4c2/client/e4mqtt"
+	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
 	"github.com/e4c2/e4c2/projections"
+	"github.com/e4c2/e4c2/suites/core"
 )
 
 // screenshotDir, when set, receives PNGs of the main pages (see
@@ -50,11 +53,20 @@ func findBrowser() string {
 // admin token.
 func startServer(t *testing.T) (*server.Server, string) {
 	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// startServerWith is startServer with the configuration changed by mut.
+func startServerWith(t *testing.T, mut func(*config.Config)) (*server.Server, string) {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.AdminTokenFile = filepath.Join(dir, "admin.token")
+	if mut != nil {
+		mut(&cfg)
+	}
 	srv, err := server.Start(context.Background(), cfg, server.Options{Out: io.Discard, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("start server: %v", err)
@@ -204,6 +216,22 @@ func newDeviceKey(t *testing.T, srv *server.Server, name string) *device {
 		t.Fatal(err)
 	}
 	return &device{c: c, key: key}
+}
+
+// newPKDevice makes a PK device's signing identity (its private half is
+// a secret the pages must not show).
+func newPKDevice(t *testing.T, srv *server.Server, name string) (*device, []byte) {
+	t.Helper()
+	svc := srv.Service()
+	id, err := svc.Suite().(core.PKSuite).GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(client.Config{Suite: svc.Suite(), Mode: svc.Mode(), Name: name, Key: id.Bytes(), C2PublicKey: svc.C2().PublicKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &device{c: c, key: id.Bytes()}, id.PublicKey()
 }
 
 // connect connects a registered device to the embedded broker.
@@ -379,6 +407,27 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#tt-submit")),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#tt-topics tr[data-topic="%s"] td.confirmed[data-version="%d"]`, topic, v1))))
 	b.screenshot("timetravel")
+	b.open("/ui/timetravel?kind=topic&name="+url.QueryEscape(topic)+"&at="+url.QueryEscape(beforeRotation.Format(time.RFC3339Nano)), "#tt-version")
+	if v := b.text("#tt-version"); v != fmt.Sprint(v1) {
+		t.Fatalf("topic as of before the rotation: version %s, want %d", v, v1)
+	}
+
+	// Attach many clients at once from the topic's page.
+	for _, n := range []string{"bulk-1", "bulk-2"} {
+		k, _ := svc.Suite().GenerateKey()
+		if _, err := svc.NewClient(context.Background(), c2.Origin{Actor: "test"}, c2.ByName(n), k, domain.RoleBoth); err != nil {
+			t.Fatal(err)
+		}
+		secrets["key of "+n] = k
+	}
+	b.open("/ui/topic?t="+url.QueryEscape(topic), "#attach-many")
+	b.do("attach many",
+		chromedp.SendKeys(chromedp.CSS("#attach-many-clients"), "bulk-1\nbulk-2"),
+		chromedp.Click(chromedp.CSS("#attach-many-submit")),
+		chromedp.WaitVisible(chromedp.CSS(`#members tr[data-client="bulk-2"]`)))
+	if ci, _ := svc.Client(c2.ByName("bulk-1")); ci.Topics != 1 {
+		t.Fatal("attach many did not link bulk-1")
+	}
 
 	// Live events: a change made elsewhere shows up on the open page.
 	b.open("/ui/events", "#live-events")
@@ -389,7 +438,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.poll("see the live event", `[...document.querySelectorAll("#live-events td")].some(td => td.textContent === "live/appears")`)
 	b.screenshot("events")
 	b.open("/ui/", "#count-clients")
-	if n := b.text("#count-clients"); n != "1" {
+	if n := b.text("#count-clients"); n != "3" {
 		t.Fatalf("overview counts %s clients", n)
 	}
 	b.screenshot("overview")
@@ -531,4 +580,68 @@ func lastPosition(t *testing.T, svc *c2.Service, typ string) uint64 {
 		t.Fatalf("no %s in the audit", typ)
 	}
 	return pos
+}
+
+// TestConsoleInBrowserPK drives the PK parts of the console: register a
+// device by its public key, send it another device's public key, see the
+// C2 key's fingerprint, rotate the C2 key after a confirmation that counts
+// the devices, and see which devices hold the new key.
+func TestConsoleInBrowserPK(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test: skipped in -short")
+	}
+	srv, adminToken := startServerWith(t, func(c *config.Config) { c.Mode = "pk" })
+	svc := srv.Service()
+	b := newBrowser(t, "http://"+srv.HTTPAddr())
+	b.login(adminToken)
+	secrets := map[string][]byte{"admin token": []byte(adminToken)}
+
+	devs := map[string]*device{}
+	for _, name := range []string{"cam-1", "cam-2"} {
+		d, pub := newPKDevice(t, srv, name)
+		secrets["private key of "+name] = d.key
+		b.open("/ui/clients", "#new-client")
+		b.do("register "+name,
+			chromedp.SendKeys(chromedp.CSS("#new-client-name"), name),
+			chromedp.SendKeys(chromedp.CSS("#new-client-key"), hex.EncodeToString(pub)),
+			chromedp.Click(chromedp.CSS("#new-client-submit")),
+			chromedp.WaitVisible(chromedp.CSS("#client-id")))
+		d.connect(t, srv)
+		devs[name] = d
+	}
+
+	// Send cam-2's public key to cam-1.
+	b.open("/ui/client?c=cam-1", "#pubkey-send")
+	b.do("send a public key",
+		chromedp.SendKeys(chromedp.CSS(`input[name="source"]`), "cam-2"),
+		chromedp.Click(chromedp.CSS("#pubkey-send")),
+		chromedp.WaitVisible(chromedp.CSS("#flash")))
+	cam2 := hex.EncodeToString(devs["cam-2"].c.ID())
+	waitFor(t, "cam-1 to hold cam-2's public key", func() bool { return devs["cam-1"].c.State().PubKeys[cam2] != nil })
+	b.screenshot("client-pk")
+
+	// The C2 key: fingerprint, then a confirmed rotation.
+	b.open("/ui/c2key", "#c2-fingerprint")
+	if fp := b.text("#c2-fingerprint"); !strings.HasPrefix(fp, "SHA256:") {
+		t.Fatalf("fingerprint %q", fp)
+	}
+	old := svc.C2().KeyVersion
+	b.do("ask to rotate the C2 key", chromedp.Click(chromedp.CSS("#rotate-c2")), chromedp.WaitVisible(chromedp.CSS("#confirm-impact")))
+	if impact := b.text("#confirm-impact"); !strings.Contains(impact, "2 devices will receive SetC2Key") {
+		t.Fatalf("confirmation says %q", impact)
+	}
+	b.do("rotate", chromedp.Click(chromedp.CSS("#confirm-submit")), chromedp.WaitVisible(chromedp.CSS("#c2-fingerprint")))
+	now := svc.C2().KeyVersion
+	if now <= old {
+		t.Fatalf("C2 key version %d -> %d", old, now)
+	}
+	newPub := svc.C2().PublicKey
+	waitFor(t, "both devices to hold the new C2 key", func() bool {
+		return string(devs["cam-1"].c.State().C2PublicKey) == string(newPub) && string(devs["cam-2"].c.State().C2PublicKey) == string(newPub)
+	})
+	b.do("see both devices confirm the new C2 key", chromedp.Navigate(b.base+"/ui/c2key"),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#c2-holders td.confirmed[data-version="%d"]`, now))))
+	b.poll("both holders", fmt.Sprintf(`document.querySelectorAll('#c2-holders td.confirmed[data-version="%d"]').length === 2`, now))
+	b.screenshot("c2key")
+	b.scan(t, secrets)
 }
