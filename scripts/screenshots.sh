@@ -11,6 +11,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${E4C2_CHROME:-}" ]; then
   exit 1
 fi
 mkdir -p "$out"
-E4C2_SCREENSHOTS="$out" go test -count=1 -run '^TestConsoleInBrowser$' -v ./transport/http/console/ \
+E4C2_SCREENSHOTS="$out" go test -count=1 -run '^TestConsoleInBrowser(PK)?$' -v ./transport/http/console/ \
   | grep -E '^(--- |ok|FAIL|PASS)'
 ls -1 "$out"
