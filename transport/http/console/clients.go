@@ -7,6 +7,8 @@ import (
 	"fmt"
 	nethttp "net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/e4c2/e4c2/domain"
@@ -151,16 +153,36 @@ func displayName(cl httpapi.Client) string {
 	return cl.ID
 }
 
-// auditTail returns the newest n entries of an audit query (the audit is
-// read oldest first, so this pages to its end).
+// auditTail returns the newest n entries of an audit query, newest
+// first. The audit is read oldest first, so it reads the last
+// tailWindow positions, and the whole trail only when they hold fewer
+// than n matching entries.
 func (c *Console) auditTail(ctx context.Context, aq httpapi.AuditQuery, n int) ([]httpapi.AuditEntry, error) {
-	if c.cfg.Position != nil {
-		// Start near the end: entries are at most one per position.
-		if pos := c.cfg.Position(); pos > 20000 {
-			aq.Page.Cursor = fmt.Sprint(pos - 20000)
-		}
+	var start uint64
+	if c.cfg.Position != nil && c.cfg.Position() > tailWindow {
+		start = c.cfg.Position() - tailWindow
 	}
-	aq.Page.Limit = 1000
+	tail, err := c.auditFrom(ctx, aq, start, n)
+	if err == nil && len(tail) < n && start > 0 {
+		tail, err = c.auditFrom(ctx, aq, 0, n)
+	}
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(tail)
+	return tail, nil
+}
+
+// tailWindow is how far back auditTail looks first (in log positions).
+const tailWindow = 20000
+
+// auditFrom returns the last n entries of aq after position start, oldest
+// first.
+func (c *Console) auditFrom(ctx context.Context, aq httpapi.AuditQuery, start uint64, n int) ([]httpapi.AuditEntry, error) {
+	aq.Page = httpapi.PageRequest{Limit: 1000}
+	if start > 0 {
+		aq.Page.Cursor = strconv.FormatUint(start, 10)
+	}
 	var tail []httpapi.AuditEntry
 	for {
 		pg, err := c.api.Audit(ctx, aq)
@@ -169,18 +191,13 @@ func (c *Console) auditTail(ctx context.Context, aq httpapi.AuditQuery, n int) (
 		}
 		tail = append(tail, pg.Items...)
 		if len(tail) > n {
-			tail = tail[len(tail)-n:]
+			tail = append(tail[:0], tail[len(tail)-n:]...)
 		}
 		if pg.Next == "" {
-			break
+			return tail, nil
 		}
 		aq.Page.Cursor = pg.Next
 	}
-	// Newest first.
-	for i, j := 0, len(tail)-1; i < j; i, j = i+1, j-1 {
-		tail[i], tail[j] = tail[j], tail[i]
-	}
-	return tail, nil
 }
 
 // newClient registers a client from a name, a role and its key (SK) or
