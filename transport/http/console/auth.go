@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	httpapi "github.com/e4c2/e4c2/transport/http"
 )
@@ -98,8 +99,11 @@ func sameSecret(a, b string) bool {
 // (looked up again on every request, so a revoked token logs out at
 // once), role, CSRF.
 func (c *Console) wrap(rt route) nethttp.Handler {
-	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+	return nethttp.HandlerFunc(func(rw nethttp.ResponseWriter, r *nethttp.Request) {
+		w := &statusWriter{ResponseWriter: rw}
 		q := &req{w: w, r: r, c: c, cid: "ui-" + randomToken()[:32]}
+		start := time.Now()
+		defer func() { c.logRequest(q, w.status, time.Since(start)) }()
 		mutating := r.Method != nethttp.MethodGet && r.Method != nethttp.MethodHead
 		if mutating && crossSite(r) {
 			c.fail(q, errCrossSite)
@@ -137,6 +141,50 @@ func (c *Console) wrap(rt route) nethttp.Handler {
 		}
 		c.fail(q, rt.h(q))
 	})
+}
+
+// statusWriter remembers the status for the access log; Unwrap lets
+// http.ResponseController reach the connection (the live stream).
+type statusWriter struct {
+	nethttp.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = nethttp.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() nethttp.ResponseWriter { return w.ResponseWriter }
+
+// logRequest writes one line per console request, like the API's access
+// log: method, path (no query string, no form, no cookie), status,
+// latency, the request's correlation id and the actor.
+func (c *Console) logRequest(q *req, status int, took time.Duration) {
+	attrs := []slog.Attr{
+		slog.String("method", q.r.Method),
+		slog.String("path", q.r.URL.Path),
+		slog.Int("status", status),
+		slog.Float64("latency_ms", float64(took.Microseconds())/1000),
+		slog.String("request_id", q.cid),
+	}
+	if q.s.TokenName != "" {
+		attrs = append(attrs, slog.String("actor", "token:"+q.s.TokenName))
+	}
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	c.log.LogAttrs(q.r.Context(), level, "console request", attrs...)
 }
 
 // authenticate finds the request's session and checks its token.

@@ -53,11 +53,12 @@ func findBrowser() string {
 // admin token.
 func startServer(t *testing.T) (*server.Server, string) {
 	t.Helper()
-	return startServerWith(t, nil)
+	return startServerWith(t, nil, io.Discard)
 }
 
 // startServerWith is startServer with the configuration changed by mut.
-func startServerWith(t *testing.T, mut func(*config.Config)) (*server.Server, string) {
+// Its JSON log goes to logOut.
+func startServerWith(t *testing.T, mut func(*config.Config), logOut io.Writer) (*server.Server, string) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
@@ -67,7 +68,7 @@ func startServerWith(t *testing.T, mut func(*config.Config)) (*server.Server, st
 	if mut != nil {
 		mut(&cfg)
 	}
-	srv, err := server.Start(context.Background(), cfg, server.Options{Out: io.Discard, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := server.Start(context.Background(), cfg, server.Options{Out: io.Discard, Logger: slog.New(slog.NewJSONHandler(logOut, nil))})
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
@@ -590,7 +591,7 @@ func TestConsoleInBrowserPK(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: skipped in -short")
 	}
-	srv, adminToken := startServerWith(t, func(c *config.Config) { c.Mode = "pk" })
+	srv, adminToken := startServerWith(t, func(c *config.Config) { c.Mode = "pk" }, io.Discard)
 	svc := srv.Service()
 	b := newBrowser(t, "http://"+srv.HTTPAddr())
 	b.login(adminToken)

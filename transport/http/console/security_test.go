@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/e4c2/e4c2/c2"
@@ -91,7 +93,8 @@ func (s *session) login(token string) {
 // a mutating form, the CSRF and cross-site checks, confirmations, and
 // attribution of console actions to the token.
 func TestConsoleSecurity(t *testing.T) {
-	srv, adminToken := startServer(t)
+	var logs lockedBuffer
+	srv, adminToken := startServerWith(t, nil, &logs)
 	svc := srv.Service()
 	ctx := context.Background()
 	base := "http://" + srv.HTTPAddr()
@@ -228,6 +231,21 @@ func TestConsoleSecurity(t *testing.T) {
 	if strings.Contains(page, hex.EncodeToString(key)) {
 		t.Fatal("a page shows the client's key")
 	}
+	// Removing a topic: the confirmation counts the devices; confirmed,
+	// the topic goes.
+	resp, _ = admin.post("/ui/topic/remove", url.Values{"topic": {"plant"}, "csrf": {at}}, nil)
+	if _, page = admin.get(resp.Header.Get("Location")); !strings.Contains(page, "1 device will receive RemoveTopic for plant") {
+		t.Errorf("the topic removal's confirmation does not count the devices:\n%s", page)
+	}
+	if _, err := svc.Topic("plant"); err != nil {
+		t.Fatal("an unconfirmed topic removal removed the topic")
+	}
+	if resp, _ := admin.post("/ui/topic/remove", url.Values{"topic": {"plant"}, "csrf": {at}, "confirm": {"yes"}}, nil); resp.StatusCode != nethttp.StatusSeeOther {
+		t.Fatalf("confirmed topic removal = %d", resp.StatusCode)
+	}
+	if _, err := svc.Topic("plant"); err == nil {
+		t.Fatal("a confirmed topic removal left the topic")
+	}
 
 	// Revoking the token ends the session at its next request.
 	if _, err := svc.RevokeToken(ctx, c2.Origin{Actor: "test"}, "viewer"); err != nil {
@@ -248,6 +266,37 @@ func TestConsoleSecurity(t *testing.T) {
 	if resp, _ := replay.get("/ui/"); resp.StatusCode != nethttp.StatusSeeOther {
 		t.Fatalf("the cookie of a logged-out session still opens the overview (%d)", resp.StatusCode)
 	}
+
+	// One log line per console request, attributed, without a secret.
+	log := logs.String()
+	if !strings.Contains(log, `"method":"POST","path":"/ui/client/attach","status":303`) ||
+		!strings.Contains(log, `"actor":"token:admin"`) {
+		t.Errorf("no attributed access log line for the attach:\n%s", log)
+	}
+	for what, s := range map[string]string{"admin token": adminToken, "reader token": readerSecret,
+		"session id": sc.Value, "CSRF token": at, "client key": hex.EncodeToString(key)} {
+		if strings.Contains(log, s) {
+			t.Errorf("the log shows the %s", what)
+		}
+	}
+}
+
+// lockedBuffer is a log sink safe for the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // TestConsoleLoginThrottle: after ten failed logins from an address, its
