@@ -10,8 +10,8 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/e4c2/e4c2/c2"
-	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
@@ -83,7 +83,7 @@ func BenchmarkEvaluate100Rules(b *testing.B) {
 	cs := compileBench(b)
 	ctx := context.Background()
 	for i := range recs { // warm the name cache, as a running engine has
-		if ev, err := domain.DecodeRecord(&recs[i]); err == nil {
+		if ev, err := eventcodec.DecodeRecord(&recs[i]); err == nil {
 			e.eventEnv(ctx, &recs[i], ev)
 		}
 	}
@@ -92,7 +92,7 @@ func BenchmarkEvaluate100Rules(b *testing.B) {
 		evals, matched := 0, 0
 		for i := 0; b.Loop(); i++ {
 			r := &recs[i%len(recs)]
-			ev, err := domain.DecodeRecord(r)
+			ev, err := eventcodec.DecodeRecord(r)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -213,7 +213,7 @@ func BenchmarkEvaluate100RulesMixed(b *testing.B) {
 		cs = append(cs, c)
 	}
 	for i := range recs { // warm the name cache, as a running engine has
-		if ev, err := domain.DecodeRecord(&recs[i]); err == nil {
+		if ev, err := eventcodec.DecodeRecord(&recs[i]); err == nil {
 			e.eventEnv(ctx, &recs[i], ev)
 		}
 	}
@@ -222,7 +222,7 @@ func BenchmarkEvaluate100RulesMixed(b *testing.B) {
 	events, evals, matched, planned := 0, 0, 0, 0
 	for i := 0; b.Loop(); i++ {
 		r := &recs[i%len(recs)]
-		ev, err := domain.DecodeRecord(r)
+		ev, err := eventcodec.DecodeRecord(r)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 )
 
 // eventRules returns the rules with an event trigger, by id.
@@ -35,7 +36,7 @@ func (e *Engine) process(ctx context.Context, r *eventstore.Record) (bool, error
 	if len(rules) == 0 {
 		return false, nil
 	}
-	ev, err := domain.DecodeRecord(r)
+	ev, err := eventcodec.DecodeRecord(r)
 	if err != nil {
 		if !errors.Is(err, domain.ErrUnknownEvent) {
 			e.log.Warn("automation: undecodable event skipped", "position", r.Position, "type", r.Type, "err", err)
@@ -209,7 +210,7 @@ func (e *Engine) topicName(ctx context.Context, h domain.ID) string {
 		return t.Name
 	}
 	if recs, err := e.store.ReadStream(ctx, domain.TopicStream(h), 1); err == nil && len(recs) > 0 {
-		if ev, err := domain.DecodeRecord(&recs[0]); err == nil {
+		if ev, err := eventcodec.DecodeRecord(&recs[0]); err == nil {
 			if tc, ok := ev.(*domain.TopicCreated); ok {
 				e.rememberName(h, tc.Name)
 				return tc.Name
@@ -229,7 +230,7 @@ func (e *Engine) clientName(ctx context.Context, id domain.ID) string {
 	if c, ok := e.svc.KeyState().Client(id); ok {
 		name = c.Name
 	} else if recs, err := e.store.ReadStream(ctx, domain.ClientStream(id), 1); err == nil && len(recs) > 0 {
-		if ev, err := domain.DecodeRecord(&recs[0]); err == nil {
+		if ev, err := eventcodec.DecodeRecord(&recs[0]); err == nil {
 			if cr, ok := ev.(*domain.ClientRegistered); ok {
 				name = cr.Name
 			}

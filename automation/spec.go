@@ -245,17 +245,14 @@ func compileSpec(s Spec, mode core.Mode, maxNodes uint) (*compiled, error) {
 
 	// Which actions need what.
 	a := s.Action
-	topicAction := false
 	switch a.Type {
-	case ActionRotateTopic:
-		topicAction = true
+	case ActionRotateTopic, ActionResetClient, ActionDetachClient:
+		// Every mode, scheduled or event-triggered.
 	case ActionRotateClientKey:
 		if mode != core.SymKey {
 			return nil, invalid("action %s exists in SK mode only", a.Type)
 		}
-	case ActionResetClient, ActionDetachClient:
 	case ActionSharePubKeys:
-		topicAction = true
 		if mode != core.PubKey {
 			return nil, invalid("action %s exists in PK mode only", a.Type)
 		}
@@ -289,7 +286,6 @@ func compileSpec(s Spec, mode core.Mode, maxNodes uint) (*compiled, error) {
 	if a.Type == ActionDetachClient && a.Topic == "" && tr.Event == "" {
 		return nil, invalid("action.topic: a scheduled detach_client needs a topic expression")
 	}
-	_ = topicAction
 
 	var err error
 	if tr.Event != "" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -46,7 +47,7 @@ func (s *Service) keyAt(ctx context.Context, stream string, version uint64, curr
 	if len(recs) == 0 || recs[0].Version != version {
 		return projections.KeyRef{}, unbuildable(fmt.Errorf("c2: %s v%d: %w: record missing", stream, version, domain.ErrInvalidEvent))
 	}
-	ev, err := domain.DecodeRecord(&recs[0])
+	ev, err := eventcodec.DecodeRecord(&recs[0])
 	if err != nil {
 		return projections.KeyRef{}, unbuildable(err)
 	}
@@ -84,7 +85,7 @@ func (s *Service) c2KeyAt(ctx context.Context, v uint64) (projections.KeyRef, er
 }
 
 func (s *Service) open(ref projections.KeyRef) ([]byte, error) {
-	k, err := domain.OpenSecret(s.sealer, domain.SealedSecret(ref.Sealed), ref.Stream, ref.Version, ref.WireType)
+	k, err := eventcodec.OpenSecret(s.sealer, domain.SealedSecret(ref.Sealed), ref.Stream, ref.Version, ref.WireType)
 	return k, unbuildable(err)
 }
 
@@ -226,7 +227,7 @@ func (s *Service) recordDelivery(ctx context.Context, o Origin, q projections.Qu
 	if err != nil {
 		return err
 	}
-	evs, err := domain.EncodeDecision(d, s.sealer, s.meta(o), s.newID)
+	evs, err := eventcodec.EncodeDecision(d, s.sealer, s.meta(o), s.newID)
 	if err != nil {
 		return err
 	}
@@ -315,7 +316,7 @@ func (s *Service) recordExport(ctx context.Context, o Origin, ev *domain.KeyExpo
 		return ErrClosed
 	}
 	d := domain.Decision{Stream: domain.ExportStream, Expected: eventstore.Any, Events: []domain.Event{ev}}
-	evs, err := domain.EncodeDecision(d, s.sealer, s.meta(o), s.newID)
+	evs, err := eventcodec.EncodeDecision(d, s.sealer, s.meta(o), s.newID)
 	if err != nil {
 		return err
 	}
@@ -433,7 +434,7 @@ func (s *Service) previousTopicKey(ctx context.Context, h domain.ID, cur uint64)
 				}
 				continue
 			}
-			ev, err := domain.DecodeRecord(r)
+			ev, err := eventcodec.DecodeRecord(r)
 			if err != nil {
 				return projections.KeyRef{}, time.Time{}, err
 			}

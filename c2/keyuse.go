@@ -8,6 +8,7 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 )
 
 // keyUseFlushEvery is how often the counts of minutes that are over are
@@ -130,7 +131,7 @@ func (s *Service) appendKeyUse(ctx context.Context, o Origin, k keyUseKey, c key
 		Protects: c.protects, Unprotects: c.unprotects, Failures: c.failures}
 	o.Actor = k.actor
 	d := domain.Decision{Stream: domain.KeyUseStream, Expected: eventstore.Any, Events: []domain.Event{ev}}
-	evs, err := domain.EncodeDecision(d, s.sealer, s.meta(o), s.newID)
+	evs, err := eventcodec.EncodeDecision(d, s.sealer, s.meta(o), s.newID)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore/memstore"
 	"github.com/e4c2/e4c2/eventstore/sealing"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/suites/core"
 	"github.com/e4c2/e4c2/suites/standard"
 )
@@ -80,7 +81,7 @@ func TestKeyUseConcurrentCounts(t *testing.T) {
 	}
 	var total uint64
 	for _, r := range recs {
-		ev, err := domain.Decode(r.Type, r.Data)
+		ev, err := eventcodec.Decode(r.Type, r.Data)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -31,7 +32,7 @@ func keyUses(t *testing.T, st eventstore.Store) map[string][]*domain.KeyUsed {
 	}
 	out := map[string][]*domain.KeyUsed{}
 	for _, r := range recs {
-		ev, err := domain.Decode(r.Type, r.Data)
+		ev, err := eventcodec.Decode(r.Type, r.Data)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
@@ -317,7 +318,7 @@ func (s *Service) ensureC2Key(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	evs, err := domain.EncodeDecision(d, s.sealer, s.meta(Origin{Actor: "system"}), s.newID)
+	evs, err := eventcodec.EncodeDecision(d, s.sealer, s.meta(Origin{Actor: "system"}), s.newID)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/eventstore/sealing"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -23,7 +25,7 @@ import (
 // Config configures a Service. Store, Sealer, Suite and Mode are required.
 type Config struct {
 	Store  eventstore.Store
-	Sealer domain.Sealer
+	Sealer sealing.Sealer
 	Suite  core.Suite // must implement core.PKSuite in PK mode
 	Mode   core.Mode
 	// Clock gives event times and command timestamps (default time.Now).
@@ -87,7 +89,7 @@ type Result struct {
 // Service is the C2 application service. It is safe for concurrent use.
 type Service struct {
 	store      eventstore.Store
-	sealer     domain.Sealer
+	sealer     sealing.Sealer
 	suite      core.Suite
 	pk         core.PKSuite // nil in SK mode
 	mode       core.Mode
@@ -112,7 +114,6 @@ type Service struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
-	runErr error
 	closed atomic.Bool
 
 	keyUse keyUseLog // uses of topic keys by the helpers (keyuse.go)
@@ -169,7 +170,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	go func() {
 		defer close(s.done)
-		s.runErr = s.runner.Run(ctx)
+		// The runner keeps its own failure: every Wait after it returns
+		// the error, which is how reads and readiness see a stalled log.
+		_ = s.runner.Run(ctx)
 	}()
 	s.fillAudit(ctx, s.ks.TopicNames())
 	s.startSnapshots(ctx)
@@ -291,7 +294,7 @@ func (s *Service) exec(ctx context.Context, o Origin, mk func() domain.Command, 
 			wipeCommand(cmd)
 			return Result{Stream: d.Stream, Version: s.ks.StreamVersion(d.Stream)}, nil
 		}
-		evs, err := domain.EncodeDecision(d, s.sealer, meta, s.newID)
+		evs, err := eventcodec.EncodeDecision(d, s.sealer, meta, s.newID)
 		wipeCommand(cmd)
 		if err != nil {
 			return Result{}, fmt.Errorf("c2: %s: %w", cmd.Op(), err)

@@ -290,7 +290,7 @@ func TestSnapshotHoldsNoClearKey(t *testing.T) {
 		if !ok || ref.Sealed == nil {
 			continue
 		}
-		clearKey, err := e.sealer.Open(ref.Sealed, domain.SealAD(ref.Stream, ref.Version, ref.WireType))
+		clearKey, err := e.sealer.Open(ref.Sealed, sealing.SealAD(ref.Stream, ref.Version, ref.WireType))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/boltstore"
 	"github.com/e4c2/e4c2/eventstore/sealing"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 	"github.com/e4c2/e4c2/suites/standard"
@@ -49,7 +50,7 @@ var benchMaster = bytes.Repeat([]byte{0x42}, 32)
 type logGen struct {
 	ctx    context.Context
 	st     *boltstore.Store
-	sealer domain.Sealer
+	sealer sealing.Sealer
 	ks     *projections.KeyState
 	heads  map[string]eventstore.StreamHead
 	batch  []eventstore.Record
@@ -81,7 +82,7 @@ func (g *logGen) decide(tb testing.TB, st domain.State, cmd domain.Command) {
 	}
 	g.now = g.now.Add(time.Millisecond)
 	meta := eventstore.Metadata{Time: g.now, Actor: "cli:bench", CorrelationID: g.newID(), Suite: "standard", Mode: "sk"}
-	evs, err := domain.EncodeDecision(d, g.sealer, meta, g.newID)
+	evs, err := eventcodec.EncodeDecision(d, g.sealer, meta, g.newID)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/e4c2/e4c2/client/credential"
 	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -41,7 +42,7 @@ func (s *Service) RecordSeen(ctx context.Context, o Origin, id domain.ID, sessio
 	if o.Actor == "" {
 		o.Actor = "system"
 	}
-	evs, err := domain.EncodeDecision(d, s.sealer, s.meta(o), s.newID)
+	evs, err := eventcodec.EncodeDecision(d, s.sealer, s.meta(o), s.newID)
 	if err != nil {
 		return err
 	}

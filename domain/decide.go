@@ -79,7 +79,7 @@ func c2Version(st State, op string) (uint64, error) {
 }
 
 func checkKey(op, subject string, key []byte) error {
-	if len(key) == 0 || len(key) > maxSecret {
+	if len(key) == 0 || len(key) > MaxSecretLen {
 		return opErr(op, subject, fmt.Errorf("%w: length %d", core.ErrInvalidKey, len(key)))
 	}
 	return nil
@@ -135,7 +135,7 @@ func decideRegister(st State, c RegisterClient) (Decision, error) {
 		if len(c.Key) != 0 {
 			return Decision{}, opErr(op, subject, fmt.Errorf("%w: symmetric key in PK mode", ErrWrongMode))
 		}
-		if len(c.PublicKey) == 0 || len(c.PublicKey) > maxBlob {
+		if len(c.PublicKey) == 0 || len(c.PublicKey) > MaxBlobLen {
 			return Decision{}, opErr(op, subject, fmt.Errorf("%w: public key length %d", core.ErrInvalidKey, len(c.PublicKey)))
 		}
 		ev.PublicKey = c.PublicKey
@@ -389,7 +389,7 @@ func decideRotateC2(st State, c RotateC2Key) (Decision, error) {
 	if err := checkKey(op, "", c.Private); err != nil {
 		return Decision{}, err
 	}
-	if len(c.Public) == 0 || len(c.Public) > maxBlob {
+	if len(c.Public) == 0 || len(c.Public) > MaxBlobLen {
 		return Decision{}, opErr(op, "", fmt.Errorf("%w: public key length %d", core.ErrInvalidKey, len(c.Public)))
 	}
 	evs := []Event{&C2KeyGenerated{Public: c.Public, Private: NewSecret(c.Private)}}

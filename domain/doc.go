@@ -53,14 +53,16 @@
 // when it publishes (E4 commands carry a timestamp, so they are protected at
 // publish time, not at decision time).
 //
-// # Encoding and secrets
+// # Secrets and storage
 //
-// Events are encoded in a compact binary form (Encode, Decode) that starts
-// with a format version byte. Key material is never in clear in the encoded
-// form: a Secret is sealed with a Sealer under the associated data
-// SealAD(stream, version, wire type), which binds the ciphertext to its
-// record. Decoding does not unseal: state keeps keys sealed and they are
-// opened only when used.
+// Key material in an event is a Secret: clear in a fresh decision, sealed
+// once stored. How events are encoded, sealed and stored is not this
+// package's business: internal/eventcodec maps events to stored records
+// (a compact binary form, each Secret sealed under the associated data
+// that binds it to its stream, version and wire type) and back. Keeping
+// the arrow one-way (eventcodec imports domain and the store, domain
+// imports neither) lets the decide layer be tested without any storage;
+// a test of this package fails if it ever reaches an eventstore package.
 //
 // Wire names of events are versioned strings mapped in one table (see
 // catalogue in events.go); Go type names never reach the log.

@@ -95,15 +95,26 @@ func WireNames() []string {
 	return out
 }
 
-// Event is a domain event. Events are plain data; Encode and Decode give
-// their binary form.
+// Event is a domain event. Events are plain data; their stored binary form
+// (with secrets sealed) is internal/eventcodec's business, not this
+// package's: domain decides, it does not know how a decision is stored.
 type Event interface {
 	// EventType returns the catalogue entry of the event.
 	EventType() Type
 }
 
+// MaxSecretLen bounds a Secret and MaxBlobLen a public key in an event: far
+// above any suite's sizes (ML-DSA-65 public keys are 1952 bytes), low enough
+// that a corrupt length in a stored event cannot make a decoder allocate
+// much. Decide refuses keys over them, so that every decided event can be
+// stored and read back (the event codec applies the same bounds).
+const (
+	MaxSecretLen = 1 << 14
+	MaxBlobLen   = 1 << 16
+)
+
 // Secret is key material inside an event. A freshly decided event holds it
-// in clear (Plain, set by Decide from the key the caller passed in); the
+// in clear (set by Decide from the key the caller passed in); the
 // encoder seals it and a decoded event only holds the sealed bytes. Secret
 // has no String method on purpose and fmt prints only its lengths.
 type Secret struct {
@@ -119,6 +130,18 @@ func SealedSecret(sealed []byte) Secret { return Secret{sealed: sealed} }
 
 // Sealed returns the sealed bytes (nil before encoding).
 func (s Secret) Sealed() []byte { return s.sealed }
+
+// SealWith returns the sealed form of s for the event codec: the bytes
+// sealed earlier as they are (seal is not called), or what seal makes of
+// the clear key. The codec lives outside this package (domain must not
+// know how events are stored or sealed), and handing the clear bytes to a
+// function instead of a getter keeps them from leaking into other uses.
+func (s Secret) SealWith(seal func(plain []byte) ([]byte, error)) ([]byte, error) {
+	if s.plain == nil {
+		return s.sealed, nil
+	}
+	return seal(s.plain)
+}
 
 // IsZero reports whether s holds nothing.
 func (s Secret) IsZero() bool { return s.plain == nil && s.sealed == nil }

@@ -32,3 +32,37 @@ func TestKeyCommandsDoNotPrintKeys(t *testing.T) {
 		t.Errorf("PutTopic prints %q, want its topic", got)
 	}
 }
+
+func TestSecretNotPrinted(t *testing.T) {
+	sec := domain.NewSecret([]byte("supersecretkeymaterial"))
+	ev := &domain.TopicCreated{Name: "t", Key: sec}
+	for _, s := range []string{fmt.Sprintf("%v", ev), fmt.Sprintf("%+v", *ev), fmt.Sprintf("%#v", *ev), fmt.Sprintf("%s", sec)} {
+		if strings.Contains(s, "supersecret") || strings.Contains(s, "73757065") {
+			t.Fatalf("secret printed: %s", s)
+		}
+	}
+}
+
+// TestSecretSealWith checks the one way out of a Secret's clear bytes: the
+// codec's seal function gets them exactly when there are some, and a sealed
+// Secret passes its sealed bytes through without calling it.
+func TestSecretSealWith(t *testing.T) {
+	calls := 0
+	seal := func(plain []byte) ([]byte, error) {
+		calls++
+		return append([]byte("sealed:"), plain...), nil
+	}
+	got, err := domain.NewSecret([]byte("k")).SealWith(seal)
+	if err != nil || string(got) != "sealed:k" || calls != 1 {
+		t.Fatalf("clear secret: %q, %v, %d calls", got, err, calls)
+	}
+	got, err = domain.SealedSecret([]byte("already")).SealWith(seal)
+	if err != nil || string(got) != "already" || calls != 1 {
+		t.Fatalf("sealed secret: %q, %v, %d calls", got, err, calls)
+	}
+	wiped := domain.NewSecret([]byte("k"))
+	wiped.Wipe()
+	if got, _ := wiped.SealWith(seal); got != nil || calls != 1 {
+		t.Fatalf("wiped secret sealed to %q", got)
+	}
+}

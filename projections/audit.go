@@ -6,6 +6,7 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 )
 
 // AuditEntry is one line of the audit trail: who did what, when, to which
@@ -77,7 +78,7 @@ func (a *Audit) Apply(r eventstore.Record) error {
 	var ev domain.Event
 	if t != domain.TypeUnknown {
 		var err error
-		if ev, err = domain.DecodeType(t, r.Data); err != nil {
+		if ev, err = eventcodec.DecodeType(t, r.Data); err != nil {
 			return err
 		}
 	}

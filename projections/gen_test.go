@@ -10,6 +10,7 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
@@ -61,7 +62,7 @@ func (g *logGen) add(stream string, ev domain.Event) {
 	v := g.streams[stream]
 	g.pos++
 	g.t = g.t.Add(time.Millisecond)
-	data, err := domain.Encode(ev, stream, v, g.sealer)
+	data, err := eventcodec.Encode(ev, stream, v, g.sealer)
 	if err != nil {
 		panic(err)
 	}

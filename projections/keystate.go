@@ -9,6 +9,7 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
@@ -217,7 +218,7 @@ func (k *KeyState) Apply(r eventstore.Record) error {
 	var ev domain.Event
 	if t != domain.TypeUnknown {
 		var err error
-		if ev, err = domain.DecodeType(t, r.Data); err != nil {
+		if ev, err = eventcodec.DecodeType(t, r.Data); err != nil {
 			return fmt.Errorf("keystate: position %d: %w", r.Position, err)
 		}
 	}

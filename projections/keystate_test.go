@@ -11,6 +11,7 @@ import (
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/boltstore"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/projections"
 )
 
@@ -115,7 +116,7 @@ func BenchmarkDecodeOnly(b *testing.B) {
 	start := time.Now()
 	for range b.N {
 		for i := range recs {
-			if _, err := domain.Decode(recs[i].Type, recs[i].Data); err != nil {
+			if _, err := eventcodec.Decode(recs[i].Type, recs[i].Data); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/memstore"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/projections"
 )
 
@@ -43,7 +44,7 @@ func appendTopics(t *testing.T, s eventstore.Store, from, to int) {
 	g := newLogGen(nil)
 	for i := from; i < to; i++ {
 		h := domain.TopicHash(topicName(i))
-		data, err := domain.Encode(&domain.TopicCreated{Topic: h, Name: topicName(i), Key: domain.NewSecret(make([]byte, 32))},
+		data, err := eventcodec.Encode(&domain.TopicCreated{Topic: h, Name: topicName(i), Key: domain.NewSecret(make([]byte, 32))},
 			domain.TopicStream(h), 1, g.sealer)
 		if err != nil {
 			t.Fatal(err)

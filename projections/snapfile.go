@@ -15,6 +15,7 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/eventstore/sealing"
 )
 
 // Snapshot files. A start that replays 10 M events takes minutes; one that
@@ -48,7 +49,7 @@ const DefaultSnapshotKeep = 2
 // files 0600).
 type SnapshotDir struct {
 	Dir    string
-	Sealer domain.Sealer
+	Sealer sealing.Sealer
 	// Keep is how many files to keep (default DefaultSnapshotKeep).
 	Keep int
 }

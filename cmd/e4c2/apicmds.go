@@ -826,9 +826,9 @@ func newPendingCmd() *cobra.Command {
 			}
 			return printPage(cmd, o, items, next, func(t *table) {
 				for _, d := range items {
-					t.row(d.Client, d.Command, d.Topic, d.QueuedAt, d.Attempts, d.LastError)
+					t.row(d.Client, d.Command, d.Topic, d.QueuedAt, d.KeyVersion)
 				}
-			}, "CLIENT", "COMMAND", "TOPIC", "QUEUED", "ATTEMPTS", "LAST-ERROR")
+			}, "CLIENT", "COMMAND", "TOPIC", "QUEUED", "KEY-VERSION")
 		}),
 	}
 	c.Flags().StringVar(&client, "client", "", "only this client")

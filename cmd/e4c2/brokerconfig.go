@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/e4c2/e4c2/client/credential"
-	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/mosquittocfg"
 	"github.com/e4c2/e4c2/projections"
@@ -100,7 +100,7 @@ Run it again after clients, keys or topics change and send mosquitto SIGHUP.`,
 				}
 				// Only SK passwords need the master key: a PK-only log
 				// is read without it.
-				var sealer domain.Sealer
+				var sealer sealing.Sealer
 				if mosquittocfg.NeedsKeys(ks) {
 					kr, err := openKeyringOffline(ctx, cfg, st)
 					if err != nil {

@@ -19,7 +19,9 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/internal/eventreg"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/transport/http/apiclient"
@@ -372,7 +374,8 @@ func newAuditCmd() *cobra.Command {
 			}
 			rows := make([]auditRow, len(entries))
 			for i, e := range entries {
-				rows[i] = auditRow(e)
+				rows[i] = auditRow{Position: e.Position, Time: e.Time, Type: e.Type, Actor: e.Actor, Client: e.Client,
+					Topic: e.Topic, CorrelationID: e.CorrelationID, Summary: e.Summary, KeyVersion: e.KeyVersion, Command: e.Command}
 			}
 			return printAudit(cmd, o, rows, next)
 		},
@@ -452,7 +455,7 @@ func newVerifyCmd() *cobra.Command {
 // verifySealed decodes every record and opens every sealed key it holds
 // with the keyring. It returns how many keys it opened; the clear keys are
 // wiped at once and never printed.
-func verifySealed(ctx context.Context, st eventstore.Store, kr domain.Sealer) (int, error) {
+func verifySealed(ctx context.Context, st eventstore.Store, kr sealing.Sealer) (int, error) {
 	n := 0
 	err := eventreg.CheckAll(ctx, st, func(r *eventstore.Record, decoded any) error {
 		ev, ok := decoded.(domain.Event)
@@ -463,7 +466,7 @@ func verifySealed(ctx context.Context, st eventstore.Store, kr domain.Sealer) (i
 		if !ok || sec.IsZero() {
 			return nil
 		}
-		k, err := domain.OpenSecret(kr, sec, r.Stream, r.Version, r.Type)
+		k, err := eventcodec.OpenSecret(kr, sec, r.Stream, r.Version, r.Type)
 		if err != nil {
 			return withHint(fmt.Errorf("sealed key at position %d (%s %s v%d) does not open: %w", r.Position, r.Type, r.Stream, r.Version, err),
 				"the master key or keyring does not match this log, or the record was altered")

@@ -15,8 +15,9 @@ import (
 	"github.com/e4c2/e4c2/eventstore"
 )
 
-// Sealer seals secret event fields; the domain codec uses it. ad binds the
-// sealed value to its place (see SealAD).
+// Sealer seals secret event fields (internal/eventcodec seals the keys of
+// domain events with it). ad binds the sealed value to its place (see
+// SealAD).
 type Sealer interface {
 	Seal(plaintext, ad []byte) ([]byte, error)
 	Open(sealed, ad []byte) ([]byte, error)

@@ -19,6 +19,7 @@ import (
 	"github.com/e4c2/e4c2/automation"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 )
 
 // ErrUnknownEvent: a record's wire type is in no catalogue of the
@@ -41,7 +42,7 @@ type Owner struct {
 // A new component adds its line here.
 func Owners() []Owner {
 	return []Owner{
-		{Name: "domain", WireNames: domain.WireNames, Decode: func(t string, b []byte) (any, error) { return domain.Decode(t, b) }},
+		{Name: "domain", WireNames: domain.WireNames, Decode: func(t string, b []byte) (any, error) { return eventcodec.Decode(t, b) }},
 		{Name: "automation", WireNames: automation.WireNames, Decode: automation.DecodeEvent},
 		{Name: "eventreg", WireNames: wireNames, Decode: decodeOwn},
 	}

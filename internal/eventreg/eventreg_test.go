@@ -7,6 +7,7 @@ import (
 	"github.com/e4c2/e4c2/automation"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 )
 
 // TestEveryCatalogueHasADecoder fails when domain's or automation's
@@ -66,7 +67,7 @@ func TestRuleEventsDecode(t *testing.T) {
 // event.
 func TestKeyUsedDecodes(t *testing.T) {
 	ev := &domain.KeyUsed{Topic: domain.TopicHash("t"), KeyVersion: 2, Minute: 1_767_225_600, Protects: 3, Unprotects: 4, Failures: 1}
-	data, err := domain.Encode(ev, domain.KeyUseStream, 1, nil)
+	data, err := eventcodec.Encode(ev, domain.KeyUseStream, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

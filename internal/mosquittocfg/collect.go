@@ -8,6 +8,8 @@ import (
 	"github.com/e4c2/e4c2/client/credential"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/eventstore/sealing"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/projections"
 )
 
@@ -24,7 +26,7 @@ import (
 // holds the current key. Older key versions are read from their record in
 // st, as the delivery worker does. s may be nil when no client is SK
 // (NeedsKeys).
-func Collect(ctx context.Context, ks *projections.KeyState, st eventstore.Store, s domain.Sealer) ([]Device, error) {
+func Collect(ctx context.Context, ks *projections.KeyState, st eventstore.Store, s sealing.Sealer) ([]Device, error) {
 	clients, _ := ks.Clients(0, math.MaxInt32)
 	out := make([]Device, 0, len(clients))
 	for _, c := range clients {
@@ -52,7 +54,7 @@ func Collect(ctx context.Context, ks *projections.KeyState, st eventstore.Store,
 			}
 			ref = old
 		}
-		key, err := domain.OpenSecret(s, domain.SealedSecret(ref.Sealed), ref.Stream, ref.Version, ref.WireType)
+		key, err := eventcodec.OpenSecret(s, domain.SealedSecret(ref.Sealed), ref.Stream, ref.Version, ref.WireType)
 		if err != nil {
 			return nil, fmt.Errorf("mosquittocfg: client %s: %w", c.ID, err)
 		}
@@ -86,7 +88,7 @@ func clientKeyAt(ctx context.Context, st eventstore.Store, id domain.ID, v uint6
 	if len(recs) == 0 || recs[0].Version != v {
 		return projections.KeyRef{}, fmt.Errorf("mosquittocfg: %s v%d: %w: record missing", stream, v, domain.ErrInvalidEvent)
 	}
-	ev, err := domain.DecodeRecord(&recs[0])
+	ev, err := eventcodec.DecodeRecord(&recs[0])
 	if err != nil {
 		return projections.KeyRef{}, fmt.Errorf("mosquittocfg: %w", err)
 	}

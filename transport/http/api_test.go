@@ -16,6 +16,7 @@ import (
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/suites/core"
+	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
 
 func TestAuth(t *testing.T) {
@@ -56,7 +57,7 @@ func TestAuth(t *testing.T) {
 	t.Run("revoked token", func(t *testing.T) {
 		rec := h.do(post, "/api/v1/tokens", h.admin, map[string]string{"name": "temp", "role": "reader"})
 		h.expect(rec, 201, "")
-		secret := decode[createdToken](t, rec).Secret
+		secret := decode[apitypes.CreatedToken](t, rec).Secret
 		h.expect(h.do(get, "/api/v1/clients", secret, nil), 200, "")
 		h.expect(h.do(del, "/api/v1/tokens/temp", h.admin, nil), 204, "")
 		h.expect(h.do(get, "/api/v1/clients", secret, nil), 401, "invalid_token")
@@ -151,13 +152,13 @@ func TestClientLifecycle(t *testing.T) {
 	h.expect(h.do(put, enc, op, nil), 204, "")
 	rec = h.do(get, "/api/v1/clients/dev1/topics", h.reader, nil)
 	h.expect(rec, 200, "")
-	tp := decode[pageBody[Topic]](t, rec)
+	tp := decode[apitypes.Page[Topic]](t, rec)
 	if len(tp.Items) != 1 || tp.Items[0].Name != "sensors/temp" {
 		t.Fatalf("client topics = %+v", tp)
 	}
 	rec = h.do(get, "/api/v1/topics/"+url.PathEscape("sensors/temp")+"/clients", h.reader, nil)
 	h.expect(rec, 200, "")
-	if cp := decode[pageBody[Client]](t, rec); len(cp.Items) != 1 || cp.Items[0].Name != "dev1" {
+	if cp := decode[apitypes.Page[Client]](t, rec); len(cp.Items) != 1 || cp.Items[0].Name != "dev1" {
 		t.Fatalf("topic clients = %+v", cp)
 	}
 	h.expect(h.do(put, "/api/v1/clients/nobody/topics/x", op, nil), 404, "unknown_client")
@@ -178,7 +179,7 @@ func TestClientLifecycle(t *testing.T) {
 
 	rec = h.do(get, "/api/v1/count/clients", h.reader, nil)
 	h.expect(rec, 200, "")
-	if n := decode[countBody](t, rec).Count; n != 2 {
+	if n := decode[apitypes.Count](t, rec).Count; n != 2 {
 		t.Fatalf("count = %d", n)
 	}
 	h.expect(h.do(del, "/api/v1/clients/dev1", op, nil), 204, "")
@@ -204,14 +205,14 @@ func TestTopics(t *testing.T) {
 	h := newHarness(t, Config{})
 	rec := h.do(post, "/api/v1/topics", h.oper, map[string]string{"topic": "t/1"})
 	h.expect(rec, 201, "")
-	if r := decode[topicResult](t, rec); r.Rotated || r.Topic != "t/1" {
+	if r := decode[apitypes.TopicResult](t, rec); r.Rotated || r.Topic != "t/1" {
 		t.Fatalf("create = %+v", r)
 	}
 	// Creating it again is refused: a creation never rotates silently.
 	h.expect(h.do(post, "/api/v1/topics", h.oper, map[string]string{"topic": "t/1"}), 409, "topic_exists")
 	rec = h.do(post, "/api/v1/topics/t%2F1/rotate", h.oper, nil)
 	h.expect(rec, 200, "")
-	if r := decode[topicResult](t, rec); !r.Rotated {
+	if r := decode[apitypes.TopicResult](t, rec); !r.Rotated {
 		t.Fatalf("rotate = %+v", r)
 	}
 	h.expect(h.do(post, "/api/v1/topics/t%2F2/rotate", h.oper, nil), 404, "unknown_topic")
@@ -228,10 +229,10 @@ func TestTopics(t *testing.T) {
 	// Protect / unprotect round trip.
 	rec = h.do(post, "/api/v1/topics/t%2F1/protect", h.oper, map[string][]byte{"payload": []byte("hello")})
 	h.expect(rec, 200, "")
-	prot := decode[protectedBody](t, rec).Protected
+	prot := decode[apitypes.ProtectResponse](t, rec).Protected
 	rec = h.do(post, "/api/v1/topics/t%2F1/unprotect", h.oper, map[string][]byte{"protected": prot})
 	h.expect(rec, 200, "")
-	if got := decode[protectBody](t, rec).Payload; string(got) != "hello" {
+	if got := decode[apitypes.UnprotectResponse](t, rec).Payload; string(got) != "hello" {
 		t.Fatalf("unprotect = %q", got)
 	}
 	prot[len(prot)-1] ^= 1
@@ -243,7 +244,7 @@ func TestTopics(t *testing.T) {
 
 	rec = h.do(get, "/api/v1/count/topics", h.reader, nil)
 	h.expect(rec, 200, "")
-	if decode[countBody](t, rec).Count != 1 {
+	if decode[apitypes.Count](t, rec).Count != 1 {
 		t.Fatal("topic count")
 	}
 	h.expect(h.do(del, "/api/v1/topics/t%2F1", h.oper, nil), 204, "")
@@ -258,7 +259,7 @@ func TestBatch(t *testing.T) {
 	}
 	rec := h.do(post, "/api/v1/batch/attach", h.oper, map[string]any{"topic": "fleet", "clients": []string{"a", "ghost", "b", "c"}})
 	h.expect(rec, 200, "")
-	res := decode[batchResult](t, rec)
+	res := decode[apitypes.BatchResult](t, rec)
 	if res.Succeeded != 3 || res.Failed != 1 || len(res.Results) != 4 {
 		t.Fatalf("batch = %+v", res)
 	}
@@ -266,12 +267,12 @@ func TestBatch(t *testing.T) {
 		t.Fatalf("ghost result = %+v", r)
 	}
 	rec = h.do(get, "/api/v1/topics/fleet/clients", h.reader, nil)
-	if n := len(decode[pageBody[Client]](t, rec).Items); n != 3 {
+	if n := len(decode[apitypes.Page[Client]](t, rec).Items); n != 3 {
 		t.Fatalf("linked = %d", n)
 	}
 	rec = h.do(post, "/api/v1/batch/reset", h.oper, map[string]any{"clients": []string{"a", "b"}})
 	h.expect(rec, 200, "")
-	if res := decode[batchResult](t, rec); res.Succeeded != 2 || res.Failed != 0 {
+	if res := decode[apitypes.BatchResult](t, rec); res.Succeeded != 2 || res.Failed != 0 {
 		t.Fatalf("reset = %+v", res)
 	}
 	h.expect(h.do(post, "/api/v1/batch/reset", h.oper, map[string]any{"clients": []string{}}), 400, "invalid_batch")
@@ -303,7 +304,7 @@ func TestPagination(t *testing.T) {
 		}
 		rec := h.do(get, path, h.reader, nil)
 		h.expect(rec, 200, "")
-		p := decode[pageBody[Client]](t, rec)
+		p := decode[apitypes.Page[Client]](t, rec)
 		pages++
 		for _, c := range p.Items {
 			if seen[c.Name] {
@@ -324,12 +325,12 @@ func TestPagination(t *testing.T) {
 	}
 
 	rec := h.do(get, "/api/v1/clients", h.reader, nil)
-	if n := len(decode[pageBody[Client]](t, rec).Items); n != 100 {
+	if n := len(decode[apitypes.Page[Client]](t, rec).Items); n != 100 {
 		t.Fatalf("default page = %d", n)
 	}
 	rec = h.do(get, "/api/v1/clients?limit=5000", h.reader, nil)
 	h.expect(rec, 200, "")
-	if n := len(decode[pageBody[Client]](t, rec).Items); n != 1000 || h.f.lastPage.Limit != 1000 {
+	if n := len(decode[apitypes.Page[Client]](t, rec).Items); n != 1000 || h.f.lastPage.Limit != 1000 {
 		t.Fatalf("clamped page = %d (backend saw %d)", n, h.f.lastPage.Limit)
 	}
 	h.expect(h.do(get, "/api/v1/clients?limit=0", h.reader, nil), 400, "invalid_limit")
@@ -347,7 +348,7 @@ func TestAudit(t *testing.T) {
 
 	rec := h.do(get, "/api/v1/audit?actor=token:ops", h.reader, nil)
 	h.expect(rec, 200, "")
-	p := decode[pageBody[AuditEntry]](t, rec)
+	p := decode[apitypes.Page[AuditEntry]](t, rec)
 	if len(p.Items) != 2 {
 		t.Fatalf("ops entries = %+v", p.Items)
 	}
@@ -357,21 +358,21 @@ func TestAudit(t *testing.T) {
 		}
 	}
 	rec = h.do(get, "/api/v1/audit?client=d&limit=1", h.reader, nil)
-	p = decode[pageBody[AuditEntry]](t, rec)
+	p = decode[apitypes.Page[AuditEntry]](t, rec)
 	if len(p.Items) != 1 || p.Next == "" {
 		t.Fatalf("paged audit = %+v", p)
 	}
 	rec = h.do(get, "/api/v1/audit?client=d&limit=1&cursor="+url.QueryEscape(p.Next), h.reader, nil)
-	if p2 := decode[pageBody[AuditEntry]](t, rec); len(p2.Items) != 1 || p2.Items[0].Position <= p.Items[0].Position {
+	if p2 := decode[apitypes.Page[AuditEntry]](t, rec); len(p2.Items) != 1 || p2.Items[0].Position <= p.Items[0].Position {
 		t.Fatalf("second page = %+v", p2)
 	}
 	rec = h.do(get, "/api/v1/audit?topic=x&from=2026-01-01T00:00:00Z&to=2026-12-31T00:00:00Z", h.reader, nil)
 	h.expect(rec, 200, "")
-	if n := len(decode[pageBody[AuditEntry]](t, rec).Items); n != 2 {
+	if n := len(decode[apitypes.Page[AuditEntry]](t, rec).Items); n != 2 {
 		t.Fatalf("topic entries = %d", n)
 	}
 	rec = h.do(get, "/api/v1/audit?from=2027-01-01T00:00:00Z", h.reader, nil)
-	if n := len(decode[pageBody[AuditEntry]](t, rec).Items); n != 0 {
+	if n := len(decode[apitypes.Page[AuditEntry]](t, rec).Items); n != 0 {
 		t.Fatalf("future entries = %d", n)
 	}
 	h.expect(h.do(get, "/api/v1/audit?from=yesterday", h.reader, nil), 400, "invalid_time")
@@ -383,7 +384,7 @@ func TestDeliveries(t *testing.T) {
 	h := newHarness(t, Config{})
 	rec := h.do(get, "/api/v1/deliveries", h.reader, nil)
 	h.expect(rec, 200, "")
-	if n := len(decode[pageBody[Delivery]](t, rec).Items); n != 1 {
+	if n := len(decode[apitypes.Page[Delivery]](t, rec).Items); n != 1 {
 		t.Fatalf("deliveries = %d", n)
 	}
 	h.expect(h.do(get, "/api/v1/deliveries?client=ghost", h.reader, nil), 404, "unknown_client")
@@ -396,8 +397,8 @@ func TestTokens(t *testing.T) {
 	if rec.Header().Get("Cache-Control") != "no-store" {
 		t.Fatal("token creation is cacheable")
 	}
-	ct := decode[createdToken](t, rec)
-	if ct.Secret == "" || ct.Name != "ci" || ct.Role != RoleOperator {
+	ct := decode[apitypes.CreatedToken](t, rec)
+	if ct.Secret == "" || ct.Name != "ci" || ct.Role != string(RoleOperator) {
 		t.Fatalf("created = %+v", ct)
 	}
 	h.expect(h.do(post, "/api/v1/topics", ct.Secret, map[string]string{"topic": "z"}), 201, "")
@@ -409,7 +410,7 @@ func TestTokens(t *testing.T) {
 	if strings.Contains(rec.Body.String(), ct.Secret) || strings.Contains(rec.Body.String(), "hash") {
 		t.Fatal("token list leaks secrets")
 	}
-	if n := len(decode[tokenList](t, rec).Items); n != 4 {
+	if n := len(decode[apitypes.TokenList](t, rec).Items); n != 4 {
 		t.Fatalf("tokens = %d", n)
 	}
 }
@@ -419,7 +420,7 @@ func TestExport(t *testing.T) {
 	h.expect(h.do(post, "/api/v1/clients", h.oper, map[string]string{"name": "d", "key": key32}), 201, "")
 	rec := h.do(post, "/api/v1/export/clients/d", h.admin, nil)
 	h.expect(rec, 200, "")
-	if k := decode[exportedKey](t, rec); k.Key != key32 || k.Client != "d" {
+	if k := decode[apitypes.ExportedKey](t, rec); k.Key != key32 || k.Client != "d" {
 		t.Fatalf("export = %+v", k)
 	}
 	if rec.Header().Get("Cache-Control") != "no-store" {

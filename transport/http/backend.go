@@ -2,8 +2,9 @@ package http
 
 import (
 	"context"
-	"encoding/json"
 	"time"
+
+	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
 
 // Backend is everything the HTTP API needs from the C2 application service.
@@ -142,93 +143,35 @@ type NewClientRequest struct {
 	Replace bool
 }
 
-// Client is the public view of a client: never its key.
-type Client struct {
-	Name       string    `json:"name,omitempty"`
-	ID         string    `json:"id"` // lowercase hex
-	Role       string    `json:"role,omitempty"`
-	KeyVersion uint64    `json:"key_version,omitempty"`
-	Topics     int       `json:"topics"`
-	Pending    int       `json:"pending"` // queued commands not yet delivered
-	CreatedAt  time.Time `json:"created_at,omitzero"`
-	UpdatedAt  time.Time `json:"updated_at,omitzero"`
-	// Sync is set by GET of one client, not in lists.
-	Sync *ClientSync `json:"sync,omitempty"`
-}
-
-// ClientSync is what the C2 wants a device to hold against the evidence
-// it has. Versions are key versions (stream versions of the key events).
-// "accepted": a broker took the command carrying the key; "confirmed":
-// the device's own MQTT session took it. Neither is a device's
-// acknowledgement of having processed it.
-type ClientSync struct {
-	// Status: never_seen (not connected since its registration),
-	// in_sync (nothing pending, every desired key accepted or confirmed)
-	// or lagging.
-	Status string `json:"status"`
-	// Evidence grades an in_sync status: confirmed (every key confirmed)
-	// or accepted (some only accepted). Absent otherwise.
-	Evidence      string    `json:"evidence,omitempty"`
-	Seen          bool      `json:"seen"`
-	FirstSeen     time.Time `json:"first_seen,omitzero"`
-	Pending       int       `json:"pending"`
-	OldestPending time.Time `json:"oldest_pending,omitzero"`
-	// Identity is the client key (SK: rotated with SetIdKey; the
-	// registered key counts as confirmed).
-	Identity KeySync `json:"identity"`
-	// C2Key is the C2 public key the device should hold (PK mode only).
-	C2Key  *KeySync    `json:"c2key,omitempty"`
-	Topics []TopicSync `json:"topics"`
-}
-
-// KeySync is one key: desired version, newest accepted, newest confirmed
-// (0: none).
-type KeySync struct {
-	Desired   uint64 `json:"desired"`
-	Accepted  uint64 `json:"accepted"`
-	Confirmed uint64 `json:"confirmed"`
-}
-
-// TopicSync is the key of one linked topic.
-type TopicSync struct {
-	Topic string `json:"topic"`
-	Hash  string `json:"hash"` // topichash, hex
-	KeySync
-}
-
-// FleetSummary counts the registered clients by sync status; Pending is
-// the number of queued commands.
-type FleetSummary struct {
-	Clients   int `json:"clients"`
-	InSync    int `json:"in_sync"`
-	Lagging   int `json:"lagging"`
-	NeverSeen int `json:"never_seen"`
-	Pending   int `json:"pending"`
-}
-
-// ResyncResult is the answer to a resync: the number of commands queued.
-type ResyncResult struct {
-	Client string `json:"client,omitempty"`
-	Queued int    `json:"queued"`
-}
-
-// C2Key is the public half of the C2 key pair (PK mode): what a PK device
-// needs to authenticate commands. It is public, so readers may fetch it.
-type C2Key struct {
-	Suite      string `json:"suite"`
-	KeyVersion uint64 `json:"key_version"`
-	PublicKey  string `json:"public_key"` // lowercase hex
-}
-
-// Topic is the public view of a topic: never its key.
-type Topic struct {
-	Name       string    `json:"name"`
-	Hash       string    `json:"hash"` // lowercase hex topichash
-	KeyVersion uint64    `json:"key_version,omitempty"`
-	Clients    int       `json:"clients"`
-	CreatedAt  time.Time `json:"created_at,omitzero"`
-	RotatedAt  time.Time `json:"rotated_at,omitzero"`
-}
+// The views the backend returns are the API's JSON bodies themselves
+// (transport/http/apitypes, shared with the Go client): the handlers write
+// them as they are, so what the backend fills is what a client reads.
+type (
+	// Client is the public view of a client: never its key.
+	Client = apitypes.Client
+	// ClientSync is what the C2 wants a device to hold against the
+	// evidence it has.
+	ClientSync = apitypes.ClientSync
+	// KeySync is one key: desired, newest accepted, newest confirmed.
+	KeySync = apitypes.KeySync
+	// TopicSync is the key of one linked topic.
+	TopicSync = apitypes.TopicSync
+	// FleetSummary counts the registered clients by sync status.
+	FleetSummary = apitypes.Fleet
+	// ResyncResult is the answer to a resync.
+	ResyncResult = apitypes.ResyncResult
+	// C2Key is the public half of the C2 key pair (PK mode).
+	C2Key = apitypes.C2Key
+	// Topic is the public view of a topic: never its key.
+	Topic = apitypes.Topic
+	// AuditEntry is one attributed operation of the audit trail.
+	AuditEntry = apitypes.AuditEntry
+	// Delivery is a queued command not yet settled.
+	Delivery = apitypes.Delivery
+	// Event is one event of the log as shown to API users (sealed fields
+	// omitted by the backend).
+	Event = apitypes.Event
+)
 
 // PageRequest asks for at most Limit items after Cursor (empty: from the
 // start). Limit is already defaulted and clamped by this package.
@@ -237,7 +180,9 @@ type PageRequest struct {
 	Limit  int
 }
 
-// Page is one page of results; Next is empty on the last page.
+// Page is one page of results as the backend returns it: Next is the
+// backend's own cursor (empty on the last page), which the handlers wrap
+// into the opaque cursor of an apitypes.Page.
 type Page[T any] struct {
 	Items []T
 	Next  string
@@ -254,60 +199,14 @@ type AuditQuery struct {
 	Page   PageRequest
 }
 
-// AuditEntry is one attributed operation of the audit trail.
-type AuditEntry struct {
-	Position      uint64    `json:"position"`
-	Time          time.Time `json:"time"`
-	Type          string    `json:"type"`
-	Actor         string    `json:"actor"`
-	EventID       string    `json:"event_id,omitempty"`
-	Stream        string    `json:"stream,omitempty"`
-	Client        string    `json:"client,omitempty"`    // name, when known
-	ClientID      string    `json:"client_id,omitempty"` // hex
-	Topic         string    `json:"topic,omitempty"`     // name, when known
-	TopicHash     string    `json:"topic_hash,omitempty"`
-	KeyVersion    uint64    `json:"key_version,omitempty"`
-	Command       string    `json:"command,omitempty"`
-	Recipients    int       `json:"recipients,omitempty"`
-	CorrelationID string    `json:"correlation_id,omitempty"`
-	CausationID   string    `json:"causation_id,omitempty"`
-	Summary       string    `json:"summary,omitempty"`
-}
-
-// Delivery is a queued command not yet settled: neither accepted by a
-// broker, nor confirmed by the device's session, nor failed.
-type Delivery struct {
-	CommandID  string    `json:"command_id"`
-	Seq        uint64    `json:"seq,omitempty"` // place in the global delivery order
-	Client     string    `json:"client"`        // hex id
-	Command    string    `json:"command"`
-	Topic      string    `json:"topic,omitempty"` // topic hash, hex
-	QueuedAt   time.Time `json:"queued_at"`
-	Position   uint64    `json:"position,omitempty"`
-	KeyVersion uint64    `json:"key_version,omitempty"` // key protecting the command
-}
-
-// Event is one event of the log as shown to API users. Data is the public
-// JSON rendering of the payload: sealed fields are omitted by the backend.
-type Event struct {
-	Position      uint64          `json:"position"`
-	Stream        string          `json:"stream"`
-	Version       uint64          `json:"version"`
-	Type          string          `json:"type"`
-	Time          time.Time       `json:"time"`
-	Actor         string          `json:"actor,omitempty"`
-	CorrelationID string          `json:"correlation_id,omitempty"`
-	CausationID   string          `json:"causation_id,omitempty"`
-	Data          json.RawMessage `json:"data,omitempty"`
-}
-
-// Token is an API token without its secret.
+// Token is an API token as the backend knows it: with the hash of its
+// secret, which the auth middleware compares in constant time. It is not
+// a JSON body: the handlers answer with apitypes.Token, which has no hash.
 type Token struct {
-	Name      string    `json:"name"`
-	Role      Role      `json:"role"`
-	CreatedAt time.Time `json:"created_at,omitzero"`
-	CreatedBy string    `json:"created_by,omitempty"`
-	// Hash is SHA-256 of the secret. It is compared in constant time by the
-	// auth middleware and never serialised.
-	Hash [32]byte `json:"-"`
+	Name      string
+	Role      Role
+	CreatedAt time.Time
+	CreatedBy string
+	// Hash is SHA-256 of the secret.
+	Hash [32]byte
 }

@@ -29,5 +29,9 @@
 // WriteTimeout does not cut them.
 //
 // The routes, the roles they require and the OpenAPI document served at
-// /openapi.json all come from one route table (routes.go).
+// /openapi.json all come from one route table (routes.go). The JSON bodies
+// are the types of transport/http/apitypes, shared with the Go client
+// (apiclient); since the document cannot be checked against the router it
+// is generated with, the tests check it against those types field by field
+// and validate every JSON answer the handler tests receive against it.
 package http

@@ -14,21 +14,8 @@ import (
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/suites/core"
+	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
-
-// errorBody is the JSON shape of every error response.
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	RequestID string `json:"request_id,omitempty"`
-	// Details is structured help for some codes, e.g. the field, line and
-	// column of a rule expression that does not compile.
-	Details any `json:"details,omitempty"`
-}
 
 // apiError is an error raised by this package itself (bad query parameter,
 // bad JSON, auth failures) that already knows its status and code.
@@ -166,7 +153,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if status == nethttp.StatusUnauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="e4c2"`)
 	}
-	body := errorBody{Error: errorDetail{Code: code, Message: msg, RequestID: rid}}
+	body := apitypes.Error{Error: apitypes.ErrorDetail{Code: code, Message: msg, RequestID: rid}}
 	if status < 500 {
 		body.Error.Details = errorDetails(err)
 	}

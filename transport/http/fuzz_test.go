@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
 
 // fuzzBody posts arbitrary bytes to path and checks the API answers with a
@@ -43,7 +45,7 @@ func fuzzBody(f *testing.F, method, path string, setup func(h *harness), seeds .
 			t.Fatalf("status %d for body %q: %s", rec.Code, body, rec.Body.String())
 		}
 		if rec.Code >= 300 {
-			var eb errorBody
+			var eb apitypes.Error
 			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error.Code == "" {
 				t.Fatalf("status %d without a JSON error: %q", rec.Code, rec.Body.String())
 			}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/suites/core"
+	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
 
 // ---- request helpers -------------------------------------------------------
@@ -155,39 +156,20 @@ func decodeCursor(cur string) (string, error) {
 	return string(b), nil
 }
 
-// pageBody is the JSON shape of every list.
-type pageBody[T any] struct {
-	Items []T    `json:"items"`
-	Next  string `json:"next,omitempty"`
-}
-
 func writePage[T any](c echo.Context, p Page[T]) error {
 	items := p.Items
 	if items == nil {
 		items = []T{}
 	}
-	return c.JSON(nethttp.StatusOK, pageBody[T]{Items: items, Next: encodeCursor(p.Next)})
-}
-
-type countBody struct {
-	Count int `json:"count"`
+	return c.JSON(nethttp.StatusOK, apitypes.Page[T]{Items: items, Next: encodeCursor(p.Next)})
 }
 
 // ---- clients ---------------------------------------------------------------
 
-// newClientBody is the body of POST /clients. Keys are lowercase or
-// uppercase hex.
-type newClientBody struct {
-	Name      string `json:"name"`
-	ID        string `json:"id"`
-	Key       string `json:"key"`
-	PublicKey string `json:"public_key"`
-	Role      string `json:"role"`
-	Replace   bool   `json:"replace"`
-}
-
-// toRequest validates the body; it never echoes key bytes in errors.
-func (b newClientBody) toRequest() (NewClientRequest, error) {
+// newClientRequest validates the body of POST /clients (keys in lowercase
+// or uppercase hex) and decodes it for the backend; it never echoes key
+// bytes in errors.
+func newClientRequest(b apitypes.NewClient) (NewClientRequest, error) {
 	var r NewClientRequest
 	if b.Name == "" && b.ID == "" {
 		return r, badRequest("invalid_name", "name or id is required")
@@ -237,11 +219,11 @@ func (b newClientBody) toRequest() (NewClientRequest, error) {
 }
 
 func (s *Server) newClient(c echo.Context) error {
-	var b newClientBody
+	var b apitypes.NewClient
 	if err := s.bind(c, &b); err != nil {
 		return err
 	}
-	req, err := b.toRequest()
+	req, err := newClientRequest(b)
 	if err != nil {
 		return err
 	}
@@ -269,7 +251,7 @@ func (s *Server) countClients(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(nethttp.StatusOK, countBody{n})
+	return c.JSON(nethttp.StatusOK, apitypes.Count{Count: n})
 }
 
 func (s *Server) getClient(c echo.Context) error {
@@ -451,17 +433,8 @@ func (s *Server) removePubKey(c echo.Context) error {
 
 // ---- topics ----------------------------------------------------------------
 
-type newTopicBody struct {
-	Topic string `json:"topic"`
-}
-
-type topicResult struct {
-	Topic   string `json:"topic"`
-	Rotated bool   `json:"rotated"`
-}
-
 func (s *Server) newTopic(c echo.Context) error {
-	var b newTopicBody
+	var b apitypes.NewTopic
 	if err := s.bind(c, &b); err != nil {
 		return err
 	}
@@ -476,7 +449,7 @@ func (s *Server) newTopic(c echo.Context) error {
 	if rotated {
 		status = nethttp.StatusOK
 	}
-	return c.JSON(status, topicResult{Topic: b.Topic, Rotated: rotated})
+	return c.JSON(status, apitypes.TopicResult{Topic: b.Topic, Rotated: rotated})
 }
 
 // rotateTopic gives an existing topic a new key. It is its own route so
@@ -489,7 +462,7 @@ func (s *Server) rotateTopic(c echo.Context) error {
 	if err := s.backend.RotateTopic(c.Request().Context(), caller(c), topic); err != nil {
 		return err
 	}
-	return c.JSON(nethttp.StatusOK, topicResult{Topic: topic, Rotated: true})
+	return c.JSON(nethttp.StatusOK, apitypes.TopicResult{Topic: topic, Rotated: true})
 }
 
 func (s *Server) listTopics(c echo.Context) error {
@@ -517,7 +490,7 @@ func (s *Server) countTopics(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(nethttp.StatusOK, countBody{n})
+	return c.JSON(nethttp.StatusOK, apitypes.Count{Count: n})
 }
 
 func (s *Server) getTopic(c echo.Context) error {
@@ -559,21 +532,12 @@ func (s *Server) topicClients(c echo.Context) error {
 	return writePage(c, page)
 }
 
-// protectBody carries payloads as standard base64 (JSON []byte).
-type protectBody struct {
-	Payload []byte `json:"payload"`
-}
-
-type protectedBody struct {
-	Protected []byte `json:"protected"`
-}
-
 func (s *Server) protect(c echo.Context) error {
 	topic, err := topicParam(c)
 	if err != nil {
 		return err
 	}
-	var b protectBody
+	var b apitypes.ProtectRequest
 	if err := s.bind(c, &b); err != nil {
 		return err
 	}
@@ -581,7 +545,7 @@ func (s *Server) protect(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(nethttp.StatusOK, protectedBody{Protected: out})
+	return c.JSON(nethttp.StatusOK, apitypes.ProtectResponse{Protected: out})
 }
 
 func (s *Server) unprotect(c echo.Context) error {
@@ -589,7 +553,7 @@ func (s *Server) unprotect(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var b protectedBody
+	var b apitypes.UnprotectRequest
 	if err := s.bind(c, &b); err != nil {
 		return err
 	}
@@ -600,7 +564,7 @@ func (s *Server) unprotect(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(nethttp.StatusOK, protectBody{Payload: out})
+	return c.JSON(nethttp.StatusOK, apitypes.UnprotectResponse{Payload: out})
 }
 
 // ---- C2 key, batches -------------------------------------------------------
@@ -610,28 +574,6 @@ func (s *Server) newC2Key(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(nethttp.StatusNoContent)
-}
-
-type batchAttachBody struct {
-	Topic   string   `json:"topic"`
-	Clients []string `json:"clients"`
-}
-
-type batchResetBody struct {
-	Clients []string `json:"clients"`
-}
-
-// batchItem is the outcome for one client of a batch.
-type batchItem struct {
-	Client string       `json:"client"`
-	OK     bool         `json:"ok"`
-	Error  *errorDetail `json:"error,omitempty"`
-}
-
-type batchResult struct {
-	Succeeded int         `json:"succeeded"`
-	Failed    int         `json:"failed"`
-	Results   []batchItem `json:"results"`
 }
 
 // checkBatch bounds a batch: at most MaxPageSize valid client references.
@@ -654,20 +596,20 @@ func (s *Server) checkBatch(clients []string) error {
 // reports each outcome. Each item is its own operation (and its own
 // events): a failure does not undo the others.
 func (s *Server) runBatch(c echo.Context, clients []string, op func(Caller, string) error) error {
-	res := batchResult{Results: make([]batchItem, 0, len(clients))}
+	res := apitypes.BatchResult{Results: make([]apitypes.BatchItem, 0, len(clients))}
 	by := caller(c)
 	for _, cl := range clients {
 		if err := c.Request().Context().Err(); err != nil {
 			return err
 		}
-		item := batchItem{Client: cl, OK: true}
+		item := apitypes.BatchItem{Client: cl, OK: true}
 		if err := op(by, cl); err != nil {
 			status, code, msg := classify(err)
 			if status >= 500 {
 				s.logItemError(c, err)
 			}
 			item.OK = false
-			item.Error = &errorDetail{Code: code, Message: msg}
+			item.Error = &apitypes.ErrorDetail{Code: code, Message: msg}
 			res.Failed++
 		} else {
 			res.Succeeded++
@@ -678,7 +620,7 @@ func (s *Server) runBatch(c echo.Context, clients []string, op func(Caller, stri
 }
 
 func (s *Server) batchAttach(c echo.Context) error {
-	var b batchAttachBody
+	var b apitypes.BatchAttach
 	if err := s.bind(c, &b); err != nil {
 		return err
 	}
@@ -693,9 +635,9 @@ func (s *Server) batchAttach(c echo.Context) error {
 		// (one unknown client...), nothing was applied: retry one by one to
 		// tell which items fail.
 		if err := ba.AttachClients(c.Request().Context(), caller(c), b.Topic, b.Clients); err == nil {
-			res := batchResult{Succeeded: len(b.Clients), Results: make([]batchItem, len(b.Clients))}
+			res := apitypes.BatchResult{Succeeded: len(b.Clients), Results: make([]apitypes.BatchItem, len(b.Clients))}
 			for i, cl := range b.Clients {
-				res.Results[i] = batchItem{Client: cl, OK: true}
+				res.Results[i] = apitypes.BatchItem{Client: cl, OK: true}
 			}
 			return c.JSON(nethttp.StatusOK, res)
 		}
@@ -706,7 +648,7 @@ func (s *Server) batchAttach(c echo.Context) error {
 }
 
 func (s *Server) batchReset(c echo.Context) error {
-	var b batchResetBody
+	var b apitypes.BatchReset
 	if err := s.bind(c, &b); err != nil {
 		return err
 	}
@@ -785,19 +727,9 @@ func (s *Server) deliveries(c echo.Context) error {
 
 // ---- tokens and export -----------------------------------------------------
 
-type newTokenBody struct {
-	Name string `json:"name"`
-	Role Role   `json:"role"`
-}
-
-// createdToken is the only response carrying a token secret.
-type createdToken struct {
-	Token
-	Secret string `json:"token"`
-}
-
-type tokenList struct {
-	Items []Token `json:"items"`
+// apiToken is the public view of a token: neither its secret nor its hash.
+func apiToken(t Token) apitypes.Token {
+	return apitypes.Token{Name: t.Name, Role: string(t.Role), CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy}
 }
 
 // validTokenName keeps token names short and printable: they end up in
@@ -822,22 +754,24 @@ func noStore(c echo.Context) {
 }
 
 func (s *Server) createToken(c echo.Context) error {
-	var b newTokenBody
+	var b apitypes.NewToken
 	if err := s.bind(c, &b); err != nil {
 		return err
 	}
+	role := Role(b.Role)
 	if !validTokenName(b.Name) {
 		return badRequest("invalid_name", "token name must be 1..64 characters of [A-Za-z0-9._-]")
 	}
-	if !b.Role.Valid() {
+	if !role.Valid() {
 		return badRequest("invalid_role", "role must be admin, operator or reader")
 	}
-	secret, tok, err := s.backend.CreateToken(c.Request().Context(), caller(c), b.Name, b.Role)
+	secret, tok, err := s.backend.CreateToken(c.Request().Context(), caller(c), b.Name, role)
 	if err != nil {
 		return err
 	}
 	noStore(c)
-	return c.JSON(nethttp.StatusCreated, createdToken{Token: tok, Secret: secret})
+	// The only response carrying a token secret.
+	return c.JSON(nethttp.StatusCreated, apitypes.CreatedToken{Token: apiToken(tok), Secret: secret})
 }
 
 func (s *Server) listTokens(c echo.Context) error {
@@ -845,10 +779,11 @@ func (s *Server) listTokens(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if ts == nil {
-		ts = []Token{}
+	list := apitypes.TokenList{Items: make([]apitypes.Token, len(ts))}
+	for i, t := range ts {
+		list.Items[i] = apiToken(t)
 	}
-	return c.JSON(nethttp.StatusOK, tokenList{Items: ts})
+	return c.JSON(nethttp.StatusOK, list)
 }
 
 func (s *Server) revokeToken(c echo.Context) error {
@@ -865,13 +800,6 @@ func (s *Server) revokeToken(c echo.Context) error {
 	return c.NoContent(nethttp.StatusNoContent)
 }
 
-// exportedKey is the only response carrying key material.
-type exportedKey struct {
-	Client string `json:"client,omitempty"`
-	Topic  string `json:"topic,omitempty"`
-	Key    string `json:"key"` // lowercase hex
-}
-
 func (s *Server) exportClientKey(c echo.Context) error {
 	ref, err := clientParam(c, "client")
 	if err != nil {
@@ -883,7 +811,7 @@ func (s *Server) exportClientKey(c echo.Context) error {
 	}
 	s.logExport(c, slog.String("client", ref))
 	noStore(c)
-	return c.JSON(nethttp.StatusOK, exportedKey{Client: ref, Key: hex.EncodeToString(k)})
+	return c.JSON(nethttp.StatusOK, apitypes.ExportedKey{Client: ref, Key: hex.EncodeToString(k)})
 }
 
 func (s *Server) exportTopicKey(c echo.Context) error {
@@ -897,7 +825,7 @@ func (s *Server) exportTopicKey(c echo.Context) error {
 	}
 	s.logExport(c, slog.String("topic", topic))
 	noStore(c)
-	return c.JSON(nethttp.StatusOK, exportedKey{Topic: topic, Key: hex.EncodeToString(k)})
+	return c.JSON(nethttp.StatusOK, apitypes.ExportedKey{Topic: topic, Key: hex.EncodeToString(k)})
 }
 
 // logItemError logs a 5xx failure of one batch item (the user sees only a

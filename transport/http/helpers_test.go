@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
 
 // exchange is one request/response pair kept for the leak scan.
@@ -69,6 +71,7 @@ func newHarnessWith(t testing.TB, cfg Config, b Backend) *harness {
 	}
 	t.Cleanup(s.Close)
 	h := &harness{t: t, s: s, logs: logs}
+	t.Cleanup(h.checkAnswers)
 	if f, ok := b.(*fakeBackend); ok {
 		h.f = f
 		h.admin = f.addToken("root", RoleAdmin)
@@ -123,7 +126,7 @@ func (h *harness) expect(rec *httptest.ResponseRecorder, status int, code string
 	if code == "" {
 		return
 	}
-	var eb errorBody
+	var eb apitypes.Error
 	if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil {
 		h.t.Fatalf("error body not JSON: %v: %s", err, rec.Body.String())
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/suites/core"
 	"github.com/e4c2/e4c2/suites/standard"
+	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
 
 // realEnv is the API over the real application service on an in-memory
@@ -138,7 +139,7 @@ func TestRealServiceSK(t *testing.T) {
 	step(get, "/api/v1/clients/nobody", r, nil, 404, "unknown_client")
 
 	rec = step(post, "/api/v1/topics", o, map[string]string{"topic": "plant/line-1"}, 201, "")
-	if decode[topicResult](t, rec).Rotated {
+	if decode[apitypes.TopicResult](t, rec).Rotated {
 		t.Fatal("creation reported as rotation")
 	}
 	step(post, "/api/v1/topics", o, map[string]string{"topic": "plant/line-2"}, 201, "")
@@ -149,33 +150,33 @@ func TestRealServiceSK(t *testing.T) {
 
 	// Batch: all good (one decision), then with an unknown client (per item).
 	rec = step(post, "/api/v1/batch/attach", o, map[string]any{"topic": "plant/line-2", "clients": []string{"dev-a", "dev-b"}}, 200, "")
-	if res := decode[batchResult](t, rec); res.Succeeded != 2 || res.Failed != 0 {
+	if res := decode[apitypes.BatchResult](t, rec); res.Succeeded != 2 || res.Failed != 0 {
 		t.Fatalf("batch = %+v", res)
 	}
 	rec = step(post, "/api/v1/batch/attach", o, map[string]any{"topic": "plant/line-1", "clients": []string{"dev-b", "ghost", idC}}, 200, "")
-	res := decode[batchResult](t, rec)
+	res := decode[apitypes.BatchResult](t, rec)
 	if res.Succeeded != 2 || res.Failed != 1 || res.Results[1].Error == nil || res.Results[1].Error.Code != "unknown_client" {
 		t.Fatalf("batch with failure = %+v", res)
 	}
 	rec = step(get, "/api/v1/topics/"+enc1+"/clients", r, nil, 200, "")
-	if n := len(decode[pageBody[Client]](t, rec).Items); n != 3 {
+	if n := len(decode[apitypes.Page[Client]](t, rec).Items); n != 3 {
 		t.Fatalf("line-1 has %d clients", n)
 	}
 	rec = step(get, "/api/v1/clients/dev-a/topics", r, nil, 200, "")
-	if n := len(decode[pageBody[Topic]](t, rec).Items); n != 2 {
+	if n := len(decode[apitypes.Page[Topic]](t, rec).Items); n != 2 {
 		t.Fatalf("dev-a has %d topics", n)
 	}
 
 	// Rotation, protect/unprotect with the rotated key.
 	step(post, "/api/v1/topics", o, map[string]string{"topic": "plant/line-1"}, 409, "topic_exists")
 	rec = step(post, "/api/v1/topics/"+enc1+"/rotate", o, nil, 200, "")
-	if !decode[topicResult](t, rec).Rotated {
+	if !decode[apitypes.TopicResult](t, rec).Rotated {
 		t.Fatal("rotation not reported")
 	}
 	rec = step(post, "/api/v1/topics/"+enc1+"/protect", o, map[string][]byte{"payload": []byte("valve=open")}, 200, "")
-	prot := decode[protectedBody](t, rec).Protected
+	prot := decode[apitypes.ProtectResponse](t, rec).Protected
 	rec = step(post, "/api/v1/topics/"+enc1+"/unprotect", o, map[string][]byte{"protected": prot}, 200, "")
-	if p := decode[protectBody](t, rec).Payload; string(p) != "valve=open" {
+	if p := decode[apitypes.UnprotectResponse](t, rec).Payload; string(p) != "valve=open" {
 		t.Fatalf("unprotected %q", p)
 	}
 	prot[len(prot)-1] ^= 0x80
@@ -193,30 +194,30 @@ func TestRealServiceSK(t *testing.T) {
 
 	// Queries.
 	rec = step(get, "/api/v1/count/clients", r, nil, 200, "")
-	if decode[countBody](t, rec).Count != 3 {
+	if decode[apitypes.Count](t, rec).Count != 3 {
 		t.Fatal("client count")
 	}
 	rec = step(get, "/api/v1/count/topics", r, nil, 200, "")
-	if decode[countBody](t, rec).Count != 2 {
+	if decode[apitypes.Count](t, rec).Count != 2 {
 		t.Fatal("topic count")
 	}
 	rec = step(get, "/api/v1/deliveries?limit=2", r, nil, 200, "")
-	dp := decode[pageBody[Delivery]](t, rec)
+	dp := decode[apitypes.Page[Delivery]](t, rec)
 	if len(dp.Items) != 2 || dp.Next == "" {
 		t.Fatalf("deliveries page = %+v", dp)
 	}
 	rec = step(get, "/api/v1/deliveries?limit=2&cursor="+url.QueryEscape(dp.Next), r, nil, 200, "")
-	if dp2 := decode[pageBody[Delivery]](t, rec); len(dp2.Items) == 0 || dp2.Items[0].Seq <= dp.Items[1].Seq {
+	if dp2 := decode[apitypes.Page[Delivery]](t, rec); len(dp2.Items) == 0 || dp2.Items[0].Seq <= dp.Items[1].Seq {
 		t.Fatalf("deliveries page 2 = %+v", dp2)
 	}
 	rec = step(get, "/api/v1/deliveries?client=dev-a", r, nil, 200, "")
-	for _, d := range decode[pageBody[Delivery]](t, rec).Items {
+	for _, d := range decode[apitypes.Page[Delivery]](t, rec).Items {
 		if d.Client != hex.EncodeToString(core.HashID([]byte("dev-a"))) {
 			t.Fatalf("delivery of another client: %+v", d)
 		}
 	}
 	rec = step(get, "/api/v1/audit?actor=token:ops&client=dev-a&limit=3", r, nil, 200, "")
-	ap := decode[pageBody[AuditEntry]](t, rec)
+	ap := decode[apitypes.Page[AuditEntry]](t, rec)
 	if len(ap.Items) != 3 || ap.Next == "" {
 		t.Fatalf("audit page = %+v", ap)
 	}
@@ -227,14 +228,14 @@ func TestRealServiceSK(t *testing.T) {
 	}
 	step(get, "/api/v1/audit?cursor="+url.QueryEscape(ap.Next), r, nil, 200, "")
 	rec = step(get, "/api/v1/audit?topic="+url.QueryEscape("plant/line-1")+"&type=topic.key_rotated.v1", r, nil, 200, "")
-	_ = decode[pageBody[AuditEntry]](t, rec)
+	_ = decode[apitypes.Page[AuditEntry]](t, rec)
 
 	// Tokens and export.
 	rec = step(post, "/api/v1/tokens", a, map[string]string{"name": "ci", "role": "operator"}, 201, "")
-	ciSecret := decode[createdToken](t, rec).Secret
+	ciSecret := decode[apitypes.CreatedToken](t, rec).Secret
 	step(post, "/api/v1/topics", ciSecret, map[string]string{"topic": "by-ci"}, 201, "")
 	rec = step(get, "/api/v1/audit?actor=token:ci", r, nil, 200, "")
-	if len(decode[pageBody[AuditEntry]](t, rec).Items) == 0 {
+	if len(decode[apitypes.Page[AuditEntry]](t, rec).Items) == 0 {
 		t.Fatal("ci's operation not attributed to it")
 	}
 	step(post, "/api/v1/tokens", a, map[string]string{"name": "ci", "role": "reader"}, 409, "already_exists")
@@ -243,7 +244,7 @@ func TestRealServiceSK(t *testing.T) {
 	step(get, "/api/v1/clients", ciSecret, nil, 401, "invalid_token")
 	step(del, "/api/v1/tokens/ci", a, nil, 404, "unknown_token")
 	rec = step(post, "/api/v1/export/clients/dev-a", a, nil, 200, "")
-	if decode[exportedKey](t, rec).Key != keyA {
+	if decode[apitypes.ExportedKey](t, rec).Key != keyA {
 		t.Fatal("exported client key differs")
 	}
 	step(post, "/api/v1/export/topics/"+enc1, a, nil, 200, "")
@@ -339,7 +340,7 @@ func TestRealServicePagination(t *testing.T) {
 		}
 		rec := e.do(get, path, e.reader, nil)
 		e.expect(rec, 200, "")
-		p := decode[pageBody[Client]](t, rec)
+		p := decode[apitypes.Page[Client]](t, rec)
 		pages++
 		for _, c := range p.Items {
 			if seen[c.Name] {

@@ -3,6 +3,7 @@ package http
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/e4c2/e4c2/automation"
+	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
 
 // RuleBackend is what the rule routes need of the automation engine. It is
@@ -202,12 +204,42 @@ type dryRunEventBody struct {
 	Event *sampleEvent `json:"event,omitempty"`
 }
 
-type pauseBody struct {
-	Reason string `json:"reason"`
+// apiRule is the API's view of a rule: automation's rule state with its
+// spec as JSON (the client keeps it raw, so it prints back every field).
+func apiRule(r automation.Rule) (apitypes.Rule, error) {
+	spec, err := json.Marshal(r.Spec)
+	if err != nil {
+		return apitypes.Rule{}, fmt.Errorf("http: rule %q: spec: %w", r.ID, err)
+	}
+	return apitypes.Rule{ID: r.ID, Spec: spec, Status: r.Status, Reason: r.Reason, Version: r.Version,
+		Created: r.Created, CreatedBy: r.CreatedBy, Updated: r.Updated, Fires: r.Fires,
+		LastFired: r.LastFired, LastOutcome: r.LastOutcome, NextFire: r.NextFire}, nil
 }
 
-type ruleList struct {
-	Items []automation.Rule `json:"items"`
+// ruleAnswer converts what a rule operation returned, passing its error on.
+func ruleAnswer(r automation.Rule, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return apiRule(r)
+}
+
+// apiPlan is the API's view of a dry run.
+func apiPlan(p automation.Plan) apitypes.RulePlan {
+	out := apitypes.RulePlan{Rule: p.Rule, Trigger: p.Trigger, Matched: p.Matched, NextFire: p.NextFire,
+		Targets: p.Targets, Operations: make([]apitypes.RuleOperation, len(p.Operations)), Error: p.Error}
+	for i, o := range p.Operations {
+		out.Operations[i] = apitypes.RuleOperation{Op: o.Op, Topic: o.Topic, Client: o.Client, Source: o.Source}
+	}
+	return out
+}
+
+// planAnswer converts what a dry run returned, passing its error on.
+func planAnswer(p automation.Plan, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return apiPlan(p), nil
 }
 
 func (s *Server) createRule(c echo.Context) error {
@@ -219,7 +251,7 @@ func (s *Server) createRule(c echo.Context) error {
 	if err := s.bind(c, &spec); err != nil {
 		return err
 	}
-	r, err := rb.CreateRule(c.Request().Context(), caller(c), spec)
+	r, err := ruleAnswer(rb.CreateRule(c.Request().Context(), caller(c), spec))
 	if err != nil {
 		return err
 	}
@@ -235,10 +267,13 @@ func (s *Server) listRules(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if rs == nil {
-		rs = []automation.Rule{}
+	list := apitypes.RuleList{Items: make([]apitypes.Rule, len(rs))}
+	for i, r := range rs {
+		if list.Items[i], err = apiRule(r); err != nil {
+			return err
+		}
 	}
-	return c.JSON(nethttp.StatusOK, ruleList{Items: rs})
+	return c.JSON(nethttp.StatusOK, list)
 }
 
 // ruleOp runs op on the rule the path names and answers its result as JSON
@@ -264,8 +299,7 @@ func (s *Server) ruleOp(c echo.Context, op func(ctx context.Context, rb RuleBack
 
 func (s *Server) getRule(c echo.Context) error {
 	return s.ruleOp(c, func(ctx context.Context, rb RuleBackend, id string) (any, error) {
-		r, err := rb.Rule(ctx, id)
-		return r, err
+		return ruleAnswer(rb.Rule(ctx, id))
 	})
 }
 
@@ -275,8 +309,7 @@ func (s *Server) updateRule(c echo.Context) error {
 		if err := s.bind(c, &spec); err != nil {
 			return nil, err
 		}
-		r, err := rb.UpdateRule(ctx, caller(c), id, spec)
-		return r, err
+		return ruleAnswer(rb.UpdateRule(ctx, caller(c), id, spec))
 	})
 }
 
@@ -288,19 +321,17 @@ func (s *Server) deleteRule(c echo.Context) error {
 
 func (s *Server) pauseRule(c echo.Context) error {
 	return s.ruleOp(c, func(ctx context.Context, rb RuleBackend, id string) (any, error) {
-		var b pauseBody
+		var b apitypes.PauseRule
 		if err := s.bindOptional(c, &b); err != nil {
 			return nil, err
 		}
-		r, err := rb.PauseRule(ctx, caller(c), id, b.Reason)
-		return r, err
+		return ruleAnswer(rb.PauseRule(ctx, caller(c), id, b.Reason))
 	})
 }
 
 func (s *Server) resumeRule(c echo.Context) error {
 	return s.ruleOp(c, func(ctx context.Context, rb RuleBackend, id string) (any, error) {
-		r, err := rb.ResumeRule(ctx, caller(c), id)
-		return r, err
+		return ruleAnswer(rb.ResumeRule(ctx, caller(c), id))
 	})
 }
 
@@ -316,7 +347,7 @@ func (s *Server) dryRunSpec(c echo.Context) error {
 	if b.Spec == nil {
 		return badRequest("invalid_rule", "spec is required")
 	}
-	p, err := rb.DryRun(c.Request().Context(), *b.Spec, b.Event.toEvent())
+	p, err := planAnswer(rb.DryRun(c.Request().Context(), *b.Spec, b.Event.toEvent()))
 	if err != nil {
 		return err
 	}
@@ -329,8 +360,7 @@ func (s *Server) dryRunRule(c echo.Context) error {
 		if err := s.bindOptional(c, &b); err != nil {
 			return nil, err
 		}
-		p, err := rb.DryRunRule(ctx, id, b.Event.toEvent())
-		return p, err
+		return planAnswer(rb.DryRunRule(ctx, id, b.Event.toEvent()))
 	})
 }
 
@@ -382,7 +412,7 @@ func ruleSchemas() obj {
 		"role": str("client role"), "command": str("command name"), "recipients": integer, "reason": str("failure reason"),
 		"actor": str("actor"), "causation": str("causation id"), "correlation": str("correlation id"), "time": tm, "depth": integer,
 	})
-	rule := object([]string{"id", "spec", "status", "version"}, obj{
+	rule := object([]string{"id", "spec", "status", "version", "created", "created_by", "updated", "fires"}, obj{
 		"id": str("rule id"), "spec": ref("RuleSpec"),
 		"status":  obj{"type": "string", "enum": []string{automation.StatusActive, automation.StatusPaused, automation.StatusStopped}},
 		"reason":  str("reason of the last pause or stop"),

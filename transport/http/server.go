@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
 
 // Config tunes the API. The zero value is usable: every zero field takes
@@ -212,7 +214,7 @@ func (s *Server) isPublic(path string) bool {
 }
 
 func (s *Server) healthz(c echo.Context) error {
-	return c.JSON(nethttp.StatusOK, map[string]string{"status": "ok"})
+	return c.JSON(nethttp.StatusOK, apitypes.Status{Status: "ok"})
 }
 
 func (s *Server) readyz(c echo.Context) error {
@@ -223,7 +225,7 @@ func (s *Server) readyz(c echo.Context) error {
 			return &apiError{status: nethttp.StatusServiceUnavailable, code: "not_ready", msg: "not ready", err: err}
 		}
 	}
-	return c.JSON(nethttp.StatusOK, map[string]string{"status": "ready"})
+	return c.JSON(nethttp.StatusOK, apitypes.Status{Status: "ready"})
 }
 
 func (s *Server) metrics(c echo.Context) error {

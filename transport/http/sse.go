@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
 
 // HeaderLastEventID is the SSE resume header: the stream restarts right
@@ -207,7 +208,7 @@ func (s *Server) events(c echo.Context) error {
 	}
 	sendError := func(err error) {
 		_, code, msg := classify(err)
-		b, _ := json.Marshal(errorDetail{Code: code, Message: msg, RequestID: requestID(c)})
+		b, _ := json.Marshal(apitypes.ErrorDetail{Code: code, Message: msg, RequestID: requestID(c)})
 		_ = send([]byte("event: error\ndata: " + string(b) + "\n\n"))
 	}
 	// revoked ends the stream when its token is no longer live.

@@ -12,6 +12,7 @@ import (
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/suites/core"
+	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
 
 // TestRealServiceSync drives the sync view, the fleet summary and resync
@@ -117,7 +118,7 @@ func TestRealServiceSync(t *testing.T) {
 	// The resync is attributed to the operator's token.
 	rec = e.do(get, "/api/v1/audit?type=command.queued.v1&actor=token:ops", r, nil)
 	e.expect(rec, 200, "")
-	if p := decode[pageBody[AuditEntry]](t, rec); len(p.Items) < 3 {
+	if p := decode[apitypes.Page[AuditEntry]](t, rec); len(p.Items) < 3 {
 		t.Fatalf("%d attributed commands", len(p.Items))
 	}
 	e.snapKeys(t)

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
 
 // Prefix is the path prefix of every versioned API route.
@@ -178,9 +180,7 @@ func unwrapURLError(err error) error {
 func decodeError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	e := &Error{Status: resp.StatusCode}
-	var body struct {
-		Error ErrorDetail `json:"error"`
-	}
+	var body apitypes.Error
 	if json.Unmarshal(b, &body) == nil {
 		e.Code, e.Message, e.RequestID = body.Error.Code, body.Error.Message, body.Error.RequestID
 	}
@@ -286,9 +286,7 @@ func (c *Client) ListClients(ctx context.Context, cursor string, limit int) (Pag
 
 // CountClients returns the number of clients.
 func (c *Client) CountClients(ctx context.Context) (int, error) {
-	var out struct {
-		Count int `json:"count"`
-	}
+	var out apitypes.Count
 	err := c.do(ctx, http.MethodGet, Prefix+"/count/clients", nil, nil, &out)
 	return out.Count, err
 }
@@ -331,7 +329,7 @@ func (c *Client) RemovePubKey(ctx context.Context, client, source string) error 
 // refused (409 topic_exists): RotateTopic rotates it.
 func (c *Client) NewTopic(ctx context.Context, topic string) (TopicResult, error) {
 	var out TopicResult
-	err := c.do(ctx, http.MethodPost, Prefix+"/topics", nil, map[string]string{"topic": topic}, &out)
+	err := c.do(ctx, http.MethodPost, Prefix+"/topics", nil, apitypes.NewTopic{Topic: topic}, &out)
 	return out, err
 }
 
@@ -372,9 +370,7 @@ func (c *Client) ListTopics(ctx context.Context, cursor string, limit int) (Page
 
 // CountTopics returns the number of topics.
 func (c *Client) CountTopics(ctx context.Context) (int, error) {
-	var out struct {
-		Count int `json:"count"`
-	}
+	var out apitypes.Count
 	err := c.do(ctx, http.MethodGet, Prefix+"/count/topics", nil, nil, &out)
 	return out.Count, err
 }
@@ -388,31 +384,19 @@ func (c *Client) TopicClients(ctx context.Context, topic, cursor string, limit i
 
 // Protect protects payload with the topic's current key.
 func (c *Client) Protect(ctx context.Context, topic string, payload []byte) ([]byte, error) {
-	var out struct {
-		Protected []byte `json:"protected"`
-	}
-	err := c.do(ctx, http.MethodPost, Prefix+"/topics/"+esc(topic)+"/protect", nil, map[string][]byte{"payload": payload}, &out)
+	var out apitypes.ProtectResponse
+	err := c.do(ctx, http.MethodPost, Prefix+"/topics/"+esc(topic)+"/protect", nil, apitypes.ProtectRequest{Payload: payload}, &out)
 	return out.Protected, err
 }
 
 // Unprotect opens a message protected with the topic's key.
 func (c *Client) Unprotect(ctx context.Context, topic string, protected []byte) ([]byte, error) {
-	var out struct {
-		Payload []byte `json:"payload"`
-	}
-	err := c.do(ctx, http.MethodPost, Prefix+"/topics/"+esc(topic)+"/unprotect", nil, map[string][]byte{"protected": protected}, &out)
+	var out apitypes.UnprotectResponse
+	err := c.do(ctx, http.MethodPost, Prefix+"/topics/"+esc(topic)+"/unprotect", nil, apitypes.UnprotectRequest{Protected: protected}, &out)
 	return out.Payload, err
 }
 
 // ---- C2 key, batches, audit, deliveries ------------------------------------
-
-// NewC2Key is new_c2_key (PK mode).
-// C2Key is the public half of the C2 key pair.
-type C2Key struct {
-	Suite      string `json:"suite"`
-	KeyVersion uint64 `json:"key_version"`
-	PublicKey  string `json:"public_key"` // hex
-}
 
 // C2PublicKey returns the C2 public key (PK mode).
 func (c *Client) C2PublicKey(ctx context.Context) (C2Key, error) {
@@ -429,10 +413,7 @@ func (c *Client) NewC2Key(ctx context.Context) error {
 // BatchAttach links many clients to one topic.
 func (c *Client) BatchAttach(ctx context.Context, topic string, clients []string) (BatchResult, error) {
 	var out BatchResult
-	body := struct {
-		Topic   string   `json:"topic"`
-		Clients []string `json:"clients"`
-	}{topic, clients}
+	body := apitypes.BatchAttach{Topic: topic, Clients: clients}
 	err := c.do(ctx, http.MethodPost, Prefix+"/batch/attach", nil, body, &out)
 	return out, err
 }
@@ -440,9 +421,7 @@ func (c *Client) BatchAttach(ctx context.Context, topic string, clients []string
 // BatchReset resets many clients.
 func (c *Client) BatchReset(ctx context.Context, clients []string) (BatchResult, error) {
 	var out BatchResult
-	body := struct {
-		Clients []string `json:"clients"`
-	}{clients}
+	body := apitypes.BatchReset{Clients: clients}
 	err := c.do(ctx, http.MethodPost, Prefix+"/batch/reset", nil, body, &out)
 	return out, err
 }
@@ -483,15 +462,13 @@ func (c *Client) Pending(ctx context.Context, client, cursor string, limit int) 
 // CreateToken creates an API token; the secret is in the answer only.
 func (c *Client) CreateToken(ctx context.Context, name, role string) (CreatedToken, error) {
 	var out CreatedToken
-	err := c.do(ctx, http.MethodPost, Prefix+"/tokens", nil, map[string]string{"name": name, "role": role}, &out)
+	err := c.do(ctx, http.MethodPost, Prefix+"/tokens", nil, apitypes.NewToken{Name: name, Role: role}, &out)
 	return out, err
 }
 
 // ListTokens lists the API tokens (no secrets).
 func (c *Client) ListTokens(ctx context.Context) ([]Token, error) {
-	var out struct {
-		Items []Token `json:"items"`
-	}
+	var out apitypes.TokenList
 	err := c.do(ctx, http.MethodGet, Prefix+"/tokens", nil, nil, &out)
 	return out.Items, err
 }

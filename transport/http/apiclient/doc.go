@@ -7,8 +7,10 @@
 // errors.As/Code, never on message text.
 //
 // The client deliberately does not import the server package: an API client
-// must keep working against the wire format alone, and a test of this
-// package against the real routes (cmd/e4c2's scripts) catches any drift.
+// must not pull in the C2. Its request and response bodies are the types
+// of transport/http/apitypes, the very ones the server's handlers write,
+// so the two ends cannot drift apart; the server's test checks those types
+// against the OpenAPI document it serves.
 //
 // The bearer token is passed to New and sent only in the Authorization
 // header; it never appears in an error or a URL.

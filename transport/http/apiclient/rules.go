@@ -4,46 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"time"
+
+	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
-
-// Rule is an automation rule as the API shows it. Spec is kept as the
-// server wrote it (see automation/RULES.md for its fields), so printing it
-// back loses nothing.
-type Rule struct {
-	ID          string          `json:"id"`
-	Spec        json.RawMessage `json:"spec"`
-	Status      string          `json:"status"`
-	Reason      string          `json:"reason,omitempty"`
-	Version     uint64          `json:"version"`
-	Created     time.Time       `json:"created"`
-	CreatedBy   string          `json:"created_by"`
-	Updated     time.Time       `json:"updated"`
-	Fires       int             `json:"fires"`
-	LastFired   time.Time       `json:"last_fired,omitzero"`
-	LastOutcome string          `json:"last_outcome,omitempty"`
-	NextFire    time.Time       `json:"next_fire,omitzero"`
-}
-
-// RuleOperation is one C2 operation a rule would make (dry run). It names
-// clients and topics, never keys.
-type RuleOperation struct {
-	Op     string `json:"op"`
-	Topic  string `json:"topic,omitempty"`
-	Client string `json:"client,omitempty"`
-	Source string `json:"source,omitempty"`
-}
-
-// RulePlan is the answer to a dry run: what the rule would do now.
-type RulePlan struct {
-	Rule       string          `json:"rule"`
-	Trigger    string          `json:"trigger"`
-	Matched    *bool           `json:"matched,omitempty"`
-	NextFire   time.Time       `json:"next_fire,omitzero"`
-	Targets    []string        `json:"targets"`
-	Operations []RuleOperation `json:"operations"`
-	Error      string          `json:"error,omitempty"`
-}
 
 // CreateRule creates a rule from its JSON spec.
 func (c *Client) CreateRule(ctx context.Context, spec json.RawMessage) (Rule, error) {
@@ -54,9 +17,7 @@ func (c *Client) CreateRule(ctx context.Context, spec json.RawMessage) (Rule, er
 
 // ListRules returns every rule not deleted.
 func (c *Client) ListRules(ctx context.Context) ([]Rule, error) {
-	var out struct {
-		Items []Rule `json:"items"`
-	}
+	var out apitypes.RuleList
 	err := c.do(ctx, http.MethodGet, Prefix+"/rules", nil, nil, &out)
 	return out.Items, err
 }
@@ -78,9 +39,7 @@ func (c *Client) UpdateRule(ctx context.Context, id string, spec json.RawMessage
 // PauseRule pauses a rule; reason (optional, recorded) says why.
 func (c *Client) PauseRule(ctx context.Context, id, reason string) (Rule, error) {
 	var out Rule
-	body := struct {
-		Reason string `json:"reason,omitempty"`
-	}{reason}
+	body := apitypes.PauseRule{Reason: reason}
 	err := c.do(ctx, http.MethodPost, Prefix+"/rules/"+esc(id)+"/pause", nil, body, &out)
 	return out, err
 }
@@ -101,10 +60,7 @@ func (c *Client) DeleteRule(ctx context.Context, id string) error {
 // be nil) is a sample event for an event rule.
 func (c *Client) DryRunSpec(ctx context.Context, spec, event json.RawMessage) (RulePlan, error) {
 	var out RulePlan
-	body := struct {
-		Spec  json.RawMessage `json:"spec"`
-		Event json.RawMessage `json:"event,omitempty"`
-	}{spec, event}
+	body := apitypes.DryRunRequest{Spec: spec, Event: event}
 	err := c.do(ctx, http.MethodPost, Prefix+"/rules/dry-run", nil, body, &out)
 	return out, err
 }
@@ -112,9 +68,7 @@ func (c *Client) DryRunSpec(ctx context.Context, spec, event json.RawMessage) (R
 // DryRunRule shows what an existing rule would do now, without acting.
 func (c *Client) DryRunRule(ctx context.Context, id string, event json.RawMessage) (RulePlan, error) {
 	var out RulePlan
-	body := struct {
-		Event json.RawMessage `json:"event,omitempty"`
-	}{event}
+	body := apitypes.DryRunEvent{Event: event}
 	err := c.do(ctx, http.MethodPost, Prefix+"/rules/"+esc(id)+"/dry-run", nil, body, &out)
 	return out, err
 }

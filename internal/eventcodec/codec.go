@@ -1,69 +1,52 @@
-package domain
+package eventcodec
 
 import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/suites/core"
 )
-
-// Sealer seals key material for the log (AEAD under a data key wrapped by
-// the master key). It is the method set of sealing.Sealer, implemented by
-// *sealing.Keyring; any type with these methods fits (tests use fakes).
-type Sealer interface {
-	// Seal encrypts plaintext bound to ad.
-	Seal(plaintext, ad []byte) ([]byte, error)
-	// Open decrypts what Seal returned for the same ad.
-	Open(sealed, ad []byte) ([]byte, error)
-}
-
-// SealAD is the associated data binding a sealed field to its record
-// (stream, version in the stream, wire type): sealing.SealAD, so that every
-// component computes it the same way.
-func SealAD(stream string, version uint64, wireType string) []byte {
-	return sealing.SealAD(stream, version, wireType)
-}
 
 // formatV1 is the first byte of every encoded event. A decoder refuses any
 // other value instead of guessing.
 const formatV1 = 1
 
-// maxSecret bounds a sealed field, maxBlob a public key or name: far above
-// any suite's sizes (ML-DSA-65 public keys are 1952 bytes), low enough that
-// a corrupt length cannot make the decoder allocate much.
+// maxSecret bounds a sealed field, maxBlob a public key, name or reason:
+// domain's bounds, which Decide enforces, so that every decided event can be
+// stored and read back.
 const (
-	maxSecret = 1 << 14
-	maxBlob   = 1 << 16
+	maxSecret = domain.MaxSecretLen
+	maxBlob   = domain.MaxBlobLen
 )
 
 // Encode returns the binary form of ev as it will be stored at
 // (stream, version): secrets in clear are sealed with s under
-// SealAD(stream, version, wire name). Secrets already sealed are written as
-// they are (they must have been sealed for the same record).
-func Encode(ev Event, stream string, version uint64, s Sealer) ([]byte, error) {
+// sealing.SealAD(stream, version, wire name). Secrets already sealed are
+// written as they are (they must have been sealed for the same record).
+func Encode(ev domain.Event, stream string, version uint64, s sealing.Sealer) ([]byte, error) {
 	t := ev.EventType()
 	name := t.WireName()
 	if name == "" {
-		return nil, fmt.Errorf("domain: encode: %w", ErrUnknownEvent)
+		return nil, fmt.Errorf("eventcodec: encode: %w", domain.ErrUnknownEvent)
 	}
-	seal := func(sec Secret) ([]byte, error) {
-		if sec.plain == nil {
-			return sec.sealed, nil
-		}
-		if s == nil {
-			return nil, fmt.Errorf("domain: encode %s: no sealer for key material", name)
-		}
-		out, err := s.Seal(sec.plain, SealAD(stream, version, name))
-		if err != nil {
-			return nil, fmt.Errorf("domain: encode %s: seal: %w", name, err)
-		}
-		return out, nil
+	seal := func(sec domain.Secret) ([]byte, error) {
+		return sec.SealWith(func(plain []byte) ([]byte, error) {
+			if s == nil {
+				return nil, fmt.Errorf("eventcodec: encode %s: no sealer for key material", name)
+			}
+			out, err := s.Seal(plain, sealing.SealAD(stream, version, name))
+			if err != nil {
+				return nil, fmt.Errorf("eventcodec: encode %s: seal: %w", name, err)
+			}
+			return out, nil
+		})
 	}
 	b := make([]byte, 1, 64)
 	b[0] = formatV1
 	switch e := ev.(type) {
-	case *ClientRegistered:
+	case *domain.ClientRegistered:
 		k, err := seal(e.Key)
 		if err != nil {
 			return nil, err
@@ -73,18 +56,18 @@ func Encode(ev Event, stream string, version uint64, s Sealer) ([]byte, error) {
 		b = putBytes(b, []byte(e.Name))
 		b = putBytes(b, k)
 		b = putBytes(b, e.PublicKey)
-	case *ClientRemoved:
+	case *domain.ClientRemoved:
 		b = append(b, e.Client[:]...)
-	case *ClientKeyRotated:
+	case *domain.ClientKeyRotated:
 		k, err := seal(e.Key)
 		if err != nil {
 			return nil, err
 		}
 		b = append(b, e.Client[:]...)
 		b = putBytes(b, k)
-	case *ClientTopicsReset:
+	case *domain.ClientTopicsReset:
 		b = append(b, e.Client[:]...)
-	case *TopicCreated:
+	case *domain.TopicCreated:
 		k, err := seal(e.Key)
 		if err != nil {
 			return nil, err
@@ -92,29 +75,29 @@ func Encode(ev Event, stream string, version uint64, s Sealer) ([]byte, error) {
 		b = append(b, e.Topic[:]...)
 		b = putBytes(b, []byte(e.Name))
 		b = putBytes(b, k)
-	case *TopicKeyRotated:
+	case *domain.TopicKeyRotated:
 		k, err := seal(e.Key)
 		if err != nil {
 			return nil, err
 		}
 		b = append(b, e.Topic[:]...)
 		b = putBytes(b, k)
-	case *TopicRemoved:
+	case *domain.TopicRemoved:
 		b = append(b, e.Topic[:]...)
-	case *TopicClientLinked:
-		b = append(b, e.Topic[:]...)
-		b = append(b, e.Client[:]...)
-	case *TopicClientUnlinked:
+	case *domain.TopicClientLinked:
 		b = append(b, e.Topic[:]...)
 		b = append(b, e.Client[:]...)
-	case *C2KeyGenerated:
+	case *domain.TopicClientUnlinked:
+		b = append(b, e.Topic[:]...)
+		b = append(b, e.Client[:]...)
+	case *domain.C2KeyGenerated:
 		k, err := seal(e.Private)
 		if err != nil {
 			return nil, err
 		}
 		b = putBytes(b, e.Public)
 		b = putBytes(b, k)
-	case *CommandQueued:
+	case *domain.CommandQueued:
 		b = append(b, byte(e.Code))
 		b = append(b, e.Topic[:]...)
 		b = binary.AppendUvarint(b, e.TopicKeyVersion)
@@ -127,37 +110,37 @@ func Encode(ev Event, stream string, version uint64, s Sealer) ([]byte, error) {
 			b = append(b, r.Client[:]...)
 			b = binary.AppendUvarint(b, r.KeyVersion)
 		}
-	case *CommandDelivered:
+	case *domain.CommandDelivered:
 		b = append(b, e.Client[:]...)
 		b = append(b, e.Ref.Event[:]...)
 		b = binary.AppendUvarint(b, uint64(e.Ref.Index))
-	case *CommandConfirmed:
+	case *domain.CommandConfirmed:
 		b = append(b, e.Client[:]...)
 		b = append(b, e.Ref.Event[:]...)
 		b = binary.AppendUvarint(b, uint64(e.Ref.Index))
-	case *DeviceSeen:
+	case *domain.DeviceSeen:
 		b = append(b, e.Client[:]...)
 		var sp byte
 		if e.SessionPresent {
 			sp = 1
 		}
 		b = append(b, sp)
-	case *CommandFailed:
+	case *domain.CommandFailed:
 		b = append(b, e.Client[:]...)
 		b = append(b, e.Ref.Event[:]...)
 		b = binary.AppendUvarint(b, uint64(e.Ref.Index))
 		b = putBytes(b, []byte(e.Reason))
-	case *TokenCreated:
+	case *domain.TokenCreated:
 		b = putBytes(b, []byte(e.Name))
 		b = append(b, byte(e.Role))
 		b = append(b, e.Hash[:]...)
-	case *TokenRevoked:
+	case *domain.TokenRevoked:
 		b = putBytes(b, []byte(e.Name))
-	case *KeyExported:
+	case *domain.KeyExported:
 		b = append(b, e.Client[:]...)
 		b = append(b, e.Topic[:]...)
 		b = binary.AppendUvarint(b, e.KeyVersion)
-	case *KeyUsed:
+	case *domain.KeyUsed:
 		b = append(b, e.Topic[:]...)
 		b = binary.AppendUvarint(b, e.KeyVersion)
 		b = binary.AppendUvarint(b, e.Minute)
@@ -165,7 +148,7 @@ func Encode(ev Event, stream string, version uint64, s Sealer) ([]byte, error) {
 		b = binary.AppendUvarint(b, e.Unprotects)
 		b = binary.AppendUvarint(b, e.Failures)
 	default:
-		return nil, fmt.Errorf("domain: encode %T: %w", ev, ErrUnknownEvent)
+		return nil, fmt.Errorf("eventcodec: encode %T: %w", ev, domain.ErrUnknownEvent)
 	}
 	return b, nil
 }
@@ -177,82 +160,82 @@ func putBytes(b, v []byte) []byte {
 
 // Decode parses an event of the given wire type. Unknown wire types (for
 // example events of other components in the same log) return an error
-// wrapping ErrUnknownEvent; malformed bytes one wrapping ErrInvalidEvent.
+// wrapping domain.ErrUnknownEvent; malformed bytes one wrapping domain.ErrInvalidEvent.
 // Decode never panics and does not unseal anything. The returned event
 // does not alias data.
-func Decode(wireType string, data []byte) (Event, error) {
-	t := TypeOf(wireType)
-	if t == TypeUnknown {
-		return nil, fmt.Errorf("domain: decode %q: %w", wireType, ErrUnknownEvent)
+func Decode(wireType string, data []byte) (domain.Event, error) {
+	t := domain.TypeOf(wireType)
+	if t == domain.TypeUnknown {
+		return nil, fmt.Errorf("eventcodec: decode %q: %w", wireType, domain.ErrUnknownEvent)
 	}
 	return DecodeType(t, data)
 }
 
 // DecodeType is Decode for a type already looked up.
-func DecodeType(t Type, data []byte) (Event, error) {
+func DecodeType(t domain.Type, data []byte) (domain.Event, error) {
 	d := decoder{b: data}
 	if v := d.byte(); v != formatV1 {
-		return nil, fmt.Errorf("domain: decode %s: %w: format version %d", t.WireName(), ErrInvalidEvent, v)
+		return nil, fmt.Errorf("eventcodec: decode %s: %w: format version %d", t.WireName(), domain.ErrInvalidEvent, v)
 	}
-	var ev Event
+	var ev domain.Event
 	switch t {
-	case TypeClientRegistered:
-		e := &ClientRegistered{}
+	case domain.TypeClientRegistered:
+		e := &domain.ClientRegistered{}
 		d.id(&e.Client)
-		e.Role = Role(d.byte())
+		e.Role = domain.Role(d.byte())
 		e.Name = string(d.bytes(core.MaxNameLen))
 		if k := d.bytes(maxSecret); len(k) > 0 {
-			e.Key = SealedSecret(clone(k))
+			e.Key = domain.SealedSecret(clone(k))
 		}
 		if p := d.bytes(maxBlob); len(p) > 0 {
 			e.PublicKey = clone(p)
 		}
 		ev = e
-	case TypeClientRemoved:
-		e := &ClientRemoved{}
+	case domain.TypeClientRemoved:
+		e := &domain.ClientRemoved{}
 		d.id(&e.Client)
 		ev = e
-	case TypeClientKeyRotated:
-		e := &ClientKeyRotated{}
+	case domain.TypeClientKeyRotated:
+		e := &domain.ClientKeyRotated{}
 		d.id(&e.Client)
-		e.Key = SealedSecret(clone(d.bytes(maxSecret)))
+		e.Key = domain.SealedSecret(clone(d.bytes(maxSecret)))
 		ev = e
-	case TypeClientTopicsReset:
-		e := &ClientTopicsReset{}
+	case domain.TypeClientTopicsReset:
+		e := &domain.ClientTopicsReset{}
 		d.id(&e.Client)
 		ev = e
-	case TypeTopicCreated:
-		e := &TopicCreated{}
+	case domain.TypeTopicCreated:
+		e := &domain.TopicCreated{}
 		d.id(&e.Topic)
 		e.Name = string(d.bytes(core.MaxTopicLen))
-		e.Key = SealedSecret(clone(d.bytes(maxSecret)))
+		e.Key = domain.SealedSecret(clone(d.bytes(maxSecret)))
 		ev = e
-	case TypeTopicKeyRotated:
-		e := &TopicKeyRotated{}
+	case domain.TypeTopicKeyRotated:
+		e := &domain.TopicKeyRotated{}
 		d.id(&e.Topic)
-		e.Key = SealedSecret(clone(d.bytes(maxSecret)))
+		e.Key = domain.SealedSecret(clone(d.bytes(maxSecret)))
 		ev = e
-	case TypeTopicRemoved:
-		e := &TopicRemoved{}
+	case domain.TypeTopicRemoved:
+		e := &domain.TopicRemoved{}
 		d.id(&e.Topic)
 		ev = e
-	case TypeTopicClientLinked:
-		e := &TopicClientLinked{}
-		d.id(&e.Topic)
-		d.id(&e.Client)
-		ev = e
-	case TypeTopicClientUnlinked:
-		e := &TopicClientUnlinked{}
+	case domain.TypeTopicClientLinked:
+		e := &domain.TopicClientLinked{}
 		d.id(&e.Topic)
 		d.id(&e.Client)
 		ev = e
-	case TypeC2KeyGenerated:
-		e := &C2KeyGenerated{}
+	case domain.TypeTopicClientUnlinked:
+		e := &domain.TopicClientUnlinked{}
+		d.id(&e.Topic)
+		d.id(&e.Client)
+		ev = e
+	case domain.TypeC2KeyGenerated:
+		e := &domain.C2KeyGenerated{}
 		e.Public = clone(d.bytes(maxBlob))
-		e.Private = SealedSecret(clone(d.bytes(maxSecret)))
+		e.Private = domain.SealedSecret(clone(d.bytes(maxSecret)))
 		ev = e
-	case TypeCommandQueued:
-		e := &CommandQueued{}
+	case domain.TypeCommandQueued:
+		e := &domain.CommandQueued{}
 		e.Code = core.CommandCode(d.byte())
 		d.id(&e.Topic)
 		e.TopicKeyVersion = d.uvarint()
@@ -266,7 +249,7 @@ func DecodeType(t Type, data []byte) (Event, error) {
 		if n > uint64(len(d.b)-d.off)/17 {
 			d.fail("recipient count")
 		} else if n > 0 {
-			e.Recipients = make([]Recipient, n)
+			e.Recipients = make([]domain.Recipient, n)
 			for i := range e.Recipients {
 				d.id(&e.Recipients[i].Client)
 				e.Recipients[i].KeyVersion = d.uvarint()
@@ -276,20 +259,20 @@ func DecodeType(t Type, data []byte) (Event, error) {
 			d.fail("command code")
 		}
 		ev = e
-	case TypeCommandDelivered:
-		e := &CommandDelivered{}
+	case domain.TypeCommandDelivered:
+		e := &domain.CommandDelivered{}
 		d.id(&e.Client)
 		d.id(&e.Ref.Event)
 		e.Ref.Index = d.uint32()
 		ev = e
-	case TypeCommandConfirmed:
-		e := &CommandConfirmed{}
+	case domain.TypeCommandConfirmed:
+		e := &domain.CommandConfirmed{}
 		d.id(&e.Client)
 		d.id(&e.Ref.Event)
 		e.Ref.Index = d.uint32()
 		ev = e
-	case TypeDeviceSeen:
-		e := &DeviceSeen{}
+	case domain.TypeDeviceSeen:
+		e := &domain.DeviceSeen{}
 		d.id(&e.Client)
 		switch d.byte() {
 		case 0:
@@ -299,31 +282,31 @@ func DecodeType(t Type, data []byte) (Event, error) {
 			d.fail("session present flag")
 		}
 		ev = e
-	case TypeCommandFailed:
-		e := &CommandFailed{}
+	case domain.TypeCommandFailed:
+		e := &domain.CommandFailed{}
 		d.id(&e.Client)
 		d.id(&e.Ref.Event)
 		e.Ref.Index = d.uint32()
 		e.Reason = string(d.bytes(maxBlob))
 		ev = e
-	case TypeTokenCreated:
-		e := &TokenCreated{}
+	case domain.TypeTokenCreated:
+		e := &domain.TokenCreated{}
 		e.Name = string(d.bytes(core.MaxNameLen))
-		e.Role = TokenRole(d.byte())
+		e.Role = domain.TokenRole(d.byte())
 		d.read(e.Hash[:])
 		ev = e
-	case TypeTokenRevoked:
-		e := &TokenRevoked{}
+	case domain.TypeTokenRevoked:
+		e := &domain.TokenRevoked{}
 		e.Name = string(d.bytes(core.MaxNameLen))
 		ev = e
-	case TypeKeyExported:
-		e := &KeyExported{}
+	case domain.TypeKeyExported:
+		e := &domain.KeyExported{}
 		d.id(&e.Client)
 		d.id(&e.Topic)
 		e.KeyVersion = d.uvarint()
 		ev = e
-	case TypeKeyUsed:
-		e := &KeyUsed{}
+	case domain.TypeKeyUsed:
+		e := &domain.KeyUsed{}
 		d.id(&e.Topic)
 		e.KeyVersion = d.uvarint()
 		e.Minute = d.uvarint()
@@ -332,26 +315,26 @@ func DecodeType(t Type, data []byte) (Event, error) {
 		e.Failures = d.uvarint()
 		ev = e
 	default:
-		return nil, fmt.Errorf("domain: decode: %w", ErrUnknownEvent)
+		return nil, fmt.Errorf("eventcodec: decode: %w", domain.ErrUnknownEvent)
 	}
 	if d.err == nil && d.off != len(d.b) {
 		d.fail("trailing bytes")
 	}
 	if d.err != nil {
-		return nil, fmt.Errorf("domain: decode %s: %w: %s", t.WireName(), ErrInvalidEvent, d.err.what)
+		return nil, fmt.Errorf("eventcodec: decode %s: %w: %s", t.WireName(), domain.ErrInvalidEvent, d.err.what)
 	}
 	return ev, nil
 }
 
 // OpenSecret unseals a key read from the record (stream, version, wire
 // type). Callers wipe the result once used.
-func OpenSecret(s Sealer, sec Secret, stream string, version uint64, wireType string) ([]byte, error) {
-	if len(sec.sealed) == 0 {
-		return nil, fmt.Errorf("domain: open %s v%d: %w: no sealed key", stream, version, ErrInvalidEvent)
+func OpenSecret(s sealing.Sealer, sec domain.Secret, stream string, version uint64, wireType string) ([]byte, error) {
+	if len(sec.Sealed()) == 0 {
+		return nil, fmt.Errorf("eventcodec: open %s v%d: %w: no sealed key", stream, version, domain.ErrInvalidEvent)
 	}
-	k, err := s.Open(sec.sealed, SealAD(stream, version, wireType))
+	k, err := s.Open(sec.Sealed(), sealing.SealAD(stream, version, wireType))
 	if err != nil {
-		return nil, fmt.Errorf("domain: open %s v%d: %w", stream, version, err)
+		return nil, fmt.Errorf("eventcodec: open %s v%d: %w", stream, version, err)
 	}
 	return k, nil
 }
@@ -390,7 +373,7 @@ func (d *decoder) read(dst []byte) {
 	d.off += len(dst)
 }
 
-func (d *decoder) id(dst *ID) { d.read(dst[:]) }
+func (d *decoder) id(dst *domain.ID) { d.read(dst[:]) }
 
 func (d *decoder) uvarint() uint64 {
 	if d.off >= len(d.b) {
