@@ -153,3 +153,21 @@ func TestExcerpt(t *testing.T) {
 		}
 	}
 }
+
+// TestCookieAndHeadersOverTLS: over TLS the session cookie is Secure and
+// pages carry Strict-Transport-Security; over plain HTTP neither (a
+// Secure cookie would never come back from a lab listener).
+func TestCookieAndHeadersOverTLS(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		c := &Console{cfg: Config{TLS: tls}}
+		ck := c.cookie(cookieName, "v", 60)
+		if ck.Secure != tls || !ck.HttpOnly || ck.SameSite != nethttp.SameSiteStrictMode || ck.Path != Prefix {
+			t.Errorf("TLS %v: cookie %+v", tls, ck)
+		}
+		rec := httptest.NewRecorder()
+		c.securityHeaders(rec, httptest.NewRequest(nethttp.MethodGet, "/ui/", nil))
+		if got := rec.Header().Get("Strict-Transport-Security") != ""; got != tls {
+			t.Errorf("TLS %v: HSTS sent %v", tls, got)
+		}
+	}
+}
