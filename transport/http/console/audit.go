@@ -80,14 +80,44 @@ func (c *Console) eventsPage(q *req) error {
 // streamWriteTimeout bounds each write of the live stream.
 const streamWriteTimeout = 30 * time.Second
 
-// tokenCheck is how often an open stream checks its session's token.
-const tokenCheck = 5 * time.Second
+// tokenCheck is how often an open stream checks its session's token;
+// maxStreams is how many live streams one session may hold open.
+const (
+	tokenCheck = 5 * time.Second
+	maxStreams = 5
+)
+
+var errTooManyStreams = &statusError{nethttp.StatusTooManyRequests, "too many live event streams open in this session"}
+
+// openStream counts a live stream of the session; false when it has too
+// many. closeStream undoes it.
+func (c *Console) openStream(key [32]byte) bool {
+	c.streamsMu.Lock()
+	defer c.streamsMu.Unlock()
+	if c.streams[key] >= maxStreams {
+		return false
+	}
+	c.streams[key]++
+	return true
+}
+
+func (c *Console) closeStream(key [32]byte) {
+	c.streamsMu.Lock()
+	defer c.streamsMu.Unlock()
+	if c.streams[key]--; c.streams[key] <= 0 {
+		delete(c.streams, key)
+	}
+}
 
 // eventStream is the live stream of audit entries (Server-Sent Events),
 // from the current position (or after Last-Event-ID). Each event is the
 // entry's public JSON: never a payload. The stream ends when the session
 // ends, when its token is revoked, or at shutdown.
 func (c *Console) eventStream(q *req) error {
+	if !c.openStream(q.s.key) {
+		return errTooManyStreams
+	}
+	defer c.closeStream(q.s.key)
 	var from uint64
 	if c.cfg.Position != nil {
 		from = c.cfg.Position() + 1

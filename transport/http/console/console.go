@@ -81,6 +81,11 @@ type Console struct {
 	static    nethttp.Handler
 	closeOnce sync.Once
 	done      chan struct{}
+
+	replays chan struct{} // time-travel replays running at once (buffer = limit)
+
+	streamsMu sync.Mutex
+	streams   map[[32]byte]int // open live streams per session
 }
 
 // New builds the console.
@@ -110,7 +115,8 @@ func New(cfg Config) (*Console, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Console{cfg: cfg, api: cfg.Backend, log: cfg.Logger, done: make(chan struct{}),
-		sessions: newSessionStore(cfg.SessionTTL, cfg.SessionIdle, cfg.Now)}
+		sessions: newSessionStore(cfg.SessionTTL, cfg.SessionIdle, cfg.Now),
+		replays:  make(chan struct{}, maxReplays), streams: map[[32]byte]int{}}
 	if cfg.LoginFailLimit > 0 {
 		c.loginFail = newFailLimiter(cfg.LoginFailLimit, cfg.LoginFailWindow, cfg.Now)
 	}

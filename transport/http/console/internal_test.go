@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/sha256"
 	"io/fs"
 	nethttp "net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e4c2/e4c2/projections"
 	httpapi "github.com/e4c2/e4c2/transport/http"
 )
 
@@ -169,5 +171,56 @@ func TestCookieAndHeadersOverTLS(t *testing.T) {
 		if got := rec.Header().Get("Strict-Transport-Security") != ""; got != tls {
 			t.Errorf("TLS %v: HSTS sent %v", tls, got)
 		}
+	}
+}
+
+// noBackend is a Backend whose every call panics: for handlers that must
+// not reach it.
+type noBackend struct{ httpapi.Backend }
+
+// TestTimeTravelBounded: at most maxReplays replays run at once; the next
+// is refused at once instead of queueing a replay of the whole log.
+func TestTimeTravelBounded(t *testing.T) {
+	asked := 0
+	c, err := New(Config{Backend: noBackend{}, AsOf: func(ctx context.Context, at time.Time) (*projections.KeyState, uint64, error) {
+		asked++
+		return projections.NewKeyState(), 0, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func() error {
+		r := httptest.NewRequest(nethttp.MethodGet, "/ui/timetravel?kind=topic&name=x&at=2026-01-01T00:00:00Z", nil)
+		return c.timeTravel(&req{w: httptest.NewRecorder(), r: r, c: c})
+	}
+	if err := run(); err != nil || asked != 1 {
+		t.Fatalf("a replay: %v (asked %d)", err, asked)
+	}
+	for range maxReplays {
+		c.replays <- struct{}{}
+	}
+	if err := run(); err != errBusy || asked != 1 {
+		t.Fatalf("a replay over the limit: %v (asked %d)", err, asked)
+	}
+}
+
+// TestStreamsPerSession: a session holds at most maxStreams live streams.
+func TestStreamsPerSession(t *testing.T) {
+	c := &Console{streams: map[[32]byte]int{}}
+	k := [32]byte{1}
+	for i := range maxStreams {
+		if !c.openStream(k) {
+			t.Fatalf("stream %d refused", i)
+		}
+	}
+	if c.openStream(k) {
+		t.Fatal("a stream over the limit was opened")
+	}
+	if !c.openStream([32]byte{2}) {
+		t.Fatal("another session's stream was refused")
+	}
+	c.closeStream(k)
+	if !c.openStream(k) {
+		t.Fatal("a closed stream was not given back")
 	}
 }

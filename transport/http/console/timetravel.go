@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	nethttp "net/http"
 	"time"
 
 	"github.com/e4c2/e4c2/c2"
@@ -34,8 +35,14 @@ type ttData struct {
 	Members        []string
 }
 
-// timeTravelTimeout bounds one replay.
-const timeTravelTimeout = 30 * time.Second
+// timeTravelTimeout bounds one replay; maxReplays is how many may run at
+// once (each reads the whole log up to its time).
+const (
+	timeTravelTimeout = 30 * time.Second
+	maxReplays        = 2
+)
+
+var errBusy = &statusError{nethttp.StatusTooManyRequests, "other time-travel replays are running; retry in a moment"}
 
 // timeTravel shows a client or a topic as it was at a chosen time: the
 // log replayed into fresh projections up to that time, read-only.
@@ -53,6 +60,12 @@ func (c *Console) timeTravel(q *req) error {
 		return err
 	}
 	d.AtTime = at
+	select {
+	case c.replays <- struct{}{}:
+		defer func() { <-c.replays }()
+	default:
+		return errBusy
+	}
 	ctx, cancel := context.WithTimeout(q.r.Context(), timeTravelTimeout)
 	defer cancel()
 	ks, pos, err := c.cfg.AsOf(ctx, at)
