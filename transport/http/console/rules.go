@@ -298,14 +298,17 @@ func (c *Console) ruleAction(q *req) error {
 	id := q.form("id")
 	back := Prefix + "rule?id=" + url.QueryEscape(id)
 	var err error
+	msg := "rule " + id + " "
 	switch strings.TrimPrefix(q.r.URL.Path, Prefix) {
 	case "rule/pause":
 		_, err = c.cfg.Rules.PauseRule(ctx, q.caller(), id, q.form("reason"))
+		msg += "paused"
 	case "rule/resume":
 		_, err = c.cfg.Rules.ResumeRule(ctx, q.caller(), id)
+		msg += "resumed"
 	}
 	if err != nil {
 		return q.failed(back, err)
 	}
-	return q.done(back, "rule "+id+" updated")
+	return q.done(back, msg)
 }
