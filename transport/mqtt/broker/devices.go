@@ -87,12 +87,68 @@ type device struct {
 	pub sync.Mutex
 
 	refs    int                       // shard
-	conns   map[*mqtt.Client]bool     // shard: connections -> CONNACK session present
+	conns   []devConn                 // shard: connections past CONNACK
 	cur     *mqtt.Client              // shard: the connection that is online
 	pending *delivery                 // shard: the Deliver publishing now
 	queued  int                       // shard: QoS 1/2 publishes queued for cur, not yet written
 	drained chan struct{}             // shard: closed when queued falls below room (or cur changes)
-	waits   map[deliveryKey]*delivery // shard
+	waits   map[deliveryKey]*delivery // shard; nil when empty
+}
+
+// devConn is a connection of a device and what its CONNACK said about the
+// session. A device has one, two during a take-over: a slice costs a
+// fraction of a map on each of 10,000 devices.
+type devConn struct {
+	cl      *mqtt.Client
+	present bool
+}
+
+// conn returns what CONNACK told cl about its session, and whether cl is
+// one of the device's connections. The shard lock is held.
+func (d *device) conn(cl *mqtt.Client) (present, ok bool) {
+	for _, c := range d.conns {
+		if c.cl == cl {
+			return c.present, true
+		}
+	}
+	return false, false
+}
+
+// addConn records cl's CONNACK. The shard lock is held.
+func (d *device) addConn(cl *mqtt.Client, present bool) {
+	for i := range d.conns {
+		if d.conns[i].cl == cl {
+			d.conns[i].present = present
+			return
+		}
+	}
+	d.conns = append(d.conns, devConn{cl, present})
+}
+
+// dropConns forgets the connections for which gone is true. The shard
+// lock is held.
+func (d *device) dropConns(gone func(*mqtt.Client) bool) {
+	kept := d.conns[:0]
+	for _, c := range d.conns {
+		if !gone(c.cl) {
+			kept = append(kept, c)
+		}
+	}
+	clear(d.conns[len(kept):]) // no dangling client for the GC to keep
+	d.conns = kept
+	if len(d.conns) == 0 {
+		d.conns = nil
+	}
+}
+
+// unwait forgets the waiter under k. The map goes when it is empty: it
+// would otherwise stay, at a few hundred bytes, on every device the C2
+// ever sent a command to. The shard lock is held.
+func (d *device) unwait(k deliveryKey) {
+	delete(d.waits, k)
+	if len(d.waits) == 0 {
+		d.waits = nil
+	}
 }
 
 type deliveryKey struct {
@@ -180,13 +236,13 @@ func (h *deviceHook) goOnline(cl *mqtt.Client, id [16]byte) {
 		if d.cur == cl || cl.Closed() {
 			return nil
 		}
-		if _, ok := d.conns[cl]; !ok {
+		present, ok := d.conn(cl)
+		if !ok {
 			return nil // its OnDisconnect already ran
 		}
 		d.cur = cl
 		d.queued = 0
 		d.wake()
-		present := d.conns[cl]
 		return func(o Observer) { o.DeviceOnline(id, present) }
 	})
 }
@@ -195,10 +251,10 @@ func (h *deviceHook) goOnline(cl *mqtt.Client, id [16]byte) {
 func (h *deviceHook) goOffline(cl *mqtt.Client, id [16]byte, disconnected bool) {
 	h.event(id, func(d *device) func(Observer) {
 		if disconnected {
-			delete(d.conns, cl)
+			d.dropConns(func(c *mqtt.Client) bool { return c == cl })
 			for k, w := range d.waits {
 				if k.cl == cl {
-					delete(d.waits, k)
+					d.unwait(k)
 					w.done <- ErrOffline
 				}
 			}
@@ -229,10 +285,7 @@ func (h *deviceHook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) 
 	}
 	s, d := h.acquire(id)
 	s.mu.Lock()
-	if d.conns == nil {
-		d.conns = make(map[*mqtt.Client]bool)
-	}
-	d.conns[cl] = pk.SessionPresent
+	d.addConn(cl, pk.SessionPresent)
 	s.mu.Unlock()
 	h.release(s, d)
 }
@@ -421,7 +474,7 @@ func (h *deviceHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	}
 	d.pending.dropped = true
 	if d.pending.registered {
-		delete(d.waits, d.pending.key)
+		d.unwait(d.pending.key)
 		d.pending.registered = false
 	}
 }
@@ -444,7 +497,7 @@ func (h *deviceHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
 		return
 	}
 	h.withWaiter(cl, pk.PacketID, func(d *device, w *delivery) {
-		delete(d.waits, w.key)
+		d.unwait(w.key)
 		switch {
 		case !w.received:
 			w.done <- errOutOfOrder
@@ -459,7 +512,7 @@ func (h *deviceHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
 // OnQosDropped fails a waited-for message that mochi gave up on.
 func (h *deviceHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
 	h.withWaiter(cl, pk.PacketID, func(d *device, w *delivery) {
-		delete(d.waits, w.key)
+		d.unwait(w.key)
 		w.done <- errDropped
 	})
 }
@@ -528,7 +581,7 @@ func (h *deviceHook) send(ctx context.Context, id [16]byte, publish func(topic s
 	switch {
 	case err != nil:
 		if w.registered {
-			delete(d.waits, w.key)
+			d.unwait(w.key)
 		}
 		return nil, err
 	case w.dropped:
@@ -551,7 +604,7 @@ func (h *deviceHook) wait(ctx context.Context, id [16]byte, w *delivery) error {
 	s := h.shard(id)
 	s.mu.Lock()
 	if d := s.m[id]; d != nil && d.waits[w.key] == w {
-		delete(d.waits, w.key)
+		d.unwait(w.key)
 		if d.refs == 0 && len(d.conns) == 0 && d.cur == nil && len(d.waits) == 0 && d.pending == nil {
 			delete(s.m, id)
 		}
@@ -605,11 +658,7 @@ func (h *deviceHook) sweep() {
 		s := &h.shards[i]
 		s.mu.Lock()
 		for id, d := range s.m {
-			for cl := range d.conns {
-				if cl != d.cur && cl.Closed() {
-					delete(d.conns, cl)
-				}
-			}
+			d.dropConns(func(cl *mqtt.Client) bool { return cl != d.cur && cl.Closed() })
 			if d.refs == 0 && len(d.conns) == 0 && d.cur == nil && len(d.waits) == 0 && d.pending == nil {
 				delete(s.m, id)
 			}

@@ -37,12 +37,15 @@
 //
 // Memory: mochi runs two goroutines per connection. The reader stays
 // parked about 5.5 KB deep (mochi's attachClient and Client.Read frames)
-// after processing has grown its stack to 16 KB, which the runtime can
-// then never shrink; with the writer's 4 KB that is about 20 KB of stack
-// per idle device, whatever the broker's settings. The settings only
+// after processing a packet has grown its stack to 16 KB (mochi's own
+// frames reach 13.6 KB for a SUBSCRIBE), which the runtime can then never
+// shrink; the writer idles 2.2 KB deep, in 4 KB until it writes its first
+// PUBLISH and in 8 KB for good after. That is about 20 KB of stack per
+// idle device and 24.6 KB per device that got a command, whatever the
+// broker's settings or where our hooks do their work. The settings only
 // remove what mochi allocated per connection on top (a 64 KB write
 // channel, 4 KB of buffers): BenchmarkIdleDeviceMemory measures the
-// result next to mosquitto.
+// result next to mosquitto, and benchmarks/README.md has the breakdown.
 //
 // The TCP listener is our own (Listener). mochi's listener returns from
 // its accept loop on the first accept error, so a burst of EMFILE (too

@@ -30,15 +30,31 @@ import (
 //
 // E4C2_BENCH_DEVICES changes the number of devices (default 10,000). The
 // broker runs in a child process (this test binary again, in
-// TestMemChild) so that its RSS is its own; the clients live here.
+// TestMemChild) so that its RSS is its own; the clients live here. The
+// broker persists sessions as `e4c2 serve` configures it;
+// E4C2_BENCH_PERSIST=off leaves that out. E4C2_HEAP_PROFILE=FILE makes
+// the child write a heap profile of every allocation while the devices
+// are idle, and FILE.commanded after the round of commands (compare them
+// with pprof -base).
+//
+// It reports the growth of the broker's RSS per device twice: idle devices
+// that only connected and subscribed ("B/device"), and the same devices
+// after one confirmed command each ("B/device-commanded"), which is what
+// a fleet looks like once the C2 has talked to it. With the child's
+// runtime figures split into goroutine stacks and heap, per device.
 
 // deliverWorkers is how many goroutines of the C2 call Deliver at once in
 // the benchmark's delivery round.
 const deliverWorkers = 256
 
 const (
-	memChildEnv   = "E4C2_BROKER_MEM_CHILD"
-	benchDevsEnv  = "E4C2_BENCH_DEVICES"
+	memChildEnv  = "E4C2_BROKER_MEM_CHILD"
+	benchDevsEnv = "E4C2_BENCH_DEVICES"
+	// benchPersistEnv=off runs the broker without its persistence file.
+	benchPersistEnv = "E4C2_BENCH_PERSIST"
+	// memStoreEnv is the child's persistence file: in a directory of the
+	// parent's, removed by the parent (the child is killed).
+	memStoreEnv   = "E4C2_BROKER_MEM_STORE"
 	benchKeepLive = 600 // seconds: no keepalive traffic during the run
 )
 
@@ -51,13 +67,22 @@ func TestMemChild(t *testing.T) {
 	if os.Getenv(memChildEnv) == "" {
 		t.Skip("helper process of BenchmarkIdleDeviceMemory")
 	}
+	if os.Getenv("E4C2_HEAP_PROFILE") != "" {
+		// Every allocation in the profile, not a 512 KiB sample: a
+		// device's share is a few hundred bytes per call site.
+		runtime.MemProfileRate = 1
+	}
 	n, _ := strconv.Atoi(os.Getenv(benchDevsEnv))
 	auth := newAuthority()
 	ids := make([][16]byte, n)
 	for i := range ids {
 		ids[i] = auth.device(i)
 	}
-	b, err := New(Config{Address: "127.0.0.1:0", Authority: auth, MaxConns: n + 100, Logger: quietLogger()})
+	// Sessions persisted as `e4c2 serve` does (its data directory's
+	// broker.db, without fsync): the store's records and the file's
+	// mapped pages are part of each device's cost.
+	b, err := New(Config{Address: "127.0.0.1:0", Authority: auth, MaxConns: n + 100, Logger: quietLogger(),
+		PersistPath: os.Getenv(memStoreEnv)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +95,8 @@ func TestMemChild(t *testing.T) {
 	fmt.Printf("ADDR %s\n", b.Addr())
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
-		switch sc.Text() {
+		cmd, arg, _ := strings.Cut(sc.Text(), " ")
+		switch cmd {
 		case "gc":
 			// Several cycles: each one halves the stacks of goroutines
 			// that use less than a quarter of theirs, as the periodic GC
@@ -85,7 +111,7 @@ func TestMemChild(t *testing.T) {
 			runtime.ReadMemStats(&m)
 			fmt.Printf("heapinuse=%d stackinuse=%d sys=%d goroutines=%d heapobjects=%d\n", m.HeapInuse, m.StackInuse, m.Sys, runtime.NumGoroutine(), m.HeapObjects)
 		case "heap":
-			f, err := os.Create(os.Getenv("E4C2_HEAP_PROFILE"))
+			f, err := os.Create(os.Getenv("E4C2_HEAP_PROFILE") + arg)
 			if err == nil {
 				_ = pprof.WriteHeapProfile(f)
 				f.Close()
@@ -263,19 +289,41 @@ func connectDevice(addr string, auth *testAuthority, i int) (net.Conn, error) {
 	return c, nil
 }
 
+// runtimeStats are the figures the broker child prints for "stats".
+type runtimeStats struct {
+	heap, stack, sys  int64
+	goroutines, heapN int64
+}
+
+func (c *child) stats() (runtimeStats, error) {
+	var st runtimeStats
+	line, err := c.ask("stats")
+	if err != nil {
+		return st, err
+	}
+	if _, err := fmt.Sscanf(line, "heapinuse=%d stackinuse=%d sys=%d goroutines=%d heapobjects=%d",
+		&st.heap, &st.stack, &st.sys, &st.goroutines, &st.heapN); err != nil {
+		return st, fmt.Errorf("child stats %q: %w", line, err)
+	}
+	return st, nil
+}
+
 // rssGrowth is what measure found.
 type rssGrowth struct {
 	before, raw, settled int64 // RSS before, after connecting, after settle
+	after                int64 // RSS after inspect and settle (0: not measured)
 	n                    int
 }
 
 func (g rssGrowth) rawPer() float64     { return float64(g.raw-g.before) / float64(g.n) }
 func (g rssGrowth) settledPer() float64 { return float64(g.settled-g.before) / float64(g.n) }
+func (g rssGrowth) afterPer() float64   { return float64(g.after-g.before) / float64(g.n) }
 
 // measure connects n devices to the process pid listening on addr and
-// returns its RSS growth. settle, if set, runs before the first reading
-// and before the last; inspect, if set, runs while the devices are still
-// connected.
+// returns its RSS growth. settle, if set, runs before the first reading,
+// before the one after connecting and, when inspect is set too, after
+// inspect for the last reading; inspect, if set, runs while the devices
+// are still connected.
 func measure(pid int, addr string, auth *testAuthority, n int, settle func() error, inspect func([]net.Conn)) (g rssGrowth, err error) {
 	g.n = n
 	if settle != nil {
@@ -305,6 +353,14 @@ func measure(pid int, addr string, auth *testAuthority, n int, settle func() err
 	}
 	if inspect != nil {
 		inspect(conns)
+		if settle != nil {
+			if err := settle(); err != nil {
+				return g, err
+			}
+			if g.after, err = rssOf(pid); err != nil {
+				return g, err
+			}
+		}
 	}
 	return g, nil
 }
@@ -331,6 +387,9 @@ func BenchmarkIdleDeviceMemory(b *testing.B) {
 	// Ours, in a child process.
 	cmd := exec.Command(os.Args[0], "-test.run=^TestMemChild$")
 	cmd.Env = append(os.Environ(), memChildEnv+"=1", benchDevsEnv+"="+strconv.Itoa(n))
+	if os.Getenv(benchPersistEnv) != "off" {
+		cmd.Env = append(cmd.Env, memStoreEnv+"="+filepath.Join(b.TempDir(), "broker.db"))
+	}
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -351,12 +410,17 @@ func BenchmarkIdleDeviceMemory(b *testing.B) {
 	}
 	addr := strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))
 	b.ResetTimer()
+	// The runtime's figures after each settle: before connecting, idle,
+	// commanded.
+	var stats []runtimeStats
 	ours, err := measure(cmd.Process.Pid, addr, auth, n, func() error {
-		_, err := ch.ask("gc")
+		if _, err := ch.ask("gc"); err != nil {
+			return err
+		}
+		st, err := ch.stats()
+		stats = append(stats, st)
 		return err
 	}, func(conns []net.Conn) {
-		st, _ := ch.ask("stats")
-		b.Logf("e4c2 broker runtime: %s", st)
 		if os.Getenv("E4C2_HEAP_PROFILE") != "" {
 			_, _ = ch.ask("heap")
 		}
@@ -374,14 +438,35 @@ func BenchmarkIdleDeviceMemory(b *testing.B) {
 		if !strings.HasPrefix(res, fmt.Sprintf("ok=%d errors=0", n)) {
 			b.Errorf("deliveries failed: %s", res)
 		}
+		if os.Getenv("E4C2_HEAP_PROFILE") != "" {
+			_, _ = ch.ask("gc")
+			_, _ = ch.ask("heap .commanded")
+		}
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(ours.settledPer(), "B/device")
 	b.ReportMetric(ours.rawPer(), "B/device-before-gc")
-	b.Logf("e4c2 broker: %d devices, RSS %d -> %d bytes, %d after GC: %.0f B per device (%.0f before GC)",
-		n, ours.before, ours.raw, ours.settled, ours.settledPer(), ours.rawPer())
+	b.ReportMetric(ours.afterPer(), "B/device-commanded")
+	b.Logf("e4c2 broker: %d devices, RSS %d -> %d bytes, %d after GC: %.0f B per device (%.0f before GC); "+
+		"after one confirmed command each: %d bytes, %.0f B per device",
+		n, ours.before, ours.raw, ours.settled, ours.settledPer(), ours.rawPer(), ours.after, ours.afterPer())
+	if len(stats) == 3 {
+		per := func(st runtimeStats, f func(runtimeStats) int64) float64 {
+			return float64(f(st)-f(stats[0])) / float64(n)
+		}
+		stack := func(st runtimeStats) int64 { return st.stack }
+		heap := func(st runtimeStats) int64 { return st.heap }
+		b.ReportMetric(per(stats[1], stack), "stack-B/device")
+		b.ReportMetric(per(stats[1], heap), "heap-B/device")
+		b.ReportMetric(per(stats[2], stack), "stack-B/device-commanded")
+		b.ReportMetric(per(stats[2], heap), "heap-B/device-commanded")
+		for i, what := range []string{"before connecting", "idle", "commanded"} {
+			b.Logf("e4c2 broker runtime, %s: heap in use %d, stacks %d, goroutines %d, heap objects %d",
+				what, stats[i].heap, stats[i].stack, stats[i].goroutines, stats[i].heapN)
+		}
+	}
 	ch.stop()
 
 	// mosquitto, if installed.
