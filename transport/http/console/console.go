@@ -41,9 +41,10 @@ type Config struct {
 	Position func() uint64
 	// AsOf rebuilds the key state as of a time, read-only (time travel).
 	AsOf func(ctx context.Context, at time.Time) (*projections.KeyState, uint64, error)
-	// Monitor reports the anomaly findings for the overview (nil: "monitor
-	// off").
-	Monitor func(context.Context) ([]string, error)
+	// Monitor says the traffic monitor runs: the overview then lists its
+	// latest findings (monitor.finding.v1 in the audit); otherwise it says
+	// "monitor off".
+	Monitor bool
 	// TLS marks the session cookie Secure and sends Strict-Transport-Security.
 	TLS bool
 	// ReadOnly (a server started --read-only) refuses every change with a

@@ -224,3 +224,45 @@ func TestStreamsPerSession(t *testing.T) {
 		t.Fatal("a closed stream was not given back")
 	}
 }
+
+// overviewBackend answers what the overview asks, with one monitor finding.
+type overviewBackend struct{ noBackend }
+
+func (overviewBackend) CountClients(context.Context) (int, error) { return 3, nil }
+func (overviewBackend) CountTopics(context.Context) (int, error)  { return 1, nil }
+func (overviewBackend) Fleet(context.Context) (httpapi.FleetSummary, error) {
+	return httpapi.FleetSummary{Clients: 3}, nil
+}
+func (overviewBackend) PendingDeliveries(context.Context, string, httpapi.PageRequest) (httpapi.Page[httpapi.Delivery], error) {
+	return httpapi.Page[httpapi.Delivery]{}, nil
+}
+func (overviewBackend) Audit(_ context.Context, q httpapi.AuditQuery) (httpapi.Page[httpapi.AuditEntry], error) {
+	if q.Type != findingType {
+		return httpapi.Page[httpapi.AuditEntry]{}, nil
+	}
+	return httpapi.Page[httpapi.AuditEntry]{Items: []httpapi.AuditEntry{{Position: 9, Type: findingType,
+		Topic: "plant/sensors", Client: "cam-3", Summary: "forged: 4 messages"}}}, nil
+}
+
+// TestOverviewMonitorSlot: "monitor off" without the monitor; its latest
+// findings with it.
+func TestOverviewMonitorSlot(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		c, err := New(Config{Backend: overviewBackend{}, Monitor: on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest(nethttp.MethodGet, "/ui/", nil)
+		if err := c.overview(&req{w: rec, r: r, c: c}); err != nil {
+			t.Fatal(err)
+		}
+		body := rec.Body.String()
+		if off := strings.Contains(body, "monitor off"); off == on {
+			t.Errorf("monitor %v: page says monitor off: %v", on, off)
+		}
+		if found := strings.Contains(body, "forged: 4 messages"); found != on {
+			t.Errorf("monitor %v: finding shown: %v", on, found)
+		}
+	}
+}

@@ -16,8 +16,7 @@ type overviewData struct {
 	Recent          []httpapi.AuditEntry
 	Fired           []httpapi.AuditEntry
 	MonitorOn       bool
-	Anomalies       []string
-	AnomalyErr      string
+	Anomalies       []httpapi.AuditEntry
 	Health          string // "ok" or the readiness error
 	Position        uint64
 }
@@ -51,10 +50,10 @@ func (c *Console) overview(q *req) error {
 	if d.Fired, err = c.auditTail(ctx, httpapi.AuditQuery{Type: "rule.fired.v1"}, 10); err != nil {
 		return err
 	}
-	if c.cfg.Monitor != nil {
+	if c.cfg.Monitor {
 		d.MonitorOn = true
-		if d.Anomalies, err = c.cfg.Monitor(ctx); err != nil {
-			d.AnomalyErr = err.Error()
+		if d.Anomalies, err = c.auditTail(ctx, httpapi.AuditQuery{Type: findingType}, 10); err != nil {
+			return err
 		}
 	}
 	d.Health = c.health(ctx)
@@ -63,6 +62,9 @@ func (c *Console) overview(q *req) error {
 	}
 	return c.render(q, "overview", "Overview", d)
 }
+
+// findingType is the wire name of the traffic monitor's findings.
+const findingType = "monitor.finding.v1"
 
 // health is the readiness check's answer (store and broker), bounded.
 func (c *Console) health(ctx context.Context) string {
