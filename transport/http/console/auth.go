@@ -241,6 +241,8 @@ func (c *Console) fail(q *req, err error) {
 		status = se.status
 	case isNotFound(err):
 		status = nethttp.StatusNotFound
+	case isBadInput(err):
+		status = nethttp.StatusBadRequest
 	default:
 		c.log.LogAttrs(q.r.Context(), slog.LevelWarn, "console page failed",
 			slog.String("path", q.r.URL.Path), slog.String("error", err.Error()))

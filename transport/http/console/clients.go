@@ -11,7 +11,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/suites/core"
 	httpapi "github.com/e4c2/e4c2/transport/http"
 )
 
@@ -287,6 +289,13 @@ func (c *Console) clientAction(q *req) error {
 		return q.failed(back, err)
 	}
 	return q.done(back, msg)
+}
+
+// isBadInput says whether err is a name, topic, role or cursor the user
+// typed wrong.
+func isBadInput(err error) bool {
+	return errors.Is(err, core.ErrInvalidName) || errors.Is(err, core.ErrInvalidTopic) ||
+		errors.Is(err, domain.ErrInvalidRole) || errors.Is(err, c2.ErrInvalidCursor)
 }
 
 // isNotFound says whether err names an unknown client, topic or token.

@@ -158,6 +158,15 @@ func TestConsoleSecurity(t *testing.T) {
 		t.Fatal("the session cookie holds the token")
 	}
 
+	// Wrong input is a 400 or a 404 page, not a server error.
+	for path, want := range map[string]int{"/ui/client?c=": nethttp.StatusBadRequest, "/ui/client?c=nobody": nethttp.StatusNotFound,
+		"/ui/clients?cursor=x": nethttp.StatusBadRequest, "/ui/topic?t=nowhere": nethttp.StatusNotFound,
+		"/ui/audit?from=yesterday": nethttp.StatusBadRequest, "/ui/nosuchpage": nethttp.StatusNotFound} {
+		if resp, _ := admin.get(path); resp.StatusCode != want {
+			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+
 	// A reader cannot submit a mutating form, even with a valid CSRF token.
 	reader := newSession(t, base)
 	reader.login(readerSecret)
