@@ -169,8 +169,9 @@ func (c *Console) eventStream(q *req) error {
 				return nil
 			}
 		case <-check.C:
-			if _, ok, _ := c.authenticate(q.r); !ok {
-				write("event: logout\ndata: {}\n\n")
+			if _, ok, msg := c.authenticate(q.r); !ok {
+				reason, _ := json.Marshal(map[string]string{"reason": msg})
+				write("event: logout\ndata: %s\n\n", reason)
 				return nil
 			}
 		case <-subErr:

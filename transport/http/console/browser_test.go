@@ -481,17 +481,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.logout()
 
 	// Revoking the token ends its session.
+	// The open live-event page notices by itself (its stream checks the
+	// token) and goes to the login page; the next request is refused too.
 	b.login(opsToken)
-	b.open("/ui/clients", "#client-list")
+	b.open("/ui/events", "#live-events")
+	b.poll("stream connected", `document.getElementById("stream-status").textContent === "live"`)
 	if _, err := svc.RevokeToken(context.Background(), c2.Origin{Actor: "test"}, "ops"); err != nil {
 		t.Fatal(err)
 	}
-	b.do("be logged out",
-		chromedp.Navigate(base+"/ui/clients"),
-		chromedp.WaitVisible(chromedp.CSS("#login-message")))
+	b.do("be sent to the login page", chromedp.WaitVisible(chromedp.CSS("#login-message")))
 	if msg := b.text("#login-message"); !strings.Contains(msg, "revoked") {
 		t.Fatalf("after revocation the login page says %q", msg)
 	}
+	b.do("stay logged out", chromedp.Navigate(base+"/ui/clients"), chromedp.WaitVisible(chromedp.CSS("#token")))
 
 	// No page showed a key or a secret (a token's secret only on the page
 	// that created it).

@@ -41,7 +41,12 @@ function startLive(tbody) {
   const src = new EventSource("events/stream");
   src.onopen = () => { status.textContent = "live"; status.className = "good"; };
   src.onerror = () => { status.textContent = "reconnecting…"; status.className = "warn"; };
-  src.addEventListener("logout", () => { src.close(); location.href = "login?m=" + encodeURIComponent("your session has ended"); });
+  src.addEventListener("logout", (m) => {
+    src.close();
+    let reason = "your session has ended; log in again";
+    try { reason = JSON.parse(m.data).reason || reason; } catch (err) { /* keep the default */ }
+    location.href = "login?m=" + encodeURIComponent(reason);
+  });
   src.onmessage = (m) => {
     let e;
     try { e = JSON.parse(m.data); } catch (err) { return; }
