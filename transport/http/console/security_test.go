@@ -326,3 +326,44 @@ func TestConsoleLoginThrottle(t *testing.T) {
 		t.Fatalf("login after ten failures = %d", resp.StatusCode)
 	}
 }
+
+// TestConsoleRuleForms: create with a compile error (422, the form again
+// with the position), create, edit, pause, resume, through crafted posts.
+func TestConsoleRuleForms(t *testing.T) {
+	srv, adminToken := startServer(t)
+	s := newSession(t, "http://"+srv.HTTPAddr())
+	s.login(adminToken)
+	csrf := s.csrf("/ui/rules/new")
+	rule := url.Values{"csrf": {csrf}, "id": {"r1"}, "trigger_kind": {"event"}, "trigger": {`event.type ==`},
+		"action": {"rotate_topic"}, "op": {"save"}, "description": {"first"}}
+	resp, body := s.post("/ui/rules/save", rule, nil)
+	if resp.StatusCode != nethttp.StatusUnprocessableEntity || !strings.Contains(body, "trigger.event: line 1, column") {
+		t.Fatalf("a rule that does not compile = %d:\n%s", resp.StatusCode, body)
+	}
+	if !strings.Contains(body, `value="first"`) {
+		t.Error("the form lost what was typed")
+	}
+	rule.Set("trigger", `event.type == "topic.created.v1"`)
+	if resp, body := s.post("/ui/rules/save", rule, nil); resp.StatusCode != nethttp.StatusSeeOther {
+		t.Fatalf("create = %d:\n%s", resp.StatusCode, body)
+	}
+	rule.Set("existing", "yes")
+	rule.Set("description", "second")
+	if resp, body := s.post("/ui/rules/save", rule, nil); resp.StatusCode != nethttp.StatusSeeOther {
+		t.Fatalf("edit = %d:\n%s", resp.StatusCode, body)
+	}
+	if _, page := s.get("/ui/rule?id=r1"); !strings.Contains(page, "second") || !strings.Contains(page, `id="rule-pause"`) {
+		t.Fatalf("the edited rule's page:\n%s", page)
+	}
+	for _, step := range []struct{ path, want string }{{"/ui/rule/pause", "rule-resume"}, {"/ui/rule/resume", "rule-pause"}} {
+		if resp, _ := s.post(step.path, url.Values{"csrf": {csrf}, "id": {"r1"}}, nil); resp.StatusCode != nethttp.StatusSeeOther {
+			t.Fatalf("%s = %d", step.path, resp.StatusCode)
+		}
+		if _, page := s.get("/ui/rule?id=r1"); !strings.Contains(page, `id="`+step.want+`"`) {
+			t.Fatalf("after %s the page offers no %s", step.path, step.want)
+		}
+	}
+	if _, page := s.get("/ui/rules"); !strings.Contains(page, `data-rule="r1"`) {
+		t.Fatal("the rule is not listed")
+	}
+}
