@@ -1,12 +1,9 @@
 package server
 
 import (
-	"context"
 	nethttp "net/http"
-	"time"
 
 	"github.com/e4c2/e4c2/internal/config"
-	"github.com/e4c2/e4c2/projections"
 	httpapi "github.com/e4c2/e4c2/transport/http"
 	"github.com/e4c2/e4c2/transport/http/console"
 )
@@ -39,9 +36,7 @@ func (s *Server) apiHandler(metricsHandler nethttp.Handler) (nethttp.Handler, fu
 		Rules:    hc.Rules,
 		Ready:    s.ready,
 		Position: s.svc.Position,
-		AsOf: func(ctx context.Context, at time.Time) (*projections.KeyState, uint64, error) {
-			return s.svc.StateAsOf(ctx, projections.AsOf{Time: at})
-		},
+		AsOf:     s.svc.StateAsOf,
 		TLS:      hc.TLS,
 		ReadOnly: s.cfg.ReadOnly,
 		Logger:   s.log.With("component", "console"),

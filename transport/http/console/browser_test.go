@@ -412,6 +412,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	if v := b.text("#tt-version"); v != fmt.Sprint(v1) {
 		t.Fatalf("topic as of before the rotation: version %s, want %d", v, v1)
 	}
+	// ... or as of a log position: the link on an audit entry.
+	b.open("/ui/audit?type=topic.client_linked.v1", "#audit-entries")
+	b.do("follow the link event to the state then",
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#audit-entries a[href*="at=%d"]`, linked))),
+		chromedp.WaitVisible(chromedp.CSS(`#tt-topics tr[data-topic="`+topic+`"]`)))
 
 	// Attach many clients at once from the topic's page.
 	for _, n := range []string{"bulk-1", "bulk-2"} {

@@ -39,8 +39,9 @@ type Config struct {
 	// Position is the projections' global position (recent events and
 	// the live stream start from it).
 	Position func() uint64
-	// AsOf rebuilds the key state as of a time, read-only (time travel).
-	AsOf func(ctx context.Context, at time.Time) (*projections.KeyState, uint64, error)
+	// AsOf rebuilds the key state as of a time or a log position,
+	// read-only (time travel).
+	AsOf func(ctx context.Context, at projections.AsOf) (*projections.KeyState, uint64, error)
 	// Monitor says the traffic monitor runs: the overview then lists its
 	// latest findings (monitor.finding.v1 in the audit); otherwise it says
 	// "monitor off".

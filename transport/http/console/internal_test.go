@@ -182,7 +182,7 @@ type noBackend struct{ httpapi.Backend }
 // is refused at once instead of queueing a replay of the whole log.
 func TestTimeTravelBounded(t *testing.T) {
 	asked := 0
-	c, err := New(Config{Backend: noBackend{}, AsOf: func(ctx context.Context, at time.Time) (*projections.KeyState, uint64, error) {
+	c, err := New(Config{Backend: noBackend{}, AsOf: func(ctx context.Context, at projections.AsOf) (*projections.KeyState, uint64, error) {
 		asked++
 		return projections.NewKeyState(), 0, nil
 	}})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	nethttp "net/http"
+	"strconv"
 	"time"
 
 	"github.com/e4c2/e4c2/c2"
@@ -55,11 +56,16 @@ func (c *Console) timeTravel(q *req) error {
 		return c.render(q, "timetravel", "Time travel", d)
 	}
 	d.Asked = true
-	at, err := parseWhen(d.At)
-	if err != nil {
-		return err
+	var asOf projections.AsOf
+	if pos, err := strconv.ParseUint(d.At, 10, 64); err == nil && pos > 0 {
+		asOf.Position = pos
+	} else {
+		at, err := parseWhen(d.At)
+		if err != nil {
+			return err
+		}
+		asOf.Time, d.AtTime = at, at
 	}
-	d.AtTime = at
 	select {
 	case c.replays <- struct{}{}:
 		defer func() { <-c.replays }()
@@ -68,7 +74,7 @@ func (c *Console) timeTravel(q *req) error {
 	}
 	ctx, cancel := context.WithTimeout(q.r.Context(), timeTravelTimeout)
 	defer cancel()
-	ks, pos, err := c.cfg.AsOf(ctx, at)
+	ks, pos, err := c.cfg.AsOf(ctx, asOf)
 	if err != nil {
 		return fmt.Errorf("console: time travel: %w", err)
 	}
