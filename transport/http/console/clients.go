@@ -29,6 +29,7 @@ const searchChunk = 1000
 type clientsData struct {
 	Query   string
 	Clients []httpapi.Client
+	Status  map[string]string // client id -> sync status
 	Total   int
 	Cursor  string
 	Next    string
@@ -52,6 +53,7 @@ func (c *Console) clients(q *req) error {
 			return err
 		}
 		d.Clients, d.Next = pg.Items, pg.Next
+		d.Status = c.syncStatus(ctx, d.Clients)
 		return c.render(q, "clients", "Clients", d)
 	}
 	if cl, err := c.api.Client(ctx, d.Query); err == nil {
@@ -68,7 +70,20 @@ func (c *Console) clients(q *req) error {
 		}
 	}
 	d.Next = next
+	d.Status = c.syncStatus(ctx, d.Clients)
 	return c.render(q, "clients", "Clients", d)
+}
+
+// syncStatus is the sync status of each client of a page (one lookup
+// each: a page is small).
+func (c *Console) syncStatus(ctx context.Context, cs []httpapi.Client) map[string]string {
+	out := make(map[string]string, len(cs))
+	for _, cl := range cs {
+		if full, err := c.api.Client(ctx, clientRef(cl)); err == nil && full.Sync != nil {
+			out[cl.ID] = full.Sync.Status
+		}
+	}
+	return out
 }
 
 // searchClients scans the clients from cursor for names containing
