@@ -449,6 +449,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.screenshot("overview")
 	b.open("/ui/clients", "#client-list")
+	if st := b.text(`#client-list tr[data-client="sensor-1"] td.status`); st != "in_sync" {
+		t.Fatalf("the clients list says sensor-1 is %q", st)
+	}
 	b.screenshot("clients")
 
 	// Tokens: an operator and a reader, each secret shown once.
