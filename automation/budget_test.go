@@ -12,6 +12,7 @@ import (
 
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
@@ -22,18 +23,6 @@ const runaway = `any(1..100000, any(1..100000, # < 0))`
 // nested returns the probe's expression: depth levels of any(topics, ...).
 func nested(depth int) string {
 	return strings.Repeat("any(topics, ", depth) + "true" + strings.Repeat(")", depth)
-}
-
-// waitUntil polls cond (no fixed sleep decides the outcome).
-func waitUntil(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // vmRunning reports whether any goroutine of the process is inside expr's
@@ -195,7 +184,7 @@ func TestDryRunStopsOnCancel(t *testing.T) {
 		_, err := e.DryRun(ctx, Spec{Trigger: Trigger{Event: runaway}, Action: Action{Type: ActionRotateTopic}}, &Event{})
 		done <- err
 	}()
-	waitUntil(t, "the dry run to be evaluating", 10*time.Second, vmRunning)
+	testwait.For(t, "the dry run to be evaluating", vmRunning)
 	cancel()
 	select {
 	case err := <-done:

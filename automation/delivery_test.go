@@ -16,6 +16,7 @@ import (
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/client"
 	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/suites/core"
 	"github.com/e4c2/e4c2/transport/mqtt"
 	"github.com/e4c2/e4c2/transport/mqtt/broker"
@@ -163,20 +164,9 @@ func (d *device) check(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func (w *world) delivered(t *testing.T) {
 	t.Helper()
-	waitFor(t, "the delivery queue to drain", func() bool { return w.svc.PendingCount() == 0 })
+	testwait.For(t, "the delivery queue to drain", func() bool { return w.svc.PendingCount() == 0 })
 }
 
 func topicKeyOf(d *device, topic string) []byte {
@@ -238,7 +228,8 @@ func TestActionsDeliveredSK(t *testing.T) {
 		}
 	}
 	w.delivered(t)
-	time.Sleep(50 * time.Millisecond) // the broker hands the last commands to the devices
+	// The broker may still be handing the last commands to the devices:
+	// each check below waits for its effect.
 	// The devices hold the C2's current topic keys: a message the C2
 	// protects now opens on the device (ProtectTopic, not an export).
 	for _, tp := range []string{"sensors/1", "sensors/2"} {
@@ -246,7 +237,7 @@ func TestActionsDeliveredSK(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "a to hold the new key of "+tp, func() bool {
+		testwait.For(t, "a to hold the new key of "+tp, func() bool {
 			m, err := devs["a"].c.UnprotectMessage(msg, tp)
 			return err == nil && string(m.Payload) == "probe "+tp
 		})
@@ -256,12 +247,12 @@ func TestActionsDeliveredSK(t *testing.T) {
 	}
 	// a holds a new identity key, the one the C2 now protects its
 	// commands with: a command sent after the rotation is applied.
-	waitFor(t, "a to change its identity key", func() bool { return !bytes.Equal(devs["a"].c.State().Key, oldA) })
+	testwait.For(t, "a to change its identity key", func() bool { return !bytes.Equal(devs["a"].c.State().Key, oldA) })
 	w.addTopic("after/rotation", "a")
 	w.delivered(t)
-	waitFor(t, "a to apply a command under its new key", func() bool { return devs["a"].c.HasTopicKey("after/rotation") })
-	waitFor(t, "b to drop sensors/1", func() bool { return !devs["b"].c.HasTopicKey("sensors/1") })
-	waitFor(t, "c to drop every topic", func() bool { return len(devs["c"].c.State().Topics) == 0 })
+	testwait.For(t, "a to apply a command under its new key", func() bool { return devs["a"].c.HasTopicKey("after/rotation") })
+	testwait.For(t, "b to drop sensors/1", func() bool { return !devs["b"].c.HasTopicKey("sensors/1") })
+	testwait.For(t, "c to drop every topic", func() bool { return len(devs["c"].c.State().Topics) == 0 })
 	for _, d := range devs {
 		d.check(t)
 	}
@@ -314,7 +305,7 @@ func TestActionsDeliveredPK(t *testing.T) {
 			}
 			id := hex.EncodeToString(devs[m].c.ID())
 			want := devs[m].c.SigningPublicKey()
-			waitFor(t, n+" to learn "+m, func() bool { return bytes.Equal(devs[n].c.State().PubKeys[id], want) })
+			testwait.For(t, n+" to learn "+m, func() bool { return bytes.Equal(devs[n].c.State().PubKeys[id], want) })
 		}
 	}
 	msg, err := devs["alice"].c.ProtectMessage([]byte("hello group"), "chat")
@@ -338,7 +329,7 @@ func TestActionsDeliveredPK(t *testing.T) {
 	}
 	w.delivered(t)
 	for _, n := range names {
-		waitFor(t, n+" to hold the new C2 key", func() bool { return bytes.Equal(devs[n].c.State().C2PublicKey, newC2) })
+		testwait.For(t, n+" to hold the new C2 key", func() bool { return bytes.Equal(devs[n].c.State().C2PublicKey, newC2) })
 	}
 	for _, d := range devs {
 		d.check(t)

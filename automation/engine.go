@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -112,6 +113,10 @@ type Engine struct {
 	scanned   bool // ListRules scanned the log for rule streams
 
 	loopVM vm.VM // used by the subscription goroutine only
+
+	// ticks counts the schedule evaluations Run's ticker completed, so a
+	// test can wait for a whole tick instead of sleeping and hoping.
+	ticks atomic.Uint64
 }
 
 // entry is a rule as the event loop knows it at its position in the log.
@@ -267,32 +272,13 @@ func (e *Engine) compiledFor(st *ruleState) (*compiled, error) {
 // One Run at a time per Engine (a second concurrent call fails); two
 // instances of the C2 use two Engines.
 func (e *Engine) Run(ctx context.Context) error {
-	e.mu.Lock()
-	if e.running {
-		e.mu.Unlock()
-		return errors.New("automation: engine already running")
+	if err := e.claimRun(); err != nil {
+		return err
 	}
-	e.running = true
-	e.mu.Unlock()
-	defer func() {
-		e.mu.Lock()
-		e.running = false
-		e.mu.Unlock()
-	}()
-	start := uint64(0)
-	fromEnd := false
-	if e.cfg.Checkpoints != nil {
-		p, err := e.cfg.Checkpoints.Load(e.cfg.CheckpointName)
-		if err != nil {
-			return fmt.Errorf("automation: load checkpoint: %w", err)
-		}
-		start = p
-	} else {
-		fromEnd = true
-	}
-	if fromEnd {
-		// No checkpoint store: begin at the end of the log as New saw it.
-		start = e.startEnd
+	defer e.releaseRun()
+	start, err := e.startPosition()
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -301,76 +287,141 @@ func (e *Engine) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t := time.NewTicker(e.cfg.TickInterval)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					if err := e.Tick(ctx); err != nil && ctx.Err() == nil {
-						e.log.Warn("automation: schedule tick", "err", err)
-					}
-				}
-			}
+			e.runTicker(ctx)
 		}()
 	}
-	lastSave := time.Now()
-	saved := start
-	save := func(p uint64) {
-		if e.cfg.Checkpoints == nil || p == saved {
-			return
-		}
-		if err := e.cfg.Checkpoints.Save(e.cfg.CheckpointName, p); err != nil {
-			e.log.Warn("automation: save checkpoint", "err", err)
-			return
-		}
-		saved, lastSave = p, time.Now()
+	ck := &checkpointer{e: e, saved: start, lastSave: time.Now()}
+	from, err := e.resume(ctx, start)
+	if err != nil {
+		cancel()
+		wg.Wait()
+		return err
 	}
-	// Up to the checkpoint only the rule events matter: read them from
-	// the rule streams rather than the whole log when the store can list
-	// its streams.
-	from := uint64(1)
-	if start > 0 {
-		recs, ok, err := e.ruleRecordsUpTo(ctx, start)
-		if err != nil {
-			cancel()
-			wg.Wait()
-			return err
-		}
-		if ok {
-			for i := range recs {
-				e.applyRuleRecord(&recs[i])
-			}
-			e.setPos(start)
-			from = start + 1
-		}
-	}
-	err := e.store.Subscribe(ctx, from, func(r eventstore.Record) error {
-		fired := false
-		if IsRuleEvent(r.Type) {
-			e.applyRuleRecord(&r)
-		} else if r.Position > start {
-			var err error
-			if fired, err = e.process(ctx, &r); err != nil {
-				return err
-			}
-		}
-		e.setPos(r.Position)
-		if r.Position > start && (fired || time.Since(lastSave) >= e.cfg.CheckpointEvery) {
-			save(r.Position)
-		}
-		return nil
+	err = e.store.Subscribe(ctx, from, func(r eventstore.Record) error {
+		return e.follow(ctx, &r, start, ck)
 	})
 	cancel()
 	wg.Wait()
 	if p := e.Position(); p > start {
-		save(p)
+		ck.save(p)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return ctx.Err()
 	}
 	return fmt.Errorf("automation: subscription: %w", err)
+}
+
+// claimRun marks the engine running; one Run at a time, because the
+// subscription goroutine owns loopVM and the position.
+func (e *Engine) claimRun() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.running {
+		return errors.New("automation: engine already running")
+	}
+	e.running = true
+	return nil
+}
+
+func (e *Engine) releaseRun() {
+	e.mu.Lock()
+	e.running = false
+	e.mu.Unlock()
+}
+
+// startPosition is the last position already acted on: the checkpoint, or
+// without a checkpoint store the end of the log as New saw it (what came
+// before this process is not acted on again).
+func (e *Engine) startPosition() (uint64, error) {
+	if e.cfg.Checkpoints == nil {
+		return e.startEnd, nil
+	}
+	p, err := e.cfg.Checkpoints.Load(e.cfg.CheckpointName)
+	if err != nil {
+		return 0, fmt.Errorf("automation: load checkpoint: %w", err)
+	}
+	return p, nil
+}
+
+// runTicker evaluates the schedules every TickInterval until ctx is done.
+func (e *Engine) runTicker(ctx context.Context) {
+	t := time.NewTicker(e.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := e.Tick(ctx); err != nil && ctx.Err() == nil {
+				e.log.Warn("automation: schedule tick", "err", err)
+			}
+			e.ticks.Add(1)
+		}
+	}
+}
+
+// resume returns the position the subscription starts from. Up to the
+// checkpoint only the rule events matter: when the store can list its
+// streams they are read from the rule streams rather than the whole log,
+// and the subscription starts after the checkpoint.
+func (e *Engine) resume(ctx context.Context, start uint64) (uint64, error) {
+	if start == 0 {
+		return 1, nil
+	}
+	recs, ok, err := e.ruleRecordsUpTo(ctx, start)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 1, nil
+	}
+	for i := range recs {
+		e.applyRuleRecord(&recs[i])
+	}
+	e.setPos(start)
+	return start + 1, nil
+}
+
+// follow handles one record of Run's subscription: rule events update the
+// registry at any position; other events are evaluated only after start
+// (before it they were acted on by an earlier run).
+func (e *Engine) follow(ctx context.Context, r *eventstore.Record, start uint64, ck *checkpointer) error {
+	fired := false
+	if IsRuleEvent(r.Type) {
+		e.applyRuleRecord(r)
+	} else if r.Position > start {
+		var err error
+		if fired, err = e.process(ctx, r); err != nil {
+			return err
+		}
+	}
+	e.setPos(r.Position)
+	// A fire is saved at once, so that a restart does not fire it again;
+	// other positions at most every CheckpointEvery.
+	if r.Position > start && (fired || time.Since(ck.lastSave) >= e.cfg.CheckpointEvery) {
+		ck.save(r.Position)
+	}
+	return nil
+}
+
+// checkpointer saves Run's position to the checkpoint store, skipping
+// saves of an unchanged position.
+type checkpointer struct {
+	e        *Engine
+	saved    uint64
+	lastSave time.Time
+}
+
+func (c *checkpointer) save(p uint64) {
+	cfg := &c.e.cfg
+	if cfg.Checkpoints == nil || p == c.saved {
+		return
+	}
+	if err := cfg.Checkpoints.Save(cfg.CheckpointName, p); err != nil {
+		c.e.log.Warn("automation: save checkpoint", "err", err)
+		return
+	}
+	c.saved, c.lastSave = p, time.Now()
 }
 
 func (e *Engine) lastPosition(ctx context.Context) (uint64, error) {

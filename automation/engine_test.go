@@ -14,6 +14,7 @@ import (
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -674,22 +675,27 @@ func TestRunTicker(t *testing.T) {
 	if err := e.Run(tctx); err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Fatalf("second Run: %v", err)
 	}
-	time.Sleep(30 * time.Millisecond)
+	// Two whole ticks after the rule exists: at least one started after it
+	// was created and saw it, not yet due.
+	waitTicks(t, e, 2)
 	if n := len(w.ruleEvents("ticked", TypeRuleFired)); n != 0 {
 		t.Fatalf("%d fires before the period", n)
 	}
 	w.clock.Add(10 * time.Minute)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(w.ruleEvents("ticked", TypeRuleFired)) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the ticker did not fire the rule")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	time.Sleep(30 * time.Millisecond)
+	testwait.For(t, "the ticker to fire the rule", func() bool { return len(w.ruleEvents("ticked", TypeRuleFired)) != 0 })
+	// Two whole ticks after the fire was recorded: at least one saw it and
+	// must not fire again in the same period.
+	waitTicks(t, e, 2)
 	if n := len(w.ruleEvents("ticked", TypeRuleFired)); n != 1 {
 		t.Fatalf("%d fires in one period", n)
 	}
+}
+
+// waitTicks waits until Run's ticker has completed n more ticks.
+func waitTicks(t *testing.T, e *Engine, n uint64) {
+	t.Helper()
+	target := e.ticks.Load() + n
+	testwait.For(t, fmt.Sprintf("%d more schedule ticks", n), func() bool { return e.ticks.Load() >= target })
 }
 
 // A chain through two rules accumulates depth: an operator's link (depth 0)

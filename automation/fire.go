@@ -100,67 +100,18 @@ func (e *Engine) fire(ctx context.Context, id string, tr trigger) (bool, error) 
 			return false, err
 		}
 		now := e.now()
-		switch tr.kind {
-		case FiredByEvent:
-			if c.cond == nil || tr.pos <= st.specPos {
-				return false, nil
-			}
-			if _, done := st.causes[tr.cause]; done {
-				return false, nil // fired for this event already (another engine, or before a restart)
-			}
-			if mi := time.Duration(c.spec.Trigger.MinInterval); mi > 0 && !st.LastFired.IsZero() && now.Sub(st.LastFired) < mi {
-				return false, nil
-			}
-		case FiredBySchedule:
-			if !c.scheduled() {
-				return false, nil
-			}
-			tick, ok := c.dueTick(st, now, e.cfg.CatchUpGrace)
-			if !ok {
-				return false, nil
-			}
-			tr.tick, tr.cause = tick, tickID(id, tick)
-			if _, done := st.causes[tr.cause]; done {
-				return false, nil
-			}
-		case FiredOnCreate:
-			if st.Fires > 0 {
-				return false, nil
-			}
+		tr, ok := e.due(id, c, st, tr, now)
+		if !ok {
+			return false, nil
 		}
-
-		// Loop guard: refuse and stop, with the reason on record.
-		var kind, reason string
-		if tr.depth > e.cfg.MaxDepth {
-			kind = "depth"
-			reason = fmt.Sprintf("causation depth %d exceeds the limit %d", tr.depth, e.cfg.MaxDepth)
-			if tr.self {
-				reason += ": the rule reacts to its own effects"
-			}
-		} else if max, per := c.rate(); st.firesSince(now.Add(-per)) >= max {
-			kind = "rate"
-			reason = fmt.Sprintf("rate limit: %d fires within %s", max, per)
-		}
-		if kind != "" {
-			meta := e.meta(c2.Origin{Actor: "rule:" + id, CausationID: tr.cause})
-			_, err := e.appendRule(ctx, id, int64(st.Version), TypeRuleStopped, reasonEvent{Reason: reason, Kind: kind, Cause: tr.cause}, meta, "")
+		if kind, reason := e.loopGuard(c, st, tr, now); kind != "" {
+			err := e.stop(ctx, id, st, tr, kind, reason)
 			if errors.Is(err, eventstore.ErrConflict) {
 				continue
 			}
-			if err == nil {
-				e.log.Warn("automation: rule stopped", "rule", id, "reason", reason)
-			}
 			return false, err
 		}
-
-		env := tr.env
-		if env == nil {
-			env = &Env{Now: now, Mode: e.mode.String()}
-			if c.needState {
-				env.Clients, env.Topics = e.snapshot()
-			}
-		}
-		ops, planErr := e.plan(ctx, c, env)
+		ops, planErr := e.plan(ctx, c, e.fireEnv(c, tr, now))
 		if planErr != nil && ctx.Err() != nil {
 			return false, ctx.Err()
 		}
@@ -168,16 +119,7 @@ func (e *Engine) fire(ctx context.Context, id string, tr trigger) (bool, error) 
 			// Not a fire: the rule is paused before it claims anything.
 			return false, e.pauseOverBudget(ctx, id, tr.cause, planErr)
 		}
-		firedID := e.newID()
-		meta := e.meta(c2.Origin{Actor: "rule:" + id, CausationID: tr.cause, CorrelationID: firedID})
-		if tr.kind == FiredOnCreate {
-			tr.tick = st.Created
-		}
-		fe := firedEvent{Trigger: tr.kind, Cause: tr.cause, CauseType: tr.causeType, Tick: tr.tick, Depth: tr.depth, Operations: ops}
-		if fe.Operations == nil {
-			fe.Operations = []Operation{}
-		}
-		v, err := e.appendRule(ctx, id, int64(st.Version), TypeRuleFired, fe, meta, firedID)
+		firedID, v, err := e.claim(ctx, id, st, tr, ops)
 		if errors.Is(err, eventstore.ErrConflict) {
 			continue // lost the race: re-read, the winner's fire is then on record
 		}
@@ -187,136 +129,266 @@ func (e *Engine) fire(ctx context.Context, id string, tr trigger) (bool, error) 
 		e.mu.Lock()
 		e.depths.put(id, tr.cause, tr.depth)
 		e.mu.Unlock()
-
-		done := completedEvent{Fired: v}
-		switch {
-		case planErr != nil:
-			done.Outcome, done.Error = OutcomeFailed, planErr.Error()
-		case len(ops) == 0:
-			done.Outcome = OutcomeNothing
-		default:
-			origin := c2.Origin{Actor: "rule:" + id, CausationID: tr.cause, CorrelationID: firedID}
-			done.Results = e.execute(ctx, origin, ops)
-			failed := 0
-			for _, r := range done.Results {
-				if r.Error != "" {
-					failed++
-				}
-			}
-			switch failed {
-			case 0:
-				done.Outcome = OutcomeSucceeded
-			case len(ops):
-				done.Outcome = OutcomeFailed
-			default:
-				done.Outcome = OutcomePartial
-			}
-		}
-		cmeta := e.meta(c2.Origin{Actor: "rule:" + id, CausationID: firedID, CorrelationID: firedID})
-		if _, err := e.appendRule(ctx, id, eventstore.Any, TypeRuleCompleted, done, cmeta, ""); err != nil {
-			return true, err
-		}
-		return true, nil
+		return true, e.complete(ctx, id, tr.cause, firedID, v, ops, planErr)
 	}
 	return false, fmt.Errorf("automation: rule %q: %w: gave up after %d claim attempts", id, eventstore.ErrConflict, maxClaimAttempts)
 }
 
+// due reports whether the rule in state st fires on tr at now, and returns
+// tr completed with what the decision found (a schedule's tick and cause).
+// A cause already on record was fired for, by another engine or before a
+// restart.
+func (e *Engine) due(id string, c *compiled, st *ruleState, tr trigger, now time.Time) (trigger, bool) {
+	switch tr.kind {
+	case FiredByEvent:
+		if c.cond == nil || tr.pos <= st.specPos {
+			return tr, false
+		}
+		if _, done := st.causes[tr.cause]; done {
+			return tr, false
+		}
+		if mi := time.Duration(c.spec.Trigger.MinInterval); mi > 0 && !st.LastFired.IsZero() && now.Sub(st.LastFired) < mi {
+			return tr, false
+		}
+	case FiredBySchedule:
+		if !c.scheduled() {
+			return tr, false
+		}
+		tick, ok := c.dueTick(st, now, e.cfg.CatchUpGrace)
+		if !ok {
+			return tr, false
+		}
+		tr.tick, tr.cause = tick, tickID(id, tick)
+		if _, done := st.causes[tr.cause]; done {
+			return tr, false
+		}
+	case FiredOnCreate:
+		if st.Fires > 0 {
+			return tr, false
+		}
+		tr.tick = st.Created
+	}
+	return tr, true
+}
+
+// loopGuard returns why a fire must be refused and the rule stopped (a
+// causation chain too deep, or too many fires), or "" to go on.
+func (e *Engine) loopGuard(c *compiled, st *ruleState, tr trigger, now time.Time) (kind, reason string) {
+	if tr.depth > e.cfg.MaxDepth {
+		reason = fmt.Sprintf("causation depth %d exceeds the limit %d", tr.depth, e.cfg.MaxDepth)
+		if tr.self {
+			reason += ": the rule reacts to its own effects"
+		}
+		return "depth", reason
+	}
+	if max, per := c.rate(); st.firesSince(now.Add(-per)) >= max {
+		return "rate", fmt.Sprintf("rate limit: %d fires within %s", max, per)
+	}
+	return "", ""
+}
+
+// stop records that the rule stopped, with the reason, at the version the
+// decision was taken on (ErrConflict: re-read and decide again).
+func (e *Engine) stop(ctx context.Context, id string, st *ruleState, tr trigger, kind, reason string) error {
+	meta := e.meta(c2.Origin{Actor: "rule:" + id, CausationID: tr.cause})
+	_, err := e.appendRule(ctx, id, int64(st.Version), TypeRuleStopped, reasonEvent{Reason: reason, Kind: kind, Cause: tr.cause}, meta, "")
+	if err == nil {
+		e.log.Warn("automation: rule stopped", "rule", id, "reason", reason)
+	}
+	return err
+}
+
+// fireEnv is the environment of the fire's expressions: the triggering
+// event's, or for a schedule one with the clock and, if the rule reads
+// them, the clients and topics.
+func (e *Engine) fireEnv(c *compiled, tr trigger, now time.Time) *Env {
+	if tr.env != nil {
+		return tr.env
+	}
+	env := &Env{Now: now, Mode: e.mode.String()}
+	if c.needState {
+		env.Clients, env.Topics = e.snapshot()
+	}
+	return env
+}
+
+// claim records the fire with its planned operations at the version the
+// decision was taken on: of concurrent engines, exactly one succeeds and
+// the others get ErrConflict. It returns the fired event's id and position.
+func (e *Engine) claim(ctx context.Context, id string, st *ruleState, tr trigger, ops []Operation) (string, uint64, error) {
+	firedID := e.newID()
+	meta := e.meta(c2.Origin{Actor: "rule:" + id, CausationID: tr.cause, CorrelationID: firedID})
+	fe := firedEvent{Trigger: tr.kind, Cause: tr.cause, CauseType: tr.causeType, Tick: tr.tick, Depth: tr.depth, Operations: ops}
+	if fe.Operations == nil {
+		fe.Operations = []Operation{}
+	}
+	v, err := e.appendRule(ctx, id, int64(st.Version), TypeRuleFired, fe, meta, firedID)
+	return firedID, v, err
+}
+
+// complete runs the claimed fire's operations and records its outcome.
+// The append is at any version: the fire is claimed, nothing can undo it.
+func (e *Engine) complete(ctx context.Context, id, cause, firedID string, fired uint64, ops []Operation, planErr error) error {
+	done := completedEvent{Fired: fired}
+	switch {
+	case planErr != nil:
+		done.Outcome, done.Error = OutcomeFailed, planErr.Error()
+	case len(ops) == 0:
+		done.Outcome = OutcomeNothing
+	default:
+		origin := c2.Origin{Actor: "rule:" + id, CausationID: cause, CorrelationID: firedID}
+		done.Results = e.execute(ctx, origin, ops)
+		done.Outcome = outcomeOf(done.Results)
+	}
+	cmeta := e.meta(c2.Origin{Actor: "rule:" + id, CausationID: firedID, CorrelationID: firedID})
+	_, err := e.appendRule(ctx, id, eventstore.Any, TypeRuleCompleted, done, cmeta, "")
+	return err
+}
+
+// outcomeOf sums up the results of a fire's operations.
+func outcomeOf(results []OpResult) string {
+	failed := 0
+	for _, r := range results {
+		if r.Error != "" {
+			failed++
+		}
+	}
+	switch failed {
+	case 0:
+		return OutcomeSucceeded
+	case len(results):
+		return OutcomeFailed
+	}
+	return OutcomePartial
+}
+
 // plan evaluates the targets and lists the operations of a fire.
 func (e *Engine) plan(ctx context.Context, c *compiled, env *Env) ([]Operation, error) {
-	m := &vm.VM{MemoryBudget: e.cfg.MemoryBudget}
 	a := c.spec.Action
 	if a.Type == ActionRotateC2Key {
 		return []Operation{{Op: "new_c2_key"}}, nil
 	}
+	m := &vm.VM{MemoryBudget: e.cfg.MemoryBudget}
+	names, err := e.targetsOf(ctx, m, c, env)
+	if err != nil {
+		return nil, err
+	}
+	switch a.Type {
+	case ActionRotateTopic:
+		return each(names, func(t string) Operation { return Operation{Op: "new_topic", Topic: t} }), nil
+	case ActionRotateClientKey:
+		return each(names, func(n string) Operation { return Operation{Op: "new_client_key", Client: n} }), nil
+	case ActionResetClient:
+		return each(names, func(n string) Operation { return Operation{Op: "reset_client", Client: n} }), nil
+	case ActionDetachClient:
+		topic, err := e.detachTopic(ctx, m, c, env)
+		if err != nil || topic == "" {
+			return nil, err
+		}
+		return each(names, func(n string) Operation { return Operation{Op: "remove_topic_client", Client: n, Topic: topic} }), nil
+	case ActionSharePubKeys:
+		return e.planShare(a.Pairs, env.Event.Client, names)
+	}
+	return nil, nil
+}
+
+// targetsOf returns the fire's targets, without duplicates: those of the
+// targets expression, or else the event's topic (topic actions) or client.
+func (e *Engine) targetsOf(ctx context.Context, m *vm.VM, c *compiled, env *Env) ([]string, error) {
+	a := c.spec.Action
+	topicAction := a.Type == ActionRotateTopic || a.Type == ActionSharePubKeys
 	var names []string
-	if c.targets != nil {
+	switch {
+	case c.targets != nil:
 		out, err := e.runGuarded(ctx, m, c.targets, env)
 		if err != nil {
 			return nil, fmt.Errorf("automation: %w: targets: %w", ErrEvaluation, err)
 		}
-		topicAction := a.Type == ActionRotateTopic || a.Type == ActionSharePubKeys
 		if names, err = targetNames(out, topicAction); err != nil {
 			return nil, err
 		}
-	} else {
-		switch a.Type {
-		case ActionRotateTopic, ActionSharePubKeys:
-			if env.Event.Topic != "" {
-				names = []string{env.Event.Topic}
-			}
-		default:
-			if env.Event.Client != "" {
-				names = []string{env.Event.Client}
-			}
-		}
+	case topicAction:
+		names = []string{env.Event.Topic}
+	default:
+		names = []string{env.Event.Client}
 	}
-	names = dedup(names)
+	names = dedup(names) // also drops the empty name of an event without one
 	if len(names) > c.maxTargets() {
 		return nil, fmt.Errorf("automation: %w: %d targets exceed max_targets %d", ErrEvaluation, len(names), c.maxTargets())
 	}
+	return names, nil
+}
+
+// detachTopic is the topic detach_client removes its targets from: the
+// action's topic expression, or the event's topic.
+func (e *Engine) detachTopic(ctx context.Context, m *vm.VM, c *compiled, env *Env) (string, error) {
+	if c.topic == nil {
+		return env.Event.Topic, nil
+	}
+	out, err := e.runGuarded(ctx, m, c.topic, env)
+	if err != nil {
+		return "", fmt.Errorf("automation: %w: action.topic: %w", ErrEvaluation, err)
+	}
+	s, ok := out.(string)
+	if !ok {
+		return "", fmt.Errorf("automation: %w: action.topic returned %T", ErrEvaluation, out)
+	}
+	return s, nil
+}
+
+// planShare lists the public-key exchanges of share_pubkeys in the topics:
+// between every pair of members, or with pairs event_client only between
+// the event's client and each other member.
+func (e *Engine) planShare(pairs, eventClient string, topics []string) ([]Operation, error) {
 	var ops []Operation
-	switch a.Type {
-	case ActionRotateTopic:
-		for _, t := range names {
-			ops = append(ops, Operation{Op: "new_topic", Topic: t})
+	for _, t := range topics {
+		members := e.memberNames(domain.TopicHash(t))
+		if pairs == PairsEventClient {
+			ops = append(ops, sharePairsWith(t, eventClient, members)...)
+		} else {
+			ops = append(ops, shareAllPairs(t, members)...)
 		}
-	case ActionRotateClientKey:
-		for _, n := range names {
-			ops = append(ops, Operation{Op: "new_client_key", Client: n})
-		}
-	case ActionResetClient:
-		for _, n := range names {
-			ops = append(ops, Operation{Op: "reset_client", Client: n})
-		}
-	case ActionDetachClient:
-		topic := env.Event.Topic
-		if c.topic != nil {
-			out, err := e.runGuarded(ctx, m, c.topic, env)
-			if err != nil {
-				return nil, fmt.Errorf("automation: %w: action.topic: %w", ErrEvaluation, err)
-			}
-			s, ok := out.(string)
-			if !ok {
-				return nil, fmt.Errorf("automation: %w: action.topic returned %T", ErrEvaluation, out)
-			}
-			topic = s
-		}
-		if topic == "" {
-			return nil, nil
-		}
-		for _, n := range names {
-			ops = append(ops, Operation{Op: "remove_topic_client", Client: n, Topic: topic})
-		}
-	case ActionSharePubKeys:
-		for _, t := range names {
-			members := e.memberNames(domain.TopicHash(t))
-			if a.Pairs == PairsEventClient {
-				x := env.Event.Client
-				if x == "" {
-					continue
-				}
-				for _, m := range members {
-					if m == x {
-						continue
-					}
-					ops = append(ops, Operation{Op: "send_client_pubkey", Topic: t, Client: m, Source: x},
-						Operation{Op: "send_client_pubkey", Topic: t, Client: x, Source: m})
-				}
-			} else {
-				for _, dst := range members {
-					for _, src := range members {
-						if dst != src {
-							ops = append(ops, Operation{Op: "send_client_pubkey", Topic: t, Client: dst, Source: src})
-						}
-					}
-				}
-			}
-			if len(ops) > maxOperations {
-				return nil, fmt.Errorf("automation: %w: more than %d operations", ErrEvaluation, maxOperations)
-			}
+		if len(ops) > maxOperations {
+			return nil, fmt.Errorf("automation: %w: more than %d operations", ErrEvaluation, maxOperations)
 		}
 	}
 	return ops, nil
+}
+
+func sharePairsWith(topic, x string, members []string) []Operation {
+	if x == "" {
+		return nil
+	}
+	var ops []Operation
+	for _, m := range members {
+		if m == x {
+			continue
+		}
+		ops = append(ops, Operation{Op: "send_client_pubkey", Topic: topic, Client: m, Source: x},
+			Operation{Op: "send_client_pubkey", Topic: topic, Client: x, Source: m})
+	}
+	return ops
+}
+
+func shareAllPairs(topic string, members []string) []Operation {
+	var ops []Operation
+	for _, dst := range members {
+		for _, src := range members {
+			if dst != src {
+				ops = append(ops, Operation{Op: "send_client_pubkey", Topic: topic, Client: dst, Source: src})
+			}
+		}
+	}
+	return ops
+}
+
+// each maps every name to its operation.
+func each(names []string, op func(string) Operation) []Operation {
+	var ops []Operation
+	for _, n := range names {
+		ops = append(ops, op(n))
+	}
+	return ops
 }
 
 func dedup(in []string) []string {

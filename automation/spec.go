@@ -194,7 +194,9 @@ func invalid(format string, a ...any) error {
 	return fmt.Errorf("automation: %w: "+format, append([]any{ErrInvalidRule}, a...)...)
 }
 
-// compileSpec validates s and compiles its expressions for mode.
+// compileSpec validates s and compiles its expressions for mode. The
+// checks run in the order of the spec's fields, so that the error names the
+// first bad one.
 func compileSpec(s Spec, mode core.Mode, maxNodes uint) (*compiled, error) {
 	if !ruleIDPattern.MatchString(s.ID) {
 		return nil, invalid("id %q: want 1-64 of a-z, 0-9, '-', '_'", s.ID)
@@ -202,8 +204,30 @@ func compileSpec(s Spec, mode core.Mode, maxNodes uint) (*compiled, error) {
 	if len(s.Description) > 1024 {
 		return nil, invalid("description longer than 1024 bytes")
 	}
-	c := &compiled{spec: s}
-	tr := s.Trigger
+	cr, err := checkTrigger(s.Trigger)
+	if err != nil {
+		return nil, err
+	}
+	if rl := s.RateLimit; rl != nil && (rl.Max < 1 || rl.Per <= 0) {
+		return nil, invalid("rate_limit: max must be >= 1 and per > 0")
+	}
+	if s.MaxTargets < 0 {
+		return nil, invalid("max_targets must not be negative")
+	}
+	if err := checkAction(s, mode); err != nil {
+		return nil, err
+	}
+	c := &compiled{spec: s, cron: cr}
+	if err := c.compileExprs(maxNodes); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkTrigger checks that tr is exactly one kind of trigger with the
+// options of that kind, and parses its cron expression if it has one.
+func checkTrigger(tr Trigger) (*Cron, error) {
+	var cr *Cron
 	kinds := 0
 	if tr.Event != "" {
 		kinds++
@@ -216,11 +240,10 @@ func compileSpec(s Spec, mode core.Mode, maxNodes uint) (*compiled, error) {
 	}
 	if tr.Cron != "" {
 		kinds++
-		cr, err := ParseCron(tr.Cron)
-		if err != nil {
+		var err error
+		if cr, err = ParseCron(tr.Cron); err != nil {
 			return nil, err
 		}
-		c.cron = cr
 	}
 	if kinds != 1 {
 		return nil, invalid("trigger: set exactly one of event, every and cron")
@@ -236,74 +259,89 @@ func compileSpec(s Spec, mode core.Mode, maxNodes uint) (*compiled, error) {
 	if tr.Event != "" && (tr.CatchUp != "" || tr.FireOnCreate) {
 		return nil, invalid("trigger.catch_up and fire_on_create apply to schedules only")
 	}
-	if rl := s.RateLimit; rl != nil && (rl.Max < 1 || rl.Per <= 0) {
-		return nil, invalid("rate_limit: max must be >= 1 and per > 0")
-	}
-	if s.MaxTargets < 0 {
-		return nil, invalid("max_targets must not be negative")
-	}
+	return cr, nil
+}
 
-	// Which actions need what.
-	a := s.Action
-	switch a.Type {
-	case ActionRotateTopic, ActionResetClient, ActionDetachClient:
-		// Every mode, scheduled or event-triggered.
-	case ActionRotateClientKey:
-		if mode != core.SymKey {
-			return nil, invalid("action %s exists in SK mode only", a.Type)
-		}
-	case ActionSharePubKeys:
-		if mode != core.PubKey {
-			return nil, invalid("action %s exists in PK mode only", a.Type)
-		}
-	case ActionRotateC2Key:
-		if mode != core.PubKey {
-			return nil, invalid("action %s exists in PK mode only", a.Type)
-		}
-		if s.Targets != "" {
-			return nil, invalid("action %s takes no targets", a.Type)
-		}
-	default:
-		return nil, invalid("action.type %q: want one of rotate_topic, rotate_client_key, reset_client, detach_client, share_pubkeys, rotate_c2_key", a.Type)
+// actionNeeds is what an action type requires of the C2 and the spec.
+type actionNeeds struct {
+	// mode is the only mode the action exists in (its commands are those
+	// of that mode); 0: both.
+	mode core.Mode
+	// noTargets: the action acts on the C2 itself, never on targets.
+	noTargets bool
+}
+
+// actions is the table of action types: a type not in it is refused.
+var actions = map[string]actionNeeds{
+	ActionRotateTopic:     {},
+	ActionRotateClientKey: {mode: core.SymKey},
+	ActionResetClient:     {},
+	ActionDetachClient:    {},
+	ActionSharePubKeys:    {mode: core.PubKey},
+	ActionRotateC2Key:     {mode: core.PubKey, noTargets: true},
+}
+
+// modeName is how the error messages name a mode.
+var modeName = map[core.Mode]string{core.SymKey: "SK", core.PubKey: "PK"}
+
+// checkAction checks s.Action against the action table, its options, and
+// what the trigger can provide in place of missing expressions.
+func checkAction(s Spec, mode core.Mode) error {
+	a, tr := s.Action, s.Trigger
+	needs, ok := actions[a.Type]
+	if !ok {
+		return invalid("action.type %q: want one of rotate_topic, rotate_client_key, reset_client, detach_client, share_pubkeys, rotate_c2_key", a.Type)
+	}
+	if needs.mode != 0 && mode != needs.mode {
+		return invalid("action %s exists in %s mode only", a.Type, modeName[needs.mode])
+	}
+	if needs.noTargets && s.Targets != "" {
+		return invalid("action %s takes no targets", a.Type)
 	}
 	if a.Topic != "" && a.Type != ActionDetachClient {
-		return nil, invalid("action.topic applies to detach_client only")
+		return invalid("action.topic applies to detach_client only")
 	}
 	switch a.Pairs {
 	case "", PairsAll:
 	case PairsEventClient:
 		if a.Type != ActionSharePubKeys || tr.Event == "" {
-			return nil, invalid("action.pairs event_client applies to event-triggered share_pubkeys only")
+			return invalid("action.pairs event_client applies to event-triggered share_pubkeys only")
 		}
 	default:
-		return nil, invalid("action.pairs %q: want all or event_client", a.Pairs)
+		return invalid("action.pairs %q: want all or event_client", a.Pairs)
 	}
 	// Without a targets expression the event names the target: only
 	// event triggers have one.
-	if s.Targets == "" && a.Type != ActionRotateC2Key && tr.Event == "" {
-		return nil, invalid("targets: a scheduled %s needs a targets expression", a.Type)
+	if s.Targets == "" && !needs.noTargets && tr.Event == "" {
+		return invalid("targets: a scheduled %s needs a targets expression", a.Type)
 	}
 	if a.Type == ActionDetachClient && a.Topic == "" && tr.Event == "" {
-		return nil, invalid("action.topic: a scheduled detach_client needs a topic expression")
+		return invalid("action.topic: a scheduled detach_client needs a topic expression")
 	}
+	return nil
+}
 
+// compileExprs compiles the spec's expressions, in the order of its
+// fields, and notes whether any of them reads clients or topics.
+func (c *compiled) compileExprs(maxNodes uint) error {
+	s := c.spec
 	var err error
-	if tr.Event != "" {
-		if c.cond, err = compileExpr("trigger.event", tr.Event, maxNodes, expr.AsBool()); err != nil {
-			return nil, err
+	if s.Trigger.Event != "" {
+		if c.cond, err = compileExpr("trigger.event", s.Trigger.Event, maxNodes, expr.AsBool()); err != nil {
+			return err
 		}
 	}
 	if s.Targets != "" {
 		if c.targets, err = compileExpr("targets", s.Targets, maxNodes); err != nil {
-			return nil, err
+			return err
 		}
 		if err := checkTargetsType(c.targets); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if a.Topic != "" {
-		if c.topic, err = compileExpr("action.topic", a.Topic, maxNodes, expr.AsKind(reflect.String)); err != nil {
-			return nil, err
+	if s.Action.Topic != "" {
+		if c.topic, err = compileExpr("action.topic", s.Action.Topic, maxNodes, expr.AsKind(reflect.String)); err != nil {
+			return err
 		}
 	}
 	for _, p := range []*vm.Program{c.cond, c.targets, c.topic} {
@@ -311,7 +349,7 @@ func compileSpec(s Spec, mode core.Mode, maxNodes uint) (*compiled, error) {
 			c.needState = true
 		}
 	}
-	return c, nil
+	return nil
 }
 
 func compileExpr(field, src string, maxNodes uint, opts ...expr.Option) (*vm.Program, error) {

@@ -258,34 +258,12 @@ func Fanout(ctx context.Context, o FanoutOptions) (res FanoutResult, err error) 
 		return res, err
 	}
 	defer f.close()
-	timeout := 2*time.Minute + time.Duration(o.Devices)*10*time.Millisecond
+	run := &fanoutRun{o: &o, s: s, svc: svc, f: f, topic: topic}
+	run.timeout = 2*time.Minute + time.Duration(o.Devices)*10*time.Millisecond
 	if o.wait > 0 {
-		timeout = o.wait
+		run.timeout = o.wait
 	}
-
-	// The first attach gives every device the topic key.
-	if err := f.arm(false); err != nil {
-		return res, err
-	}
-	attached := 0
-	o.Stage("linking devices to the topic", 0, o.Devices)
-	if err := attachAll(ctx, svc, topic, names, 1000, func(n int) { attached += n; o.Stage("linking devices to the topic", attached, o.Devices) }); err != nil {
-		return res, err
-	}
-	o.Stage("first key delivery", 0, 0)
-	dg, err := c2KeyDigest(ctx, svc, topic)
-	if err != nil {
-		return res, fmt.Errorf("first delivery: %w", err)
-	}
-	if err := f.expect(dg); err != nil {
-		return res, err
-	}
-	if ev, err := f.wait("done", timeout); err != nil {
-		return res, fmt.Errorf("first delivery: %w", err)
-	} else if ev.Errors > 0 {
-		return res, fmt.Errorf("first delivery: %w: %d messages the devices could not apply", errFarm, ev.Errors)
-	}
-	if err := waitPending(ctx, s, timeout); err != nil {
+	if err := run.firstDelivery(ctx, names); err != nil {
 		return res, err
 	}
 	res.Setup = time.Since(t0)
@@ -298,46 +276,94 @@ func Fanout(ctx context.Context, o FanoutOptions) (res FanoutResult, err error) 
 	}
 	for r := range o.Rotations {
 		o.Stage("rotation", r, o.Rotations)
-		if err := f.arm(false); err != nil {
+		if err := run.rotate(ctx, r, &res); err != nil {
 			return res, err
 		}
-		start := time.Now()
-		if _, err := svc.RotateTopic(ctx, origin, topic); err != nil {
-			return res, err
-		}
-		res.Request = append(res.Request, time.Since(start))
-		// The key the C2 set, exported in process: the farm counts a
-		// device only when it holds exactly that key, not merely another
-		// one than before. The export is an audited append of its own;
-		// the devices' times do not wait for it (the farm stamps when
-		// each device first held the key).
-		dg, err := c2KeyDigest(ctx, svc, topic)
-		if err != nil {
-			return res, fmt.Errorf("rotation %d: %w", r, err)
-		}
-		if o.keyDigest != nil {
-			dg = o.keyDigest(dg)
-		}
-		if err := f.expect(dg); err != nil {
-			return res, err
-		}
-		ev, err := f.wait("done", timeout)
-		if err != nil {
-			return res, fmt.Errorf("rotation %d: %w", r, err)
-		}
-		res.ApplyMS, res.DeviceErrors = ev.ApplyMS, ev.Errors
-		if ev.Errors > 0 {
-			return res, fmt.Errorf("rotation %d: %w: %d messages the devices could not apply", r, errFarm, ev.Errors)
-		}
-		hold := time.Unix(0, ev.At).Sub(start)
-		if err := waitPending(ctx, s, timeout); err != nil {
-			return res, err
-		}
-		res.Confirmed = append(res.Confirmed, max(time.Since(start), hold))
-		res.AllHold = append(res.AllHold, hold)
 	}
 	o.Stage("rotation", o.Rotations, o.Rotations)
 	return res, nil
+}
+
+// fanoutRun is a fan-out run once its C2 and device farm are up.
+type fanoutRun struct {
+	o       *FanoutOptions
+	s       *c2Server
+	svc     *c2.Service
+	f       *farm
+	topic   string
+	timeout time.Duration // for the devices and the delivery queue
+}
+
+// firstDelivery links every device to the topic and waits until each
+// holds the topic key and the C2's queue is empty.
+func (run *fanoutRun) firstDelivery(ctx context.Context, names []string) error {
+	o, f := run.o, run.f
+	if err := f.arm(false); err != nil {
+		return err
+	}
+	attached := 0
+	o.Stage("linking devices to the topic", 0, o.Devices)
+	if err := attachAll(ctx, run.svc, run.topic, names, 1000, func(n int) { attached += n; o.Stage("linking devices to the topic", attached, o.Devices) }); err != nil {
+		return err
+	}
+	o.Stage("first key delivery", 0, 0)
+	dg, err := c2KeyDigest(ctx, run.svc, run.topic)
+	if err != nil {
+		return fmt.Errorf("first delivery: %w", err)
+	}
+	if err := f.expect(dg); err != nil {
+		return err
+	}
+	if ev, err := f.wait("done", run.timeout); err != nil {
+		return fmt.Errorf("first delivery: %w", err)
+	} else if ev.Errors > 0 {
+		return fmt.Errorf("first delivery: %w: %d messages the devices could not apply", errFarm, ev.Errors)
+	}
+	return waitPending(ctx, run.s, run.timeout)
+}
+
+// rotate times rotation r into res: the request, until every device holds
+// the new key, and until the C2 recorded every command as delivered.
+func (run *fanoutRun) rotate(ctx context.Context, r int, res *FanoutResult) error {
+	f := run.f
+	if err := f.arm(false); err != nil {
+		return err
+	}
+	start := time.Now()
+	if _, err := run.svc.RotateTopic(ctx, origin, run.topic); err != nil {
+		return err
+	}
+	res.Request = append(res.Request, time.Since(start))
+	// The key the C2 set, exported in process: the farm counts a
+	// device only when it holds exactly that key, not merely another
+	// one than before. The export is an audited append of its own;
+	// the devices' times do not wait for it (the farm stamps when
+	// each device first held the key).
+	dg, err := c2KeyDigest(ctx, run.svc, run.topic)
+	if err != nil {
+		return fmt.Errorf("rotation %d: %w", r, err)
+	}
+	if run.o.keyDigest != nil {
+		dg = run.o.keyDigest(dg)
+	}
+	if err := f.expect(dg); err != nil {
+		return err
+	}
+	ev, err := f.wait("done", run.timeout)
+	if err != nil {
+		return fmt.Errorf("rotation %d: %w", r, err)
+	}
+	res.ApplyMS, res.DeviceErrors = ev.ApplyMS, ev.Errors
+	if ev.Errors > 0 {
+		return fmt.Errorf("rotation %d: %w: %d messages the devices could not apply", r, errFarm, ev.Errors)
+	}
+	hold := time.Unix(0, ev.At).Sub(start)
+	if err := waitPending(ctx, run.s, run.timeout); err != nil {
+		return err
+	}
+	res.Confirmed = append(res.Confirmed, max(time.Since(start), hold))
+	res.AllHold = append(res.AllHold, hold)
+	return nil
 }
 
 // c2KeyDigest exports the topic's current key from the service and returns

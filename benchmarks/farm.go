@@ -141,208 +141,276 @@ func runFarm(in io.Reader, out io.Writer) error {
 	if err := json.Unmarshal(sc.Bytes(), &spec); err != nil {
 		return fmt.Errorf("spec: %w", err)
 	}
-	var outMu sync.Mutex
-	enc := json.NewEncoder(out)
-	emit := func(e farmEvent) {
-		outMu.Lock()
-		defer outMu.Unlock()
-		_ = enc.Encode(e)
-	}
-	var reported atomic.Bool
-	fail := func(format string, args ...any) {
-		if reported.CompareAndSwap(false, true) {
-			emit(farmEvent{Event: "error", Error: fmt.Sprintf(format, args...)})
-		}
-	}
-	mode, err := suites.ParseMode(spec.Mode)
+	f, err := newFarmChild(&spec, out)
 	if err != nil {
 		return err
 	}
-	suite, err := suites.ForMode(spec.Suite, mode)
-	if err != nil {
+	if err := f.connect(); err != nil {
+		f.emit(farmEvent{Event: "error", Error: err.Error()})
 		return err
 	}
-	hashHex := hex.EncodeToString(suite.HashTopic(spec.Topic))
-	devs := make([]*farmDev, len(spec.Devices))
-	auths := make([]liteAuth, len(spec.Devices))
-	for i, d := range spec.Devices {
-		c, err := client.New(client.Config{Suite: suite, Mode: mode, Name: d.Name, Key: d.Key, C2PublicKey: spec.C2Pub})
-		if err != nil {
-			return fmt.Errorf("device %s: %w", d.Name, err)
+	f.emit(farmEvent{Event: "connected", N: len(f.devs)})
+	for sc.Scan() {
+		if quit, err := f.command(sc.Text()); quit || err != nil {
+			return err
 		}
-		if auths[i], err = deviceAuth(c, d.Key); err != nil {
-			return fmt.Errorf("device %s: %w", d.Name, err)
-		}
-		clear(d.Key)
-		devs[i] = &farmDev{name: d.Name, c: c}
 	}
-	spec.Devices = nil
+	return sc.Err()
+}
 
-	var armed atomic.Int32
-	var quitting atomic.Bool
-	var commands, errs, applyNS atomic.Int64
+// farmChild is the farm process's state, shared by its command loop and
+// the devices' receiving goroutines.
+type farmChild struct {
+	broker  string
+	hashHex string // the hashed topic whose key the devices are watched for
+	devs    []*farmDev
+	auths   []liteAuth
+
+	outMu    sync.Mutex
+	enc      *json.Encoder
+	reported atomic.Bool // an error was reported (only the first is)
+
+	armed                   atomic.Int32
+	quitting                atomic.Bool
+	commands, errs, applyNS atomic.Int64
 	// goal is the armed state: the expected key digest (nil until the
 	// parent sends it), how many devices reached the goal and when the
 	// last one did.
-	var goal struct {
+	goal struct {
 		sync.Mutex
 		expect []byte
 		n      int
 		last   int64
 	}
-	topicKey := func(d *farmDev) []byte {
-		if tk, ok := d.c.State().Topics[hashHex]; ok {
-			return tk.Key
-		}
-		return nil
-	}
-	reach := func(d *farmDev) { // d.mu held, goal not
-		d.done = true
-		goal.Lock()
-		goal.n++
-		goal.last = max(goal.last, d.at)
-		all, last := goal.n == len(devs), goal.last
-		goal.Unlock()
-		if all {
-			emit(farmEvent{Event: "done", N: len(devs), Commands: commands.Load(), Errors: errs.Load(),
-				ApplyMS: float64(applyNS.Load()) / 1e6, At: last})
-		}
-	}
-	// observe records a change of d's topic key and checks the goal.
-	observe := func(d *farmDev, now int64) {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		var dg []byte
-		if k := topicKey(d); k != nil {
-			dg = keyDigest(k)
-		}
-		if !bytes.Equal(dg, d.held) {
-			d.held, d.at = dg, now
-		}
-		if armed.Load() != armKey || d.done || d.held == nil {
-			return
-		}
-		goal.Lock()
-		exp := goal.expect
-		goal.Unlock()
-		if exp != nil && bytes.Equal(d.held, exp) {
-			reach(d)
-		}
-	}
+}
 
-	// Connect, 32 at a time: a connection storm of thousands at once
-	// would measure the accept backlog, not the C2.
+// newFarmChild builds the devices of spec and wipes their keys from it.
+func newFarmChild(spec *farmSpec, out io.Writer) (*farmChild, error) {
+	mode, err := suites.ParseMode(spec.Mode)
+	if err != nil {
+		return nil, err
+	}
+	suite, err := suites.ForMode(spec.Suite, mode)
+	if err != nil {
+		return nil, err
+	}
+	f := &farmChild{
+		broker:  spec.Broker,
+		hashHex: hex.EncodeToString(suite.HashTopic(spec.Topic)),
+		devs:    make([]*farmDev, len(spec.Devices)),
+		auths:   make([]liteAuth, len(spec.Devices)),
+		enc:     json.NewEncoder(out),
+	}
+	for i, d := range spec.Devices {
+		c, err := client.New(client.Config{Suite: suite, Mode: mode, Name: d.Name, Key: d.Key, C2PublicKey: spec.C2Pub})
+		if err != nil {
+			return nil, fmt.Errorf("device %s: %w", d.Name, err)
+		}
+		if f.auths[i], err = deviceAuth(c, d.Key); err != nil {
+			return nil, fmt.Errorf("device %s: %w", d.Name, err)
+		}
+		clear(d.Key)
+		f.devs[i] = &farmDev{name: d.Name, c: c}
+	}
+	spec.Devices = nil
+	return f, nil
+}
+
+func (f *farmChild) emit(e farmEvent) {
+	f.outMu.Lock()
+	defer f.outMu.Unlock()
+	_ = f.enc.Encode(e)
+}
+
+func (f *farmChild) fail(format string, args ...any) {
+	if f.reported.CompareAndSwap(false, true) {
+		f.emit(farmEvent{Event: "error", Error: fmt.Sprintf(format, args...)})
+	}
+}
+
+func (f *farmChild) topicKey(d *farmDev) []byte {
+	if tk, ok := d.c.State().Topics[f.hashHex]; ok {
+		return tk.Key
+	}
+	return nil
+}
+
+// reach marks d as at the goal and reports "done" when it is the last
+// device. d.mu is held, goal not.
+func (f *farmChild) reach(d *farmDev) {
+	d.done = true
+	f.goal.Lock()
+	f.goal.n++
+	f.goal.last = max(f.goal.last, d.at)
+	all, last := f.goal.n == len(f.devs), f.goal.last
+	f.goal.Unlock()
+	if all {
+		f.emit(farmEvent{Event: "done", N: len(f.devs), Commands: f.commands.Load(), Errors: f.errs.Load(),
+			ApplyMS: float64(f.applyNS.Load()) / 1e6, At: last})
+	}
+}
+
+// observe records a change of d's topic key and checks the goal.
+func (f *farmChild) observe(d *farmDev, now int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var dg []byte
+	if k := f.topicKey(d); k != nil {
+		dg = keyDigest(k)
+	}
+	if !bytes.Equal(dg, d.held) {
+		d.held, d.at = dg, now
+	}
+	if f.armed.Load() != armKey || d.done || d.held == nil {
+		return
+	}
+	f.goal.Lock()
+	exp := f.goal.expect
+	f.goal.Unlock()
+	if exp != nil && bytes.Equal(d.held, exp) {
+		f.reach(d)
+	}
+}
+
+// connect connects every device, 32 at a time: a connection storm of
+// thousands at once would measure the accept backlog, not the C2.
+func (f *farmChild) connect() error {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
 	var connErr atomic.Pointer[error]
-	for i, d := range devs {
+	for i, d := range f.devs {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			var lc *liteConn
-			var err error
-			for try := 0; try < 5; try++ {
-				lc, err = liteDial(spec.Broker, auths[i], 30*time.Second)
-				if err == nil {
-					err = lc.Subscribe(d.c.ControlTopic(), 30*time.Second)
-					if err == nil {
-						break
-					}
-					lc.c.Close()
-				}
-				time.Sleep(time.Duration(100*(try+1)) * time.Millisecond)
-			}
+			lc, err := dialDevice(f.broker, f.auths[i], d)
 			if err != nil {
 				err = fmt.Errorf("device %s: %w", d.name, err)
 				connErr.Store(&err)
 				return
 			}
 			d.conn = lc
-			go func() {
-				err := lc.Serve(func(topic string, payload []byte) {
-					now := time.Now().UnixNano()
-					if armed.Load() == armRaw {
-						d.mu.Lock()
-						if !d.done {
-							d.at = now
-							reach(d)
-						}
-						d.mu.Unlock()
-						return
-					}
-					t0 := time.Now()
-					_, isCmd, err := d.c.Unprotect(payload, topic)
-					applyNS.Add(int64(time.Since(t0)))
-					if isCmd {
-						commands.Add(1)
-					}
-					if err != nil {
-						errs.Add(1)
-						fail("device %s: %v", d.name, err)
-					}
-					observe(d, now)
-				})
-				if !quitting.Load() {
-					fail("device %s: connection closed by the broker: %v", d.name, err)
-				}
-			}()
+			go f.serve(d, lc)
 		}()
 	}
 	wg.Wait()
 	if p := connErr.Load(); p != nil {
-		emit(farmEvent{Event: "error", Error: (*p).Error()})
 		return *p
 	}
-	emit(farmEvent{Event: "connected", N: len(devs)})
+	return nil
+}
 
-	for sc.Scan() {
-		cmd, arg, _ := strings.Cut(sc.Text(), " ")
-		switch cmd {
-		case "arm":
-			armed.Store(armOff)
-			goal.Lock()
-			goal.expect, goal.n, goal.last = nil, 0, 0
-			goal.Unlock()
-			for _, d := range devs {
-				d.mu.Lock()
-				d.done = false
-				d.mu.Unlock()
+// dialDevice connects d and subscribes it to its control topic, with a
+// few tries: a loaded broker may refuse a connection of the storm.
+func dialDevice(broker string, auth liteAuth, d *farmDev) (*liteConn, error) {
+	var lc *liteConn
+	var err error
+	for try := 0; try < 5; try++ {
+		lc, err = liteDial(broker, auth, 30*time.Second)
+		if err == nil {
+			err = lc.Subscribe(d.c.ControlTopic(), 30*time.Second)
+			if err == nil {
+				return lc, nil
 			}
-			applyNS.Store(0)
-			if arg == "raw" {
-				armed.Store(armRaw)
-			} else {
-				armed.Store(armKey)
-			}
-			emit(farmEvent{Event: "armed", N: len(devs)})
-		case "expect":
-			exp, err := hex.DecodeString(arg)
-			if err != nil || len(exp) != sha256.Size {
-				return fmt.Errorf("expect: bad digest")
-			}
-			goal.Lock()
-			goal.expect = exp
-			goal.Unlock()
-			// A device whose key changed but whose Serve goroutine has not
-			// observed it yet is stamped now: at worst a late time.
-			now := time.Now().UnixNano()
-			for _, d := range devs {
-				observe(d, now)
-			}
-		case "count":
-			emit(farmEvent{Event: "count", N: len(devs), Commands: commands.Load(), Errors: errs.Load()})
-		case "quit":
-			quitting.Store(true)
-			for _, d := range devs {
-				_ = d.conn.Close()
-			}
-			return nil
-		default:
-			return fmt.Errorf("unknown farm command %q", sc.Text())
+			lc.c.Close()
 		}
+		time.Sleep(time.Duration(100*(try+1)) * time.Millisecond)
 	}
-	return sc.Err()
+	return nil, err
+}
+
+// serve hands d's messages to its device library until the connection
+// closes; a close the farm did not ask for is a device error.
+func (f *farmChild) serve(d *farmDev, lc *liteConn) {
+	err := lc.Serve(func(topic string, payload []byte) { f.receive(d, topic, payload) })
+	if !f.quitting.Load() {
+		f.fail("device %s: connection closed by the broker: %v", d.name, err)
+	}
+}
+
+func (f *farmChild) receive(d *farmDev, topic string, payload []byte) {
+	now := time.Now().UnixNano()
+	if f.armed.Load() == armRaw {
+		d.mu.Lock()
+		if !d.done {
+			d.at = now
+			f.reach(d)
+		}
+		d.mu.Unlock()
+		return
+	}
+	t0 := time.Now()
+	_, isCmd, err := d.c.Unprotect(payload, topic)
+	f.applyNS.Add(int64(time.Since(t0)))
+	if isCmd {
+		f.commands.Add(1)
+	}
+	if err != nil {
+		f.errs.Add(1)
+		f.fail("device %s: %v", d.name, err)
+	}
+	f.observe(d, now)
+}
+
+// command obeys one line of the parent; quit reports a "quit".
+func (f *farmChild) command(line string) (quit bool, err error) {
+	cmd, arg, _ := strings.Cut(line, " ")
+	switch cmd {
+	case "arm":
+		f.arm(arg == "raw")
+	case "expect":
+		return false, f.expect(arg)
+	case "count":
+		f.emit(farmEvent{Event: "count", N: len(f.devs), Commands: f.commands.Load(), Errors: f.errs.Load()})
+	case "quit":
+		f.quitting.Store(true)
+		for _, d := range f.devs {
+			_ = d.conn.Close()
+		}
+		return true, nil
+	default:
+		return false, fmt.Errorf("unknown farm command %q", line)
+	}
+	return false, nil
+}
+
+// arm resets the goal: every device has to reach it again.
+func (f *farmChild) arm(raw bool) {
+	f.armed.Store(armOff)
+	f.goal.Lock()
+	f.goal.expect, f.goal.n, f.goal.last = nil, 0, 0
+	f.goal.Unlock()
+	for _, d := range f.devs {
+		d.mu.Lock()
+		d.done = false
+		d.mu.Unlock()
+	}
+	f.applyNS.Store(0)
+	if raw {
+		f.armed.Store(armRaw)
+	} else {
+		f.armed.Store(armKey)
+	}
+	f.emit(farmEvent{Event: "armed", N: len(f.devs)})
+}
+
+// expect sets the goal's key digest (hex) and checks every device
+// against it.
+func (f *farmChild) expect(arg string) error {
+	exp, err := hex.DecodeString(arg)
+	if err != nil || len(exp) != sha256.Size {
+		return fmt.Errorf("expect: bad digest")
+	}
+	f.goal.Lock()
+	f.goal.expect = exp
+	f.goal.Unlock()
+	// A device whose key changed but whose Serve goroutine has not
+	// observed it yet is stamped now: at worst a late time.
+	now := time.Now().UnixNano()
+	for _, d := range f.devs {
+		f.observe(d, now)
+	}
+	return nil
 }
 
 // farm is the parent's handle on a device farm process.

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"testing"
-	"time"
 
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -33,11 +33,10 @@ func TestKeyExportIsAudited(t *testing.T) {
 	// The export is durable before the key is returned; the audit read
 	// model follows the log asynchronously.
 	var entries []projections.AuditEntry
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if entries, _ = e.svc.Audit(projections.AuditQuery{Actor: "token:alice"}); len(entries) == 2 {
-			break
-		}
-	}
+	testwait.For(t, "two export entries of the actor in the audit", func() bool {
+		entries, _ = e.svc.Audit(projections.AuditQuery{Actor: "token:alice"})
+		return len(entries) >= 2
+	})
 	if len(entries) != 2 {
 		t.Fatalf("audit has %d export entries for the actor, want 2: %+v", len(entries), entries)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore/memstore"
 	"github.com/e4c2/e4c2/eventstore/sealing"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -161,12 +162,10 @@ func TestSnapshotCadenceAndShutdown(t *testing.T) {
 	randomOps(t, e, rand.New(rand.NewPCG(9, 9)), 200, nil)
 	// Snapshots are written behind the operations: wait for one.
 	var names []string
-	for deadline := time.Now().Add(30 * time.Second); len(names) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	testwait.For(t, "a snapshot written every 50 events", func() bool {
 		names, _ = filepath.Glob(filepath.Join(dir, "keystate-*.snap"))
-	}
-	if len(names) == 0 {
-		t.Fatal("no snapshot written every 50 events")
-	}
+		return len(names) != 0
+	})
 	if len(names) > projections.DefaultSnapshotKeep {
 		t.Fatalf("%d snapshot files kept", len(names))
 	}

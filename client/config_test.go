@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -73,19 +74,34 @@ func TestNewConfigErrors(t *testing.T) {
 func TestPasswordIdentity(t *testing.T) {
 	v := loadVectors(t)
 	s := standard.New()
+	// The reference tool names each state after the call that made it,
+	// "SymNameAndPassword{name, password}" and
+	// "PubNameAndPassword{name, password, C2=...}": the name and the
+	// password come from there, so the test follows the vector file.
 	var stateSK, statePK []byte
+	var name, password string
 	for _, cs := range v.ClientState {
+		var kind string
 		switch {
 		case strings.HasPrefix(cs.Description, "SymNameAndPassword"):
-			stateSK = []byte(cs.SavedBytes)
+			stateSK, kind = []byte(cs.SavedBytes), "SK"
 		case strings.HasPrefix(cs.Description, "PubNameAndPassword"):
-			statePK = []byte(cs.SavedBytes)
+			statePK, kind = []byte(cs.SavedBytes), "PK"
+		default:
+			continue
 		}
+		n, pw, err := nameAndPassword(cs.Description)
+		if err != nil {
+			t.Fatalf("%s password vector: %v", kind, err)
+		}
+		if name != "" && (n != name || pw != password) {
+			t.Fatalf("the SK and PK password vectors name different devices: %q and %q", name, n)
+		}
+		name, password = n, pw
 	}
 	if stateSK == nil || statePK == nil {
 		t.Fatal("password client_state vectors not found")
 	}
-	const name, password = "deviceXYZ", "superSecretDevicePassword"
 	sk, err := New(Config{Suite: s, Mode: core.SymKey, Name: name, Password: password})
 	if err != nil {
 		t.Fatal(err)
@@ -111,4 +127,19 @@ func TestPasswordIdentity(t *testing.T) {
 	}
 	_, err = New(Config{Suite: s, Mode: core.SymKey, Name: name, Password: "short password!"})
 	wantErr(t, err, ErrInvalidPassword, "short password")
+}
+
+// nameAndPassword reads the device name and password out of a client_state
+// vector's description, "...{name, password[, more]}".
+func nameAndPassword(desc string) (name, password string, err error) {
+	_, args, ok := strings.Cut(desc, "{")
+	args, closed := strings.CutSuffix(args, "}")
+	if !ok || !closed {
+		return "", "", fmt.Errorf("description %q: no {name, password}", desc)
+	}
+	fields := strings.Split(args, ", ")
+	if len(fields) < 2 || fields[0] == "" || fields[1] == "" {
+		return "", "", fmt.Errorf("description %q: no {name, password}", desc)
+	}
+	return fields[0], fields[1], nil
 }

@@ -27,6 +27,7 @@ var layers = map[string]int{
 	"suites":                0,
 	"internal/buildinfo":    0,
 	"internal/tlsfiles":     0,
+	"internal/testwait":     0,
 	"client":                1,
 	"domain":                1,
 	"eventstore":            1,
@@ -42,6 +43,7 @@ var layers = map[string]int{
 	"benchmarks":            8,
 	"cmd":                   9,
 	"internal/testbroker":   9,
+	"internal/c2test":       9,
 	"internal/doccheck":     9,
 	"internal/tools":        9,
 }

@@ -3,10 +3,12 @@ package e4mqtt_test
 import (
 	"bytes"
 	"context"
-	"github.com/e4c2/e4c2/client/credential"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/e4c2/e4c2/client/credential"
+	"github.com/e4c2/e4c2/internal/testwait"
 
 	"github.com/e4c2/e4c2/client"
 	"github.com/e4c2/e4c2/client/e4mqtt"
@@ -187,13 +189,7 @@ func TestRefusedTopicRetriedAfterCommand(t *testing.T) {
 	if m := recv(t, in); !m.Command || m.Err != nil {
 		t.Fatalf("command: %+v", m)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(d.Refused()) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("still refused: %v", d.Refused())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(t, "the device to stop refusing the topic", func() bool { return len(d.Refused()) == 0 })
 	msg, _ := d.Client().ProtectMessage([]byte("hello"), "late/topic")
 	if err := b.Publish("late/topic", msg); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/projections"
 )
 
@@ -71,9 +72,7 @@ func TestOnlineBackupUnderLoadRestores(t *testing.T) {
 			}
 		}()
 	}
-	for n.Load() < 100 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(t, "100 acknowledged changes before the backup", func() bool { return n.Load() >= 100 })
 	mu.Lock()
 	before := append([]string(nil), acked...)
 	mu.Unlock()

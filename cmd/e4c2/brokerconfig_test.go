@@ -33,6 +33,7 @@ import (
 	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/internal/mosquittocfg"
 	"github.com/e4c2/e4c2/internal/testbroker"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/suites/core"
 	"github.com/e4c2/e4c2/suites/standard"
 )
@@ -232,21 +233,23 @@ func (m *mqttConn) publish(t *testing.T, topic, payload string) {
 // received so far; the test fails after a bounded wait.
 func (m *mqttConn) waitFor(t *testing.T, want string) []string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var got []string
+	arrived := false
+	defer func() {
+		// Runs on testwait's Fatal too (Goexit runs deferred calls): what
+		// arrived instead says more than the timeout.
+		if !arrived {
+			t.Logf("received while waiting for %q: %q", want, got)
+		}
+	}()
+	testwait.For(t, fmt.Sprintf("%q to arrive", want), func() bool {
 		m.mu.Lock()
-		got := append([]string(nil), m.got...)
+		got = append([]string(nil), m.got...)
 		m.mu.Unlock()
-		for _, g := range got {
-			if g == want {
-				return got
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%q never arrived; got %q", want, got)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return slices.Contains(got, want)
+	})
+	arrived = true
+	return got
 }
 
 func TestBrokerConfigMosquitto(t *testing.T) {

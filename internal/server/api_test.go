@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	nethttp "net/http"
 	"net/http/httptest"
@@ -9,11 +8,9 @@ import (
 
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
-	"github.com/e4c2/e4c2/eventstore/memstore"
-	"github.com/e4c2/e4c2/eventstore/sealing"
+	"github.com/e4c2/e4c2/internal/c2test"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/suites/core"
-	"github.com/e4c2/e4c2/suites/standard"
 	httpapi "github.com/e4c2/e4c2/transport/http"
 )
 
@@ -22,20 +19,7 @@ import (
 func apiFor(t *testing.T, cfg config.Config) (nethttp.Handler, string) {
 	t.Helper()
 	ctx := context.Background()
-	store := memstore.New()
-	master, err := sealing.MasterKeyFromBytes(bytes.Repeat([]byte{0x42}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := sealing.OpenKeyring(ctx, store, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := c2.New(c2.Config{Store: store, Sealer: kr, Suite: standard.New(), Mode: core.SymKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
+	svc, _ := c2test.Service(t, core.SymKey)
 	secret, _, err := svc.CreateToken(ctx, c2.Origin{Actor: "test"}, "viewer", domain.TokenReader)
 	if err != nil {
 		t.Fatal(err)

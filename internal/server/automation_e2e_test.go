@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,7 +18,6 @@ import (
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
-	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
 )
 
@@ -27,24 +25,10 @@ import (
 // server prints once at its first start.
 func startServerWithToken(t *testing.T) (*server.Server, string) {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
+	cfg := testConfig(t)
 	cfg.Suite, cfg.Mode = "standard", "sk"
-	cfg.HTTPListen = "127.0.0.1:0"
-	cfg.MQTTListen = "127.0.0.1:0"
 	var out bytes.Buffer
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	srv, err := server.Start(context.Background(), cfg, server.Options{Out: &out, Logger: logger})
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	srv := start(t, cfg, server.Options{Out: &out})
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	token := strings.TrimSpace(lines[len(lines)-1])
 	if token == "" || strings.Contains(token, " ") {
@@ -238,29 +222,11 @@ func TestAutomationEndToEnd(t *testing.T) {
 // data directory, so after a restart rules continue where they stopped:
 // the fire before the restart is not repeated and a later event fires.
 func TestAutomationRestart(t *testing.T) {
-	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.DataDir = dir
+	cfg := testConfig(t)
+	dir := cfg.DataDir
 	cfg.Suite, cfg.Mode = "standard", "sk"
-	cfg.HTTPListen = "127.0.0.1:0"
-	cfg.MQTTListen = "127.0.0.1:0"
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	ctx := context.Background()
 	o := c2.Origin{Actor: "test"}
-	start := func() *server.Server {
-		srv, err := server.Start(ctx, cfg, server.Options{Out: io.Discard, Logger: logger})
-		if err != nil {
-			t.Fatalf("start server: %v", err)
-		}
-		return srv
-	}
-	stop := func(srv *server.Server) {
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			t.Fatalf("shutdown: %v", err)
-		}
-	}
 	link := func(srv *server.Server, client string) {
 		svc := srv.Service()
 		if _, err := svc.NewClient(ctx, o, c2.ByName(client), bytes.Repeat([]byte{byte(len(client))}, 32), domain.RoleBoth); err != nil {
@@ -274,7 +240,7 @@ func TestAutomationRestart(t *testing.T) {
 		}
 	}
 
-	srv := start()
+	srv := start(t, cfg, server.Options{})
 	if _, err := srv.Service().NewTopic(ctx, o, "sensors/temp"); err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +254,7 @@ func TestAutomationRestart(t *testing.T) {
 	}
 	link(srv, "dev-1")
 	processed := srv.Rules().Position()
-	stop(srv)
+	stop(t, srv)
 	// The engine saved where it stopped in the data directory.
 	b, err := os.ReadFile(filepath.Join(dir, "automation.checkpoint"))
 	if err != nil {
@@ -298,8 +264,7 @@ func TestAutomationRestart(t *testing.T) {
 		t.Fatalf("engine checkpoint %q, processed %d", b, processed)
 	}
 
-	srv = start()
-	defer stop(srv)
+	srv = start(t, cfg, server.Options{})
 	if err := srv.Rules().WaitPosition(ctx, srv.Service().Position()); err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
-	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
 )
 
@@ -21,15 +20,9 @@ import (
 // streams the store, the snapshots and the manifest last, never the master
 // key.
 func TestBackupRouteAdminOnly(t *testing.T) {
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg := testConfig(t)
 	cfg.AdminTokenFile = filepath.Join(t.TempDir(), "admin.token")
-	srv, err := quietStart(cfg, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop(t, srv)
+	srv := start(t, cfg, server.Options{})
 	b, _ := os.ReadFile(cfg.AdminTokenFile)
 	admin := strings.TrimSpace(string(b))
 	reader, _, err := srv.Service().CreateToken(context.Background(), c2.Origin{Actor: "cli:test"}, "r", domain.TokenReader)

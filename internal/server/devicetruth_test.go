@@ -34,31 +34,7 @@ type fleetDevice struct {
 
 func registerOnly(t *testing.T, srv *server.Server, name string, role domain.Role, clock func() time.Time) *fleetDevice {
 	t.Helper()
-	svc := srv.Service()
-	s := svc.Suite()
-	cfg := client.Config{Suite: s, Mode: svc.Mode(), Name: name, Clock: clock}
-	var registered []byte
-	if svc.Mode() == core.SymKey {
-		key, err := s.GenerateKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Key, registered = key, key
-	} else {
-		id, err := s.(core.PKSuite).GenerateIdentity()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Key, registered = id.Bytes(), id.PublicKey()
-		cfg.C2PublicKey = svc.C2().PublicKey
-	}
-	if _, err := svc.NewClient(context.Background(), c2.Origin{Actor: "test"}, c2.ByName(name), registered, role); err != nil {
-		t.Fatalf("NewClient %s: %v", name, err)
-	}
-	c, err := client.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := server.RegisterTestDevice(t, context.Background(), srv.Service(), c2.Origin{Actor: "test"}, name, role, clock)
 	return &fleetDevice{name: name, id: domain.ID(c.ID()), c: c}
 }
 

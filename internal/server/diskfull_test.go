@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	nethttp "net/http"
 	"os"
 	"os/exec"
@@ -15,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 // TestDiskFullReadyzAnd507: with the store's disk full, a write answers 507
@@ -32,21 +31,10 @@ func TestDiskFullReadyzAnd507(t *testing.T) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
+	cfg := testConfig(t)
 	cfg.DataDir = dir
-	cfg.HTTPListen = "127.0.0.1:0"
-	cfg.MQTTListen = "127.0.0.1:0"
 	var out bytes.Buffer
-	srv, err := server.Start(context.Background(), cfg, server.Options{Out: &out, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = srv.Shutdown(context.Background())
-		}
-	})
+	srv := start(t, cfg, server.Options{Out: &out})
 	var token string
 	sc := bufio.NewScanner(&out)
 	for sc.Scan() {
@@ -113,17 +101,10 @@ func TestDiskFullReadyzAnd507(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, body := do("GET", "/readyz", nil)
-		if st == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("readyz after freeing space: %d %s", st, body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.For(t, "/readyz to answer 200 after freeing space", func() bool {
+		st, _ := do("GET", "/readyz", nil)
+		return st == 200
+	})
 	if st, body := do("POST", "/api/v1/topics", map[string]string{"topic": "after/full"}); st != nethttp.StatusCreated {
 		t.Fatalf("write after freeing space: %d %s", st, body)
 	}
@@ -138,7 +119,6 @@ func TestDiskFullReadyzAnd507(t *testing.T) {
 		}
 	}
 	_ = f.Close()
-	stopped = true
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {

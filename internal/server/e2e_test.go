@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +17,7 @@ import (
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
 	"github.com/e4c2/e4c2/internal/testbroker"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/suites"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -27,25 +26,10 @@ import (
 // the embedded broker (brokerURL empty) or an external one, delivery, API.
 func startServer(t *testing.T, suite, mode, brokerURL string) *server.Server {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
+	cfg := testConfig(t)
 	cfg.Suite, cfg.Mode = suite, mode
-	cfg.HTTPListen = "127.0.0.1:0"
-	cfg.MQTTListen = "127.0.0.1:0"
 	cfg.Broker = brokerURL
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	srv, err := server.Start(context.Background(), cfg, server.Options{Out: io.Discard, Logger: logger})
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return srv
+	return start(t, cfg, server.Options{})
 }
 
 // startWith runs a whole e4c2 in a temporary directory with the default
@@ -53,22 +37,11 @@ func startServer(t *testing.T, suite, mode, brokerURL string) *server.Server {
 // shut down at the end of the test.
 func startWith(t *testing.T, mut func(*config.Config), clock func() time.Time) *server.Server {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg := testConfig(t)
 	if mut != nil {
 		mut(&cfg)
 	}
-	srv, err := server.Start(context.Background(), cfg, server.Options{Out: io.Discard, Logger: slog.New(slog.DiscardHandler), Clock: clock})
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return srv
+	return start(t, cfg, server.Options{Clock: clock})
 }
 
 // device is a device-library client connected to the broker.
@@ -106,36 +79,7 @@ func (d *device) snapshot() (payloads [][]byte, errs []error, commands int) {
 func newDevice(t *testing.T, srv *server.Server, brokerURL, name string, role domain.Role) *device {
 	t.Helper()
 	ctx := context.Background()
-	svc := srv.Service()
-	s := svc.Suite()
-	cfg := client.Config{Suite: s, Mode: svc.Mode(), Name: name}
-	var registered []byte
-	if svc.Mode() == core.SymKey {
-		key, err := s.GenerateKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Key, registered = key, key
-	} else {
-		pk := s.(core.PKSuite)
-		id, err := pk.GenerateIdentity()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Key, registered = id.Bytes(), id.PublicKey()
-		c2info := svc.C2()
-		if !c2info.Exists {
-			t.Fatal("PK server has no C2 key")
-		}
-		cfg.C2PublicKey = c2info.PublicKey
-	}
-	if _, err := svc.NewClient(ctx, c2.Origin{Actor: "test"}, c2.ByName(name), registered, role); err != nil {
-		t.Fatalf("NewClient %s: %v", name, err)
-	}
-	c, err := client.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := server.RegisterTestDevice(t, ctx, srv.Service(), c2.Origin{Actor: "test"}, name, role, nil)
 	dev := &device{name: name, c: c}
 	d, err := e4mqtt.Connect(ctx, c, e4mqtt.Config{BrokerURL: brokerURL, CleanSession: true, OnMessage: dev.onMessage})
 	if err != nil {
@@ -156,21 +100,16 @@ var watched struct {
 // at once, with the error.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
+	testwait.For(t, what, func() bool {
 		watched.Lock()
+		defer watched.Unlock()
 		for _, d := range watched.devs {
 			if _, errs, _ := d.snapshot(); len(errs) != 0 {
-				watched.Unlock()
 				t.Fatalf("waiting for %s: device %s: %v", what, d.name, errs)
 			}
 		}
-		watched.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return cond()
+	})
 }
 
 func topicKey(c *client.Client, topic string) []byte {
@@ -289,13 +228,27 @@ func runScenario(t *testing.T, srv *server.Server, url string) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
-	time.Sleep(50 * time.Millisecond)
+	// published reports whether n readings were sent; a publisher that
+	// stopped on an error fails the test at once, with that error.
+	published := func(n int64) func() bool {
+		return func() bool {
+			select {
+			case err := <-done:
+				t.Fatalf("the publisher stopped: %v", err)
+			default:
+			}
+			return sent.Load() >= n
+		}
+	}
+	eventually(t, "readings published before the rotation", published(10))
 	must(svc.RotateTopic(ctx, o, topic)) // rotation
 	eventually(t, "both devices hold the rotated key", func() bool {
 		k1, k2 := topicKey(pub.c, topic), topicKey(sub.c, topic)
 		return k1 != nil && !bytes.Equal(k1, oldKey) && bytes.Equal(k1, k2)
 	})
-	time.Sleep(50 * time.Millisecond)
+	// Readings published under the new key too, not only across the switch.
+	after := sent.Load()
+	eventually(t, "readings published after the rotation", published(after+10))
 	close(stop)
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/e4c2/e4c2/domain"
 	"net"
 	nethttp "net/http"
 	"testing"
 	"time"
+
+	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 // A request in flight when the server starts shutting down is answered with
@@ -36,13 +38,7 @@ func TestShutdownTurnsKeepAlivesOff(t *testing.T) {
 		defer cancel()
 		done <- srv.Shutdown(ctx)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for srv.httpSrv == nil || !shuttingDown(srv) {
-		if time.Now().After(deadline) {
-			t.Fatal("the server never started shutting down")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(t, "the server to start shutting down", func() bool { return srv.httpSrv != nil && shuttingDown(srv) })
 	if _, err := conn.Write([]byte(body)); err != nil {
 		t.Fatal(err)
 	}

@@ -10,30 +10,15 @@ import (
 
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
-	"github.com/e4c2/e4c2/eventstore/memstore"
-	"github.com/e4c2/e4c2/eventstore/sealing"
+	"github.com/e4c2/e4c2/internal/c2test"
 	"github.com/e4c2/e4c2/suites/core"
-	"github.com/e4c2/e4c2/suites/standard"
 )
 
 // TestMetricsFleet checks e4c2_devices{status} and the confirmation
 // counter against the service's sync state.
 func TestMetricsFleet(t *testing.T) {
 	ctx := context.Background()
-	store := memstore.New()
-	master, err := sealing.MasterKeyFromBytes(bytes.Repeat([]byte{0x42}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := sealing.OpenKeyring(ctx, store, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := c2.New(c2.Config{Store: store, Sealer: kr, Suite: standard.New(), Mode: core.SymKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+	svc, _ := c2test.Service(t, core.SymKey)
 	m := newMetrics()
 	m.watchService(svc)
 	o := c2.Origin{Actor: "test"}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
-	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/internal/server"
 )
 
 // TestReadOnlyForensics: a store whose chain is broken is refused by a
@@ -24,14 +24,9 @@ import (
 // refused with the stable code read_only, no admin token is made, nothing
 // (store, snapshots, checkpoints) is written.
 func TestReadOnlyForensics(t *testing.T) {
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg := testConfig(t)
 	cfg.AdminTokenFile = filepath.Join(t.TempDir(), "admin.token")
-	srv, err := quietStart(cfg, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := start(t, cfg, server.Options{})
 	ctx := context.Background()
 	svc := srv.Service()
 	if _, err := svc.NewClient(ctx, c2.Origin{Actor: "cli:test"}, c2.ByName("dev-1"), bytes.Repeat([]byte{7}, 32), domain.RoleBoth); err != nil {
@@ -65,7 +60,7 @@ func TestReadOnlyForensics(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.AdminTokenFile = ""
-	if srv, err := quietStart(cfg, io.Discard); err == nil {
+	if srv, err := tryStart(t, cfg, server.Options{}); err == nil {
 		stop(t, srv)
 		t.Fatal("a normal start served a broken chain")
 	}
@@ -73,7 +68,7 @@ func TestReadOnlyForensics(t *testing.T) {
 	before := fileSums(t, cfg.DataDir)
 	cfg.ReadOnly = true
 	var out bytes.Buffer
-	srv, err = quietStart(cfg, &out)
+	srv, err = tryStart(t, cfg, server.Options{Out: &out})
 	if err != nil {
 		t.Fatalf("read-only start: %v", err)
 	}

@@ -40,14 +40,15 @@ import (
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/testbroker"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/projections"
-	"github.com/e4c2/e4c2/suites/core"
 )
 
-// resWait bounds every polling wait: generous, because the machine is
-// shared and the MQTT clients reconnect with back-off (paho waits up to a
-// few seconds between attempts).
-const resWait = 30 * time.Second
+// resWait bounds the waits that are not polls (a channel receive, a
+// process's exit) like testwait bounds the polls: generous, because the
+// machine is shared and the MQTT clients reconnect with back-off (paho
+// waits up to a few seconds between attempts).
+const resWait = testwait.Timeout
 
 var resOrigin = c2.Origin{Actor: "test:resilience"}
 
@@ -108,20 +109,16 @@ func shutdownC2(t *testing.T, srv *Server) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after resWait. The
+// waitFor polls cond until it holds (testwait.For). The
 // devices' errors fail it at once.
 func waitFor(t *testing.T, what string, cond func() bool, devs ...*rdev) {
 	t.Helper()
-	deadline := time.Now().Add(resWait)
-	for !cond() {
+	testwait.For(t, what, func() bool {
 		for _, d := range devs {
 			d.failOnErrors(t)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", resWait, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return cond()
+	})
 }
 
 // opContext bounds the service calls of a test, so that a hung call fails
@@ -161,34 +158,7 @@ type rdev struct {
 // in PK mode) and builds its client; it does not connect it.
 func registerDevice(t *testing.T, svc *c2.Service, name string, track ...string) *rdev {
 	t.Helper()
-	s := svc.Suite()
-	cfg := client.Config{Suite: s, Mode: svc.Mode(), Name: name}
-	var registered []byte
-	if svc.Mode() == core.SymKey {
-		key, err := s.GenerateKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Key, registered = key, key
-	} else {
-		id, err := s.(core.PKSuite).GenerateIdentity()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Key, registered = id.Bytes(), id.PublicKey()
-		info := svc.C2()
-		if !info.Exists {
-			t.Fatal("the PK C2 has no C2 key")
-		}
-		cfg.C2PublicKey = info.PublicKey
-	}
-	if _, err := svc.NewClient(opContext(t), resOrigin, c2.ByName(name), registered, domain.RoleBoth); err != nil {
-		t.Fatalf("register %s: %v", name, err)
-	}
-	c, err := client.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := RegisterTestDevice(t, opContext(t), svc, resOrigin, name, domain.RoleBoth, nil)
 	return &rdev{name: name, c: c, track: track, history: map[string][][]byte{}}
 }
 

@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,19 +19,12 @@ import (
 // snapshot (0600 in a 0700 directory) that the next start loads; a
 // damaged one is ignored with a warning and --from-scratch ignores it.
 func TestServerSnapshotAtStopAndStart(t *testing.T) {
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
-	start := func(cfg config.Config) (*server.Server, *bytes.Buffer) {
+	cfg := testConfig(t)
+	startLogged := func(cfg config.Config) (*server.Server, *bytes.Buffer) {
 		var logs bytes.Buffer
-		srv, err := server.Start(context.Background(), cfg, server.Options{Out: io.Discard,
-			Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return srv, &logs
+		return start(t, cfg, server.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}), &logs
 	}
-	srv, _ := start(cfg)
+	srv, _ := startLogged(cfg)
 	if _, err := srv.Service().NewClient(context.Background(), c2.Origin{Actor: "cli:test"}, c2.ByName("dev-1"),
 		bytes.Repeat([]byte{1}, 32), domain.RoleBoth); err != nil {
 		t.Fatal(err)
@@ -53,7 +45,7 @@ func TestServerSnapshotAtStopAndStart(t *testing.T) {
 		}
 	}
 
-	srv, _ = start(cfg)
+	srv, _ = startLogged(cfg)
 	if got := srv.Service().LoadedSnapshot().Position; got != end {
 		t.Fatalf("start loaded snapshot %d, want %d", got, end)
 	}
@@ -61,7 +53,7 @@ func TestServerSnapshotAtStopAndStart(t *testing.T) {
 
 	fs := cfg
 	fs.FromScratch = true
-	srv, _ = start(fs)
+	srv, _ = startLogged(fs)
 	if srv.Service().LoadedSnapshot().Position != 0 || srv.Service().CountClients() != 1 {
 		t.Fatal("--from-scratch used a snapshot")
 	}
@@ -73,7 +65,7 @@ func TestServerSnapshotAtStopAndStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srv, logs := start(cfg)
+	srv, logs := startLogged(cfg)
 	if srv.Service().LoadedSnapshot().Position != 0 || srv.Service().CountClients() != 1 {
 		t.Fatal("a damaged snapshot was used")
 	}

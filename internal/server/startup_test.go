@@ -2,32 +2,15 @@ package server_test
 
 import (
 	"bytes"
-	"context"
-	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
 )
-
-func quietStart(cfg config.Config, out io.Writer) (*server.Server, error) {
-	return server.Start(context.Background(), cfg, server.Options{Out: out, Logger: slog.New(slog.DiscardHandler)})
-}
-
-func stop(t *testing.T, srv *server.Server) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		t.Errorf("shutdown: %v", err)
-	}
-}
 
 // A start that fails on a busy port prints no token, and the next start
 // still does: the first admin token is made only once both listeners are up.
@@ -37,11 +20,10 @@ func TestFirstAdminTokenAfterListenersBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTPListen, cfg.MQTTListen = busy.Addr().String(), "127.0.0.1:0"
+	cfg := testConfig(t)
+	cfg.HTTPListen = busy.Addr().String()
 	var out bytes.Buffer
-	if _, err := quietStart(cfg, &out); err == nil {
+	if _, err := tryStart(t, cfg, server.Options{Out: &out}); err == nil {
 		t.Fatal("start on a busy port succeeded")
 	}
 	if strings.Contains(out.String(), "token") {
@@ -49,27 +31,17 @@ func TestFirstAdminTokenAfterListenersBound(t *testing.T) {
 	}
 	cfg.HTTPListen = "127.0.0.1:0"
 	out.Reset()
-	srv, err := quietStart(cfg, &out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop(t, srv)
+	start(t, cfg, server.Options{Out: &out})
 	if !strings.Contains(out.String(), "admin API token") {
 		t.Fatalf("the next start printed no token: %q", out.String())
 	}
 }
 
 func TestAdminTokenFile(t *testing.T) {
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg := testConfig(t)
 	cfg.AdminTokenFile = filepath.Join(t.TempDir(), "admin.token")
 	var out bytes.Buffer
-	srv, err := quietStart(cfg, &out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop(t, srv)
+	srv := start(t, cfg, server.Options{Out: &out})
 	b, err := os.ReadFile(cfg.AdminTokenFile)
 	if err != nil {
 		t.Fatal(err)
@@ -87,14 +59,12 @@ func TestAdminTokenFile(t *testing.T) {
 }
 
 func TestStartRefusesWritableDataDir(t *testing.T) {
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg := testConfig(t)
 	if err := os.Chmod(cfg.DataDir, 0o777); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if srv, err := quietStart(cfg, &out); err == nil {
+	if srv, err := tryStart(t, cfg, server.Options{Out: &out}); err == nil {
 		stop(t, srv)
 		t.Fatal("started on a world-writable data directory")
 	} else if !strings.Contains(err.Error(), "writable") {
@@ -105,14 +75,9 @@ func TestStartRefusesWritableDataDir(t *testing.T) {
 // A healthy first start logs no error line (mochi's storage hook reports a
 // missing $SYS record as an error on every fresh broker file).
 func TestFreshStartLogsNoError(t *testing.T) {
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg := testConfig(t)
 	var logs bytes.Buffer
-	srv, err := server.Start(context.Background(), cfg, server.Options{Out: io.Discard, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := start(t, cfg, server.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	stop(t, srv)
 	if strings.Contains(logs.String(), `"level":"ERROR"`) {
 		t.Fatalf("a fresh start logged an error:\n%s", logs.String())

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"io"
-	"log/slog"
 	nethttp "net/http"
 	"os"
 	"path/filepath"
@@ -15,7 +13,6 @@ import (
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/client/e4mqtt"
 	"github.com/e4c2/e4c2/domain"
-	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
 	"github.com/e4c2/e4c2/internal/tlsfiles"
 )
@@ -33,24 +30,13 @@ func TestServeTLS(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 
-	start := func(clientCA string) *server.Server {
-		cfg := config.Default()
-		cfg.DataDir = t.TempDir()
-		cfg.HTTPListen, cfg.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	startTLS := func(clientCA string) *server.Server {
+		cfg := testConfig(t)
 		cfg.TLSCertFile, cfg.TLSKeyFile = cert, key
 		cfg.MQTTTLSCertFile, cfg.MQTTTLSKeyFile, cfg.MQTTClientCAFile = cert, key, clientCA
-		srv, err := server.Start(context.Background(), cfg, server.Options{Out: io.Discard, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(ctx)
-		})
-		return srv
+		return start(t, cfg, server.Options{})
 	}
-	srv := start("")
+	srv := startTLS("")
 	hc := &nethttp.Client{Timeout: 10 * time.Second, Transport: &nethttp.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	resp, err := hc.Get("https://" + srv.HTTPAddr() + "/healthz")
 	if err != nil {
@@ -88,7 +74,7 @@ func TestServeTLS(t *testing.T) {
 	}
 
 	// Mutual TLS: no client certificate, no connection.
-	mtls := start(filepath.Join(dir, tlsfiles.CACertFile))
+	mtls := startTLS(filepath.Join(dir, tlsfiles.CACertFile))
 	g := registerOnly(t, mtls, "no-cert", domain.RoleBoth, nil)
 	if _, err := e4mqtt.Connect(ctx, g.c, e4mqtt.Config{BrokerURL: "ssl://" + mtls.MQTTAddr(), TLS: &tls.Config{RootCAs: pool}, ConnectTimeout: 3 * time.Second}); err == nil {
 		t.Fatal("a device without a client certificate connected to a mutual-TLS broker")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -39,7 +40,7 @@ type vecResult struct {
 func loadCommandVectors(t testing.TB) []cmdVector {
 	t.Helper()
 	// The vectors live in the repository, relative to this package.
-	data, err := os.ReadFile("../testdata/e4-standard.json")
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "e4-standard.json"))
 	if err != nil {
 		t.Fatalf("vector file: %v", err)
 	}

@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/e4c2/e4c2/c2"
+	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
 
@@ -30,6 +33,27 @@ type harness struct {
 	logs                *syncBuffer
 	mu                  sync.Mutex
 	exchanges           []exchange
+}
+
+// issueTokens creates an admin, an operator and a reader token on svc and
+// gives them to the harness, for the tests over the real service.
+func (h *harness) issueTokens(t testing.TB, svc *c2.Service) {
+	t.Helper()
+	sys := c2.Origin{Actor: "system"}
+	for name, role := range map[string]domain.TokenRole{"root": domain.TokenAdmin, "ops": domain.TokenOperator, "viewer": domain.TokenReader} {
+		secret, _, err := svc.CreateToken(context.Background(), sys, name, role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch role {
+		case domain.TokenAdmin:
+			h.admin = secret
+		case domain.TokenOperator:
+			h.oper = secret
+		default:
+			h.reader = secret
+		}
+	}
 }
 
 // syncBuffer is a goroutine-safe log sink.

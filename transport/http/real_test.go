@@ -1,7 +1,6 @@
 package http
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -15,10 +14,8 @@ import (
 
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
-	"github.com/e4c2/e4c2/eventstore/memstore"
-	"github.com/e4c2/e4c2/eventstore/sealing"
+	"github.com/e4c2/e4c2/internal/c2test"
 	"github.com/e4c2/e4c2/suites/core"
-	"github.com/e4c2/e4c2/suites/standard"
 	"github.com/e4c2/e4c2/transport/http/apitypes"
 )
 
@@ -32,37 +29,9 @@ type realEnv struct {
 
 func newRealEnv(t *testing.T, mode core.Mode, cfg Config) *realEnv {
 	t.Helper()
-	ctx := context.Background()
-	store := memstore.New()
-	master, err := sealing.MasterKeyFromBytes(bytes.Repeat([]byte{0x42}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := sealing.OpenKeyring(ctx, store, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := c2.New(c2.Config{Store: store, Sealer: kr, Suite: standard.New(), Mode: mode})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
+	svc, _ := c2test.Service(t, mode)
 	h := newHarnessWith(t, cfg, NewServiceBackend(svc))
-	sys := c2.Origin{Actor: "system"}
-	for name, role := range map[string]domain.TokenRole{"root": domain.TokenAdmin, "ops": domain.TokenOperator, "viewer": domain.TokenReader} {
-		secret, _, err := svc.CreateToken(ctx, sys, name, role)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch role {
-		case domain.TokenAdmin:
-			h.admin = secret
-		case domain.TokenOperator:
-			h.oper = secret
-		default:
-			h.reader = secret
-		}
-	}
+	h.issueTokens(t, svc)
 	return &realEnv{harness: h, svc: svc, keys: map[string][]byte{}}
 }
 

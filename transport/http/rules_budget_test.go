@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/e4c2/e4c2/automation"
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 // vmRunning reports whether any goroutine is inside expr's VM.
@@ -69,15 +70,15 @@ func TestRulesDryRunStopsWhenClientGoes(t *testing.T) {
 		}
 		errc <- err
 	}()
-	waitFor(t, "the dry run to be evaluating", vmRunning)
+	testwait.For(t, "the dry run to be evaluating", vmRunning)
 	cancel()
 	if err := <-errc; err == nil {
 		t.Fatal("the request completed")
 	}
 	// The handler returned (its log line is written) and nothing is left
 	// evaluating.
-	waitFor(t, "the dry-run handler to return", func() bool {
+	testwait.For(t, "the dry-run handler to return", func() bool {
 		return strings.Contains(e.logs.String(), `"path":"/api/v1/rules/dry-run"`)
 	})
-	waitFor(t, "the evaluation to stop", func() bool { return !vmRunning() })
+	testwait.For(t, "the evaluation to stop", func() bool { return !vmRunning() })
 }

@@ -5,16 +5,14 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/e4c2/e4c2/automation"
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
-	"github.com/e4c2/e4c2/eventstore/memstore"
-	"github.com/e4c2/e4c2/eventstore/sealing"
+	"github.com/e4c2/e4c2/internal/c2test"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/suites/core"
-	"github.com/e4c2/e4c2/suites/standard"
 )
 
 // ruleEnv is the API over the real service and the real automation engine
@@ -28,21 +26,7 @@ type ruleEnv struct {
 
 func newRuleEnv(t *testing.T, opts ...func(*automation.Config)) *ruleEnv {
 	t.Helper()
-	ctx := context.Background()
-	store := memstore.New()
-	master, err := sealing.MasterKeyFromBytes(bytes.Repeat([]byte{0x24}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := sealing.OpenKeyring(ctx, store, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := c2.New(c2.Config{Store: store, Sealer: kr, Suite: standard.New(), Mode: core.SymKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
+	svc, store := c2test.Service(t, core.SymKey)
 	cfg := automation.Config{Store: store, Service: svc, TickInterval: -1}
 	for _, o := range opts {
 		o(&cfg)
@@ -52,21 +36,7 @@ func newRuleEnv(t *testing.T, opts ...func(*automation.Config)) *ruleEnv {
 		t.Fatal(err)
 	}
 	h := newHarnessWith(t, Config{Rules: NewEngineRules(eng)}, NewServiceBackend(svc))
-	sys := c2.Origin{Actor: "system"}
-	for name, role := range map[string]domain.TokenRole{"root": domain.TokenAdmin, "ops": domain.TokenOperator, "viewer": domain.TokenReader} {
-		secret, _, err := svc.CreateToken(ctx, sys, name, role)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch role {
-		case domain.TokenAdmin:
-			h.admin = secret
-		case domain.TokenOperator:
-			h.oper = secret
-		default:
-			h.reader = secret
-		}
-	}
+	h.issueTokens(t, svc)
 	return &ruleEnv{harness: h, store: store, svc: svc, eng: eng}
 }
 
@@ -343,7 +313,7 @@ func TestRulesFireThroughAPI(t *testing.T) {
 	// The engine has seen the link; its fire, rotation and completion are
 	// appended after that, asynchronously.
 	var fired, completed, rotated bool
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !(fired && completed && rotated); time.Sleep(5 * time.Millisecond) {
+	testwait.For(t, "the rule's fire, rotation and completion", func() bool {
 		fired, completed, rotated = false, false, false
 		for _, r := range e.since(t, 0) {
 			switch {
@@ -355,10 +325,8 @@ func TestRulesFireThroughAPI(t *testing.T) {
 				rotated = true
 			}
 		}
-	}
-	if !fired || !completed || !rotated {
-		t.Fatalf("fired %v completed %v rotated %v", fired, completed, rotated)
-	}
+		return fired && completed && rotated
+	})
 	rec := e.do(get, "/api/v1/rules/rotate-sensors", e.reader, nil)
 	e.expect(rec, 200, "")
 	if r := decode[automation.Rule](t, rec); r.Fires != 1 || r.LastOutcome != automation.OutcomeSucceeded {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 // readToEnd reads what is left of a stream until the server ends it; it
@@ -64,7 +66,7 @@ func TestSSEEndsWhenTokenRevoked(t *testing.T) {
 		t.Fatalf("after revocation the stream sent %q", rest)
 	}
 	other.expectIDs(2, 3) // other tokens' streams go on, revocation included
-	waitFor(t, "the revoked stream's subscription to end", func() bool { return h.f.subs.Load() == 1 })
+	testwait.For(t, "the revoked stream's subscription to end", func() bool { return h.f.subs.Load() == 1 })
 }
 
 // Without the event (a stream far behind, a lagging backend), the periodic
@@ -131,7 +133,7 @@ func TestSSEStreamsPerToken(t *testing.T) {
 
 	s1.close()
 	key := sha256.Sum256([]byte(h.reader))
-	waitFor(t, "the closed stream to free its slot", func() bool { return h.s.streams.count(key) == 1 })
+	testwait.For(t, "the closed stream to free its slot", func() bool { return h.s.streams.count(key) == 1 })
 	openStream(t, srv, h.reader).expectIDs(1)
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 // sseFrame is one parsed SSE event.
@@ -116,17 +118,6 @@ func addTopics(t *testing.T, h *harness, names ...string) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestSSEResume(t *testing.T) {
 	h := newHarness(t, Config{Heartbeat: 20 * time.Millisecond})
 	srv := httptest.NewServer(h.s.Handler())
@@ -136,7 +127,7 @@ func TestSSEResume(t *testing.T) {
 	s1 := openStream(t, srv, h.reader)
 	s1.expectIDs(1, 2, 3)
 	s1.close() // the client goes away after event 3
-	waitFor(t, "subscription to end after disconnect", func() bool { return h.f.subs.Load() == 0 })
+	testwait.For(t, "subscription to end after disconnect", func() bool { return h.f.subs.Load() == 0 })
 
 	addTopics(t, h, "f", "g", "h")
 	s2 := openStream(t, srv, h.reader, HeaderLastEventID, "3")
@@ -171,7 +162,7 @@ func TestSSEResume(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, "subscriptions to end after Close", func() bool { return h.f.subs.Load() == 0 })
+	testwait.For(t, "subscriptions to end after Close", func() bool { return h.f.subs.Load() == 0 })
 }
 
 func TestSSEErrors(t *testing.T) {
@@ -238,5 +229,5 @@ func TestSSEEndsOnShutdown(t *testing.T) {
 	if _, err := s.next(); err != io.EOF {
 		t.Fatalf("stream after shutdown: %v", err)
 	}
-	waitFor(t, "subscription to end", func() bool { return h.f.subs.Load() == 0 })
+	testwait.For(t, "subscription to end", func() bool { return h.f.subs.Load() == 0 })
 }

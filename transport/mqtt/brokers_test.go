@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,9 +33,10 @@ func startMosquitto(t testing.TB, persist bool) *testbroker.Mosquitto {
 // subscriber is a device-like paho client: persistent session, QoS 2 on
 // "e4/#", reconnecting by itself.
 type subscriber struct {
-	mu   sync.Mutex
-	msgs []string
-	c    paho.Client
+	mu    sync.Mutex
+	msgs  []string
+	c     paho.Client
+	store *paho.MemoryStore // paho's session state, read by settled
 }
 
 // monitor is the account the test subscriber reads every control topic with
@@ -43,9 +45,9 @@ var monitor = broker.Credentials{Username: "e4c2", Password: "test-c2-password"}
 
 func newSubscriber(t testing.TB, url, id string) *subscriber {
 	t.Helper()
-	s := &subscriber{}
+	s := &subscriber{store: paho.NewMemoryStore()}
 	subscribed := make(chan error, 1)
-	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).
+	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).SetStore(s.store).
 		SetUsername(monitor.Username).SetPassword(monitor.Password).
 		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(50 * time.Millisecond).SetMaxReconnectInterval(100 * time.Millisecond).
@@ -72,6 +74,20 @@ func newSubscriber(t testing.TB, url, id string) *subscriber {
 	}
 	t.Cleanup(func() { s.c.Disconnect(50) })
 	return s
+}
+
+// settled reports whether every QoS 2 publish the subscriber received is
+// past the point where the broker could send it again: paho keeps a
+// received QoS 2 publish in its store (key "i.<id>") until it answers the
+// broker's PUBREL, and a broker sends PUBREL only once it has the PUBREC,
+// after which it never resends the publish itself.
+func (s *subscriber) settled() bool {
+	for _, k := range s.store.All() {
+		if strings.HasPrefix(k, "i.") {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *subscriber) handle(_ paho.Client, m paho.Message) {
@@ -101,7 +117,10 @@ type brokerEnv struct {
 	publisher func(t testing.TB) Publisher
 	stop      func()
 	restart   func()
-	settled   func() bool // no QoS exchange in progress (as far as we can see)
+	// settled reports whether the broker has no QoS exchange in progress,
+	// as far as it lets us see (the subscriber's side is seen by
+	// subscriber.settled).
+	settled func() bool
 }
 
 func embeddedBroker(t testing.TB, c2 *broker.Credentials, persist bool) *broker.Broker {
@@ -118,6 +137,19 @@ func embeddedBroker(t testing.TB, c2 *broker.Credentials, persist bool) *broker.
 	}
 	if persist {
 		cfg.PersistPath = filepath.Join(t.TempDir(), "broker.db")
+	}
+	return startEmbedded(t, cfg)
+}
+
+// startEmbedded starts an embedded broker with cfg (default: a free local
+// port, a quiet logger), closed at the end of the test.
+func startEmbedded(t testing.TB, cfg broker.Config) *broker.Broker {
+	t.Helper()
+	if cfg.Address == "" {
+		cfg.Address = "127.0.0.1:0"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
 	}
 	b, err := broker.New(cfg)
 	if err != nil {
@@ -196,7 +228,9 @@ func newEnvOpts(t testing.TB, kind string, persist bool) *brokerEnv {
 			publisher: func(t testing.TB) Publisher { return newPaho(t, PahoConfig{BrokerURL: m.URL()}) },
 			stop:      m.Stop,
 			restart:   m.Start,
-			settled:   func() bool { time.Sleep(100 * time.Millisecond); return true },
+			// mosquitto shows nothing of its exchanges: the subscriber's
+			// side is what tells (subscriber.settled).
+			settled: func() bool { return true },
 		}
 	}
 	t.Fatalf("unknown broker kind %q", kind)

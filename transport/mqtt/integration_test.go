@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 func integrationConfig() Config {
@@ -29,8 +31,8 @@ func TestDeliverRealBrokers(t *testing.T) {
 			}
 			w := NewWorker(src, env.publisher(t), integrationConfig())
 			runWorker(t, w)
-			waitFor(t, 20*time.Second, "all delivered", func() bool { return src.count("delivered") == len(all) })
-			waitFor(t, 10*time.Second, "all received", func() bool { return sub.distinct() == len(all) })
+			testwait.For(t, "all delivered", func() bool { return src.count("delivered") == len(all) })
+			testwait.For(t, "all received", func() bool { return sub.distinct() == len(all) })
 			checkOrder(t, sub.received(), all)
 			if st := w.Stats(); st.Failed != 0 {
 				t.Fatalf("stats %+v", st)
@@ -55,23 +57,26 @@ func TestBrokerOutage(t *testing.T) {
 			pub := env.publisher(t)
 			w := NewWorker(src, pub, integrationConfig())
 			runWorker(t, w)
-			waitFor(t, 20*time.Second, "first batch delivered", func() bool { return src.count("delivered") == len(all) })
-			waitFor(t, 20*time.Second, "first batch received", func() bool { return sub.distinct() == len(all) })
+			testwait.For(t, "first batch delivered", func() bool { return src.count("delivered") == len(all) })
+			testwait.For(t, "first batch received", func() bool { return sub.distinct() == len(all) })
 			// Let the QoS 2 exchanges with the subscriber finish: a broker
 			// stopped in the middle of one resends the message after the
 			// restart, a duplicate older than what the device already has.
-			waitFor(t, 10*time.Second, "broker to settle", env.settled)
+			testwait.For(t, "broker and subscriber to settle", func() bool { return env.settled() && sub.settled() })
 
 			env.stop()
 			// Issue the next commands once the C2 has seen the outage. (A
 			// paho client that reconnects with a publish in flight trips
 			// a data race inside paho v1.5.1, client.resume vs. the writer
 			// goroutine, that -race reports; it is not ours to fix.)
-			waitFor(t, 10*time.Second, "publisher to see the outage", func() bool { return !pub.Connected() })
+			testwait.For(t, "publisher to see the outage", func() bool { return !pub.Connected() })
 			for i := range 80 {
 				all = append(all, src.enqueue(i%8))
 			}
-			waitFor(t, 10*time.Second, "worker to notice the outage", func() bool { return w.Stats().Unavailable >= 8 })
+			testwait.For(t, "worker to notice the outage", func() bool { return w.Stats().Unavailable >= 8 })
+			// A time passage, not a synchronization: the outage must
+			// outlast MaxAge for the test to show that age alone fails
+			// nothing while the broker is away.
 			time.Sleep(2 * integrationConfig().MaxAge)
 			if n := src.count("failed"); n != 0 {
 				t.Fatalf("%d commands failed during the outage", n)
@@ -81,8 +86,8 @@ func TestBrokerOutage(t *testing.T) {
 			}
 
 			env.restart()
-			waitFor(t, 30*time.Second, "all delivered", func() bool { return src.count("delivered") == len(all) })
-			waitFor(t, 20*time.Second, "all received", func() bool { return sub.distinct() == len(all) })
+			testwait.For(t, "all delivered", func() bool { return src.count("delivered") == len(all) })
+			testwait.For(t, "all received", func() bool { return sub.distinct() == len(all) })
 			checkOrder(t, sub.received(), all)
 			if st := w.Stats(); st.Failed != 0 {
 				t.Fatalf("stats %+v", st)
@@ -130,8 +135,8 @@ func TestC2Restart(t *testing.T) {
 			}
 			w2 := NewWorker(src, env.publisher(t), integrationConfig())
 			runWorker(t, w2)
-			waitFor(t, 20*time.Second, "all delivered", func() bool { return src.count("delivered") == len(all) })
-			waitFor(t, 10*time.Second, "all received", func() bool { return sub.distinct() == len(all) })
+			testwait.For(t, "all delivered", func() bool { return src.count("delivered") == len(all) })
+			testwait.For(t, "all received", func() bool { return sub.distinct() == len(all) })
 			checkOrder(t, sub.received(), all)
 		})
 	}

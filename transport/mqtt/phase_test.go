@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 // enqueueGroup queues one command per client of a group, phase by phase, with
@@ -48,7 +50,7 @@ func TestWorkerPhasesOrderAcrossClients(t *testing.T) {
 	free := src.enqueue(20)
 	w := NewWorker(src, pub, fastConfig())
 	runWorker(t, w)
-	waitFor(t, 10*time.Second, "all delivered", func() bool { return src.count("delivered") == 19 })
+	testwait.For(t, "all delivered", func() bool { return src.count("delivered") == 19 })
 	got, viol, _ := pub.snapshot()
 	if len(viol) > 0 {
 		t.Fatalf("violations: %v", viol)

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 // fakeDevices is a DevicePublisher: a fakePublisher whose messages reach a
@@ -80,9 +81,9 @@ func TestWorkerHoldsCommandsOfOfflineDevices(t *testing.T) {
 	}
 	w := NewWorker(src, pub, fastConfig())
 	runWorker(t, w)
-	waitFor(t, 5*time.Second, "online device served", func() bool { return src.count("delivered confirmed") == 6 })
+	testwait.For(t, "online device served", func() bool { return src.count("delivered confirmed") == 6 })
 	// The poll keeps running; the offline device is never offered anything.
-	waitFor(t, 5*time.Second, "a few polls", func() bool {
+	testwait.For(t, "a few polls", func() bool {
 		src.enqueue(1)
 		return src.count("delivered") >= 9
 	})
@@ -96,7 +97,7 @@ func TestWorkerHoldsCommandsOfOfflineDevices(t *testing.T) {
 	}
 	pub.setOnline(off, true)
 	w.Wake(off)
-	waitFor(t, 5*time.Second, "offline device served after Wake", func() bool {
+	testwait.For(t, "offline device served after Wake", func() bool {
 		for _, it := range forOff {
 			if src.stateOf(it.Seq) != "delivered confirmed" {
 				return false
@@ -130,13 +131,13 @@ func TestWorkerParksQueueWhenDeviceLeaves(t *testing.T) {
 	cfg.MaxAttempts = 1 // a counted attempt would fail the item at once
 	w := NewWorker(src, pub, cfg)
 	runWorker(t, w)
-	waitFor(t, 5*time.Second, "queue set aside", func() bool { return w.Stats().Parked == 1 })
+	testwait.For(t, "queue set aside", func() bool { return w.Stats().Parked == 1 })
 	if n := src.count("delivered"); n != 0 {
 		t.Fatalf("%d delivered while the device was away", n)
 	}
 	pub.setOnline(id, true)
 	w.Wake(id)
-	waitFor(t, 5*time.Second, "all delivered", func() bool { return src.count("delivered confirmed") == len(all) })
+	testwait.For(t, "all delivered", func() bool { return src.count("delivered confirmed") == len(all) })
 	got, _, _ := pub.snapshot()
 	checkOrder(t, got, all)
 	if st := w.Stats(); st.Failed != 0 || st.Retries != 0 {
@@ -163,7 +164,7 @@ func TestWorkerOfflineConsumerDoesNotBlockRotation(t *testing.T) {
 	src.mu.Unlock()
 	w := NewWorker(src, pub, fastConfig())
 	runWorker(t, w)
-	waitFor(t, 5*time.Second, "publisher served", func() bool { return src.stateOf(b.Seq) == "delivered confirmed" })
+	testwait.For(t, "publisher served", func() bool { return src.stateOf(b.Seq) == "delivered confirmed" })
 	if src.stateOf(a.Seq) != "" {
 		t.Fatal("offline consumer's command settled")
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/transport/mqtt/broker"
 )
 
@@ -53,17 +54,10 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 func TestDeliverTLS(t *testing.T) {
 	cert, pool := selfSigned(t)
 	c2 := &broker.Credentials{Username: "e4c2", Password: "tls-test-password"}
-	b, err := broker.New(broker.Config{
-		Address: "127.0.0.1:0", C2: c2, Logger: quietLogger(), AllowAnonymous: true,
+	b := startEmbedded(t, broker.Config{
+		C2: c2, AllowAnonymous: true,
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
 
 	// A publisher that does not trust the certificate never connects.
 	untrusted, err := NewPaho(PahoConfig{BrokerURL: "ssl://" + b.Addr(), Username: c2.Username, Password: c2.Password,
@@ -90,7 +84,7 @@ func TestDeliverTLS(t *testing.T) {
 	}
 	w := NewWorker(src, pub, integrationConfig())
 	runWorker(t, w)
-	waitFor(t, 10*time.Second, "all delivered", func() bool { return src.count("delivered") == len(all) })
+	testwait.For(t, "all delivered", func() bool { return src.count("delivered") == len(all) })
 }
 
 func TestNewPahoValidation(t *testing.T) {

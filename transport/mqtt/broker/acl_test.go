@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 // badCredentials is the CONNACK code for a refused credential in each
@@ -35,7 +37,7 @@ func TestDeviceAuthentication(t *testing.T) {
 				t.Fatalf("suback %v", codes)
 			}
 			rc.conn.Close()
-			waitFor(t, "a offline", func() bool { return !b.Online(a) && b.ListenerStats().Active == 0 })
+			testwait.For(t, "a offline", func() bool { return !b.Online(a) && b.ListenerStats().Active == 0 })
 
 			for name, c := range map[string]rawConnect{
 				"wrong password":             {clientID: clientID(a), user: user(a), pass: "nope"},
@@ -67,7 +69,7 @@ func TestDeviceAuthentication(t *testing.T) {
 			if err != nil || ack.ReasonCode != 0 || !ack.SessionPresent {
 				t.Fatalf("device a after the attempts: %v, code %#x, session present %v", err, ack.ReasonCode, ack.SessionPresent)
 			}
-			waitFor(t, "a online from its session", func() bool { return b.Online(a) })
+			testwait.For(t, "a online from its session", func() bool { return b.Online(a) })
 		})
 	}
 }
@@ -98,7 +100,7 @@ func TestClosedByDefault(t *testing.T) {
 	if err := b.Publish("e4/aa", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "c2 receives", func() bool { return len(r.snapshot()) == 1 })
+	testwait.For(t, "c2 receives", func() bool { return len(r.snapshot()) == 1 })
 }
 
 // A device gets its own control topic and what the Authority allows, and
@@ -207,7 +209,7 @@ func TestDevicePublishACL(t *testing.T) {
 			// The allowed publish and the marker: the monitor's queue is not
 			// ordered across a device's QoS 1 publish and the broker's own
 			// QoS 2 one, so wait for both, then check nothing else came.
-			waitFor(t, "marker and allowed publish", func() bool {
+			testwait.For(t, "marker and allowed publish", func() bool {
 				got := r.snapshot()
 				return contains(got, "zz/marker=") && contains(got, "fleet/telemetry=fleet/telemetry")
 			})
@@ -287,7 +289,7 @@ func TestTopicAliasRechecked(t *testing.T) {
 		}
 	}
 	pub("fleet/t", "allowed")
-	waitFor(t, "allowed publish", func() bool { return contains(r.snapshot(), "fleet/t=allowed") })
+	testwait.For(t, "allowed publish", func() bool { return contains(r.snapshot(), "fleet/t=allowed") })
 	auth.mu.Lock()
 	delete(auth.publish, "fleet/t")
 	auth.mu.Unlock()
@@ -297,7 +299,7 @@ func TestTopicAliasRechecked(t *testing.T) {
 	if err := b.Publish("zz/marker", nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "marker", func() bool { return contains(r.snapshot(), "zz/marker=") })
+	testwait.For(t, "marker", func() bool { return contains(r.snapshot(), "zz/marker=") })
 	if got := r.snapshot(); contains(got, "fleet/t=through-alias") || contains(got, "fleet/t=direct") {
 		t.Fatalf("monitor got %q: revoked topic published", got)
 	}

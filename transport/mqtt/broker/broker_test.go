@@ -14,6 +14,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -55,18 +57,6 @@ func (r *received) snapshot() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.msgs...)
-}
-
-// waitFor polls cond for up to 5s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func connect(t *testing.T, addr, id, user, pass string) (paho.Client, error) {
@@ -169,7 +159,7 @@ func TestControlTopicACL(t *testing.T) {
 	if err := b.Publish("zz/marker", []byte("end")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "marker", func() bool {
+	testwait.For(t, "marker", func() bool {
 		return contains(r.snapshot(), "zz/marker=end") && contains(ra.snapshot(), "zz/marker=end")
 	})
 	got := r.snapshot()
@@ -257,7 +247,7 @@ func TestPublishNotRunningAndRestart(t *testing.T) {
 	if err := b2.Publish(ControlTopic(id), []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "message after restart", func() bool { return len(r.snapshot()) == 1 })
+	testwait.For(t, "message after restart", func() bool { return len(r.snapshot()) == 1 })
 }
 
 func TestStartStopsWithContext(t *testing.T) {
@@ -273,7 +263,7 @@ func TestStartStopsWithContext(t *testing.T) {
 		t.Fatal("not running after Start")
 	}
 	cancel()
-	waitFor(t, "broker to stop on cancel", func() bool { return !b.Running() })
+	testwait.For(t, "broker to stop on cancel", func() bool { return !b.Running() })
 }
 
 // emfileListener fails Accept with EMFILE while failing is set, as a
@@ -287,6 +277,9 @@ type emfileListener struct {
 func (l *emfileListener) Accept() (net.Conn, error) {
 	if l.failing.Load() {
 		l.fails.Add(1)
+		// Not a synchronization: a real EMFILE costs a system call, this
+		// fake nothing, and without the pause the broker's accept loop
+		// (if it did not back off) would spin a core of a shared machine.
 		time.Sleep(time.Millisecond)
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
 	}
@@ -300,7 +293,7 @@ func TestListenerSurvivesEMFILE(t *testing.T) {
 		el.failing.Store(true)
 		return el
 	}})
-	waitFor(t, "accept errors", func() bool { return el.fails.Load() >= 5 })
+	testwait.For(t, "accept errors", func() bool { return el.fails.Load() >= 5 })
 	el.failing.Store(false)
 	if _, err := connect(t, b.Addr(), "after-emfile", "", ""); err != nil {
 		t.Fatalf("connect after the EMFILE spell: %v", err)
@@ -327,7 +320,7 @@ func TestListenerMaxConns(t *testing.T) {
 	}
 	// Freeing a slot lets a new client in.
 	c2.Disconnect(0)
-	waitFor(t, "slot release", func() bool { return b.ListenerStats().Active < 2 })
+	testwait.For(t, "slot release", func() bool { return b.ListenerStats().Active < 2 })
 	if _, err := connect(t, b.Addr(), "c4", "", ""); err != nil {
 		t.Fatalf("connect after a slot was freed: %v", err)
 	}

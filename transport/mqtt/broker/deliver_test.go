@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 func TestDeliverConfirmed(t *testing.T) {
@@ -39,7 +41,7 @@ func TestDeliverConfirmed(t *testing.T) {
 		}
 	}
 	c.Disconnect(0)
-	waitFor(t, "offline", func() bool { return !b.Online(a) })
+	testwait.For(t, "offline", func() bool { return !b.Online(a) })
 	if err := b.Deliver(ctx, a, []byte("x")); !errors.Is(err, ErrOffline) {
 		t.Fatalf("deliver after disconnect: %v, want ErrOffline", err)
 	}
@@ -66,9 +68,8 @@ func TestDeliverNeedsDevicePUBCOMP(t *testing.T) {
 	rm := subscribe(t, mon, "e4/#")
 	goroutines := runtime.NumGoroutine()
 
-	rc := mustDial(t, b.Addr(), rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
-	rc.subscribe(t, 2, ControlTopic(a))
-	waitFor(t, "online", func() bool { return b.Online(a) })
+	rc := deviceSubscribed(t, b, auth, a, 2)
+	testwait.For(t, "online", func() bool { return b.Online(a) })
 
 	// 1. No PUBREC at all.
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
@@ -129,17 +130,16 @@ func TestDeliverNeedsDevicePUBCOMP(t *testing.T) {
 		t.Fatalf("deliver to a device that disconnected: %v, want ErrOffline", err)
 	}
 
-	waitFor(t, "device table empty", func() bool { return b.devices.size() == 0 })
-	waitFor(t, "goroutines back", func() bool { return runtime.NumGoroutine() <= goroutines })
+	testwait.For(t, "device table empty", func() bool { return b.devices.size() == 0 })
+	testwait.For(t, "goroutines back", func() bool { return runtime.NumGoroutine() <= goroutines })
 }
 
 func TestDeliverNeedsQoS2Subscription(t *testing.T) {
 	auth := newAuthority()
 	a := auth.device(1)
 	b := startBroker(t, Config{Authority: auth})
-	rc := mustDial(t, b.Addr(), rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
-	rc.subscribe(t, 1, ControlTopic(a))
-	waitFor(t, "online", func() bool { return b.Online(a) })
+	deviceSubscribed(t, b, auth, a, 1)
+	testwait.For(t, "online", func() bool { return b.Online(a) })
 	err := b.Deliver(t.Context(), a, []byte("x"))
 	if err == nil || errors.Is(err, ErrOffline) {
 		t.Fatalf("deliver to a QoS 1 subscriber: %v, want a QoS error", err)
@@ -167,7 +167,7 @@ func TestDeliverConcurrent(t *testing.T) {
 			mu.Unlock()
 		})
 	}
-	waitFor(t, "all online", func() bool {
+	testwait.For(t, "all online", func() bool {
 		for _, id := range ids {
 			if !b.Online(id) {
 				return false
@@ -210,7 +210,7 @@ func TestDeliverConcurrent(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	waitFor(t, "goroutines back", func() bool { return runtime.NumGoroutine() <= goroutines })
+	testwait.For(t, "goroutines back", func() bool { return runtime.NumGoroutine() <= goroutines })
 
 	// Timeouts: cancel every call before its PUBCOMP can come (a context
 	// already near its end); the waiters must all be gone afterwards.
@@ -223,8 +223,8 @@ func TestDeliverConcurrent(t *testing.T) {
 		})
 	}
 	twg.Wait()
-	waitFor(t, "no waiters", func() bool { return b.devices.waiters() == 0 })
-	waitFor(t, "goroutines back after timeouts", func() bool { return runtime.NumGoroutine() <= goroutines })
+	testwait.For(t, "no waiters", func() bool { return b.devices.waiters() == 0 })
+	testwait.For(t, "goroutines back after timeouts", func() bool { return runtime.NumGoroutine() <= goroutines })
 }
 
 // Deliver and Publish to one device keep the order of the calls.
@@ -232,8 +232,7 @@ func TestDeliverKeepsOrderWithPublish(t *testing.T) {
 	auth := newAuthority()
 	a := auth.device(1)
 	b := startBroker(t, Config{Authority: auth})
-	rc := mustDial(t, b.Addr(), rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
-	rc.subscribe(t, 2, ControlTopic(a))
+	rc := deviceSubscribed(t, b, auth, a, 2)
 	var mu sync.Mutex
 	var got []string
 	go rc.serveQoS2(func(pk packets.Packet) {
@@ -241,7 +240,7 @@ func TestDeliverKeepsOrderWithPublish(t *testing.T) {
 		got = append(got, string(pk.Payload))
 		mu.Unlock()
 	})
-	waitFor(t, "online", func() bool { return b.Online(a) })
+	testwait.For(t, "online", func() bool { return b.Online(a) })
 	var want []string
 	for i := range 100 {
 		p := strconv.Itoa(i)
@@ -256,7 +255,7 @@ func TestDeliverKeepsOrderWithPublish(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "all", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == len(want) })
+	testwait.For(t, "all", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == len(want) })
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("order %q", got)
 	}
@@ -272,8 +271,7 @@ func TestPublishBurstWaitsForRoom(t *testing.T) {
 	auth := newAuthority()
 	a := auth.device(1)
 	b := startBroker(t, Config{Authority: auth, MaxPendingWrites: 4, MaxQueuedPerClient: 4096})
-	rc := mustDial(t, b.Addr(), rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
-	rc.subscribe(t, 2, ControlTopic(a))
+	rc := deviceSubscribed(t, b, auth, a, 2)
 	var mu sync.Mutex
 	var got []string
 	go rc.serveQoS2(func(pk packets.Packet) {
@@ -281,7 +279,7 @@ func TestPublishBurstWaitsForRoom(t *testing.T) {
 		got = append(got, string(pk.Payload))
 		mu.Unlock()
 	})
-	waitFor(t, "online", func() bool { return b.Online(a) })
+	testwait.For(t, "online", func() bool { return b.Online(a) })
 	const n = 2000
 	for i := range n {
 		if err := b.Publish(ControlTopic(a), []byte(strconv.Itoa(i))); err != nil {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 	"go.etcd.io/bbolt"
+
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 // storeCounts counts the records of the persistence file by kind (CL, SUB,
@@ -67,7 +69,7 @@ func TestSessionExpiryCleansStore(t *testing.T) {
 		rc.subscribe(t, 1, "a/b")
 		rc.conn.Close()
 	}
-	waitFor(t, "all gone", func() bool { return b.ListenerStats().Active == 0 })
+	testwait.For(t, "all gone", func() bool { return b.ListenerStats().Active == 0 })
 	if err := b.Publish("a/b", []byte("queued")); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +89,7 @@ func TestSessionExpiryCleansStore(t *testing.T) {
 	if got := b.sessions(); got != n+2 { // + the device and the inline client
 		t.Fatalf("%d sessions loaded, want %d", got, n+2)
 	}
-	waitFor(t, "expiry", func() bool { return b.sessions() == 2 })
+	testwait.For(t, "expiry", func() bool { return b.sessions() == 2 })
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -113,11 +115,11 @@ func TestClientExpiryCleansStore(t *testing.T) {
 	rc := mustDial(t, b.Addr(), rawConnect{version: 5, clientID: "short", expiry: 1})
 	rc.subscribe(t, 1, "a/b")
 	rc.conn.Close()
-	waitFor(t, "disconnect", func() bool { return b.ListenerStats().Active == 0 })
+	testwait.For(t, "disconnect", func() bool { return b.ListenerStats().Active == 0 })
 	if err := b.Publish("a/b", []byte("queued")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "mochi's expiry", func() bool { return b.sessions() == 1 })
+	testwait.For(t, "mochi's expiry", func() bool { return b.sessions() == 1 })
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 func TestOrderedStamps(t *testing.T) {
@@ -65,7 +67,7 @@ func TestOfflineQueueOrder(t *testing.T) {
 				t.Fatalf("subscribe: %v", tok.Error())
 			}
 			c.Disconnect(50)
-			waitFor(t, "disconnect", func() bool { return b.ListenerStats().Active == 0 })
+			testwait.For(t, "disconnect", func() bool { return b.ListenerStats().Active == 0 })
 
 			const n = 300
 			for i := range n {
@@ -88,7 +90,7 @@ func TestOfflineQueueOrder(t *testing.T) {
 				t.Fatalf("reconnect: %v", tok.Error())
 			}
 			defer c.Disconnect(0)
-			waitFor(t, "queued messages", func() bool { return len(r.snapshot()) >= n })
+			testwait.For(t, "queued messages", func() bool { return len(r.snapshot()) >= n })
 			for i, m := range r.snapshot()[:n] {
 				if want := topic + "=" + strconv.Itoa(i); m != want {
 					t.Fatalf("message %d is %q, want %q (offline queue reordered)", i, m, want)

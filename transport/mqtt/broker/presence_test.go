@@ -7,6 +7,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 // events records Observer calls.
@@ -35,7 +37,7 @@ func (e *events) list() []string {
 
 func (e *events) waitLen(t *testing.T, n int) []string {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%d observer events", n), func() bool { return len(e.list()) >= n })
+	testwait.For(t, fmt.Sprintf("%d observer events", n), func() bool { return len(e.list()) >= n })
 	return e.list()
 }
 
@@ -78,12 +80,11 @@ func TestPresence(t *testing.T) {
 	if got := ev.waitLen(t, 4); got[3] != off || len(got) != 4 {
 		t.Fatalf("after disconnect: events %q", got)
 	}
-	waitFor(t, "not online", func() bool { return !b.Online(a) })
-	waitFor(t, "device table empty", func() bool { return b.devices.size() == 0 })
+	testwait.For(t, "not online", func() bool { return !b.Online(a) })
+	testwait.For(t, "device table empty", func() bool { return b.devices.size() == 0 })
 
 	// A device that drops its connection without DISCONNECT goes offline too.
-	rc := mustDial(t, b.Addr(), rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
-	rc.subscribe(t, 2, ControlTopic(a))
+	rc := deviceSubscribed(t, b, auth, a, 2)
 	ev.waitLen(t, 5)
 	rc.conn.Close()
 	if got := ev.waitLen(t, 6); got[5] != off {
@@ -139,11 +140,11 @@ func TestPresenceTakeover(t *testing.T) {
 		if clean || i == 0 {
 			rc.subscribe(t, 2, ControlTopic(a))
 		}
-		waitFor(t, "online", func() bool { return b.Online(a) })
+		testwait.For(t, "online", func() bool { return b.Online(a) })
 	}
 	// Once every replaced connection has ended, no offline may follow the
 	// last online.
-	waitFor(t, "old connections closed", func() bool { return b.ListenerStats().Active == 1 })
+	testwait.For(t, "old connections closed", func() bool { return b.ListenerStats().Active == 1 })
 	got := ev.list()
 	for i := 1; i < len(got); i++ {
 		if got[i] == got[i-1] && got[i][:7] == "offline" {

@@ -76,6 +76,15 @@ func dialRaw(t testing.TB, addr string, c rawConnect) (*rawClient, packets.Packe
 }
 
 // mustDial connects and fails the test unless the broker accepts.
+// deviceSubscribed connects device a of auth to b (MQTT 3.1.1, clean
+// session) and subscribes it to its control topic at qos.
+func deviceSubscribed(t testing.TB, b *Broker, auth *testAuthority, a [16]byte, qos byte) *rawClient {
+	t.Helper()
+	rc := mustDial(t, b.Addr(), rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
+	rc.subscribe(t, qos, ControlTopic(a))
+	return rc
+}
+
 func mustDial(t testing.TB, addr string, c rawConnect) *rawClient {
 	t.Helper()
 	rc, ack, err := dialRaw(t, addr, c)

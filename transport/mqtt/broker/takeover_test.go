@@ -8,6 +8,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/e4c2/e4c2/internal/testwait"
 )
 
 // Publishing in process while a persistent subscriber takes its session
@@ -38,8 +40,8 @@ func TestTakeoverDuringPublishes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "first batch", func() bool { return len(r.snapshot()) == n1 })
-	waitFor(t, "acks", func() bool { return b.Inflight() == 0 })
+	testwait.For(t, "first batch", func() bool { return len(r.snapshot()) == n1 })
+	testwait.For(t, "acks", func() bool { return b.Inflight() == 0 })
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +55,7 @@ func TestTakeoverDuringPublishes(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	waitFor(t, "all", func() bool { return len(r.snapshot()) >= n1+n2 })
+	testwait.For(t, "all", func() bool { return len(r.snapshot()) >= n1+n2 })
 	for i, m := range r.snapshot() {
 		if want := topic + "=" + strconv.Itoa(i); m != want {
 			t.Fatalf("message %d is %q, want %q", i, m, want)
