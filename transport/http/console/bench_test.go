@@ -12,10 +12,8 @@ import (
 
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
-	"github.com/e4c2/e4c2/eventstore/memstore"
-	"github.com/e4c2/e4c2/eventstore/sealing"
+	"github.com/e4c2/e4c2/internal/c2test"
 	"github.com/e4c2/e4c2/suites/core"
-	"github.com/e4c2/e4c2/suites/standard"
 	httpapi "github.com/e4c2/e4c2/transport/http"
 )
 
@@ -23,69 +21,43 @@ import (
 // 100 ms (server side).
 const benchClients = 100_000
 
-var benchFleet struct {
-	once   sync.Once
-	svc    *c2.Service
-	secret string
-	err    error
-}
-
 // fleet is a real C2 service (memory store, sealing, projections) with
-// benchClients registered clients, built once per test binary.
+// benchClients registered clients, and the secret of a reader token.
 func fleet(b *testing.B) (*c2.Service, string) {
-	benchFleet.once.Do(func() {
-		ctx := context.Background()
-		store := memstore.New()
-		master, err := sealing.MasterKeyFromBytes(bytes.Repeat([]byte{0x42}, 32))
-		if err != nil {
-			benchFleet.err = err
-			return
-		}
-		kr, err := sealing.OpenKeyring(ctx, store, master)
-		if err != nil {
-			benchFleet.err = err
-			return
-		}
-		svc, err := c2.New(c2.Config{Store: store, Sealer: kr, Suite: standard.New(), Mode: core.SymKey, AuditMax: 10_000})
-		if err != nil {
-			benchFleet.err = err
-			return
-		}
-		o := c2.Origin{Actor: "bench"}
-		var wg sync.WaitGroup
-		errs := make(chan error, 2)
-		for w := range 2 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				key := bytes.Repeat([]byte{7}, 32)
-				for i := w; i < benchClients; i += 2 {
-					if _, err := svc.NewClient(ctx, o, c2.ByName(fmt.Sprintf("dev-%06d", i)), key, domain.RoleBoth); err != nil {
-						errs <- err
-						return
-					}
+	b.Helper()
+	svc, _ := c2test.Service(b, core.SymKey, func(c *c2.Config) { c.AuditMax = 10_000 })
+	ctx := context.Background()
+	o := c2.Origin{Actor: "bench"}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := bytes.Repeat([]byte{7}, 32)
+			for i := w; i < benchClients; i += 2 {
+				if _, err := svc.NewClient(ctx, o, c2.ByName(fmt.Sprintf("dev-%06d", i)), key, domain.RoleBoth); err != nil {
+					errs <- err
+					return
 				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		if err := <-errs; err != nil {
-			benchFleet.err = err
-			return
-		}
-		secret, _, err := svc.CreateToken(ctx, o, "bench", domain.TokenReader)
-		benchFleet.svc, benchFleet.secret, benchFleet.err = svc, secret, err
-	})
-	if benchFleet.err != nil {
-		b.Fatal(benchFleet.err)
+			}
+		}()
 	}
-	return benchFleet.svc, benchFleet.secret
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+	secret, _, err := svc.CreateToken(ctx, o, "bench", domain.TokenReader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return svc, secret
 }
 
 // benchPage measures one console page, server side: session and token
 // check, the backend's queries and the template, for a logged-in reader.
-func benchPage(b *testing.B, target string) {
-	svc, secret := fleet(b)
+func benchPage(b *testing.B, svc *c2.Service, secret, target string) {
 	if n := svc.CountClients(); n != benchClients {
 		b.Fatalf("%d clients", n)
 	}
@@ -121,8 +93,9 @@ func benchPage(b *testing.B, target string) {
 // page, a page deep in the list, an exact search, and a search matching
 // nothing (a scan of every client). Each must answer in under 100 ms.
 func BenchmarkClientsPage(b *testing.B) {
-	b.Run("first", func(b *testing.B) { benchPage(b, "/ui/clients") })
-	b.Run("deep", func(b *testing.B) { benchPage(b, "/ui/clients?cursor=99000") })
-	b.Run("search-exact", func(b *testing.B) { benchPage(b, "/ui/clients?q=dev-054321") })
-	b.Run("search-none", func(b *testing.B) { benchPage(b, "/ui/clients?q=nobody") })
+	svc, secret := fleet(b)
+	b.Run("first", func(b *testing.B) { benchPage(b, svc, secret, "/ui/clients") })
+	b.Run("deep", func(b *testing.B) { benchPage(b, svc, secret, "/ui/clients?cursor=99000") })
+	b.Run("search-exact", func(b *testing.B) { benchPage(b, svc, secret, "/ui/clients?q=dev-054321") })
+	b.Run("search-none", func(b *testing.B) { benchPage(b, svc, secret, "/ui/clients?q=nobody") })
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -254,18 +255,6 @@ func (d *device) topicKey(topic string) []byte {
 	return append([]byte(nil), tk.Key...)
 }
 
-// waitFor polls cond (a device-side fact) until it holds or 30 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestConsoleInBrowser drives the console in a real headless Chromium
 // against a real server with a real device: log in, register a client,
 // attach it, watch its confirmed key version appear, rotate the topic and
@@ -325,7 +314,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// appears once the device's session took the key.
 	b.do("see the confirmed key version",
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`td.confirmed[data-topic="%s"][data-version="%d"]`, topic, v1))))
-	waitFor(t, "the device to hold the topic key", func() bool { return dev.topicKey(topic) != nil })
+	testwait.For(t, "the device to hold the topic key", func() bool { return dev.topicKey(topic) != nil })
 	key1 := dev.topicKey(topic)
 	secrets["topic key v1"] = key1
 	b.screenshot("client")
@@ -346,7 +335,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#members tr[data-client="sensor-1"] td.confirmed[data-version="%d"]`, v2))))
 	b.screenshot("topic")
 	b.open("/ui/client?c=sensor-1", fmt.Sprintf(`td.confirmed[data-topic="%s"][data-version="%d"]`, topic, v2))
-	waitFor(t, "the device to hold the new topic key", func() bool {
+	testwait.For(t, "the device to hold the new topic key", func() bool {
 		k := dev.topicKey(topic)
 		return k != nil && string(k) != string(key1)
 	})
@@ -628,7 +617,7 @@ func TestConsoleInBrowserPK(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#pubkey-send")),
 		chromedp.WaitVisible(chromedp.CSS("#flash")))
 	cam2 := hex.EncodeToString(devs["cam-2"].c.ID())
-	waitFor(t, "cam-1 to hold cam-2's public key", func() bool { return devs["cam-1"].c.State().PubKeys[cam2] != nil })
+	testwait.For(t, "cam-1 to hold cam-2's public key", func() bool { return devs["cam-1"].c.State().PubKeys[cam2] != nil })
 	b.screenshot("client-pk")
 
 	// The C2 key: fingerprint, then a confirmed rotation.
@@ -647,7 +636,7 @@ func TestConsoleInBrowserPK(t *testing.T) {
 		t.Fatalf("C2 key version %d -> %d", old, now)
 	}
 	newPub := svc.C2().PublicKey
-	waitFor(t, "both devices to hold the new C2 key", func() bool {
+	testwait.For(t, "both devices to hold the new C2 key", func() bool {
 		return string(devs["cam-1"].c.State().C2PublicKey) == string(newPub) && string(devs["cam-2"].c.State().C2PublicKey) == string(newPub)
 	})
 	b.do("see both devices confirm the new C2 key", chromedp.Navigate(b.base+"/ui/c2key"),
