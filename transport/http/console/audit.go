@@ -69,12 +69,23 @@ func (c *Console) audit(q *req) error {
 // eventsPage shows the live event stream (the script connects to
 // events/stream).
 func (c *Console) eventsPage(q *req) error {
-	var recent []httpapi.AuditEntry
+	// The stream starts right after the position read before the recent
+	// entries: nothing falls between them (the script drops the entries
+	// it already shows).
+	var from uint64
+	if c.cfg.Position != nil {
+		from = c.cfg.Position() + 1
+	}
 	recent, err := c.auditTail(q.r.Context(), httpapi.AuditQuery{}, 20)
 	if err != nil {
 		return err
 	}
-	return c.render(q, "events", "Live events", recent)
+	return c.render(q, "events", "Live events", eventsData{From: from, Recent: recent})
+}
+
+type eventsData struct {
+	From   uint64
+	Recent []httpapi.AuditEntry
 }
 
 // streamWriteTimeout bounds each write of the live stream.
@@ -121,6 +132,9 @@ func (c *Console) eventStream(q *req) error {
 	var from uint64
 	if c.cfg.Position != nil {
 		from = c.cfg.Position() + 1
+	}
+	if f, err := strconv.ParseUint(q.query("from"), 10, 64); err == nil && f > 0 {
+		from = f
 	}
 	if last, err := strconv.ParseUint(q.r.Header.Get("Last-Event-ID"), 10, 64); err == nil {
 		from = last + 1

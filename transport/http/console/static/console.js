@@ -38,7 +38,9 @@ function cell(text) {
 // audit entry, added on top (text only, never HTML).
 function startLive(tbody) {
   const status = document.getElementById("stream-status");
-  const src = new EventSource("events/stream");
+  const seen = new Set([...tbody.rows].map((r) => r.dataset.position));
+  const from = tbody.dataset.from ? "?from=" + encodeURIComponent(tbody.dataset.from) : "";
+  const src = new EventSource("events/stream" + from);
   src.onopen = () => { status.textContent = "live"; status.className = "good"; };
   src.onerror = () => { status.textContent = "reconnecting…"; status.className = "warn"; };
   src.addEventListener("logout", (m) => {
@@ -50,8 +52,11 @@ function startLive(tbody) {
   src.onmessage = (m) => {
     let e;
     try { e = JSON.parse(m.data); } catch (err) { return; }
+    if (seen.has(String(e.position))) { return; }
+    seen.add(String(e.position));
     const tr = document.createElement("tr");
     tr.className = "fresh";
+    tr.dataset.position = String(e.position);
     tr.dataset.type = e.type || "";
     const when = e.time ? e.time.replace(/\.\d+/, "").replace("T", " ") : "";
     [e.position, when, e.type, e.actor, e.client || (e.client_id || "").slice(0, 12),
