@@ -98,7 +98,10 @@ func (s *Service) registerClient(ctx context.Context, o Origin, c ClientRef, key
 			return Result{}, resolveErr(op, c, err)
 		}
 	}
-	return s.exec(ctx, o, func() domain.Command {
+	if s.mode == core.PubKey && o.CorrelationID == "" {
+		o.CorrelationID = s.newID() // the registration and the resends it causes
+	}
+	res, err := s.exec(ctx, o, func() domain.Command {
 		cmd := domain.RegisterClient{Client: id, Name: c.Name, Role: role, Create: !replace, Replace: replace}
 		if s.mode == core.SymKey {
 			cmd.Key = clone(key)
@@ -107,6 +110,20 @@ func (s *Service) registerClient(ctx context.Context, o Origin, c ClientRef, key
 		}
 		return cmd
 	}, func(domain.Command) domain.State { return s.clientState(id) })
+	if err != nil || s.mode != core.PubKey {
+		return res, err
+	}
+	// PK: the devices that were sent this client's public key should now
+	// hold the new one (the read model moved their desired version): the
+	// reconciler sends it to each.
+	for _, dst := range s.ks.PubKeyHolders(id) {
+		r, err := s.Resync(ctx, o, ByID(dst), false)
+		res.Queued += r.Queued
+		if err != nil && !errors.Is(err, domain.ErrUnknownClient) {
+			return res, fmt.Errorf("c2: %s: resend the new public key to %s: %w", op, dst, err)
+		}
+	}
+	return res, nil
 }
 
 // RemoveClient is remove_client; resetFirst queues ResetTopics to the

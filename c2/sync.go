@@ -55,8 +55,10 @@ func (s *Service) RecordSeen(ctx context.Context, o Origin, id domain.ID, sessio
 
 // Resync queues what the device of c lacks, in the protocol's order (SK:
 // SetIdKey of the current key, protected with the key the device is known
-// to hold; PK: SetC2Key of the current pair, under the pair it holds; then
-// SetTopicKey of every linked topic whose current key it does not hold).
+// to hold; PK: SetC2Key of the current pair, under the pair it holds, then
+// SetPubKey of each peer key it should hold and does not, RemovePubKey of
+// each it should no longer hold; then SetTopicKey of every linked topic
+// whose current key it does not hold).
 // "Holds" means a broker accepted or the device's session confirmed the
 // command that carried it. full resends every current key, held or not.
 // A command already pending for the same key version is not queued again;
@@ -195,4 +197,57 @@ func (s *Service) MaySubscribe(id domain.ID, topic string) bool {
 func (s *Service) MayPublish(id domain.ID, topic string) bool {
 	linked, role := s.ks.Linked(id, domain.TopicHash(topic))
 	return linked && (role == domain.RolePublisher || role == domain.RoleBoth)
+}
+
+// ReleaseResult is the outcome of a release: the devices newly released
+// and the commands of theirs that may now go to the broker.
+type ReleaseResult struct {
+	Released int
+	Commands int
+}
+
+// Release releases the commands waiting for the device of c although the
+// C2 never saw it (device.released.v1): with an external broker they are
+// handed to the broker from now on instead of waiting for its first
+// sighting. It is for devices the C2 cannot see (no acknowledgements):
+// their commands then go out with the grade "accepted" at best. A device
+// seen or released since its registration needs nothing (Released 0).
+func (s *Service) Release(ctx context.Context, o Origin, c ClientRef) (ReleaseResult, error) {
+	id, err := c.Resolve()
+	if err != nil {
+		return ReleaseResult{}, resolveErr("release_device", c, err)
+	}
+	res, err := named(c)(s.exec(ctx, o, func() domain.Command { return domain.ReleaseDevice{Client: id} },
+		func(domain.Command) domain.State { return domain.State{Client: s.ks.ClientView(id)} }))
+	if err != nil || len(res.EventIDs) == 0 {
+		return ReleaseResult{}, err
+	}
+	d, _ := s.ks.DeviceSync(id)
+	return ReleaseResult{Released: 1, Commands: d.Pending}, nil
+}
+
+// ReleaseAll releases every registered device neither seen nor released
+// (one event each, one correlation id). Clients removed meanwhile are
+// skipped; other failures are joined and the rest still run.
+func (s *Service) ReleaseAll(ctx context.Context, o Origin) (ReleaseResult, error) {
+	if o.CorrelationID == "" {
+		o.CorrelationID = s.newID()
+	}
+	var total ReleaseResult
+	var errs []error
+	for _, id := range s.ks.LiveClientIDs() {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		if s.ks.Deliverable(id) {
+			continue
+		}
+		r, err := s.Release(ctx, o, ByID(id))
+		total.Released += r.Released
+		total.Commands += r.Commands
+		if err != nil && !errors.Is(err, domain.ErrUnknownClient) {
+			errs = append(errs, err)
+		}
+	}
+	return total, errors.Join(errs...)
 }

@@ -118,11 +118,20 @@ type RecordSeen struct {
 	SessionPresent bool
 }
 
+// ReleaseDevice releases the commands waiting for a device the C2 never
+// saw (external broker): they are handed to the broker from now on. A device
+// seen or released already needs nothing: an empty decision.
+type ReleaseDevice struct {
+	Client ID
+}
+
 // ResyncClient queues, in the protocol's order, what a device lacks
 // according to State.Sync: SK the current client key (SetIdKey, protected
 // with the key the device is known to hold), PK the current C2 public key
-// (SetC2Key, protected with the pair it is known to hold), then the current
-// key of every linked topic it does not hold. Full resends all of them,
+// (SetC2Key, protected with the pair it is known to hold) and the peer
+// public keys it should hold and does not (SetPubKey) or should no longer
+// hold (RemovePubKey), then the current key of every linked topic it does
+// not hold. Full resends all of them,
 // held or not. A command already pending for the same key version is never
 // queued twice. Resending a key a device holds changes nothing for it.
 type ResyncClient struct {
@@ -148,6 +157,7 @@ func (RevokeToken) Op() string        { return "revoke_token" }
 func (RecordDelivery) Op() string     { return "record_delivery" }
 func (RecordSeen) Op() string         { return "record_seen" }
 func (ResyncClient) Op() string       { return "resync_client" }
+func (ReleaseDevice) Op() string      { return "release_device" }
 
 // ClientView is what Decide needs to know of a client.
 type ClientView struct {
@@ -163,6 +173,9 @@ type ClientView struct {
 	KeyVersion uint64
 	// Seen: the broker saw the device since its last registration.
 	Seen bool
+	// Released: an operator released its commands since its last
+	// registration (ReleaseDevice).
+	Released bool
 }
 
 // Member is a client linked to a topic, or any client for a C2 key
@@ -237,6 +250,18 @@ type SyncView struct {
 	Topics []TopicHeld
 	// Pending: the key-carrying commands already queued for the device.
 	Pending []PendingKey
+	// PubKeys: the peers whose public keys the device was sent (PK).
+	PubKeys []PubKeyHeld
+}
+
+// PubKeyHeld is one peer whose public key a device was sent: the peer key
+// version it should hold (0: removed or reset) and the one it is known to
+// hold (0: none). Keys of removed peers (PeerLive false) are not resent.
+type PubKeyHeld struct {
+	Peer     ID
+	PeerLive bool
+	Desired  uint64
+	Held     uint64
 }
 
 // TopicHeld is one linked topic of a device: its current key version and
@@ -248,11 +273,13 @@ type TopicHeld struct {
 }
 
 // PendingKey is a key-carrying command pending for a device: SetIdKey
-// (Version: the client key), SetC2Key (the new pair) or SetTopicKey (Topic
-// and its key version).
+// (Version: the client key), SetC2Key (the new pair), SetTopicKey (Topic
+// and its key version), SetPubKey (Subject and its key version) or
+// RemovePubKey (Subject).
 type PendingKey struct {
 	Code    core.CommandCode
 	Topic   ID
+	Subject ID // SetPubKey, RemovePubKey: the peer
 	Version uint64
 }
 

@@ -56,6 +56,8 @@ func Decide(st State, cmd Command) (Decision, error) {
 		return decideSeen(st, c)
 	case ResyncClient:
 		return decideResync(st, c)
+	case ReleaseDevice:
+		return decideRelease(st, c)
 	}
 	return Decision{}, opErr(cmd.Op(), "", fmt.Errorf("%w: %T", ErrInvalidCommand, cmd))
 }
@@ -469,6 +471,20 @@ func decideSeen(st State, c RecordSeen) (Decision, error) {
 	return d, nil
 }
 
+// decideRelease appends device.released for a live device neither seen nor
+// released since its registration; otherwise nothing (an operator's
+// "release all" must not log one event per device each time).
+func decideRelease(st State, c ReleaseDevice) (Decision, error) {
+	if !st.Client.Exists {
+		return Decision{}, opErr(c.Op(), c.Client.String(), ErrUnknownClient)
+	}
+	d := Decision{Stream: DeliveryStream(c.Client), Expected: -1}
+	if !st.Client.Seen && !st.Client.Released {
+		d.Events = []Event{&DeviceReleased{Client: c.Client}}
+	}
+	return d, nil
+}
+
 // decideResync queues ordinary command.queued events in the client stream
 // (so they are serialized with its key rotations and attributed to whoever
 // asked). Nothing to resend is an empty decision.
@@ -510,6 +526,7 @@ func decideResync(st State, c ResyncClient) (Decision, error) {
 			evs = append(evs, &CommandQueued{Code: core.CmdSetC2Key, C2KeyVersion: held, NewC2KeyVersion: want,
 				Recipients: self})
 		}
+		evs = append(evs, resyncPubKeys(st, c, c2v, self)...)
 	}
 	for _, t := range st.Sync.Topics {
 		if t.KeyVersion == 0 || (!c.Full && t.Held >= t.KeyVersion) || pending(core.CmdSetTopicKey, t.Topic, t.KeyVersion) {
@@ -519,4 +536,30 @@ func decideResync(st State, c ResyncClient) (Decision, error) {
 			C2KeyVersion: c2v, Recipients: self})
 	}
 	return Decision{Stream: ClientStream(c.Client), Expected: int64(st.Client.Version), Events: evs}, nil
+}
+
+// resyncPubKeys queues, after the C2 key and before the topic keys, the
+// public keys a PK device should hold and does not (SetPubKey of the peer's
+// current key) and those it should no longer hold but is known to
+// (RemovePubKey); Full sends every one of them. Keys of removed peers are
+// left alone: remove_client_pubkey takes one away. A command already
+// pending for the same peer (and version) is not queued twice.
+func resyncPubKeys(st State, c ResyncClient, c2v uint64, self []Recipient) []Event {
+	pending := func(code core.CommandCode, peer ID, v uint64) bool {
+		return slices.ContainsFunc(st.Sync.Pending, func(p PendingKey) bool {
+			return p.Code == code && p.Subject == peer && p.Version == v
+		})
+	}
+	var evs []Event
+	for _, p := range st.Sync.PubKeys {
+		switch {
+		case !p.PeerLive:
+		case p.Desired != 0 && (c.Full || p.Held != p.Desired) && !pending(core.CmdSetPubKey, p.Peer, p.Desired):
+			evs = append(evs, &CommandQueued{Code: core.CmdSetPubKey, Subject: p.Peer, SubjectKeyVersion: p.Desired,
+				C2KeyVersion: c2v, Recipients: self})
+		case p.Desired == 0 && (c.Full || p.Held != 0) && !pending(core.CmdRemovePubKey, p.Peer, 0):
+			evs = append(evs, &CommandQueued{Code: core.CmdRemovePubKey, Subject: p.Peer, C2KeyVersion: c2v, Recipients: self})
+		}
+	}
+	return evs
 }

@@ -22,7 +22,8 @@
 //	client-<hex id>     client.registered/removed/key_rotated/topics_reset,
 //	                    plus the commands those queue (SetIdKey, ResetTopics,
 //	                    ResetPubKeys, SetPubKey, RemovePubKey) and those a
-//	                    resync queues (SetIdKey, SetC2Key, SetTopicKey)
+//	                    resync queues (SetIdKey, SetC2Key, SetPubKey,
+//	                    RemovePubKey, SetTopicKey)
 //	topic-<hex hash>    topic.created/key_rotated/removed and topic membership
 //	                    (topic.client_linked/unlinked), plus the commands they
 //	                    queue: one command.queued event lists every recipient
@@ -31,8 +32,10 @@
 //	token-<hex hash>    token.created/revoked (hash = SHA3-256(name)[:16])
 //	delivery-<hex id>   command.delivered ("accepted": a broker took it),
 //	                    command.confirmed (the device's own session took it),
-//	                    command.failed and device.seen (first connection after
-//	                    a registration) for one client, appended with
+//	                    command.failed, device.seen (first connection after
+//	                    a registration) and device.released (an operator let
+//	                    an external broker have the commands of a device
+//	                    never seen) for one client, appended with
 //	                    eventstore.Any: outcomes need no decision, and keeping
 //	                    them out of client-<id> keeps the delivery worker from
 //	                    contending with operators

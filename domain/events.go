@@ -32,6 +32,7 @@ const (
 	TypeCommandConfirmed
 	TypeDeviceSeen
 	TypeKeyUsed
+	TypeDeviceReleased
 	numTypes
 )
 
@@ -58,6 +59,7 @@ var catalogue = [numTypes]string{
 	TypeCommandConfirmed:    "command.confirmed.v1",
 	TypeDeviceSeen:          "device.seen.v1",
 	TypeKeyUsed:             "key.used.v1",
+	TypeDeviceReleased:      "device.released.v1",
 }
 
 var byWireName = func() map[string]Type {
@@ -271,6 +273,14 @@ type DeviceSeen struct {
 	SessionPresent bool
 }
 
+// DeviceReleased records that an operator released the commands of a device
+// the C2 never saw: with an external broker they go out now instead of
+// waiting for its first sighting. Like DeviceSeen it holds until the
+// client's next registration (a replaced device is unknown again).
+type DeviceReleased struct {
+	Client ID
+}
+
 // CommandFailed records that a queued command was given up. Reason is a
 // short error text without key material.
 type CommandFailed struct {
@@ -342,6 +352,7 @@ func (*KeyExported) EventType() Type         { return TypeKeyExported }
 func (*CommandConfirmed) EventType() Type    { return TypeCommandConfirmed }
 func (*DeviceSeen) EventType() Type          { return TypeDeviceSeen }
 func (*KeyUsed) EventType() Type             { return TypeKeyUsed }
+func (*DeviceReleased) EventType() Type      { return TypeDeviceReleased }
 
 // SecretOf returns the sealed key of an event that carries one (client
 // registered in SK mode, client key rotated, topic created / rotated, C2

@@ -149,3 +149,64 @@ func TestResyncPK(t *testing.T) {
 		}
 	}
 }
+
+// TestResyncPKPubKeys: after the C2 key and before the topic keys, a PK
+// resync sends the peer keys a device lacks (SetPubKey of the wanted
+// version) and takes away those it should not hold (RemovePubKey); keys it
+// holds as wanted, keys already pending and keys of removed peers are left
+// alone, and Full sends every wanted and unwanted one of live peers.
+func TestResyncPKPubKeys(t *testing.T) {
+	a := domain.ClientID("a")
+	t1 := domain.TopicHash("t1")
+	p := func(n string) domain.ID { return domain.ClientID(n) }
+	st := domain.State{Mode: core.PubKey, Client: live("a", 2, 1), C2: domain.C2View{Exists: true, Version: 3, KeyVersion: 3},
+		Sync: domain.SyncView{HeldC2KeyVersion: 3, Topics: []domain.TopicHeld{{Topic: t1, KeyVersion: 2, Held: 1}},
+			PubKeys: []domain.PubKeyHeld{
+				{Peer: p("lacks"), PeerLive: true, Desired: 4, Held: 0},
+				{Peer: p("old"), PeerLive: true, Desired: 5, Held: 2},
+				{Peer: p("holds"), PeerLive: true, Desired: 1, Held: 1},
+				{Peer: p("unwanted"), PeerLive: true, Desired: 0, Held: 3},
+				{Peer: p("gone"), PeerLive: false, Desired: 2, Held: 0},
+				{Peer: p("pending"), PeerLive: true, Desired: 7, Held: 6},
+			},
+			Pending: []domain.PendingKey{{Code: core.CmdSetPubKey, Subject: p("pending"), Version: 7}}}}
+	d, err := domain.Decide(st, domain.ResyncClient{Client: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type cmd struct {
+		code core.CommandCode
+		peer domain.ID
+		v    uint64
+	}
+	var got []cmd
+	for _, q := range queued(t, d) {
+		got = append(got, cmd{q.Code, q.Subject, q.SubjectKeyVersion})
+		if q.Code != core.CmdSetTopicKey && (q.C2KeyVersion != 3 || len(q.Recipients) != 1 || q.Recipients[0].Client != a) {
+			t.Fatalf("command %+v", q)
+		}
+	}
+	want := []cmd{{core.CmdSetPubKey, p("lacks"), 4}, {core.CmdSetPubKey, p("old"), 5}, {core.CmdRemovePubKey, p("unwanted"), 0},
+		{core.CmdSetTopicKey, domain.ID{}, 0}}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("command %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	d, err = domain.Decide(st, domain.ResyncClient{Client: a, Full: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := map[core.CommandCode]int{}
+	for _, q := range queued(t, d) {
+		n[q.Code]++
+	}
+	// Full: SetC2Key, SetPubKey of lacks/old/holds (pending is pending),
+	// RemovePubKey of unwanted, the topic key.
+	if n[core.CmdSetC2Key] != 1 || n[core.CmdSetPubKey] != 3 || n[core.CmdRemovePubKey] != 1 || n[core.CmdSetTopicKey] != 1 {
+		t.Fatalf("full resync: %v", n)
+	}
+}

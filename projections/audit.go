@@ -127,6 +127,8 @@ func (a *Audit) Apply(r eventstore.Record) error {
 		if x.SessionPresent {
 			e.Detail += " (session present)"
 		}
+	case *domain.DeviceReleased:
+		e.Client, e.Detail = x.Client, "commands released before the device was seen"
 	case *domain.TokenCreated:
 		e.Detail = x.Name + " role=" + x.Role.String()
 	case *domain.TokenRevoked:

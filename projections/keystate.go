@@ -112,6 +112,13 @@ type clientRec struct {
 	idKey, c2 keyAck
 	seen      bool
 	seenAt    int64 // Unix ns of the first device.seen since registration
+	// released: an operator released its commands since its registration
+	// (device.released): an external broker gets them unseen.
+	released bool
+	// pubkeys: the peers whose public keys the device was sent (PK, see
+	// pubkeys.go); holders: the clients with a record of this one's key.
+	pubkeys []pubKeyRec
+	holders []int32
 }
 
 type topicRec struct {
@@ -354,6 +361,8 @@ func (k *KeyState) apply(r *eventstore.Record, ev domain.Event) {
 		c.c2Version = k.c2.keyVersion
 		k.registered(c, r.Version)
 		k.retarget(ci)
+		k.forgetPubKeyEvidence(ci)
+		k.peerRegistered(ci)
 	case *domain.ClientRemoved:
 		ci := k.client(e.Client)
 		c := &k.clients[ci]
@@ -364,6 +373,7 @@ func (k *KeyState) apply(r *eventstore.Record, ev domain.Event) {
 		c.version = r.Version
 		k.unlinkAll(ci)
 		k.dropPending(ci)
+		k.dropPubKeys(ci)
 	case *domain.ClientKeyRotated:
 		c := &k.clients[k.client(e.Client)]
 		c.version, c.keyVersion, c.keyType = r.Version, r.Version, domain.TypeClientKeyRotated
@@ -432,6 +442,12 @@ func (k *KeyState) apply(r *eventstore.Record, ev domain.Event) {
 		k.settle(r, e.Client, e.Ref, ackNone)
 	case *domain.DeviceSeen:
 		k.markSeen(r, e.Client)
+	case *domain.DeviceReleased:
+		c := &k.clients[k.client(e.Client)]
+		c.deliveryVersion = r.Version
+		if c.live {
+			c.released = true
+		}
 	case *domain.TokenCreated:
 		ti := k.token(e.Name)
 		t := &k.tokens[ti]
@@ -458,6 +474,7 @@ func (k *KeyState) push(ci int32, q Queued) {
 	}
 	c.pending = append(c.pending, q)
 	k.pendingCount++
+	k.wantPubKey(ci, &q)
 	k.order = append(k.order, orderItem{seq: q.Seq(), ci: ci})
 	select {
 	case k.changed <- struct{}{}:
@@ -612,6 +629,9 @@ func (k *KeyState) settle(r *eventstore.Record, id domain.ID, ref domain.QueueRe
 	for i := range c.pending {
 		if c.pending[i].Ref == ref {
 			k.acknowledge(c, &c.pending[i], grade)
+			if grade != ackNone {
+				k.pubKeyEvidence(ci, &c.pending[i], grade)
+			}
 			k.unorder(c.pending[i].Seq())
 			c.pending = slices.Delete(c.pending, i, i+1)
 			k.pendingCount--

@@ -45,6 +45,7 @@ func (k *KeyState) clientView(id domain.ID) domain.ClientView {
 		c := &k.clients[i]
 		v.Exists, v.Name, v.Role, v.Version, v.KeyVersion = c.live, c.name, c.role, c.version, c.keyVersion
 		v.Seen = c.live && c.seen
+		v.Released = c.live && c.released
 	}
 	return v
 }

@@ -20,7 +20,7 @@ import (
 // the state: see EncodeState).
 
 // stateImageVersion is the layout of the image; a reader refuses others.
-const stateImageVersion = 1
+const stateImageVersion = 2
 
 type stateImage struct {
 	Version       int
@@ -51,6 +51,13 @@ type clientImage struct {
 	IDKey, C2                                       [2]uint64
 	Seen                                            bool
 	SeenAt                                          int64
+	Released                                        bool
+	PubKeys                                         []pubKeyImage
+}
+
+type pubKeyImage struct {
+	Peer                         int32 // client index
+	Desired, Accepted, Confirmed uint64
 }
 
 type topicImage struct {
@@ -97,7 +104,10 @@ func (k *KeyState) image() *stateImage {
 			Version: c.version, KeyVersion: c.keyVersion, DeliveryVersion: c.deliveryVersion, C2Version: c.c2Version,
 			Created: c.created, Updated: c.updated, Key: slices.Clone(c.key), Topics: slices.Clone(c.topics),
 			Pending: slices.Clone(c.pending), IDKey: [2]uint64{c.idKey.accepted, c.idKey.confirmed},
-			C2: [2]uint64{c.c2.accepted, c.c2.confirmed}, Seen: c.seen, SeenAt: c.seenAt}
+			C2: [2]uint64{c.c2.accepted, c.c2.confirmed}, Seen: c.seen, SeenAt: c.seenAt, Released: c.released}
+		for _, p := range c.pubkeys {
+			ci.PubKeys = append(ci.PubKeys, pubKeyImage{Peer: p.peer, Desired: p.desired, Accepted: p.accepted, Confirmed: p.confirmed})
+		}
 		if len(c.acks) > 0 {
 			ci.Acks = make([][2]uint64, len(c.acks))
 			for j, a := range c.acks {
@@ -177,7 +187,7 @@ func DecodeKeyState(b []byte) (*KeyState, error) {
 		cr := clientRec{id: c.ID, live: c.Live, pk: c.PK, role: c.Role, keyType: c.KeyType, name: c.Name,
 			version: c.Version, keyVersion: c.KeyVersion, deliveryVersion: c.DeliveryVersion, c2Version: c.C2Version,
 			created: c.Created, updated: c.Updated, key: c.Key, topics: c.Topics, pending: c.Pending,
-			idKey: keyAck{c.IDKey[0], c.IDKey[1]}, c2: keyAck{c.C2[0], c.C2[1]}, seen: c.Seen, seenAt: c.SeenAt}
+			idKey: keyAck{c.IDKey[0], c.IDKey[1]}, c2: keyAck{c.C2[0], c.C2[1]}, seen: c.Seen, seenAt: c.SeenAt, released: c.Released}
 		if len(c.Acks) > 0 {
 			cr.acks = make([]keyAck, len(c.Acks))
 			for j, a := range c.Acks {
@@ -198,6 +208,17 @@ func DecodeKeyState(b []byte) (*KeyState, error) {
 			k.order = append(k.order, orderItem{seq: q.Seq(), ci: int32(i)})
 		}
 		k.pendingCount += len(c.Pending)
+	}
+	// Public key records name peers by index: check them and rebuild the
+	// holder links once every client is in place.
+	for i, c := range im.Clients {
+		for _, p := range c.PubKeys {
+			if p.Peer < 0 || int(p.Peer) >= len(k.clients) || slices.ContainsFunc(k.clients[i].pubkeys, func(q pubKeyRec) bool { return q.peer == p.Peer }) {
+				return nil, fmt.Errorf("keystate: state image: client %d: bad public key peer %d", i, p.Peer)
+			}
+			k.clients[i].pubkeys = append(k.clients[i].pubkeys, pubKeyRec{peer: p.Peer, desired: p.Desired, accepted: p.Accepted, confirmed: p.Confirmed})
+			k.clients[p.Peer].holders = append(k.clients[p.Peer].holders, int32(i))
+		}
 	}
 	for i := range k.topics {
 		for _, ci := range k.topics[i].members {

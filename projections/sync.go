@@ -69,7 +69,7 @@ func (k *KeyState) registered(c *clientRec, version uint64) {
 	c.idKey = keyAck{accepted: version, confirmed: version}
 	c.c2 = keyAck{accepted: k.c2.keyVersion, confirmed: k.c2.keyVersion}
 	clear(c.acks)
-	c.seen, c.seenAt = false, 0
+	c.seen, c.seenAt, c.released = false, 0, false
 }
 
 // acknowledge records the evidence a settled command gives.
@@ -131,7 +131,10 @@ type DeviceSync struct {
 	Evidence string
 	Seen     bool
 	// FirstSeen: the first device.seen since the (re-)registration.
-	FirstSeen     time.Time
+	FirstSeen time.Time
+	// Released: an operator released its commands although it was never
+	// seen (device.released; an external broker gets them now).
+	Released      bool
 	Pending       int
 	OldestPending time.Time
 	// Identity is the client key: SK, the registered key counts as
@@ -147,6 +150,9 @@ type DeviceSync struct {
 	C2Key  KeySync
 	PK     bool
 	Topics []TopicSync
+	// PubKeys: the peers whose public keys the device was sent (PK), in
+	// the order it was first sent each.
+	PubKeys []PubKeySync
 }
 
 func (a keyAck) sync(desired uint64) KeySync {
@@ -177,6 +183,11 @@ func (k *KeyState) status(c *clientRec) (status, evidence string) {
 	if c.pk && !check(c.c2, k.c2.keyVersion) {
 		return SyncLagging, ""
 	}
+	if held, conf := k.pubKeysInSync(c); !held {
+		return SyncLagging, ""
+	} else if !conf {
+		confirmed = false
+	}
 	for i, ti := range c.topics {
 		if !check(c.acks[i], k.topics[ti].keyVersion) {
 			return SyncLagging, ""
@@ -197,7 +208,7 @@ func (k *KeyState) DeviceSync(id domain.ID) (DeviceSync, bool) {
 		return DeviceSync{}, false
 	}
 	c := &k.clients[ci]
-	d := DeviceSync{Client: c.id, Name: c.name, Seen: c.seen, FirstSeen: unixTime(c.seenAt),
+	d := DeviceSync{Client: c.id, Name: c.name, Seen: c.seen, FirstSeen: unixTime(c.seenAt), Released: c.released,
 		Pending: len(c.pending), Identity: c.idKey.sync(c.keyVersion), HeldKeyVersion: c.idKey.held(), PK: c.pk}
 	d.Status, d.Evidence = k.status(c)
 	if len(c.pending) > 0 {
@@ -211,6 +222,7 @@ func (k *KeyState) DeviceSync(id domain.ID) (DeviceSync, bool) {
 		t := &k.topics[ti]
 		d.Topics[i] = TopicSync{Topic: t.hash, Name: t.name, KeySync: c.acks[i].sync(t.keyVersion)}
 	}
+	d.PubKeys = k.pubKeySyncs(c)
 	return d, true
 }
 
@@ -222,6 +234,12 @@ type FleetSummary struct {
 	NeverSeen int
 	// Pending is the number of queued commands.
 	Pending int
+	// Waiting is the number of queued commands of never-seen clients that
+	// no operator released: with an external broker they wait in the
+	// C2's outbox for the device's first sighting or a release.
+	Waiting int
+	// Released counts the never-seen clients an operator released.
+	Released int
 }
 
 // FleetSummary walks every registered client (O(clients x topics), no
@@ -239,6 +257,11 @@ func (k *KeyState) FleetSummary() FleetSummary {
 		switch st, _ := k.status(c); st {
 		case SyncNeverSeen:
 			f.NeverSeen++
+			if c.released {
+				f.Released++
+			} else {
+				f.Waiting += len(c.pending)
+			}
 		case SyncInSync:
 			f.InSync++
 		default:
@@ -259,6 +282,34 @@ func (k *KeyState) Seen(id domain.ID) (live, seen bool) {
 		return false, false
 	}
 	return true, k.clients[ci].seen
+}
+
+// Deliverable reports whether commands for a client may be handed to an
+// external broker that cannot tell whether the device is there: it was
+// seen (device.seen) or released (device.released) since its last
+// registration. Unknown and removed clients are not.
+func (k *KeyState) Deliverable(id domain.ID) bool {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	ci, ok := k.clientIdx[id]
+	if !ok || !k.clients[ci].live {
+		return false
+	}
+	c := &k.clients[ci]
+	return c.seen || c.released
+}
+
+// ReleasedUnseen reports whether an operator released the commands of a
+// live client that has not been seen since its registration (with device
+// acks: one that never said hello).
+func (k *KeyState) ReleasedUnseen(id domain.ID) bool {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	ci, ok := k.clientIdx[id]
+	if !ok || !k.clients[ci].live {
+		return false
+	}
+	return k.clients[ci].released && !k.clients[ci].seen
 }
 
 // SyncView returns the decision view of what a device holds and what is
@@ -287,7 +338,15 @@ func (k *KeyState) SyncView(id domain.ID) domain.SyncView {
 			v.Pending = append(v.Pending, domain.PendingKey{Code: q.Code, Version: q.NewC2KeyVersion})
 		case core.CmdSetTopicKey:
 			v.Pending = append(v.Pending, domain.PendingKey{Code: q.Code, Topic: q.Topic, Version: q.TopicKeyVersion})
+		case core.CmdSetPubKey:
+			v.Pending = append(v.Pending, domain.PendingKey{Code: q.Code, Subject: q.Subject, Version: q.SubjectKeyVersion})
+		case core.CmdRemovePubKey:
+			v.Pending = append(v.Pending, domain.PendingKey{Code: q.Code, Subject: q.Subject})
 		}
+	}
+	for _, p := range c.pubkeys {
+		peer := &k.clients[p.peer]
+		v.PubKeys = append(v.PubKeys, domain.PubKeyHeld{Peer: peer.id, PeerLive: peer.live, Desired: p.desired, Held: p.accepted})
 	}
 	return v
 }

@@ -54,7 +54,7 @@ func TestDeviceSyncLifecycle(t *testing.T) {
 	if len(d.Topics) != 1 || d.Topics[0].Name != "t" || d.Topics[0].KeySync != (projections.KeySync{Desired: 1}) {
 		t.Fatalf("topics %+v", d.Topics)
 	}
-	if f := ks.FleetSummary(); f != (projections.FleetSummary{Clients: 1, NeverSeen: 1, Pending: 1}) {
+	if f := ks.FleetSummary(); f != (projections.FleetSummary{Clients: 1, NeverSeen: 1, Pending: 1, Waiting: 1}) {
 		t.Fatalf("fleet %+v", f)
 	}
 
@@ -256,5 +256,57 @@ func TestDeviceSyncPK(t *testing.T) {
 	}
 	if f := ks.FleetSummary(); f != (projections.FleetSummary{Clients: 2, InSync: 1, NeverSeen: 1}) {
 		t.Fatalf("fleet %+v", f)
+	}
+}
+
+// TestDeviceReleased: an operator's release makes a never-seen device's
+// commands deliverable (external broker) without calling it seen, and a
+// re-registration (a replaced device) takes the release back.
+func TestDeviceReleased(t *testing.T) {
+	ks := projections.NewKeyState()
+	g := newLogGen(func(r eventstore.Record) {
+		if err := ks.Apply(r); err != nil {
+			t.Fatal(err)
+		}
+	})
+	a, b := domain.ClientID("a"), domain.ClientID("b")
+	h := domain.TopicHash("t")
+	ts := domain.TopicStream(h)
+	g.add(ts, &domain.TopicCreated{Topic: h, Name: "t", Key: domain.NewSecret(g.key)})
+	for _, id := range []domain.ID{a, b} {
+		g.add(domain.ClientStream(id), &domain.ClientRegistered{Client: id, Role: domain.RoleBoth, Key: domain.NewSecret(g.key)})
+		g.add(ts, &domain.TopicClientLinked{Topic: h, Client: id})
+	}
+	g.add(ts, &domain.CommandQueued{Code: core.CmdSetTopicKey, Topic: h, TopicKeyVersion: 1,
+		Recipients: []domain.Recipient{{Client: a, KeyVersion: 1}, {Client: b, KeyVersion: 1}}})
+	if ks.Deliverable(a) || ks.Deliverable(b) || ks.ClientView(a).Released {
+		t.Fatal("deliverable before any sighting or release")
+	}
+	if f := ks.FleetSummary(); f.Waiting != 2 || f.Released != 0 || f.NeverSeen != 2 {
+		t.Fatalf("fleet %+v", f)
+	}
+	g.add(domain.DeliveryStream(a), &domain.DeviceReleased{Client: a})
+	if !ks.Deliverable(a) || ks.Deliverable(b) || !ks.ClientView(a).Released {
+		t.Fatal("release of a not applied to a alone")
+	}
+	d := syncOf(t, ks, a)
+	wantStatus(t, d, projections.SyncNeverSeen, "")
+	if !d.Released || d.Seen || d.Pending != 1 {
+		t.Fatalf("released: %+v", d)
+	}
+	if f := ks.FleetSummary(); f.Waiting != 1 || f.Released != 1 || f.NeverSeen != 2 {
+		t.Fatalf("fleet after release %+v", f)
+	}
+	g.add(domain.DeliveryStream(b), &domain.DeviceSeen{Client: b})
+	if !ks.Deliverable(b) {
+		t.Fatal("seen device not deliverable")
+	}
+	g.add(domain.ClientStream(a), &domain.ClientRegistered{Client: a, Role: domain.RoleBoth, Key: domain.NewSecret(g.key)})
+	if ks.Deliverable(a) || syncOf(t, ks, a).Released {
+		t.Fatal("a re-registered device is still released")
+	}
+	g.add(domain.ClientStream(b), &domain.ClientRemoved{Client: b})
+	if ks.Deliverable(b) {
+		t.Fatal("removed client deliverable")
 	}
 }

@@ -235,7 +235,7 @@ queued, protected with the key the device holds).`,
 	var full bool
 	resync := &cobra.Command{
 		Use:   "resync CLIENT [--full]",
-		Short: "queue what the device lacks (SetIdKey under the key it holds, SetC2Key, SetTopicKey); --full resends every current key",
+		Short: "queue what the device lacks (SetIdKey under the key it holds, SetC2Key, SetPubKey/RemovePubKey, SetTopicKey); --full resends every current key",
 		Args:  cobra.ExactArgs(1),
 		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
 			res, err := c.Resync(cmd.Context(), args[0], full)
@@ -250,7 +250,26 @@ queued, protected with the key the device holds).`,
 		}),
 	}
 	resync.Flags().BoolVar(&full, "full", false, "resend every current key, whether the device holds it or not")
-	return apiCmd("client", "Manage clients (devices)", o, add, remove, get, list, count, rotate, reset, topics, resync)
+	release := &cobra.Command{
+		Use:   "release CLIENT",
+		Short: "external broker: send a never-seen device's commands now instead of waiting for its first sighting",
+		Args:  cobra.ExactArgs(1),
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, args []string) error {
+			res, err := c.Release(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return o.printJSON(cmd, res)
+			}
+			msg := fmt.Sprintf("client %s released: %s may go to the broker", args[0], plural(res.Commands, "command"))
+			if res.Released == 0 {
+				msg = "client " + args[0] + ": seen or released already, nothing to release"
+			}
+			return done(cmd, o, msg, map[string]any{"client": args[0], "released": res.Released, "commands": res.Commands})
+		}),
+	}
+	return apiCmd("client", "Manage clients (devices)", o, add, remove, get, list, count, rotate, reset, topics, resync, release)
 }
 
 // plural renders "1 command", "3 commands".
@@ -321,6 +340,9 @@ func printSync(w io.Writer, s *apiclient.ClientSync) error {
 	switch s.Status {
 	case "never_seen":
 		line = "never seen, " + waiting
+		if s.Released {
+			line = "never seen, released by an operator (commands go to the broker without a sighting), " + waiting
+		}
 	case "in_sync":
 		line = "in sync"
 		if s.Evidence == "confirmed" {
@@ -349,6 +371,13 @@ func printSync(w io.Writer, s *apiclient.ClientSync) error {
 	for _, tp := range s.Topics {
 		t.row("topic "+displayName(tp.Topic, tp.Hash), v(tp.Desired), v(tp.Accepted), v(tp.Confirmed))
 	}
+	for _, pk := range s.PubKeys {
+		name := "pubkey " + pk.Client
+		if pk.Removed {
+			name += " (removed client)"
+		}
+		t.row(name, v(pk.Desired), v(pk.Accepted), v(pk.Confirmed))
+	}
 	return t.flush()
 }
 
@@ -369,10 +398,37 @@ func newStatusCmd() *cobra.Command {
 			fmt.Fprintf(w, "in sync:     %d\n", f.InSync)
 			fmt.Fprintf(w, "lagging:     %d\n", f.Lagging)
 			fmt.Fprintf(w, "never seen:  %d\n", f.NeverSeen)
-			_, err = fmt.Fprintf(w, "pending:     %s\n", plural(f.Pending, "command"))
+			fmt.Fprintf(w, "pending:     %s\n", plural(f.Pending, "command"))
+			fmt.Fprintf(w, "waiting:     %s (never-seen devices; an external broker gets them at a sighting or a release)\n", plural(f.Waiting, "command"))
+			_, err = fmt.Fprintf(w, "released:    %d (never-seen devices whose commands go out unseen)\n", f.Released)
 			return err
 		}),
 	}
+	addAPIFlags(c, o)
+	return c
+}
+
+func newReleaseCmd() *cobra.Command {
+	o := &apiOpts{}
+	var all bool
+	c := &cobra.Command{
+		Use: "release --all", Short: "external broker: send the commands of every never-seen device now (e4c2 client release for one)", Args: cobra.NoArgs,
+		RunE: runAPI(o, func(cmd *cobra.Command, c *apiclient.Client, _ []string) error {
+			if !all {
+				return withHint(errors.New("release of every device needs --all"), "e4c2 client release CLIENT releases one")
+			}
+			res, err := c.ReleaseAll(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return o.printJSON(cmd, res)
+			}
+			return done(cmd, o, fmt.Sprintf("release: %s released, %s may go to the broker", plural(res.Released, "device"), plural(res.Commands, "command")),
+				map[string]any{"released": res.Released, "commands": res.Commands})
+		}),
+	}
+	c.Flags().BoolVar(&all, "all", false, "every registered device neither seen nor released")
 	addAPIFlags(c, o)
 	return c
 }

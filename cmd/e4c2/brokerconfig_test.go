@@ -36,6 +36,7 @@ import (
 	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/suites/core"
 	"github.com/e4c2/e4c2/suites/standard"
+	"github.com/e4c2/e4c2/transport/mqtt"
 )
 
 // bcDevice is a device of the broker-config test: its id and the SK key it
@@ -670,5 +671,82 @@ func TestBrokerConfigMosquittoPKClientCert(t *testing.T) {
 	}
 	if !slices.Contains(got, own+" cmd") {
 		t.Errorf("PK device did not receive its control topic: %q", got)
+	}
+}
+
+// TestBrokerConfigMosquittoSightings: with --sightings, the generated files
+// make the real mosquitto publish its subscription log, which the C2 (and
+// only the C2) may read; a device subscribing to its control topic shows
+// there under its authenticated username, whatever client id it presents,
+// and the C2's parser (serve --broker-log-sightings) names that device.
+func TestBrokerConfigMosquittoSightings(t *testing.T) {
+	if _, err := os.Stat(testbroker.MosquittoPath); err != nil {
+		t.Skipf("mosquitto is not installed at %s (apt-get install mosquitto; .ci/run does it)", testbroker.MosquittoPath)
+	}
+	dir, devs := buildBrokerConfigStore(t)
+	cons, pub := devs["cons"], devs["pub"]
+	const c2Pass = "c2 broker password"
+	pwFile := filepath.Join(dir, "c2.password")
+	if err := os.WriteFile(pwFile, []byte(c2Pass+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := testbroker.FreeAddr(t)
+	out := filepath.Join(dir, "mosquitto")
+	if code, stdout, stderr := runCLI("broker-config", "--data-dir", dir, "--out", out, "--c2-username", "e4c2",
+		"--c2-password-file", pwFile, "--listener", addr, "--sightings"); code != 0 {
+		t.Fatalf("broker-config: exit %d\n%s%s", code, stdout, stderr)
+	}
+	startGeneratedMosquitto(t, out, addr)
+	url := "tcp://" + addr
+	c2c, err := mqttConnect(t, url, "e4c2", c2Pass, "e4c2-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2c.subscribe(t, mqtt.SubscribeLogTopic)
+	spy, err := mqttConnect(t, url, pub.user(), pub.password(), credential.ClientID(pub.id[:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy.subscribe(t, mqtt.SubscribeLogTopic, core.ControlTopic(pub.id[:])) // SUBACK, but the ACL gives a device nothing of $SYS
+
+	// The device claims another device's client id: the log still names it.
+	d, err := mqttConnect(t, url, cons.user(), cons.password(), credential.ClientID(pub.id[:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.subscribe(t, core.ControlTopic(cons.id[:]))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c2c.mu.Lock()
+		got := slices.Clone(c2c.got)
+		c2c.mu.Unlock()
+		var seen [][16]byte
+		for _, g := range got {
+			if payload, ok := strings.CutPrefix(g, mqtt.SubscribeLogTopic+" "); ok {
+				if id, ok := mqtt.ParseSubscribeLog([]byte(payload)); ok {
+					seen = append(seen, id)
+				}
+			}
+		}
+		// The spy subscribing to its own control topic is a sighting of
+		// it; nothing else but the device is.
+		for _, id := range seen {
+			if id != [16]byte(cons.id) && id != [16]byte(pub.id) {
+				t.Fatalf("sighting of %x; log %q", id, got)
+			}
+		}
+		if slices.Contains(seen, [16]byte(cons.id)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no sighting of the device; the C2 got %q", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A barrier: what reaches the spy after the log lines were out.
+	ctl := core.ControlTopic(pub.id[:])
+	c2c.publish(t, ctl, "barrier")
+	if got := spy.waitFor(t, ctl+" barrier"); len(got) != 1 {
+		t.Fatalf("a device read the broker's log: %q", got)
 	}
 }

@@ -83,7 +83,7 @@ var subcommands = []func() *cobra.Command{
 	newServeCmd,
 	newMasterKeyCmd,
 	newClientCmd, newTopicCmd, newAttachCmd, newDetachCmd, newPubKeyCmd, newC2KeyCmd,
-	newTokenCmd, newEventsCmd, newAuditCmd, newPendingCmd, newStatusCmd, newResyncCmd, newProtectCmd, newUnprotectCmd,
+	newTokenCmd, newEventsCmd, newAuditCmd, newPendingCmd, newStatusCmd, newResyncCmd, newReleaseCmd, newProtectCmd, newUnprotectCmd,
 	newExportKeyCmd, newKeygenCmd, newDeviceCmd, newReplayCmd, newVerifyCmd, newExportCmd, newImportCmd,
 	newBackupCmd, newRestoreCmd,
 	newBenchCmd,

@@ -60,6 +60,8 @@ Precedence: defaults < --config file < E4C2_* environment variables < flags.`,
 	f.StringVar(&cfg.BrokerCAFile, "broker-ca-file", cfg.BrokerCAFile, "PEM CA bundle for the external broker's TLS certificate")
 	f.StringVar(&cfg.MQTTListen, "mqtt-listen", cfg.MQTTListen, "embedded broker listen address")
 	f.BoolVar(&cfg.DeviceAcks, "device-acks", cfg.DeviceAcks, "external broker: confirm commands with the acknowledgements of devices that send them (client/ack)")
+	f.BoolVar(&cfg.BrokerLogSightings, "broker-log-sightings", cfg.BrokerLogSightings, "external mosquitto without device acks: a device subscribing to its control topic (mosquitto's subscription log, see broker-config --sightings) counts as seen")
+	f.BoolVar(&cfg.DeliverUnseen, "deliver-unseen", cfg.DeliverUnseen, "external broker without device acks: send commands to devices never seen instead of holding them until released")
 	f.StringSliceVar(&cfg.MQTTAnonymousRead, "mqtt-anonymous-read", cfg.MQTTAnonymousRead, "topics that clients without a device credential may read from the embedded broker (comma-separated; default none)")
 	f.IntVar(&cfg.DeliveryWindow, "delivery-window", cfg.DeliveryWindow, "unconfirmed publishes in flight (0: broker default)")
 	f.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, "HTTP API listen address")
@@ -112,6 +114,10 @@ func applyFlag(dst, flags *config.Config, name string) {
 		dst.MQTTListen = flags.MQTTListen
 	case "device-acks":
 		dst.DeviceAcks = flags.DeviceAcks
+	case "deliver-unseen":
+		dst.DeliverUnseen = flags.DeliverUnseen
+	case "broker-log-sightings":
+		dst.BrokerLogSightings = flags.BrokerLogSightings
 	case "mqtt-anonymous-read":
 		dst.MQTTAnonymousRead = flags.MQTTAnonymousRead
 	case "delivery-window":

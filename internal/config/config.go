@@ -53,8 +53,24 @@ type Config struct {
 	// DeviceAcks, with an external broker, listens for the device
 	// acknowledgement extension (client/ack): devices that send acks get
 	// their commands only while online, each confirmed by the device.
-	// Devices that send none are served as before (broker acceptance).
+	// Devices that send none are held until an operator releases them
+	// (e4c2 client release), then served with broker acceptance.
 	DeviceAcks bool `json:"device_acks"`
+	// DeliverUnseen, with an external broker and no device acks, hands the
+	// commands of devices the C2 never saw to the broker at once, as if
+	// every device were released (e4c2 client release). Off (the default),
+	// they wait in the C2's outbox until the device is seen or released:
+	// an external broker keeps no message for a device that never
+	// connected. For fleets whose devices can never be seen (reference
+	// devices without acks, persistent sessions created out of band).
+	DeliverUnseen bool `json:"deliver_unseen"`
+	// BrokerLogSightings, with an external mosquitto and no device acks,
+	// subscribes to mosquitto's subscription log ($SYS/broker/log/M/
+	// subscribe) and counts a device subscribing to its control topic as
+	// seen: its held commands go out. The broker must be configured by
+	// e4c2 broker-config --sightings (log_dest topic, log_type subscribe,
+	// use_username_as_clientid, the C2 may read that topic).
+	BrokerLogSightings bool `json:"broker_log_sightings"`
 	// MQTTAnonymousRead lists topics that clients without a device
 	// credential may subscribe to (never publish on) through the embedded
 	// broker. Empty (the default): every connection must be the C2 or an
@@ -292,6 +308,12 @@ func (c *Config) Validate() error {
 		}
 	} else if c.BrokerUsername != "" || c.BrokerPasswordFile != "" || c.BrokerCAFile != "" {
 		return errors.New("broker credentials or CA given without an external --broker url")
+	}
+	if c.DeliverUnseen && (c.Broker == "" || c.DeviceAcks) {
+		return errors.New("deliver_unseen applies to an external broker without device_acks (the embedded broker and acks see devices)")
+	}
+	if c.BrokerLogSightings && (c.Broker == "" || c.DeviceAcks) {
+		return errors.New("broker_log_sightings applies to an external broker without device_acks (the embedded broker and acks see devices)")
 	}
 	for name, addr := range map[string]string{"http listen": c.HTTPListen, "mqtt listen": c.MQTTListen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {

@@ -125,6 +125,8 @@ func Encode(ev domain.Event, stream string, version uint64, s sealing.Sealer) ([
 			sp = 1
 		}
 		b = append(b, sp)
+	case *domain.DeviceReleased:
+		b = append(b, e.Client[:]...)
 	case *domain.CommandFailed:
 		b = append(b, e.Client[:]...)
 		b = append(b, e.Ref.Event[:]...)
@@ -270,6 +272,10 @@ func DecodeType(t domain.Type, data []byte) (domain.Event, error) {
 		d.id(&e.Client)
 		d.id(&e.Ref.Event)
 		e.Ref.Index = d.uint32()
+		ev = e
+	case domain.TypeDeviceReleased:
+		e := &domain.DeviceReleased{}
+		d.id(&e.Client)
 		ev = e
 	case domain.TypeDeviceSeen:
 		e := &domain.DeviceSeen{}

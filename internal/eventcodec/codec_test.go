@@ -52,6 +52,7 @@ func eventsWith(secret func(tag byte) domain.Secret) []domain.Event {
 		&domain.CommandConfirmed{Client: id(22), Ref: domain.QueueRef{Event: id(23), Index: 4}},
 		&domain.DeviceSeen{Client: id(24), SessionPresent: true},
 		&domain.DeviceSeen{Client: id(25)},
+		&domain.DeviceReleased{Client: id(27)},
 		&domain.KeyUsed{Topic: id(26), KeyVersion: 3, Minute: 1_767_225_600, Protects: 1, Unprotects: 1 << 33, Failures: 2},
 	}
 }

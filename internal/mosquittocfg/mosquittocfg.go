@@ -85,6 +85,10 @@ type Device struct {
 	Topics []string
 }
 
+// SubscribeLogTopic is where mosquitto publishes its subscription log with
+// "log_dest topic" and "log_type subscribe" (transport/mqtt reads it).
+const SubscribeLogTopic = "$SYS/broker/log/M/subscribe"
+
 // Config is what Generate formats.
 type Config struct {
 	// C2Username and C2Password authenticate the C2 itself (readwrite on
@@ -98,6 +102,10 @@ type Config struct {
 	// Listener, if set ("host:port" or "port"), adds a listener block to
 	// the snippet with the listener options the confinement needs.
 	Listener string
+	// Sightings lets the C2 see devices subscribe (serve
+	// --broker-log-sightings): the snippet turns on mosquitto's
+	// subscription log on a topic, and the C2 may read that topic.
+	Sightings bool
 	// Header is a comment put at the top of every file (e.g. the store
 	// position the files were generated from).
 	Header string
@@ -204,6 +212,10 @@ func Generate(cfg Config) (Files, error) {
 	fmt.Fprintf(&pw, "%s:%s\n", cfg.C2Username, h)
 	acl.WriteString("# No line precedes the first \"user\": anonymous clients get nothing.\n\n")
 	fmt.Fprintf(&acl, "# The C2.\nuser %s\ntopic readwrite #\n", cfg.C2Username)
+	if cfg.Sightings {
+		// "#" does not match $SYS topics; no device gets this line.
+		fmt.Fprintf(&acl, "topic read %s\n", SubscribeLogTopic)
+	}
 
 	for _, d := range devs {
 		user := credential.Username(d.ID[:])
@@ -282,6 +294,20 @@ acl_file ` + cfg.ACLFile + `
 # session instead of taking over the device's. It is a listener option and
 # is not reloaded on SIGHUP; the password and ACL files are.
 `)
+	if cfg.Sightings {
+		b.WriteString(`
+# Sightings (e4c2 serve --broker-log-sightings): mosquitto publishes one
+# line per subscription on ` + SubscribeLogTopic + `, which the C2 reads
+# (a device subscribing to its control topic counts as seen). log_type
+# lines replace mosquitto's default set: keep the ones you log today.
+log_dest topic
+log_type error
+log_type warning
+log_type notice
+log_type information
+log_type subscribe
+`)
+	}
 	return b.Bytes()
 }
 

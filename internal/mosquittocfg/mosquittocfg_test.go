@@ -148,6 +148,23 @@ func TestGenerate(t *testing.T) {
 		}
 	}
 
+	if strings.Contains(string(f.ACL), "$SYS") || strings.Contains(string(f.Snippet), "log_dest") {
+		t.Error("sightings lines without Sightings")
+	}
+	cfg.Sightings = true
+	if f, err = mosquittocfg.Generate(cfg); err != nil {
+		t.Fatal(err)
+	}
+	// The C2 alone may read the subscription log, which the snippet turns on.
+	if !strings.Contains(string(f.ACL), "user e4c2\ntopic readwrite #\ntopic read $SYS/broker/log/M/subscribe\n") ||
+		strings.Count(string(f.ACL), "$SYS") != 1 {
+		t.Errorf("sightings ACL:\n%s", f.ACL)
+	}
+	if !strings.Contains(string(f.Snippet), "\nlog_dest topic\n") || !strings.Contains(string(f.Snippet), "\nlog_type subscribe\n") {
+		t.Errorf("sightings snippet:\n%s", f.Snippet)
+	}
+	cfg.Sightings = false
+
 	for l, want := range map[string]string{"127.0.0.1:1883": "listener 1883 127.0.0.1", "[::1]:8883": "listener 8883 ::1", "1883": "listener 1883"} {
 		cfg.Listener = l
 		f, err = mosquittocfg.Generate(cfg)

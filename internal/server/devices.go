@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/internal/eventcodec"
 	"github.com/e4c2/e4c2/transport/mqtt"
 	"github.com/e4c2/e4c2/transport/mqtt/broker"
 )
@@ -130,4 +133,46 @@ func (s *Server) resyncOnReconnect(ctx context.Context) {
 // broker, which the C2 cannot see into).
 func (s *Server) DeviceOnline(id domain.ID) bool {
 	return s.broker != nil && s.broker.Online([16]byte(id))
+}
+
+// wakeOnRelease wakes the delivery worker for every device released or
+// seen for the first time (device.released.v1 or device.seen.v1 appended at
+// or after from, by this instance or another one sharing the log): the
+// worker set its commands aside, and the gate (mqtt.Gate) lets them out
+// once the read model has the event. Devices released or seen before need
+// no wake: the worker's first fetch sees them.
+func (s *Server) wakeOnRelease(ctx context.Context, from uint64) {
+	for ctx.Err() == nil {
+		err := s.svc.Subscribe(ctx, from, func(r eventstore.Record) error {
+			from = r.Position + 1
+			var id domain.ID
+			switch t := domain.TypeOf(r.Type); t {
+			case domain.TypeDeviceReleased, domain.TypeDeviceSeen:
+				ev, err := eventcodec.DecodeType(t, r.Data)
+				if err != nil {
+					return fmt.Errorf("%s at %d: %w", r.Type, r.Position, err)
+				}
+				if e, ok := ev.(*domain.DeviceReleased); ok {
+					id = e.Client
+				} else {
+					id = ev.(*domain.DeviceSeen).Client
+				}
+			default:
+				return nil
+			}
+			if err := s.svc.WaitPosition(ctx, r.Position); err != nil {
+				return err
+			}
+			s.worker.Wake([16]byte(id))
+			return nil
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("following device releases failed; retrying", "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }

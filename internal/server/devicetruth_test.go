@@ -20,6 +20,7 @@ import (
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/server"
 	"github.com/e4c2/e4c2/internal/testbroker"
+	"github.com/e4c2/e4c2/projections"
 	"github.com/e4c2/e4c2/suites"
 	"github.com/e4c2/e4c2/suites/core"
 )
@@ -434,5 +435,191 @@ func TestDeviceTruthReferenceStyleDevice(t *testing.T) {
 	eventually(t, "the C2 sees it confirmed", func() bool {
 		ds, err := svc.DeviceSync(c2.ByName("ref-device"))
 		return err == nil && ds.Status == "in_sync" && ds.Evidence == "confirmed"
+	})
+}
+
+// Through an external mosquitto without acknowledgements the C2 cannot see
+// devices: the commands of devices never seen wait in its outbox (a broker
+// keeps nothing for a device it does not know) until an operator releases
+// them, one device or all; then they go out, graded "accepted" and no more,
+// and later commands of a released device go out at once.
+func TestDeviceTruthExternalBrokerRelease(t *testing.T) {
+	ctx := context.Background()
+	o := c2.Origin{Actor: "test"}
+	url := testbroker.StartMosquitto(t, 0).URL()
+	srv := startWith(t, func(c *config.Config) { c.Broker = url }, nil)
+	svc := srv.Service()
+	a := registerOnly(t, srv, "ref-a", domain.RoleBoth, nil)
+	b := registerOnly(t, srv, "ref-b", domain.RoleBoth, nil)
+	topics := []string{"rel/a", "rel/b"}
+	for _, tp := range topics {
+		if _, err := svc.NewTopic(ctx, o, tp); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []*fleetDevice{a, b} {
+			if _, err := svc.NewTopicClient(ctx, o, c2.ByName(f.name), tp); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if f := svc.FleetSummary(); f.NeverSeen != 2 || f.Waiting != 4 || f.Released != 0 {
+		t.Fatalf("before any release: %+v", f)
+	}
+	a.connect(t, url)
+	b.connect(t, url)
+
+	res, err := svc.Release(ctx, o, c2.ByName(a.name))
+	if err != nil || res != (c2.ReleaseResult{Released: 1, Commands: 2}) {
+		t.Fatalf("release a: %+v, %v", res, err)
+	}
+	eventually(t, "the released device holds both keys", func() bool { return holds(t, svc, a.c, topics...) })
+	eventually(t, "its commands settled as accepted", func() bool {
+		ds, err := svc.DeviceSync(c2.ByName(a.name))
+		return err == nil && ds.Pending == 0
+	})
+	ds, _ := svc.DeviceSync(c2.ByName(a.name))
+	if ds.Status != "never_seen" || !ds.Released || ds.Seen {
+		t.Fatalf("released device: status %q released %v seen %v", ds.Status, ds.Released, ds.Seen)
+	}
+	for _, row := range ds.Topics {
+		if row.Accepted != row.Desired || row.Confirmed != 0 {
+			t.Fatalf("topic %s: %+v, want accepted only", row.Name, row.KeySync)
+		}
+	}
+	// b, connected all along but never released, got nothing: the worker
+	// has had every chance (it delivered a's commands queued with b's).
+	if ds, _ := svc.DeviceSync(c2.ByName(b.name)); ds.Pending != 2 || holds(t, svc, b.c, "rel/a") {
+		t.Fatalf("unreleased device: pending %d (want 2), holds a key %v", ds.Pending, holds(t, svc, b.c, "rel/a"))
+	}
+	if f := svc.FleetSummary(); f.Waiting != 2 || f.Released != 1 {
+		t.Fatalf("after one release: %+v", f)
+	}
+
+	all, err := svc.ReleaseAll(ctx, o)
+	if err != nil || all != (c2.ReleaseResult{Released: 1, Commands: 2}) {
+		t.Fatalf("release all: %+v, %v", all, err)
+	}
+	eventually(t, "the other device holds both keys", func() bool { return holds(t, svc, b.c, topics...) })
+	// A released device's next command is not held.
+	if _, err := svc.RotateTopic(ctx, o, "rel/a"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "both hold the rotated key", func() bool {
+		return holds(t, svc, a.c, topics...) && holds(t, svc, b.c, topics...)
+	})
+	if f := svc.FleetSummary(); f.Waiting != 0 || f.Released != 2 || f.NeverSeen != 2 {
+		t.Fatalf("after release all: %+v", f)
+	}
+}
+
+// Through a real mosquitto configured as e4c2 broker-config --sightings
+// writes it (use_username_as_clientid, the subscription log on a topic):
+// a device subscribing to its control topic counts as seen (device.seen,
+// the worker woken) and gets the commands held for it, while a device that
+// never connects keeps its commands in the C2's outbox.
+func TestDeviceTruthExternalBrokerLogSightings(t *testing.T) {
+	ctx := context.Background()
+	o := c2.Origin{Actor: "test"}
+	url := testbroker.StartMosquittoWith(t, "use_username_as_clientid true\nlog_dest topic\nlog_type notice\nlog_type subscribe\n").URL()
+	// With use_username_as_clientid every client needs a username (this
+	// broker has no password file: any name is accepted).
+	srv := startWith(t, func(c *config.Config) { c.Broker, c.BrokerUsername, c.BrokerLogSightings = url, "e4c2", true }, nil)
+	svc := srv.Service()
+	a := registerOnly(t, srv, "log-a", domain.RoleBoth, nil)
+	b := registerOnly(t, srv, "log-b", domain.RoleBoth, nil)
+	topics := []string{"log/a", "log/b"}
+	for _, tp := range topics {
+		if _, err := svc.NewTopic(ctx, o, tp); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []*fleetDevice{a, b} {
+			if _, err := svc.NewTopicClient(ctx, o, c2.ByName(f.name), tp); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if f := svc.FleetSummary(); f.Waiting != 4 {
+		t.Fatalf("before any sighting: %+v", f)
+	}
+	a.connect(t, url)
+	eventually(t, "a seen through the broker's log", func() bool {
+		ds, err := svc.DeviceSync(c2.ByName(a.name))
+		return err == nil && ds.Seen && !ds.Released
+	})
+	eventually(t, "a holds both keys", func() bool { return holds(t, svc, a.c, topics...) })
+	eventually(t, "a in sync, accepted", func() bool {
+		ds, err := svc.DeviceSync(c2.ByName(a.name))
+		return err == nil && ds.Status == "in_sync" && ds.Evidence == "accepted"
+	})
+	if ds, _ := svc.DeviceSync(c2.ByName(b.name)); ds.Seen || ds.Pending != 2 {
+		t.Fatalf("b, never connected: seen %v pending %d, want held", ds.Seen, ds.Pending)
+	}
+	// Later commands of a seen device go out at once.
+	if _, err := svc.RotateTopic(ctx, o, "log/b"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a holds the rotated key", func() bool { return holds(t, svc, a.c, topics...) })
+}
+
+// A mixed fleet behind mosquitto with --device-acks: a device that
+// acknowledges is confirmed by its acks, a device that cannot (here the
+// library without Acks, like a reference device) is held until an operator
+// releases it, then served with the grade "accepted", rotations included.
+func TestDeviceTruthExternalBrokerAcksMixedFleet(t *testing.T) {
+	ctx := context.Background()
+	o := c2.Origin{Actor: "test"}
+	url := testbroker.StartMosquitto(t, 0).URL()
+	srv := startWith(t, func(c *config.Config) { c.Broker, c.DeviceAcks = url, true }, nil)
+	svc := srv.Service()
+	acker := registerOnly(t, srv, "mixed-acker", domain.RoleBoth, nil)
+	ref := registerOnly(t, srv, "mixed-ref", domain.RoleBoth, nil)
+	if _, err := svc.NewTopic(ctx, o, "mixed/t"); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*fleetDevice{acker, ref} {
+		if _, err := svc.NewTopicClient(ctx, o, c2.ByName(f.name), "mixed/t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acker.dev = &device{name: acker.name, c: acker.c}
+	d, err := e4mqtt.Connect(ctx, acker.c, e4mqtt.Config{BrokerURL: url, Acks: true, OnMessage: acker.dev.onMessage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acker.dev.d = d
+	t.Cleanup(d.Close)
+	ref.connect(t, url) // no acks
+	state := func(f *fleetDevice) projections.DeviceSync {
+		ds, err := svc.DeviceSync(c2.ByName(f.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	eventually(t, "the acknowledging device confirmed", func() bool {
+		ds := state(acker)
+		return ds.Status == "in_sync" && ds.Evidence == "confirmed"
+	})
+	// Its command was queued with the other's: the worker had its chance.
+	if ds := state(ref); ds.Pending != 1 || holds(t, svc, ref.c, "mixed/t") {
+		t.Fatalf("the silent device before a release: pending %d, want 1 and no key", ds.Pending)
+	}
+	if _, err := svc.Release(ctx, o, c2.ByName(ref.name)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the released device holds the key", func() bool { return holds(t, svc, ref.c, "mixed/t") })
+	eventually(t, "its command settled", func() bool { return state(ref).Pending == 0 })
+	if ds := state(ref); ds.Topics[0].Accepted != ds.Topics[0].Desired || ds.Topics[0].Confirmed != 0 {
+		t.Fatalf("released device: %+v, want accepted only", ds.Topics[0])
+	}
+	if _, err := svc.RotateTopic(ctx, o, "mixed/t"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "both hold the rotated key", func() bool {
+		return holds(t, svc, acker.c, "mixed/t") && holds(t, svc, ref.c, "mixed/t")
+	})
+	eventually(t, "the acknowledging device confirmed again", func() bool {
+		ds := state(acker)
+		return ds.Status == "in_sync" && ds.Evidence == "confirmed"
 	})
 }

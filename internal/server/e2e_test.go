@@ -29,6 +29,10 @@ func startServer(t *testing.T, suite, mode, brokerURL string) *server.Server {
 	cfg := testConfig(t)
 	cfg.Suite, cfg.Mode = suite, mode
 	cfg.Broker = brokerURL
+	// These devices send no acks: through an external broker they are
+	// served as a fleet the C2 cannot see (the release tests cover the
+	// default, which holds their commands).
+	cfg.DeliverUnseen = brokerURL != ""
 	return start(t, cfg, server.Options{})
 }
 

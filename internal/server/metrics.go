@@ -83,17 +83,33 @@ var fleetDesc = prometheus.NewDesc("e4c2_devices",
 	"Registered devices by sync status: in_sync (seen, nothing pending, every desired key accepted or confirmed), lagging, never_seen (not connected since registration).",
 	[]string{"status"}, nil)
 
+// releasedDesc and waitingDesc: the devices never seen that an operator
+// released, and the commands of the others, held by the C2 (an external
+// broker gets them at a sighting or a release; alert on it growing).
+var (
+	releasedDesc = prometheus.NewDesc("e4c2_devices_released",
+		"Registered devices never seen whose commands an operator released to the broker (device.released).", nil, nil)
+	waitingDesc = prometheus.NewDesc("e4c2_commands_waiting_unseen",
+		"Queued commands of devices never seen and not released: held in the C2's log until a sighting or a release.", nil, nil)
+)
+
 // fleetCollector reports the fleet summary: one walk of the key state per
 // scrape for the three series, not one per series.
 type fleetCollector struct{ svc *c2.Service }
 
-func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) { ch <- fleetDesc }
+func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- fleetDesc
+	ch <- releasedDesc
+	ch <- waitingDesc
+}
 
 func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	f := c.svc.FleetSummary()
 	ch <- prometheus.MustNewConstMetric(fleetDesc, prometheus.GaugeValue, float64(f.InSync), "in_sync")
 	ch <- prometheus.MustNewConstMetric(fleetDesc, prometheus.GaugeValue, float64(f.Lagging), "lagging")
 	ch <- prometheus.MustNewConstMetric(fleetDesc, prometheus.GaugeValue, float64(f.NeverSeen), "never_seen")
+	ch <- prometheus.MustNewConstMetric(releasedDesc, prometheus.GaugeValue, float64(f.Released))
+	ch <- prometheus.MustNewConstMetric(waitingDesc, prometheus.GaugeValue, float64(f.Waiting))
 }
 
 // The mqtt.Metrics interface.

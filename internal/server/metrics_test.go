@@ -14,15 +14,15 @@ import (
 	"github.com/e4c2/e4c2/suites/core"
 )
 
-// TestMetricsFleet checks e4c2_devices{status} and the confirmation
-// counter against the service's sync state.
+// TestMetricsFleet checks e4c2_devices{status}, the released and waiting
+// gauges and the confirmation counter against the service's sync state.
 func TestMetricsFleet(t *testing.T) {
 	ctx := context.Background()
 	svc, _ := c2test.Service(t, core.SymKey)
 	m := newMetrics()
 	m.watchService(svc)
 	o := c2.Origin{Actor: "test"}
-	for _, n := range []string{"a", "b", "c"} {
+	for _, n := range []string{"a", "b", "c", "d"} {
 		if _, err := svc.NewClient(ctx, o, c2.ByName(n), bytes.Repeat([]byte{1}, 32), domain.RoleBoth); err != nil {
 			t.Fatal(err)
 		}
@@ -30,7 +30,10 @@ func TestMetricsFleet(t *testing.T) {
 	if _, err := svc.NewTopic(ctx, o, "t"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.AttachClients(ctx, o, "t", []c2.ClientRef{c2.ByName("a"), c2.ByName("b")}); err != nil {
+	if _, err := svc.AttachClients(ctx, o, "t", []c2.ClientRef{c2.ByName("a"), c2.ByName("b"), c2.ByName("c")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Release(ctx, o, c2.ByName("d")); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"a", "b"} {
@@ -64,7 +67,9 @@ func TestMetricsFleet(t *testing.T) {
 	for name, want := range map[string]float64{
 		"e4c2_devices{status=in_sync}":    1, // a: seen, its command confirmed
 		"e4c2_devices{status=lagging}":    1, // b: seen, a command pending
-		"e4c2_devices{status=never_seen}": 1, // c
+		"e4c2_devices{status=never_seen}": 2, // c, d
+		"e4c2_devices_released":           1, // d
+		"e4c2_commands_waiting_unseen":    1, // c's SetTopicKey
 		"e4c2_commands_confirmed_total":   1,
 	} {
 		if v, ok := got[name]; !ok || v != want {

@@ -78,6 +78,7 @@ func resConfig(dir, suite, mode, brokerURL string) config.Config {
 	cfg.HTTPListen = "127.0.0.1:0"
 	cfg.MQTTListen = "127.0.0.1:0"
 	cfg.Broker = brokerURL
+	cfg.DeliverUnseen = brokerURL != "" // devices without acks (see startServer)
 	return cfg
 }
 

@@ -59,6 +59,7 @@ type Server struct {
 	closeOnce  sync.Once
 
 	presence        *presence   // embedded broker only
+	wakeOnLog       bool        // external broker: wake the worker on device.released / device.seen
 	shutdownStarted atomic.Bool // closeAll turned keep-alives off (tests)
 	tlsReload       []*tlsfiles.Reloader
 	stopBg          context.CancelFunc
@@ -169,6 +170,8 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		Metrics: s.metrics,
 		Logger:  s.log.With("component", "delivery"),
 	})
+	// Releases from here on wake the worker; earlier ones its first fetch sees.
+	releasedFrom := s.svc.Position() + 1
 	go func() { s.workerDone <- s.worker.Run(context.WithoutCancel(ctx)) }()
 	if s.presence != nil {
 		s.presence.setWorker(s.worker)
@@ -176,6 +179,9 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 	}
 	if s.paho != nil {
 		go s.resyncOnReconnect(bg)
+	}
+	if s.wakeOnLog {
+		go s.wakeOnRelease(bg, releasedFrom)
 	}
 
 	if err := s.startHTTP(); err != nil {
@@ -530,12 +536,36 @@ func (s *Server) startBroker(ctx context.Context) error {
 				return live && seen
 			},
 			OnOnline: func(id [16]byte) { s.presence.DeviceOnline(id, false) },
+			Released: func(id [16]byte) bool { return s.svc.KeyState().ReleasedUnseen(domain.ID(id)) },
 			Logger:   s.log.With("component", "acks"),
 		})
 		if err != nil {
 			return err
 		}
 		s.pub = a
+		s.wakeOnLog = true // releases of devices that never acknowledge
+		return nil
+	}
+	// Without acks the C2 cannot see devices: it hands a device's commands
+	// to the broker once it has a reason to think the device exists (an
+	// operator released it, or deliver_unseen says every device does).
+	// Before that, a broker would keep them for no session and lose them.
+	s.wakeOnLog = true
+	ks := s.svc.KeyState()
+	unseen := s.cfg.DeliverUnseen
+	s.pub = mqtt.Gate{Publisher: p, Ready: func(id [16]byte) bool { return unseen || ks.Deliverable(domain.ID(id)) }}
+	if s.cfg.BrokerLogSightings {
+		// mosquitto's subscription log names the authenticated username
+		// (use_username_as_clientid): a device subscribing to its
+		// control topic has a session that keeps its commands from now
+		// on. It is recorded seen like an embedded-broker connection;
+		// wakeOnRelease wakes the worker once the read model has it.
+		s.presence = newPresence(s.svc, s.log.With("component", "presence"))
+		p.Subscribe(mqtt.SubscribeLogTopic, func(_ string, payload []byte) {
+			if id, ok := mqtt.ParseSubscribeLog(payload); ok {
+				s.presence.DeviceOnline(id, false)
+			}
+		})
 	}
 	return nil
 }

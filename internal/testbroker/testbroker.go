@@ -76,7 +76,19 @@ func StartMosquittoPersistent(t testing.TB, maxInflight int) *Mosquitto {
 	return startMosquitto(t, maxInflight, true)
 }
 
+// StartMosquittoWith is StartMosquitto with extra lines appended to its
+// configuration (e.g. listener options or log settings).
+func StartMosquittoWith(t testing.TB, extra string) *Mosquitto {
+	t.Helper()
+	return startMosquittoConf(t, 0, false, extra)
+}
+
 func startMosquitto(t testing.TB, maxInflight int, persist bool) *Mosquitto {
+	t.Helper()
+	return startMosquittoConf(t, maxInflight, persist, "")
+}
+
+func startMosquittoConf(t testing.TB, maxInflight int, persist bool, extra string) *Mosquitto {
 	t.Helper()
 	if _, err := os.Stat(MosquittoPath); err != nil {
 		t.Skipf("mosquitto is not installed at %s (apt-get install mosquitto; .ci/run does it)", MosquittoPath)
@@ -101,6 +113,7 @@ func startMosquitto(t testing.TB, maxInflight int, persist bool) *Mosquitto {
 	if os.Geteuid() == 0 {
 		conf += "user root\n"
 	}
+	conf += extra
 	m.conf = filepath.Join(dir, "mosquitto.conf")
 	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)

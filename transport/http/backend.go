@@ -60,6 +60,11 @@ type Backend interface {
 	// client.
 	Resync(ctx context.Context, by Caller, client string, full bool) (int, error)
 	ResyncAll(ctx context.Context, by Caller, full bool) (int, error)
+	// Release lets the commands of a device never seen go to an external
+	// broker (device.released.v1); ReleaseAll does it for every device
+	// neither seen nor released.
+	Release(ctx context.Context, by Caller, client string) (ReleaseResult, error)
+	ReleaseAll(ctx context.Context, by Caller) (ReleaseResult, error)
 
 	// Subscribe calls fn for every event with global position >= from, first
 	// the stored ones then live ones, in order, until ctx is done or fn
@@ -160,6 +165,10 @@ type (
 	FleetSummary = apitypes.Fleet
 	// ResyncResult is the answer to a resync.
 	ResyncResult = apitypes.ResyncResult
+	// ReleaseResult is the answer to a release.
+	ReleaseResult = apitypes.ReleaseResult
+	// PubKeySync is the public key of one peer a PK device was sent.
+	PubKeySync = apitypes.PubKeySync
 	// C2Key is the public half of the C2 key pair (PK mode).
 	C2Key = apitypes.C2Key
 	// Topic is the public view of a topic: never its key.

@@ -712,6 +712,29 @@ func (f *fakeBackend) Resync(ctx context.Context, by Caller, client string, full
 	return len(c.links), nil
 }
 
+// Release implements Backend.
+func (f *fakeBackend) Release(ctx context.Context, by Caller, client string) (ReleaseResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.mutate(by); err != nil {
+		return ReleaseResult{}, err
+	}
+	if _, err := f.resolve(client); err != nil {
+		return ReleaseResult{}, err
+	}
+	return ReleaseResult{Client: client, Released: 1}, nil
+}
+
+// ReleaseAll implements Backend.
+func (f *fakeBackend) ReleaseAll(ctx context.Context, by Caller) (ReleaseResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.mutate(by); err != nil {
+		return ReleaseResult{}, err
+	}
+	return ReleaseResult{Released: len(f.clients)}, nil
+}
+
 // ResyncAll implements Backend.
 func (f *fakeBackend) ResyncAll(ctx context.Context, by Caller, full bool) (int, error) {
 	f.mu.Lock()

@@ -321,6 +321,27 @@ func (s *Server) resyncClient(c echo.Context) error {
 	return c.JSON(nethttp.StatusOK, ResyncResult{Client: ref, Queued: n})
 }
 
+func (s *Server) releaseClient(c echo.Context) error {
+	ref, err := clientParam(c, "client")
+	if err != nil {
+		return err
+	}
+	r, err := s.backend.Release(c.Request().Context(), caller(c), ref)
+	if err != nil {
+		return err
+	}
+	r.Client = ref
+	return c.JSON(nethttp.StatusOK, r)
+}
+
+func (s *Server) releaseAll(c echo.Context) error {
+	r, err := s.backend.ReleaseAll(c.Request().Context(), caller(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(nethttp.StatusOK, r)
+}
+
 func (s *Server) resyncAll(c echo.Context) error {
 	full, err := boolQuery(c, "full")
 	if err != nil {

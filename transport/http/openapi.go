@@ -87,6 +87,7 @@ func schemas() obj {
 			"status":         obj{"type": "string", "enum": []string{"never_seen", "in_sync", "lagging"}},
 			"evidence":       obj{"type": "string", "enum": []string{"confirmed", "accepted"}, "description": "grade of an in_sync status: confirmed (every key confirmed by the device's session) or accepted (some only accepted by a broker)"},
 			"seen":           obj{"type": "boolean", "description": "connected since its registration"},
+			"released":       obj{"type": "boolean", "description": "never seen, but an operator released its commands to an external broker"},
 			"first_seen":     tm,
 			"pending":        integer,
 			"oldest_pending": tm,
@@ -95,10 +96,23 @@ func schemas() obj {
 			"topics": obj{"type": "array", "items": object([]string{"topic", "hash", "desired", "accepted", "confirmed"}, obj{
 				"topic": str("topic name"), "hash": str("topichash, hex"), "desired": u64, "accepted": u64, "confirmed": u64,
 			})},
+			"pubkeys": obj{"type": "array", "description": "PK: peers whose public keys the device was sent; versions are the peer's key versions, desired 0 = should not hold it, accepted/confirmed 0 = the newest command of that grade left it without",
+				"items": object([]string{"client", "id", "desired", "accepted", "confirmed"}, obj{
+					"client": str("peer name (or id)"), "id": str("peer id, hex"),
+					"removed": obj{"type": "boolean", "description": "the peer was removed: its key is not resent"},
+					"desired": u64, "accepted": u64, "confirmed": u64,
+				})},
 		}),
-		"Fleet": object([]string{"clients", "in_sync", "lagging", "never_seen", "pending"}, obj{
+		"Fleet": object([]string{"clients", "in_sync", "lagging", "never_seen", "pending", "waiting", "released"}, obj{
 			"clients": integer, "in_sync": integer, "lagging": integer, "never_seen": integer,
-			"pending": obj{"type": "integer", "description": "queued commands"},
+			"pending":  obj{"type": "integer", "description": "queued commands"},
+			"waiting":  obj{"type": "integer", "description": "queued commands of never-seen clients nobody released (external broker: held in the C2's outbox)"},
+			"released": obj{"type": "integer", "description": "never-seen clients an operator released"},
+		}),
+		"ReleaseResult": object([]string{"released", "commands"}, obj{
+			"client":   str("client reference as given"),
+			"released": obj{"type": "integer", "description": "devices newly released (0: seen or released already)"},
+			"commands": obj{"type": "integer", "description": "their queued commands, which may go to the broker now"},
 		}),
 		"ResyncResult": object([]string{"queued"}, obj{
 			"client": str("client reference as given"), "queued": obj{"type": "integer", "description": "commands queued"},

@@ -45,6 +45,7 @@ var schemaTypes = map[string]any{
 	"ClientSync":        apitypes.ClientSync{},
 	"Fleet":             apitypes.Fleet{},
 	"ResyncResult":      apitypes.ResyncResult{},
+	"ReleaseResult":     apitypes.ReleaseResult{},
 	"ClientPage":        apitypes.Page[apitypes.Client]{},
 	"NewTopic":          apitypes.NewTopic{},
 	"TopicResult":       apitypes.TopicResult{},

@@ -207,7 +207,7 @@ func keySync(k projections.KeySync) KeySync {
 }
 
 func syncView(d projections.DeviceSync) *ClientSync {
-	cs := &ClientSync{Status: d.Status, Evidence: d.Evidence, Seen: d.Seen, FirstSeen: d.FirstSeen,
+	cs := &ClientSync{Status: d.Status, Evidence: d.Evidence, Seen: d.Seen, FirstSeen: d.FirstSeen, Released: d.Released,
 		Pending: d.Pending, OldestPending: d.OldestPending, Identity: keySync(d.Identity),
 		Topics: make([]TopicSync, len(d.Topics))}
 	if d.PK {
@@ -217,13 +217,33 @@ func syncView(d projections.DeviceSync) *ClientSync {
 	for i, t := range d.Topics {
 		cs.Topics[i] = TopicSync{Topic: t.Name, Hash: t.Topic.String(), KeySync: keySync(t.KeySync)}
 	}
+	for _, p := range d.PubKeys {
+		name := p.Name
+		if name == "" {
+			name = p.Peer.String()
+		}
+		cs.PubKeys = append(cs.PubKeys, PubKeySync{Client: name, ID: p.Peer.String(), Removed: !p.PeerLive, KeySync: keySync(p.KeySync)})
+	}
 	return cs
 }
 
 // Fleet implements Backend.
 func (b *ServiceBackend) Fleet(ctx context.Context) (FleetSummary, error) {
 	f := b.svc.FleetSummary()
-	return FleetSummary{Clients: f.Clients, InSync: f.InSync, Lagging: f.Lagging, NeverSeen: f.NeverSeen, Pending: f.Pending}, nil
+	return FleetSummary{Clients: f.Clients, InSync: f.InSync, Lagging: f.Lagging, NeverSeen: f.NeverSeen, Pending: f.Pending,
+		Waiting: f.Waiting, Released: f.Released}, nil
+}
+
+// Release implements Backend.
+func (b *ServiceBackend) Release(ctx context.Context, by Caller, client string) (ReleaseResult, error) {
+	r, err := b.svc.Release(ctx, origin(by), b.ref(client))
+	return ReleaseResult{Client: client, Released: r.Released, Commands: r.Commands}, err
+}
+
+// ReleaseAll implements Backend.
+func (b *ServiceBackend) ReleaseAll(ctx context.Context, by Caller) (ReleaseResult, error) {
+	r, err := b.svc.ReleaseAll(ctx, origin(by))
+	return ReleaseResult{Released: r.Released, Commands: r.Commands}, err
 }
 
 // Resync implements Backend.

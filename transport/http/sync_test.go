@@ -58,8 +58,29 @@ func TestRealServiceSync(t *testing.T) {
 		e.expect(rec, 200, "")
 		return decode[FleetSummary](t, rec)
 	}
-	if f := fleet(); f != (FleetSummary{Clients: 1, NeverSeen: 1, Pending: 1}) {
+	if f := fleet(); f != (FleetSummary{Clients: 1, NeverSeen: 1, Pending: 1, Waiting: 1}) {
 		t.Fatalf("fleet %+v", f)
+	}
+
+	// An operator releases the never-seen device's commands (external
+	// broker): audited once, counted, and a second release is a no-op.
+	e.expect(e.do(post, "/api/v1/clients/dev-a/release", r, nil), 403, "forbidden")
+	e.expect(e.do(post, "/api/v1/clients/nobody/release", o, nil), 404, "unknown_client")
+	rec := e.do(post, "/api/v1/clients/dev-a/release", o, nil)
+	e.expect(rec, 200, "")
+	if res := decode[ReleaseResult](t, rec); res != (ReleaseResult{Client: "dev-a", Released: 1, Commands: 1}) {
+		t.Fatalf("release %+v", res)
+	}
+	rec = e.do(post, "/api/v1/release", o, nil)
+	e.expect(rec, 200, "")
+	if res := decode[ReleaseResult](t, rec); res != (ReleaseResult{}) {
+		t.Fatalf("second release %+v", res)
+	}
+	if s := getSync(); s.Status != "never_seen" || !s.Released || s.Seen {
+		t.Fatalf("released: %+v", s)
+	}
+	if f := fleet(); f != (FleetSummary{Clients: 1, NeverSeen: 1, Pending: 1, Released: 1}) {
+		t.Fatalf("fleet after release %+v", f)
 	}
 
 	// The device connects; the broker accepts its command.
@@ -92,7 +113,7 @@ func TestRealServiceSync(t *testing.T) {
 	e.expect(e.do(post, "/api/v1/clients/dev-a/resync", r, nil), 403, "forbidden")
 	e.expect(e.do(post, "/api/v1/clients/dev-a/resync?full=maybe", o, nil), 400, "invalid_query")
 	e.expect(e.do(post, "/api/v1/clients/nobody/resync", o, nil), 404, "unknown_client")
-	rec := e.do(post, "/api/v1/clients/dev-a/resync", o, nil)
+	rec = e.do(post, "/api/v1/clients/dev-a/resync", o, nil)
 	e.expect(rec, 200, "")
 	if res := decode[ResyncResult](t, rec); res.Queued != 1 || res.Client != "dev-a" {
 		t.Fatalf("resync %+v", res)

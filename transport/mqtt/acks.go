@@ -22,6 +22,11 @@ type AckConfig struct {
 	Known func(id [16]byte) bool
 	// OnOnline is called when a device says hello. Optional; must not block.
 	OnOnline func(id [16]byte)
+	// Released reports whether an operator released the commands of a
+	// device that never said hello (one that does not acknowledge, e.g.
+	// a reference device): they are then published, graded Accepted, as
+	// without acks, until the device's first hello. Optional.
+	Released func(id [16]byte) bool
 	// ProbeTimeout bounds the wait for the ack of a known device whose
 	// presence is not known yet (default 10 s); past it the device counts
 	// as offline until its next hello.
@@ -35,8 +40,9 @@ type AckConfig struct {
 // commands only while it is online (from its hello to its will), protected
 // at that moment, and each is confirmed by the device's signed ack. A device
 // that never said hello is held, like a device that never connected to the
-// embedded broker: this mode is for fleets whose devices acknowledge; serve
-// devices that cannot (the 2020 reference library) without it.
+// embedded broker, unless an operator released it (AckConfig.Released):
+// devices that cannot acknowledge (the 2020 reference library) then get
+// their commands graded accepted.
 type Acks struct {
 	*Paho
 	cfg AckConfig
@@ -171,16 +177,31 @@ func (a *Acks) handle(topic string, payload []byte) {
 // Online implements DevicePublisher.
 func (a *Acks) Online(id [16]byte) bool {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.device(id).online
+	d := a.device(id)
+	online, known := d.online, d.known
+	a.mu.Unlock()
+	return online || (!known && a.released(id))
 }
+
+// released: a device that never acknowledged whose commands an operator
+// released (AckConfig.Released).
+func (a *Acks) released(id [16]byte) bool { return a.cfg.Released != nil && a.cfg.Released(id) }
 
 // Deliver implements DevicePublisher.
 func (a *Acks) Deliver(ctx context.Context, id [16]byte, payload []byte) (Evidence, error) {
 	a.mu.Lock()
 	d := a.device(id)
 	if !d.online {
+		known := d.known
 		a.mu.Unlock()
+		if !known && a.released(id) {
+			// Never acknowledged, released: what a broker accepts is
+			// all the C2 will know.
+			if err := a.Publish(ctx, ControlTopic(id), payload); err != nil {
+				return 0, err
+			}
+			return Accepted, nil
+		}
 		return 0, fmt.Errorf("mqtt: deliver: %w", ErrOffline)
 	}
 	dg := ack.Digest(payload)

@@ -254,179 +254,219 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer cancel()
 	w.cancel.Store(&cancel)
 
-	var (
-		queues   = make(map[[16]byte]*clientQueue)
-		groups   = make(phases)
-		ready    [][16]byte // clients whose head can go, in turn order
-		buffered int
-		active   int // delivery goroutines alive
-		cursor   uint64
-		more     = true // the last fetch was full: the Source may hold more
-		fetch    = true
-		stopping bool
-		stopCh   = w.stop
-	)
 	poll := time.NewTicker(w.cfg.PollInterval)
 	defer poll.Stop()
+	l := &loop{w: w, hard: hard, queues: make(map[[16]byte]*clientQueue), groups: make(phases),
+		more: true, fetch: true, stopCh: w.stop, hardDone: hard.Done()}
 	changed := w.src.Changed()
-	hardDone := hard.Done()
 	if w.stopping() {
 		return nil // Shutdown before Run: nothing to do
 	}
-
 	for {
-		if stopping && active == 0 {
+		if l.stopping && l.active == 0 {
 			w.depth.Store(0)
 			w.cfg.Metrics.QueueDepth(0)
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			return nil
+			return ctx.Err()
 		}
-		if !stopping && fetch && buffered < w.cfg.Prefetch {
-			fetch = false
-			want := w.cfg.Prefetch - buffered
-			items, err := w.src.Pending(hard, cursor, want)
-			if err != nil {
-				if hard.Err() == nil {
-					w.cfg.Logger.Warn("mqtt: delivery queue read failed; retrying at next poll", "error", err)
-				}
-				more = false
-			} else {
-				for _, it := range items {
-					if it.Seq <= cursor {
-						// Out of order or repeated: would break FIFO.
-						w.cfg.Logger.Warn("mqtt: source returned an item out of order; skipped", "seq", it.Seq, "after", cursor)
-						continue
-					}
-					cursor = it.Seq
-					q := queues[it.ClientID]
-					if q != nil && it.Seq <= q.maxSeq {
-						continue // already fetched when its device came online
-					}
-					if q == nil {
-						if !w.online(it.ClientID) {
-							// Its device is offline: the command waits in
-							// the Source until Wake.
-							continue
-						}
-						q = &clientQueue{}
-						queues[it.ClientID] = q
-					}
-					q.items = append(q.items, it)
-					q.maxSeq = it.Seq
-					groups.add(it, 1)
-					buffered++
-					if len(q.items) == 1 && !q.busy {
-						ready = append(ready, it.ClientID)
-					}
-				}
-				more = len(items) >= want
-				fetch = more && buffered < w.cfg.Prefetch
-			}
-			w.depth.Store(int64(buffered))
-			w.cfg.Metrics.QueueDepth(buffered)
+		if !l.stopping && l.fetch && l.buffered < w.cfg.Prefetch {
+			l.fetchPending()
 		}
-
-		// The first ready client whose head is not held back by an
-		// earlier phase of its group goes next; held ones keep their turn.
-		next := -1
-		if !stopping {
-			for i, id := range ready {
-				if !groups.blocked(queues[id].items[0]) {
-					next = i
-					break
-				}
-			}
-		}
+		next := l.nextReady()
 		var slotCh chan struct{}
 		if next >= 0 {
 			slotCh = w.slots
 		}
 		select {
 		case slotCh <- struct{}{}:
-			w.slotTaken()
-			id := ready[next]
-			ready = append(ready[:next], ready[next+1:]...)
-			q := queues[id]
-			q.busy = true
-			active++
-			go w.deliver(hard, q.items[0])
+			l.start(next)
 		case r := <-w.results:
-			active--
-			q := queues[r.client]
-			q.busy = false
-			switch r.outcome {
-			case completed:
-				groups.add(q.items[0], -1)
-				q.items = q.items[1:]
-				buffered--
-			case offline:
-				// Set the whole queue aside: the device gets it, from
-				// the Source, when it is back. It may be back already.
-				for _, it := range q.items {
-					groups.add(it, -1)
-				}
-				buffered -= len(q.items)
-				q.items = nil
-				w.parked.Add(1)
-				if !stopping && w.online(r.client) {
-					w.Wake(r.client)
-				}
-			}
-			w.depth.Store(int64(buffered))
-			w.cfg.Metrics.QueueDepth(buffered)
-			switch {
-			case len(q.items) == 0:
-				delete(queues, r.client)
-			case !stopping:
-				ready = append(ready, r.client)
-			}
-			if more && buffered <= w.cfg.Prefetch/2 {
-				fetch = true
-			}
+			l.settle(r)
 		case <-changed:
-			fetch = true
+			l.fetch = true
 		case <-w.wakeCh:
-			if stopping {
-				continue
+			if !l.stopping {
+				l.wake()
 			}
-			for _, id := range w.takeWoken() {
-				if queues[id] != nil || !w.online(id) {
-					continue // being delivered, or gone again
-				}
-				items, err := w.src.PendingFor(hard, id)
-				if err != nil {
-					if hard.Err() == nil {
-						w.cfg.Logger.Warn("mqtt: reading a device's queue failed; retrying", "error", err)
-						w.Wake(id)
-					}
-					continue
-				}
-				if len(items) == 0 {
-					continue
-				}
-				q := &clientQueue{items: items, maxSeq: items[len(items)-1].Seq}
-				queues[id] = q
-				for _, it := range items {
-					groups.add(it, 1)
-				}
-				buffered += len(items)
-				ready = append(ready, id)
-			}
-			w.depth.Store(int64(buffered))
-			w.cfg.Metrics.QueueDepth(buffered)
 		case <-poll.C:
-			fetch = true
-		case <-stopCh:
-			stopping, stopCh = true, nil
-		case <-hardDone:
+			l.fetch = true
+		case <-l.stopCh:
+			l.stopping, l.stopCh = true, nil
+		case <-l.hardDone:
 			// Delivery goroutines see the cancellation and report back;
 			// stop selecting on this closed channel so the loop waits
 			// for them instead of spinning.
-			stopping, hardDone, stopCh = true, nil, nil
+			l.stopping, l.hardDone, l.stopCh = true, nil, nil
 		}
 	}
+}
+
+// loop is the state of one Run: the buffered per-client FIFOs and what the
+// select decides on. Only Run's goroutine touches it.
+type loop struct {
+	w    *Worker
+	hard context.Context
+
+	queues   map[[16]byte]*clientQueue
+	groups   phases
+	ready    [][16]byte // clients whose head can go, in turn order
+	buffered int
+	active   int    // delivery goroutines alive
+	cursor   uint64 // Seq of the last item taken from Source.Pending
+	more     bool   // the last fetch was full: the Source may hold more
+	fetch    bool
+	stopping bool
+	stopCh   <-chan struct{}
+	hardDone <-chan struct{}
+}
+
+// depthChanged publishes the number of buffered items.
+func (l *loop) depthChanged() {
+	l.w.depth.Store(int64(l.buffered))
+	l.w.cfg.Metrics.QueueDepth(l.buffered)
+}
+
+// fetchPending reads the next items of the Source into the queues of
+// devices that are online (or already being delivered to).
+func (l *loop) fetchPending() {
+	w := l.w
+	l.fetch = false
+	want := w.cfg.Prefetch - l.buffered
+	items, err := w.src.Pending(l.hard, l.cursor, want)
+	if err != nil {
+		if l.hard.Err() == nil {
+			w.cfg.Logger.Warn("mqtt: delivery queue read failed; retrying at next poll", "error", err)
+		}
+		l.more = false
+		l.depthChanged()
+		return
+	}
+	for _, it := range items {
+		if it.Seq <= l.cursor {
+			// Out of order or repeated: would break FIFO.
+			w.cfg.Logger.Warn("mqtt: source returned an item out of order; skipped", "seq", it.Seq, "after", l.cursor)
+			continue
+		}
+		l.cursor = it.Seq
+		l.take(it)
+	}
+	l.more = len(items) >= want
+	l.fetch = l.more && l.buffered < w.cfg.Prefetch
+	l.depthChanged()
+}
+
+// take appends a fetched item to its client's queue, unless the queue has
+// it already or its device is offline (then it waits in the Source until
+// Wake).
+func (l *loop) take(it Item) {
+	q := l.queues[it.ClientID]
+	if q != nil && it.Seq <= q.maxSeq {
+		return // already fetched when its device came online
+	}
+	if q == nil {
+		if !l.w.online(it.ClientID) {
+			return
+		}
+		q = &clientQueue{}
+		l.queues[it.ClientID] = q
+	}
+	q.items = append(q.items, it)
+	q.maxSeq = it.Seq
+	l.groups.add(it, 1)
+	l.buffered++
+	if len(q.items) == 1 && !q.busy {
+		l.ready = append(l.ready, it.ClientID)
+	}
+}
+
+// nextReady returns the index in ready of the first client whose head is
+// not held back by an earlier phase of its group (held ones keep their
+// turn), or -1.
+func (l *loop) nextReady() int {
+	if l.stopping {
+		return -1
+	}
+	for i, id := range l.ready {
+		if !l.groups.blocked(l.queues[id].items[0]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// start delivers the head of ready[next]'s queue; the caller took a slot.
+func (l *loop) start(next int) {
+	l.w.slotTaken()
+	id := l.ready[next]
+	l.ready = append(l.ready[:next], l.ready[next+1:]...)
+	q := l.queues[id]
+	q.busy = true
+	l.active++
+	go l.w.deliver(l.hard, q.items[0])
+}
+
+// settle applies the outcome of a delivery to its client's queue.
+func (l *loop) settle(r result) {
+	l.active--
+	q := l.queues[r.client]
+	q.busy = false
+	switch r.outcome {
+	case completed:
+		l.groups.add(q.items[0], -1)
+		q.items = q.items[1:]
+		l.buffered--
+	case offline:
+		// Set the whole queue aside: the device gets it, from the
+		// Source, when it is back. It may be back already.
+		for _, it := range q.items {
+			l.groups.add(it, -1)
+		}
+		l.buffered -= len(q.items)
+		q.items = nil
+		l.w.parked.Add(1)
+		if !l.stopping && l.w.online(r.client) {
+			l.w.Wake(r.client)
+		}
+	}
+	l.depthChanged()
+	switch {
+	case len(q.items) == 0:
+		delete(l.queues, r.client)
+	case !l.stopping:
+		l.ready = append(l.ready, r.client)
+	}
+	if l.more && l.buffered <= l.w.cfg.Prefetch/2 {
+		l.fetch = true
+	}
+}
+
+// wake fetches the whole queue of every device reported online that has no
+// queue in the worker.
+func (l *loop) wake() {
+	w := l.w
+	for _, id := range w.takeWoken() {
+		if l.queues[id] != nil || !w.online(id) {
+			continue // being delivered, or gone again
+		}
+		items, err := w.src.PendingFor(l.hard, id)
+		if err != nil {
+			if l.hard.Err() == nil {
+				w.cfg.Logger.Warn("mqtt: reading a device's queue failed; retrying", "error", err)
+				w.Wake(id)
+			}
+			continue
+		}
+		if len(items) == 0 {
+			continue
+		}
+		q := &clientQueue{items: items, maxSeq: items[len(items)-1].Seq}
+		l.queues[id] = q
+		for _, it := range items {
+			l.groups.add(it, 1)
+		}
+		l.buffered += len(items)
+		l.ready = append(l.ready, id)
+	}
+	l.depthChanged()
 }
 
 // Shutdown stops taking new items and waits for the publishes in flight to

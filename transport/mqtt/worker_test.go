@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -181,9 +182,14 @@ func TestWorkerOutageBurnsNoAttempts(t *testing.T) {
 	cfg.MaxAttempts = 2
 	cfg.MaxAge = 30 * time.Millisecond
 	w := NewWorker(src, pub, cfg)
+	start := time.Now()
 	runWorker(t, w)
-	waitFor(t, 5*time.Second, "unavailable waits", func() bool { return w.Stats().Unavailable >= 9 })
-	time.Sleep(3 * cfg.MaxAge) // longer than MaxAge and many "attempts"
+	// The outage must outlast MaxAge (and many would-be attempts): the
+	// point is what does NOT happen in it, so the wait is on the worker's
+	// waits and on time having passed, not on an event.
+	waitFor(t, 5*time.Second, "unavailable waits past 3 x MaxAge", func() bool {
+		return w.Stats().Unavailable >= 9 && time.Since(start) > 3*cfg.MaxAge
+	})
 	if n := src.count(""); n != 0 {
 		t.Fatalf("%d items recorded during the outage", n)
 	}
@@ -271,7 +277,7 @@ func TestWorkerGracefulShutdown(t *testing.T) {
 	<-pub.started
 	shut := make(chan error, 1)
 	go func() { shut <- w.Shutdown(context.Background()) }()
-	time.Sleep(20 * time.Millisecond)
+	waitFor(t, 30*time.Second, "Shutdown to stop the worker", w.stopping)
 	later := src.enqueue(2) // queued after Shutdown: not taken
 	select {
 	case err := <-shut:
@@ -377,7 +383,12 @@ func TestPrometheusMetrics(t *testing.T) {
 	cfg.Metrics = m
 	runWorker(t, NewWorker(src, pub, cfg))
 	waitFor(t, 5*time.Second, "all recorded", func() bool { return src.count("") == 11 })
-	time.Sleep(10 * time.Millisecond)
+	// The gauges follow the records (the loop settles after the
+	// outcome is written): wait for them to drop to zero.
+	waitFor(t, 30*time.Second, "gauges at zero", func() bool {
+		v := gather(t, reg)
+		return v["e4c2_delivery_queue_depth"] == 0 && v["e4c2_delivery_in_flight"] == 0
+	})
 	values := gather(t, reg)
 	for name, want := range map[string]float64{
 		"e4c2_delivery_delivered_total": 10, "e4c2_delivery_failed_total": 1,
@@ -415,4 +426,67 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// TestWorkerGateHoldsUnseen: through a Gate (external broker), the commands
+// of a device that is not ready stay in the Source, however often the
+// worker polls, and go out, in order and as "accepted", once it is ready
+// and woken; a ready device's commands are not held meanwhile.
+func TestWorkerGateHoldsUnseen(t *testing.T) {
+	src := newFakeSource()
+	pub := newFakePublisher(4)
+	var mu sync.Mutex
+	ready := map[[16]byte]bool{clientID(2): true}
+	gate := Gate{Publisher: pub, Ready: func(id [16]byte) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return ready[id]
+	}}
+	var held, other []Item
+	for range 6 {
+		held = append(held, src.enqueue(1))
+		other = append(other, src.enqueue(2))
+	}
+	counted := &countingSource{fakeSource: src}
+	w := NewWorker(counted, gate, fastConfig())
+	runWorker(t, w)
+	waitFor(t, 30*time.Second, "the ready device's commands", func() bool { return src.count("delivered") == len(other) })
+	// Polls and change notifications must not let the held ones out.
+	polls := counted.calls.Load()
+	select {
+	case src.changed <- struct{}{}:
+	default:
+	}
+	waitFor(t, 30*time.Second, "more polls", func() bool { return counted.calls.Load() >= polls+3 })
+	for _, it := range held {
+		if st := src.stateOf(it.Seq); st != "" || src.buildCount(it.Seq) != 0 {
+			t.Fatalf("held command %s: state %q, built %d times", it.Ref, st, src.buildCount(it.Seq))
+		}
+	}
+	mu.Lock()
+	ready[clientID(1)] = true
+	mu.Unlock()
+	w.Wake(clientID(1))
+	waitFor(t, 30*time.Second, "the released commands", func() bool { return src.count("delivered") == len(held)+len(other) })
+	for _, it := range held {
+		if st := src.stateOf(it.Seq); st != "delivered" {
+			t.Fatalf("released command %s: %q, want delivered (accepted, not confirmed)", it.Ref, st)
+		}
+	}
+	got, viol, _ := pub.snapshot()
+	if len(viol) > 0 {
+		t.Fatal(viol)
+	}
+	checkOrder(t, got, append(other, held...))
+}
+
+// countingSource counts the calls of Pending (the worker's polls).
+type countingSource struct {
+	*fakeSource
+	calls atomic.Int64
+}
+
+func (s *countingSource) Pending(ctx context.Context, after uint64, limit int) ([]Item, error) {
+	s.calls.Add(1)
+	return s.fakeSource.Pending(ctx, after, limit)
 }

@@ -259,6 +259,20 @@ func (c *Client) Resync(ctx context.Context, client string, full bool) (ResyncRe
 	return out, err
 }
 
+// Release lets the commands of a device never seen go to an external broker.
+func (c *Client) Release(ctx context.Context, client string) (ReleaseResult, error) {
+	var out ReleaseResult
+	err := c.do(ctx, http.MethodPost, Prefix+"/clients/"+esc(client)+"/release", nil, nil, &out)
+	return out, err
+}
+
+// ReleaseAll releases every device neither seen nor released.
+func (c *Client) ReleaseAll(ctx context.Context) (ReleaseResult, error) {
+	var out ReleaseResult
+	err := c.do(ctx, http.MethodPost, Prefix+"/release", nil, nil, &out)
+	return out, err
+}
+
 // ResyncAll resyncs every client.
 func (c *Client) ResyncAll(ctx context.Context, full bool) (ResyncResult, error) {
 	var out ResyncResult

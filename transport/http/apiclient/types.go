@@ -23,6 +23,10 @@ type (
 	FleetSummary = apitypes.Fleet
 	// ResyncResult is the answer to a resync.
 	ResyncResult = apitypes.ResyncResult
+	// ReleaseResult is the answer to a release.
+	ReleaseResult = apitypes.ReleaseResult
+	// PubKeySync is the public key of one peer a PK device was sent.
+	PubKeySync = apitypes.PubKeySync
 	// Topic is the public view of a topic. It never holds a key.
 	Topic = apitypes.Topic
 	// NewClientRequest is the body of new_client (keys in hex).

@@ -78,9 +78,12 @@ type ClientSync struct {
 	Status string `json:"status"`
 	// Evidence grades an in_sync status: confirmed (every key confirmed)
 	// or accepted (some only accepted). Absent otherwise.
-	Evidence      string    `json:"evidence,omitempty"`
-	Seen          bool      `json:"seen"`
-	FirstSeen     time.Time `json:"first_seen,omitzero"`
+	Evidence  string    `json:"evidence,omitempty"`
+	Seen      bool      `json:"seen"`
+	FirstSeen time.Time `json:"first_seen,omitzero"`
+	// Released: never seen, but an operator released its commands (an
+	// external broker gets them without waiting for a sighting).
+	Released      bool      `json:"released,omitempty"`
 	Pending       int       `json:"pending"`
 	OldestPending time.Time `json:"oldest_pending,omitzero"`
 	// Identity is the client key (SK: rotated with SetIdKey; the
@@ -89,6 +92,21 @@ type ClientSync struct {
 	// C2Key is the C2 public key the device should hold (PK mode only).
 	C2Key  *KeySync    `json:"c2key,omitempty"`
 	Topics []TopicSync `json:"topics"`
+	// PubKeys: the peers whose public keys the device was sent (PK mode).
+	PubKeys []PubKeySync `json:"pubkeys,omitempty"`
+}
+
+// PubKeySync is the public key of one peer: versions are the peer's key
+// versions; desired 0 means the device should not hold it (removed or
+// reset), accepted / confirmed 0 that the newest command of that grade
+// left it without.
+type PubKeySync struct {
+	Client string `json:"client"` // the peer's name, or its id
+	ID     string `json:"id"`
+	// Removed: the peer was removed (its key is not resent; remove it
+	// with remove_client_pubkey).
+	Removed bool `json:"removed,omitempty"`
+	KeySync
 }
 
 // KeySync is one key: desired version, newest accepted, newest confirmed
@@ -114,6 +132,19 @@ type Fleet struct {
 	Lagging   int `json:"lagging"`
 	NeverSeen int `json:"never_seen"`
 	Pending   int `json:"pending"`
+	// Waiting: commands of never-seen clients nobody released (an
+	// external broker gets them at the device's first sighting or a
+	// release). Released: never-seen clients an operator released.
+	Waiting  int `json:"waiting"`
+	Released int `json:"released"`
+}
+
+// ReleaseResult is the answer to a release: the devices newly released
+// and the commands of theirs that may go to the broker now.
+type ReleaseResult struct {
+	Client   string `json:"client,omitempty"` // the reference as given
+	Released int    `json:"released"`
+	Commands int    `json:"commands"`
 }
 
 // ResyncResult is the answer to a resync: the number of commands queued.
