@@ -618,6 +618,8 @@ func TestConsoleInBrowserPK(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#flash")))
 	cam2 := hex.EncodeToString(devs["cam-2"].c.ID())
 	testwait.For(t, "cam-1 to hold cam-2's public key", func() bool { return devs["cam-1"].c.State().PubKeys[cam2] != nil })
+	b.do("see cam-1 confirm cam-2's public key",
+		chromedp.WaitVisible(chromedp.CSS(`#client-pubkeys tr[data-peer="cam-2"] td.confirmed:not([data-version="0"])`)))
 	b.screenshot("client-pk")
 
 	// The C2 key: fingerprint, then a confirmed rotation.

@@ -283,6 +283,10 @@ func (c *Console) clientAction(q *req) error {
 		var n int
 		n, err = c.api.Resync(ctx, by, ref, q.form("full") == "yes")
 		msg = fmt.Sprintf("resync queued %d command(s)", n)
+	case "client/release":
+		var res httpapi.ReleaseResult
+		res, err = c.api.Release(ctx, by, ref)
+		msg = fmt.Sprintf("released: %d command(s) may go to the broker now", res.Commands)
 	case "client/reset":
 		err, msg = c.api.ResetClient(ctx, by, ref), "ResetTopics queued"
 	case "client/remove":

@@ -26,6 +26,7 @@ func (c *Console) routes() []route {
 		{post, p("client/detach"), op, c.clientAction},
 		{post, p("client/rotate"), op, c.clientAction},
 		{post, p("client/resync"), op, c.clientAction},
+		{post, p("client/release"), op, c.clientAction},
 		{post, p("client/reset"), op, c.clientAction},
 		{post, p("client/remove"), op, c.clientAction},
 		{post, p("client/pubkey/send"), op, c.clientAction},

@@ -224,6 +224,16 @@ func TestConsoleSecurity(t *testing.T) {
 	if len(es) != 1 || es[0].Actor != "token:admin" || !strings.HasPrefix(es[0].CorrelationID, "ui-") {
 		t.Fatalf("link attributed as %+v", es)
 	}
+	// A device never seen can be released from its page.
+	if _, page := admin.get("/ui/client?c=dev-1"); !strings.Contains(page, `id="release"`) {
+		t.Error("a never-seen client's page offers no release")
+	}
+	if resp, _ := admin.post("/ui/client/release", url.Values{"client": {"dev-1"}, "csrf": {at}}, nil); resp.StatusCode != nethttp.StatusSeeOther {
+		t.Fatalf("release = %d", resp.StatusCode)
+	}
+	if _, page := admin.get("/ui/client?c=dev-1"); !strings.Contains(page, "never (released)") || strings.Contains(page, `id="release"`) {
+		t.Error("a released client's page does not say so, or offers the release again")
+	}
 	// A destructive action without confirmation goes to its confirmation
 	// page and changes nothing.
 	resp, _ = admin.post("/ui/client/remove", url.Values{"client": {"dev-1"}, "csrf": {at}}, nil)
