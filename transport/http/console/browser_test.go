@@ -99,12 +99,20 @@ type browser struct {
 	pages map[string]string // url -> HTML, as last seen
 }
 
-func newBrowser(t *testing.T, base string) *browser {
+// requireBrowser skips the test, with how to install one, when there is
+// no browser; it returns the browser's path.
+func requireBrowser(t *testing.T) string {
 	t.Helper()
 	path := findBrowser()
 	if path == "" {
 		t.Skip("no Chromium/Chrome found: the console's browser tests need one (apt-get install -y chromium, or set E4C2_CHROME)")
 	}
+	return path
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	t.Helper()
+	path := requireBrowser(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
 		chromedp.WindowSize(1280, 900), chromedp.Flag("disable-dev-shm-usage", true))
@@ -267,6 +275,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: skipped in -short")
 	}
+	requireBrowser(t)
 	srv, adminToken := startServer(t)
 	svc := srv.Service()
 	base := "http://" + srv.HTTPAddr()
@@ -590,6 +599,7 @@ func TestConsoleInBrowserPK(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: skipped in -short")
 	}
+	requireBrowser(t)
 	srv, adminToken := startServerWith(t, func(c *config.Config) { c.Mode = "pk" }, io.Discard)
 	svc := srv.Service()
 	b := newBrowser(t, "http://"+srv.HTTPAddr())
