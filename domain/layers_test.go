@@ -28,6 +28,7 @@ var layers = map[string]int{
 	"internal/buildinfo":    0,
 	"internal/tlsfiles":     0,
 	"internal/testwait":     0,
+	"internal/pahostore":    0,
 	"client":                1,
 	"domain":                1,
 	"eventstore":            1,

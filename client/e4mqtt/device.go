@@ -15,6 +15,7 @@ import (
 
 	"github.com/e4c2/e4c2/client"
 	"github.com/e4c2/e4c2/client/ack"
+	"github.com/e4c2/e4c2/internal/pahostore"
 )
 
 // Message is what the device received on a topic.
@@ -104,6 +105,7 @@ func Connect(ctx context.Context, c *client.Client, cfg Config) (*Device, error)
 		SetClientID(cfg.ClientID).
 		SetCleanSession(cfg.CleanSession).
 		SetOrderMatters(true).
+		SetStore(pahostore.New()).
 		SetAutoReconnect(true).
 		SetConnectRetry(false).
 		SetMaxReconnectInterval(5 * time.Second).

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/e4c2/e4c2/client/credential"
 	"os"
 	"sort"
 	"time"
@@ -15,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/e4c2/e4c2/client"
+	"github.com/e4c2/e4c2/client/credential"
 	"github.com/e4c2/e4c2/client/e4mqtt"
+	"github.com/e4c2/e4c2/internal/pahostore"
 	"github.com/e4c2/e4c2/suites"
 )
 
@@ -288,7 +289,8 @@ func newDevicePublishCmd() *cobra.Command {
 			// reconnects by itself.
 			opts := paho.NewClientOptions().AddBroker(broker).
 				SetClientID(credential.ClientID(dev.ID())).
-				SetCleanSession(true).SetConnectTimeout(10 * time.Second).SetAutoReconnect(false)
+				SetCleanSession(true).SetConnectTimeout(10 * time.Second).SetAutoReconnect(false).
+				SetStore(pahostore.New())
 			if user != "" {
 				opts.SetUsername(user)
 			} else {

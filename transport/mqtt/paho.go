@@ -13,6 +13,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/e4c2/e4c2/internal/pahostore"
 )
 
 // PahoConfig configures a Paho publisher.
@@ -107,7 +109,8 @@ func NewPaho(cfg PahoConfig) (*Paho, error) {
 		SetMaxReconnectInterval(cfg.MaxReconnectInterval).
 		SetConnectTimeout(cfg.ConnectTimeout).
 		SetKeepAlive(cfg.KeepAlive).
-		SetOrderMatters(false)
+		SetOrderMatters(false).
+		SetStore(pahostore.New())
 	p := &Paho{window: cfg.MaxInflight, id: cfg.ClientID, reconnected: make(chan bool, 1)}
 	o.SetOnConnectHandler(func(c paho.Client) {
 		p.subMu.Lock()
