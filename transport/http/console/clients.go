@@ -56,7 +56,7 @@ func (c *Console) clients(q *req) error {
 		d.Status = c.syncStatus(ctx, d.Clients)
 		return c.render(q, "clients", "Clients", d)
 	}
-	if cl, err := c.api.Client(ctx, d.Query); err == nil {
+	if cl, err := c.api.Client(ctx, d.Query); err == nil && d.Cursor == "" {
 		cl.Sync = nil
 		d.Clients, d.Exact = []httpapi.Client{cl}, true
 	}

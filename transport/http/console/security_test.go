@@ -158,6 +158,16 @@ func TestConsoleSecurity(t *testing.T) {
 		t.Fatal("the session cookie holds the token")
 	}
 
+	// Search: by name, any case, or by id prefix.
+	for _, q := range []string{"DEV", "v-1", domain.ClientID("dev-1").String()[:8]} {
+		if _, page := admin.get("/ui/clients?q=" + url.QueryEscape(q)); !strings.Contains(page, `data-client="dev-1"`) {
+			t.Errorf("search %q does not find dev-1", q)
+		}
+	}
+	if _, page := admin.get("/ui/clients?q=nobody"); strings.Contains(page, `data-client="dev-1"`) {
+		t.Error("search nobody finds dev-1")
+	}
+
 	// Wrong input is a 400 or a 404 page, not a server error.
 	for path, want := range map[string]int{"/ui/client?c=": nethttp.StatusBadRequest, "/ui/client?c=nobody": nethttp.StatusNotFound,
 		"/ui/clients?cursor=x": nethttp.StatusBadRequest, "/ui/topic?t=nowhere": nethttp.StatusNotFound,
