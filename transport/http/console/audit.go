@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	nethttp "net/http"
 	"strconv"
@@ -183,8 +184,8 @@ func (c *Console) eventStream(q *req) error {
 				return nil
 			}
 		case <-check.C:
-			if _, ok, msg := c.authenticate(q.r); !ok {
-				reason, _ := json.Marshal(map[string]string{"reason": msg})
+			if _, ok, why := c.authenticate(q.r); !ok && !errors.Is(why, errUnavailable) {
+				reason, _ := json.Marshal(map[string]string{"reason": why.Error()})
 				write("event: logout\ndata: %s\n\n", reason)
 				return nil
 			}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/e4c2/e4c2/domain"
 	httpapi "github.com/e4c2/e4c2/transport/http"
 )
 
@@ -114,8 +115,12 @@ func (c *Console) wrap(rt route) nethttp.Handler {
 			return
 		}
 		v, ok, msg := c.authenticate(r)
+		if errors.Is(msg, errUnavailable) {
+			c.fail(q, errUnavailable)
+			return
+		}
 		if !ok {
-			c.toLogin(q, msg)
+			c.toLogin(q, msg.Error())
 			return
 		}
 		v.ReadOnly = c.cfg.ReadOnly
@@ -187,25 +192,41 @@ func (c *Console) logRequest(q *req, status int, took time.Duration) {
 	c.log.LogAttrs(q.r.Context(), level, "console request", attrs...)
 }
 
-// authenticate finds the request's session and checks its token.
-func (c *Console) authenticate(r *nethttp.Request) (view, bool, string) {
+// Why authenticate let no session through (its message is the login
+// page's), or errUnavailable when it could not tell.
+var (
+	errNoSession   = errors.New("")
+	errEnded       = errors.New("your session has ended; log in again")
+	errRevoked     = errors.New("your token was revoked or is no longer valid; log in again")
+	errUnavailable = &statusError{nethttp.StatusServiceUnavailable, "the server could not check your token; try again"}
+)
+
+// authenticate finds the request's session and checks its token. When it
+// lets nothing through, the error says why: errNoSession, errEnded,
+// errRevoked (the session is gone), or errUnavailable when the backend
+// failed (the session is kept).
+func (c *Console) authenticate(r *nethttp.Request) (view, bool, error) {
 	ck, err := r.Cookie(cookieName)
 	if err != nil || ck.Value == "" {
-		return view{}, false, ""
+		return view{}, false, errNoSession
 	}
 	s, key, ok := c.sessions.get(ck.Value)
 	if !ok {
-		return view{}, false, "your session has ended; log in again"
+		return view{}, false, errEnded
 	}
 	tok, err := c.api.TokenByHash(r.Context(), s.tokenHash)
+	if err != nil && !errors.Is(err, domain.ErrUnknownToken) {
+		c.log.LogAttrs(r.Context(), slog.LevelError, "console: checking a session's token", slog.String("error", err.Error()))
+		return view{}, false, errUnavailable
+	}
 	if err != nil || subtle.ConstantTimeCompare(tok.Hash[:], s.tokenHash[:]) != 1 || !tok.Role.Valid() {
 		c.sessions.remove(key)
-		return view{}, false, "your token was revoked or is no longer valid; log in again"
+		return view{}, false, errRevoked
 	}
 	if tok.Role != s.role {
 		c.sessions.setRole(key, tok.Role)
 	}
-	return view{key: key, TokenName: tok.Name, Role: tok.Role, CSRF: s.csrf}, true, ""
+	return view{key: key, TokenName: tok.Name, Role: tok.Role, CSRF: s.csrf}, true, nil
 }
 
 // toLogin sends a request without a live session to the login page.

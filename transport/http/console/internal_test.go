@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"io/fs"
 	nethttp "net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/projections"
 	httpapi "github.com/e4c2/e4c2/transport/http"
 )
@@ -264,5 +266,56 @@ func TestOverviewMonitorSlot(t *testing.T) {
 		if found := strings.Contains(body, "forged: 4 messages"); found != on {
 			t.Errorf("monitor %v: finding shown: %v", on, found)
 		}
+	}
+}
+
+// flakyTokens fails token lookups while down, then knows one token.
+type flakyTokens struct {
+	overviewBackend
+	down *bool
+	tok  httpapi.Token
+}
+
+func (f flakyTokens) TokenByHash(_ context.Context, sum [32]byte) (httpapi.Token, error) {
+	if *f.down {
+		return httpapi.Token{}, errors.New("store unavailable")
+	}
+	if sum != f.tok.Hash {
+		return httpapi.Token{}, domain.ErrUnknownToken
+	}
+	return f.tok, nil
+}
+
+// TestSessionSurvivesBackendFailure: a failed token lookup is a 503, not
+// a logout; an unknown token is a logout.
+func TestSessionSurvivesBackendFailure(t *testing.T) {
+	down := false
+	tok := httpapi.Token{Name: "ops", Role: httpapi.RoleOperator, Hash: sha256.Sum256([]byte("secret"))}
+	c, err := New(Config{Backend: flakyTokens{down: &down, tok: tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := c.sessions.create(tok.Hash, tok.Name, tok.Role)
+	get := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest(nethttp.MethodGet, "/ui/", nil)
+		r.AddCookie(&nethttp.Cookie{Name: cookieName, Value: id})
+		rec := httptest.NewRecorder()
+		c.Handler().ServeHTTP(rec, r)
+		return rec
+	}
+	if rec := get(); rec.Code != nethttp.StatusOK {
+		t.Fatalf("overview = %d", rec.Code)
+	}
+	down = true
+	if rec := get(); rec.Code != nethttp.StatusServiceUnavailable || rec.Header().Get("Set-Cookie") != "" {
+		t.Fatalf("with the backend down: %d, Set-Cookie %q", rec.Code, rec.Header().Get("Set-Cookie"))
+	}
+	down = false
+	if rec := get(); rec.Code != nethttp.StatusOK {
+		t.Fatalf("the session did not survive the failure: %d", rec.Code)
+	}
+	c.sessions.m[sha256.Sum256([]byte(id))].tokenHash = [32]byte{9}
+	if rec := get(); rec.Code != nethttp.StatusSeeOther || !strings.Contains(rec.Header().Get("Location"), "revoked") {
+		t.Fatalf("an unknown token: %d to %q", rec.Code, rec.Header().Get("Location"))
 	}
 }
