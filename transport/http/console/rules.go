@@ -1,11 +1,13 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	nethttp "net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -135,15 +137,21 @@ func (c *Console) showRule(q *req, r automation.Rule, f ruleForm, status int) er
 	ctx := q.r.Context()
 	d := ruleData{Rule: r, Form: f}
 	d.Form.ActionTypes = actionTypes
-	fires, err := c.auditTail(ctx, httpapi.AuditQuery{Type: "rule.fired.v1"}, 1000)
-	if err != nil {
-		return err
-	}
-	for _, e := range fires {
-		if e.Stream == automation.StreamPrefix+r.ID && len(d.Fires) < pageSize {
-			d.Fires = append(d.Fires, e)
+	// Fires and their outcomes, newest first.
+	for _, typ := range []string{"rule.fired.v1", "rule.completed.v1"} {
+		es, err := c.auditTail(ctx, httpapi.AuditQuery{Type: typ}, 1000)
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			if e.Stream == automation.StreamPrefix+r.ID {
+				d.Fires = append(d.Fires, e)
+			}
 		}
 	}
+	slices.SortFunc(d.Fires, func(a, b httpapi.AuditEntry) int { return cmp.Compare(b.Position, a.Position) })
+	d.Fires = d.Fires[:min(len(d.Fires), 2*pageSize)]
+	var err error
 	if d.Form.Samples, err = c.auditTail(ctx, httpapi.AuditQuery{}, 30); err != nil {
 		return err
 	}

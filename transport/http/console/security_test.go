@@ -15,6 +15,7 @@ import (
 
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/projections"
 )
 
@@ -386,4 +387,13 @@ func TestConsoleRuleForms(t *testing.T) {
 	if _, page := s.get("/ui/rules"); !strings.Contains(page, `data-rule="r1"`) {
 		t.Fatal("the rule is not listed")
 	}
+	// The rule fires on a new topic; its page shows the fire and its
+	// outcome.
+	if _, err := srv.Service().NewTopic(context.Background(), c2.Origin{Actor: "test"}, "fires/here"); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, "the fire and its outcome on the rule's page", func() bool {
+		_, page := s.get("/ui/rule?id=r1")
+		return strings.Contains(page, `data-type="rule.fired.v1"`) && strings.Contains(page, `data-type="rule.completed.v1"`)
+	})
 }
