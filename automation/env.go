@@ -46,8 +46,18 @@ type Event struct {
 	// (e.g. "SetTopicKey"); Recipients the number of recipients queued.
 	Command    string `expr:"command"`
 	Recipients int    `expr:"recipients"`
-	// Reason is the failure reason of command.failed.v1.
-	Reason        string    `expr:"reason"`
+	// Reason is the failure reason of command.failed.v1, or the detail
+	// of a monitor.finding.v1.
+	Reason string `expr:"reason"`
+	// Kind is the finding kind of monitor.finding.v1 ("forged",
+	// "old_key", "plaintext", "stale", "future", "replay",
+	// "unknown_signer", "not_member", "consumer_publish", "rate_spike",
+	// "rate_drop", "sampled"), Count the messages it counts in its window
+	// and KeyVersion the topic key version they were authentic under
+	// (old_key). Client is the publisher when the monitor knows it.
+	Kind          string    `expr:"kind"`
+	Count         int       `expr:"count"`
+	KeyVersion    int       `expr:"key_version"`
 	Actor         string    `expr:"actor"`
 	CausationID   string    `expr:"causation"`
 	CorrelationID string    `expr:"correlation"`

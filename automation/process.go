@@ -170,6 +170,13 @@ func (e *Engine) eventEnv(ctx context.Context, r *eventstore.Record, ev domain.E
 	case *domain.CommandFailed:
 		setClient(v.Client)
 		out.Reason = v.Reason
+	case *domain.MonitorFinding:
+		setTopic(v.Topic)
+		if !v.Client.IsZero() {
+			setClient(v.Client)
+		}
+		out.Kind, out.Count, out.KeyVersion = v.Kind, int(min(v.Count, 1<<62)), int(min(v.KeyVersion, 1<<62))
+		out.Reason = v.Detail
 	}
 	if rule, ok := strings.CutPrefix(r.Meta.Actor, "rule:"); ok {
 		e.mu.Lock()

@@ -218,6 +218,27 @@ func (s *Service) AuditLog() *projections.Audit { return s.audit }
 // Position returns the global position the read models have reached.
 func (s *Service) Position() uint64 { return s.runner.Position() }
 
+// FollowErr says why the read models do not follow the log now: nil while
+// they do; the store's error while the runner subscribes again after the
+// store dropped its subscription; the error the runner stopped with once
+// it stopped for good (a projection failed, the service closed).
+func (s *Service) FollowErr() error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err := s.runner.Err(); err != nil {
+		return fmt.Errorf("c2: projections stopped: %w", err)
+	}
+	if err := s.runner.SubscriptionErr(); err != nil {
+		return fmt.Errorf("c2: log subscription dropped, subscribing again: %w", err)
+	}
+	return nil
+}
+
+// Resubscriptions returns how many times the store dropped the read
+// models' subscription to the log.
+func (s *Service) Resubscriptions() uint64 { return s.runner.Resubscriptions() }
+
 // WaitPosition blocks until the read models reached pos (e.g. a position
 // seen in a subscription).
 func (s *Service) WaitPosition(ctx context.Context, pos uint64) error {

@@ -33,6 +33,7 @@ const (
 	TypeDeviceSeen
 	TypeKeyUsed
 	TypeDeviceReleased
+	TypeMonitorFinding
 	numTypes
 )
 
@@ -60,6 +61,7 @@ var catalogue = [numTypes]string{
 	TypeDeviceSeen:          "device.seen.v1",
 	TypeKeyUsed:             "key.used.v1",
 	TypeDeviceReleased:      "device.released.v1",
+	TypeMonitorFinding:      "monitor.finding.v1",
 }
 
 var byWireName = func() map[string]Type {
@@ -332,6 +334,32 @@ type KeyUsed struct {
 	Failures   uint64
 }
 
+// MonitorFinding records what the traffic monitor found on a topic during
+// one time window: Count messages of one Kind ("forged", "old_key",
+// "plaintext", "stale", "future", "replay", "unknown_signer", "not_member",
+// "consumer_publish", "rate_spike", "rate_drop", "sampled"), from Client
+// when the monitor knows who published (zero otherwise). Findings are
+// aggregated: at most one event per kind, topic, client and window, however
+// many messages. It never holds a payload or a key: Detail is the monitor's
+// short reason (bounded, e.g. the rate against the baseline).
+type MonitorFinding struct {
+	Kind   string
+	Topic  ID
+	Client ID
+	// KeyVersion is the topic key version that authenticated the messages
+	// (old_key: the stale version the device still uses), 0 if none.
+	KeyVersion uint64
+	// WindowStart and WindowEnd bound the window (Unix seconds).
+	WindowStart uint64
+	WindowEnd   uint64
+	Count       uint64
+	Detail      string
+}
+
+// MonitorStream holds the monitor's findings (monitor.finding.v1),
+// appended with eventstore.Any like key uses.
+const MonitorStream = "monitor"
+
 // EventType implementations.
 func (*ClientRegistered) EventType() Type    { return TypeClientRegistered }
 func (*ClientRemoved) EventType() Type       { return TypeClientRemoved }
@@ -353,6 +381,7 @@ func (*CommandConfirmed) EventType() Type    { return TypeCommandConfirmed }
 func (*DeviceSeen) EventType() Type          { return TypeDeviceSeen }
 func (*KeyUsed) EventType() Type             { return TypeKeyUsed }
 func (*DeviceReleased) EventType() Type      { return TypeDeviceReleased }
+func (*MonitorFinding) EventType() Type      { return TypeMonitorFinding }
 
 // SecretOf returns the sealed key of an event that carries one (client
 // registered in SK mode, client key rotated, topic created / rotated, C2

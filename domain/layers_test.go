@@ -18,7 +18,7 @@ const module = "github.com/e4c2/e4c2"
 // share rank 1 so that none of them may know another (domain decides
 // without knowing storage, the store keeps opaque records, the device
 // library knows nothing of the server). The ranks follow the data flow of
-// DESIGN.md: cmd → internal/server → transport, automation → c2 →
+// DESIGN.md: cmd → internal/server → transport, automation, monitor → c2 →
 // projections → internal/eventcodec → domain → suites, eventstore.
 //
 // A new package that matches no room fails the test: placing it is a
@@ -38,6 +38,7 @@ var layers = map[string]int{
 	"c2":                    4,
 	"internal/mosquittocfg": 4,
 	"automation":            5,
+	"monitor":               5, // a caller of the service like automation, fed by internal/server
 	"transport":             6,
 	"internal/eventreg":     6,
 	"internal/server":       7,

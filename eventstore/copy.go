@@ -8,13 +8,18 @@ import (
 // copyPage is the ReadAll page size of Copy.
 const copyPageSize = 4096
 
+// copyMaxRun caps the records of one Append during a Copy: a backend may
+// bound the events of one atomic append (JetStream batches hold at most
+// 1000 messages).
+const copyMaxRun = 500
+
 // Copy appends every record of src to dst in global order, preserving each
 // record's stream, version, event id, type, metadata and data (so every
 // stream's hash chain is the same in dst; positions are dst's own). It is
 // the engine of export and import between backends.
 //
-// Consecutive records of one stream are appended in one call with the
-// exact expected version, so a dst that already holds one of the streams at
+// Consecutive records of one stream (at most copyMaxRun) are appended in
+// one call with the exact expected version, so a dst that already holds one of the streams at
 // another version fails with ErrConflict instead of renumbering it. After
 // each append Copy checks that dst chained the records as src did.
 // progress, if not nil, is called after each page with the records copied
@@ -73,7 +78,7 @@ type Importer interface {
 func copyPage(ctx context.Context, dst Store, page []Record) error {
 	for i := 0; i < len(page); {
 		j := i + 1
-		for j < len(page) && page[j].Stream == page[i].Stream && page[j].Version == page[j-1].Version+1 {
+		for j < len(page) && j-i < copyMaxRun && page[j].Stream == page[i].Stream && page[j].Version == page[j-1].Version+1 {
 			j++
 		}
 		if err := copyRun(ctx, dst, page[i:j]); err != nil {

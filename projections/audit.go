@@ -139,6 +139,9 @@ func (a *Audit) Apply(r eventstore.Record) error {
 	case *domain.KeyUsed:
 		e.Topic, e.KeyVersion = x.Topic, x.KeyVersion
 		e.Detail = keyUseDetail(x)
+	case *domain.MonitorFinding:
+		e.Topic, e.Client, e.KeyVersion = x.Topic, x.Client, x.KeyVersion
+		e.Detail = findingDetail(x)
 	}
 	if !e.Topic.IsZero() {
 		e.TopicName = a.names[e.Topic]

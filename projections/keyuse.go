@@ -16,3 +16,14 @@ func keyUseDetail(x *domain.KeyUsed) string {
 	}
 	return d + " in the minute from " + time.Unix(int64(x.Minute), 0).UTC().Format("2006-01-02T15:04Z")
 }
+
+// findingDetail is the audit line of a monitor finding.
+func findingDetail(x *domain.MonitorFinding) string {
+	d := fmt.Sprintf("monitor: %s x%d from %s to %s", x.Kind, x.Count,
+		time.Unix(int64(x.WindowStart), 0).UTC().Format("2006-01-02T15:04:05Z"),
+		time.Unix(int64(x.WindowEnd), 0).UTC().Format("2006-01-02T15:04:05Z"))
+	if x.Detail != "" {
+		d += " (" + x.Detail + ")"
+	}
+	return d
+}

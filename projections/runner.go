@@ -131,6 +131,9 @@ type Runner struct {
 	changed  chan struct{}
 	failed   error
 	lastSave time.Time
+
+	subErr atomic.Pointer[error] // the last dropped subscription, while resubscribing
+	resubs atomic.Uint64         // dropped subscriptions
 }
 
 // NewRunner returns a runner for projs. cp may be nil when no projection
@@ -224,25 +227,83 @@ func (r *Runner) CatchUp(ctx context.Context) error {
 	}
 }
 
-// Run follows the log from the current position until ctx is done or a
-// projection fails; waiters then see the error.
+// Run follows the log from the current position until ctx is done, the
+// store is closed or a projection fails; waiters then see the error. When
+// the store ends the subscription with an error of its own (a dropped
+// connection it could not recover), Run subscribes again from the current
+// position after a growing pause (at most SubscribeRetryMax); meanwhile
+// SubscriptionErr reports the error, until a record arrives or the new
+// subscription has held for subscriptionSettled.
 func (r *Runner) Run(ctx context.Context) error {
 	if err := r.start(); err != nil {
 		return r.fail(err)
 	}
-	err := r.store.Subscribe(ctx, r.pos.Load()+1, func(rec eventstore.Record) error {
-		if err := r.apply(rec); err != nil {
-			return err
+	for attempt := 1; ; attempt++ {
+		var applyErr error
+		// Once the subscription held, clear the error it replaced (and
+		// never a newer one).
+		prev := r.subErr.Load()
+		settled := time.AfterFunc(subscriptionSettled, func() { r.subErr.CompareAndSwap(prev, nil) })
+		err := r.store.Subscribe(ctx, r.pos.Load()+1, func(rec eventstore.Record) error {
+			if err := r.apply(rec); err != nil {
+				applyErr = err
+				return err
+			}
+			r.subErr.Store(nil)
+			r.checkpoint(false)
+			return nil
+		})
+		if !settled.Stop() {
+			attempt = 1 // the subscription held: start the backoff again
 		}
-		r.checkpoint(false)
-		return nil
-	})
-	r.checkpoint(true)
-	if err == nil {
-		err = ErrStopped
+		r.checkpoint(true)
+		if err == nil {
+			err = ErrStopped
+		}
+		if applyErr != nil || ctx.Err() != nil || errors.Is(err, eventstore.ErrClosed) || errors.Is(err, ErrStopped) {
+			return r.fail(err)
+		}
+		r.subErr.Store(&err)
+		r.resubs.Add(1)
+		t := time.NewTimer(min(time.Duration(attempt)*100*time.Millisecond, SubscribeRetryMax))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return r.fail(ctx.Err())
+		case <-t.C:
+		}
 	}
-	return r.fail(err)
 }
+
+// SubscribeRetryMax bounds the pause before the runner subscribes again
+// after the store dropped its subscription.
+var SubscribeRetryMax = 5 * time.Second
+
+// subscriptionSettled is how long a new subscription must hold before the
+// runner counts as following the log again when no record arrives.
+var subscriptionSettled = 2 * time.Second
+
+// SubscriptionErr returns the error with which the store last dropped the
+// runner's subscription while the runner is subscribing again, or nil
+// while it follows the log.
+func (r *Runner) SubscriptionErr() error {
+	if p := r.subErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Err returns the error the runner stopped with (a projection failed, Run
+// returned), or nil while it runs.
+func (r *Runner) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
+
+// Resubscriptions returns how many times the store dropped the runner's
+// subscription.
+func (r *Runner) Resubscriptions() uint64 { return r.resubs.Load() }
 
 // ErrStopped is returned to waiters once Run has returned.
 var ErrStopped = errors.New("projections: runner stopped")

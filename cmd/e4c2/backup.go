@@ -100,8 +100,8 @@ sealed key of the restored store is also opened with it.`,
 			if err != nil {
 				return err
 			}
-			if kind, _ := cfg.StoreKind(); kind == config.StoreESDB {
-				return errors.New("restore installs an embedded store; for EventStoreDB use e4c2 import")
+			if kind, _ := cfg.StoreKind(); kind == config.StoreESDB || kind == config.StoreJetStream {
+				return errors.New("restore installs an embedded store; for EventStoreDB or JetStream use e4c2 import")
 			}
 			ctx := cmd.Context()
 			if _, _, err := verifyBackupDir(ctx, from, ""); err != nil {

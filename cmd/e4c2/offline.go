@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/boltstore"
 	"github.com/e4c2/e4c2/eventstore/esdb"
+	"github.com/e4c2/e4c2/eventstore/jetstream"
 	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/internal/config"
 )
@@ -42,7 +44,7 @@ func addStoreFlags(cmd *cobra.Command, o *storeOpts) {
 	f := cmd.Flags()
 	f.StringVar(&o.configFile, "config", "", "JSON configuration file (as for serve)")
 	f.StringVar(&o.cfg.DataDir, "data-dir", o.cfg.DataDir, "data directory of the server")
-	f.StringVar(&o.cfg.Store, "store", o.cfg.Store, "store: empty for <data-dir>/e4c2.db, a .db path, or an esdb:// URL")
+	f.StringVar(&o.cfg.Store, "store", o.cfg.Store, "store: empty for <data-dir>/e4c2.db, a .db path, an esdb:// URL or a nats:// (JetStream) URL")
 	f.StringVar(&o.cfg.MasterKeyFile, "master-key-file", o.cfg.MasterKeyFile, "master key file (default <data-dir>/master.key)")
 	f.StringVar(&o.cfg.MasterKeyEnv, "master-key-env", o.cfg.MasterKeyEnv, "name of an environment variable holding the master key")
 	f.StringVar(&o.cfg.MasterPassphraseFile, "master-passphrase-file", o.cfg.MasterPassphraseFile, "file holding the master passphrase")
@@ -90,22 +92,29 @@ func openStoreAt(ctx context.Context, where string, mustExist bool) (eventstore.
 // openStoreMode is openStoreAt, read-only when readOnly (the embedded
 // file; EventStoreDB is only read by a read-only command anyway).
 func openStoreMode(ctx context.Context, where string, mustExist, readOnly bool) (eventstore.Store, error) {
+	if jetstream.IsURL(where) {
+		st, err := jetstream.Open(ctx, where, nil)
+		if err != nil {
+			return nil, fmt.Errorf("jetstream: %w", redactedError{err})
+		}
+		return st, nil
+	}
 	if isESDB(where) {
 		st, err := esdb.Open(ctx, where, nil)
 		if err != nil {
-			return nil, fmt.Errorf("eventstoredb: %w", err)
+			return nil, fmt.Errorf("eventstoredb: %w", redactedError{err})
 		}
 		return st, nil
 	}
 	if mustExist {
 		if _, err := os.Stat(where); errors.Is(err, fs.ErrNotExist) {
-			return nil, withHint(fmt.Errorf("no store at %s", where), "pass the server's --data-dir or --store")
+			return nil, withHint(fmt.Errorf("no store at %s", shownLocation(where)), "pass the server's --data-dir or --store")
 		}
 	}
 	st, err := boltstore.Open(where, &boltstore.Options{LockTimeout: lockTimeout, ReadOnly: readOnly})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, withHint(fmt.Errorf("the store %s is locked by another process", where),
+			return nil, withHint(fmt.Errorf("the store %s is locked by another process", shownLocation(where)),
 				"stop e4c2 serve first: offline commands need the embedded store to themselves")
 		}
 		return nil, storeError(where, fmt.Errorf("embedded store %s: %w", where, err))
@@ -282,3 +291,25 @@ func mkdirFor(path string) error {
 	}
 	return nil
 }
+
+// credentialInURL matches the password part of a URL's user info, in each
+// of several comma-separated URLs (a JetStream cluster); tokenInURL a user
+// info without a password, which NATS reads as an authentication token.
+var (
+	credentialInURL = regexp.MustCompile(`(://[^:/@,]*):[^@/,]*@`)
+	tokenInURL      = regexp.MustCompile(`://[^:/@,]+@`)
+)
+
+// shownLocation is where for printing: a store URL's password (EventStoreDB
+// or NATS user:pass@host) never reaches the terminal, a log or an error.
+func shownLocation(where string) string {
+	return tokenInURL.ReplaceAllString(credentialInURL.ReplaceAllString(where, "$1:xxxxx@"), "://xxxxx@")
+}
+
+// redactedError hides a store URL's password in the text of an error from
+// a client library (which may quote the URL it was given) and keeps the
+// chain for errors.Is and errors.As.
+type redactedError struct{ err error }
+
+func (e redactedError) Error() string { return shownLocation(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }

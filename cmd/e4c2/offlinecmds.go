@@ -19,6 +19,7 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/eventstore/jetstream"
 	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/eventcodec"
@@ -497,12 +498,12 @@ func newExportCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "exported %d events to %s; it opens with the same master key\n", n, to)
+				fmt.Fprintf(cmd.OutOrStdout(), "exported %d events to %s; it opens with the same master key\n", n, shownLocation(to))
 				return nil
 			})
 		},
 	}
-	c.Flags().StringVar(&to, "to", "", "destination: a new embedded store file or an esdb:// URL")
+	c.Flags().StringVar(&to, "to", "", "destination: a new embedded store file, an esdb:// URL or a nats:// URL")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	c.Flags().BoolVar(&acceptBroken, "accept-broken", false, acceptBrokenUsage)
 	addStoreFlags(c, o)
@@ -533,7 +534,7 @@ func newImportCmd() *cobra.Command {
 			}
 			defer src.Close()
 			dst := storeLocation(cfg)
-			if !isESDB(dst) {
+			if !isESDB(dst) && !jetstream.IsURL(dst) {
 				if err := mkdirFor(dst); err != nil {
 					return err
 				}
@@ -542,11 +543,11 @@ func newImportCmd() *cobra.Command {
 			if err != nil {
 				return storeError(from, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "imported %d events into %s; start the server with the source's master key (%s)\n", n, dst, cfg.MasterKeyPath())
+			fmt.Fprintf(cmd.OutOrStdout(), "imported %d events into %s; start the server with the source's master key (%s)\n", n, shownLocation(dst), cfg.MasterKeyPath())
 			return nil
 		},
 	}
-	c.Flags().StringVar(&from, "from", "", "source: an embedded store file or an esdb:// URL")
+	c.Flags().StringVar(&from, "from", "", "source: an embedded store file, an esdb:// URL or a nats:// URL")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	c.Flags().BoolVar(&acceptBroken, "accept-broken", false, acceptBrokenUsage)
 	addStoreFlags(c, o)

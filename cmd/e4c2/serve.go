@@ -50,7 +50,7 @@ Precedence: defaults < --config file < E4C2_* environment variables < flags.`,
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data directory (embedded store, master key, checkpoints)")
 	f.StringVar(&cfg.Suite, "suite", cfg.Suite, "crypto suite: standard, fips or pq")
 	f.StringVar(&cfg.Mode, "mode", cfg.Mode, "key mode: sk or pk")
-	f.StringVar(&cfg.Store, "store", cfg.Store, "store: empty for the embedded file, a .db path, or an esdb:// URL")
+	f.StringVar(&cfg.Store, "store", cfg.Store, "store: empty for the embedded file, a .db path, an esdb:// URL or a nats:// (JetStream) URL")
 	f.StringVar(&cfg.MasterKeyFile, "master-key-file", cfg.MasterKeyFile, "master key file (default <data-dir>/master.key)")
 	f.StringVar(&cfg.MasterKeyEnv, "master-key-env", cfg.MasterKeyEnv, "name of an environment variable holding the master key")
 	f.StringVar(&cfg.MasterPassphraseFile, "master-passphrase-file", cfg.MasterPassphraseFile, "file holding a passphrase to derive the master key from")
@@ -59,6 +59,7 @@ Precedence: defaults < --config file < E4C2_* environment variables < flags.`,
 	f.StringVar(&cfg.BrokerPasswordFile, "broker-password-file", cfg.BrokerPasswordFile, "file holding the external broker password")
 	f.StringVar(&cfg.BrokerCAFile, "broker-ca-file", cfg.BrokerCAFile, "PEM CA bundle for the external broker's TLS certificate")
 	f.StringVar(&cfg.MQTTListen, "mqtt-listen", cfg.MQTTListen, "embedded broker listen address")
+	f.BoolVar(&cfg.Monitor.Enabled, "monitor", cfg.Monitor.Enabled, "watch the traffic of the managed topics and record findings (forged, old key, plaintext, replay...)")
 	f.BoolVar(&cfg.DeviceAcks, "device-acks", cfg.DeviceAcks, "external broker: confirm commands with the acknowledgements of devices that send them (client/ack)")
 	f.BoolVar(&cfg.BrokerLogSightings, "broker-log-sightings", cfg.BrokerLogSightings, "external mosquitto without device acks: a device subscribing to its control topic (mosquitto's subscription log, see broker-config --sightings) counts as seen")
 	f.BoolVar(&cfg.DeliverUnseen, "deliver-unseen", cfg.DeliverUnseen, "external broker without device acks: send commands to devices never seen instead of holding them until released")
@@ -118,6 +119,8 @@ func applyFlag(dst, flags *config.Config, name string) {
 		dst.DeliverUnseen = flags.DeliverUnseen
 	case "broker-log-sightings":
 		dst.BrokerLogSightings = flags.BrokerLogSightings
+	case "monitor":
+		dst.Monitor.Enabled = flags.Monitor.Enabled
 	case "mqtt-anonymous-read":
 		dst.MQTTAnonymousRead = flags.MQTTAnonymousRead
 	case "delivery-window":

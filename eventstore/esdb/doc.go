@@ -37,6 +37,15 @@
 // just before the requested one; it checks revisions as they arrive, so a
 // duplicate is dropped and a gap is an error.
 //
+// A subscription dropped by the server or the connection (a restart, a
+// leader change) is resubscribed from the next position to deliver after
+// a short, growing pause, so the handler sees neither a gap nor a
+// duplicate; Subscribe returns the drop only once resubscribing failed for
+// 30 s in a row. An append refused by a follower or timed out is retried
+// as the very same call (same event ids, same expected revision) for up to
+// 10 s: esdb's idempotent writes make a repeat of an append that was in
+// fact written succeed without a second copy.
+//
 // The sealing keyring lives in the stream "$e4c2-keyring" (derived from the
 // log stream name); each save appends the new keyring and truncates the
 // older entries through the stream's $tb metadata.

@@ -26,10 +26,56 @@ type fakeDB struct {
 	// beforeAppend, if set, runs before each append to the log (to let a
 	// "second process" slip an append in).
 	beforeAppend func(stream string)
+
+	// Faults of a cluster, set by tests under mu.
+	// refuseAppends: the next appends are refused as by a follower.
+	refuseAppends int
+	// timeoutAppends: the next appends are written, then answer a timeout.
+	timeoutAppends int
+	// failSubscribes: the next subscriptions fail to start.
+	failSubscribes int
+	// dropped is closed (and replaced) by dropSubscriptions.
+	dropped chan struct{}
 }
 
 func newFakeDB() *fakeDB {
-	return &fakeDB{streams: map[string][]*esdb.RecordedEvent{}, truncate: map[string]uint64{}, changed: make(chan struct{})}
+	return &fakeDB{streams: map[string][]*esdb.RecordedEvent{}, truncate: map[string]uint64{}, changed: make(chan struct{}),
+		dropped: make(chan struct{})}
+}
+
+// errFakeDropped is how the fake ends a dropped subscription.
+var errFakeDropped = errors.New("fake: subscription dropped by the server")
+
+// dropSubscriptions ends every live subscription with an error, as a
+// server restart or a leader change does.
+func (db *fakeDB) dropSubscriptions() {
+	db.mu.Lock()
+	close(db.dropped)
+	db.dropped = make(chan struct{})
+	db.mu.Unlock()
+}
+
+// fault sets the fault counters under the lock.
+func (db *fakeDB) fault(f func(db *fakeDB)) {
+	db.mu.Lock()
+	f(db)
+	db.mu.Unlock()
+}
+
+// sameEvents reports whether evs were already appended to stream at
+// revision first onward: esdb then treats the append as a repeat
+// (idempotent write) and succeeds without writing.
+func (db *fakeDB) sameEvents(stream string, first uint64, evs []esdb.EventData) bool {
+	cur := db.streams[stream]
+	if first+uint64(len(evs)) > uint64(len(cur)) {
+		return false
+	}
+	for i, ev := range evs {
+		if cur[first+uint64(i)].EventID != ev.EventID {
+			return false
+		}
+	}
+	return true
 }
 
 // conn is one client connection (one process) to the fake.
@@ -63,7 +109,28 @@ func (c *fakeConn) appendEvents(ctx context.Context, stream string, expected esd
 	db := c.db
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	if db.refuseAppends > 0 {
+		db.refuseAppends--
+		return 0, errNotLeader
+	}
+	rev, err := db.appendLocked(stream, expected, evs)
+	if err == nil && db.timeoutAppends > 0 {
+		db.timeoutAppends--
+		return 0, errTimeout
+	}
+	return rev, err
+}
+
+func (db *fakeDB) appendLocked(stream string, expected esdb.ExpectedRevision, evs []esdb.EventData) (uint64, error) {
 	cur := uint64(len(db.streams[stream]))
+	// A repeat of an append already written after the same expected
+	// revision succeeds again (esdb's idempotent writes).
+	if r, ok := expected.(esdb.StreamRevision); ok && cur > r.Value+1 && db.sameEvents(stream, r.Value+1, evs) {
+		return r.Value + uint64(len(evs)), nil
+	}
+	if _, ok := expected.(esdb.NoStream); ok && cur > 0 && db.sameEvents(stream, 0, evs) {
+		return uint64(len(evs)) - 1, nil
+	}
 	switch e := expected.(type) {
 	case esdb.Any:
 	case esdb.NoStream:
@@ -138,17 +205,28 @@ func copyEvent(e *esdb.RecordedEvent) *esdb.RecordedEvent {
 }
 
 type fakeSub struct {
-	c      *fakeConn
-	ctx    context.Context
-	next   int
-	stream string
+	c       *fakeConn
+	ctx     context.Context
+	next    int
+	stream  string
+	dropped chan struct{}
 }
 
 func (c *fakeConn) subscribeAll(ctx context.Context, from esdb.AllPosition, stream string) (subscription, error) {
 	if c.isClosed() {
 		return nil, errConnClosed
 	}
-	sub := &fakeSub{c: c, ctx: ctx, stream: stream}
+	c.db.mu.Lock()
+	dropped := c.db.dropped
+	fail := c.db.failSubscribes > 0
+	if fail {
+		c.db.failSubscribes--
+	}
+	c.db.mu.Unlock()
+	if fail {
+		return nil, errTimeout
+	}
+	sub := &fakeSub{c: c, ctx: ctx, stream: stream, dropped: dropped}
 	if p, ok := from.(esdb.Position); ok {
 		c.db.mu.Lock()
 		for sub.next < len(c.db.all) && c.db.all[sub.next].Position.Commit <= p.Commit {
@@ -162,6 +240,11 @@ func (c *fakeConn) subscribeAll(ctx context.Context, from esdb.AllPosition, stre
 func (s *fakeSub) recv() (*esdb.RecordedEvent, error) {
 	db := s.c.db
 	for {
+		select {
+		case <-s.dropped: // also during a catch-up
+			return nil, errFakeDropped
+		default:
+		}
 		db.mu.Lock()
 		if s.next < len(db.all) {
 			e := db.all[s.next]
@@ -176,6 +259,8 @@ func (s *fakeSub) recv() (*esdb.RecordedEvent, error) {
 		db.mu.Unlock()
 		select {
 		case <-changed:
+		case <-s.dropped:
+			return nil, errFakeDropped
 		case <-s.ctx.Done():
 			return nil, s.ctx.Err()
 		case <-s.c.closed:

@@ -40,7 +40,19 @@ var (
 	errWrongExpected = errors.New("esdb: wrong expected revision")
 	// errConnClosed: the client connection is closed.
 	errConnClosed = errors.New("esdb: connection closed")
+	// errNotLeader: the node is a follower and refuses writes (the client
+	// reconnects to the leader for the next call).
+	errNotLeader = errors.New("esdb: not the leader")
+	// errTimeout: the call's deadline passed on the server or the client;
+	// an append may or may not have been written.
+	errTimeout = errors.New("esdb: deadline exceeded")
 )
+
+// transientErr reports whether a call failed in a way that a retry of the
+// same call may cure: a follower refused it or it timed out.
+func transientErr(err error) bool {
+	return errors.Is(err, errNotLeader) || errors.Is(err, errTimeout)
+}
 
 // clientServer adapts *esdb.Client to server.
 type clientServer struct{ c *esdb.Client }
@@ -62,6 +74,10 @@ func mapClientErr(err error) error {
 		return errors.Join(errWrongExpected, err)
 	case esdb.ErrorCodeConnectionClosed:
 		return errors.Join(errConnClosed, err)
+	case esdb.ErrorCodeNotLeader:
+		return errors.Join(errNotLeader, err)
+	case esdb.ErrorCodeDeadlineExceeded:
+		return errors.Join(errTimeout, err)
 	}
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
@@ -45,6 +46,8 @@ type Store struct {
 
 	mu  sync.Mutex // serialises appends and index catch-up
 	idx index
+
+	drops atomic.Uint64 // dropped subscriptions (Drops)
 }
 
 var (
@@ -212,7 +215,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, evs .
 				return 0, err
 			}
 		}
-		_, err := s.srv.appendEvents(ctx, s.log, logExpected(s.idx.n), data)
+		err := s.appendLog(ctx, logExpected(s.idx.n), data)
 		if err == nil {
 			for i := range recs {
 				if err := s.idx.add(&recs[i]); err != nil {
@@ -226,6 +229,43 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, evs .
 			continue
 		}
 		return 0, s.mapErr(ctx, "append", err)
+	}
+}
+
+// appendRetryFor bounds how long one log append is retried while it is
+// refused by a follower or times out (a leader election takes seconds).
+var appendRetryFor = 10 * time.Second
+
+// appendLog appends data to the log stream, retrying the very same call
+// (same events, same expected revision) while it fails transiently: a
+// follower refused it (the client moves to the leader) or it timed out. A
+// timed-out append may have been written; esdb's idempotent writes (the
+// same event ids after the same expected revision succeed again without a
+// second copy) make the retry safe.
+func (s *Store) appendLog(ctx context.Context, expected esdb.ExpectedRevision, data []esdb.EventData) error {
+	_, err := s.srv.appendEvents(ctx, s.log, expected, data)
+	deadline := time.Now().Add(appendRetryFor)
+	for retry := 1; err != nil && transientErr(err) && time.Now().Before(deadline); retry++ {
+		if perr := s.pause(ctx, retry); perr != nil {
+			return perr
+		}
+		_, err = s.srv.appendEvents(ctx, s.log, expected, data)
+	}
+	return err
+}
+
+// pause waits before retry number n: a short, growing backoff (at most
+// one second), cut short by ctx or Close.
+func (s *Store) pause(ctx context.Context, n int) error {
+	t := time.NewTimer(time.Duration(min(n, 20)) * 50 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.done:
+		return eventstore.ErrClosed
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -294,27 +334,22 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, limit int) ([]eventsto
 	return out, nil
 }
 
+// resubscribeFor bounds how long Subscribe keeps resubscribing after a
+// dropped subscription without getting an event or a subscription through.
+var resubscribeFor = 30 * time.Second
+
 // Subscribe implements eventstore.Store through SubscribeToAll, filtered on
-// the server to the log stream.
+// the server to the log stream. A dropped subscription (connection lost,
+// leader change, server restart) is resubscribed from the next position to
+// deliver, after a growing pause; the handler sees no gap and no duplicate.
+// Subscribe gives up, returning the drop, once resubscribing failed for
+// resubscribeFor in a row.
 func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.Record) error) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
 	if from == 0 {
 		from = 1
-	}
-	// Start after the $all position of the event just before from; when
-	// there is none (from 1, or beyond the end), start at the beginning and
-	// skip what comes before from.
-	var start esdb.AllPosition = esdb.Start{}
-	if from > 1 {
-		prev, err := s.srv.readEvents(ctx, s.log, esdb.Revision(from-2), false, 1)
-		if err != nil {
-			return s.subErr(ctx, err)
-		}
-		if len(prev) == 1 && prev[0].EventNumber == from-2 {
-			start = prev[0].Position
-		}
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -325,36 +360,90 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.R
 		case <-sctx.Done():
 		}
 	}()
-	sub, err := s.srv.subscribeAll(sctx, start, s.log)
+	next := from
+	var failing time.Time // when the current run of drops began
+	for drops := 0; ; {
+		delivered, err := s.follow(sctx, &next, fn)
+		var ferr *followError
+		switch {
+		case s.closed.Load():
+			return eventstore.ErrClosed
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.As(err, &ferr):
+			return ferr.err // the handler's error, a gap or a foreign event
+		}
+		if delivered || drops == 0 {
+			failing, drops = time.Now(), 0
+		}
+		drops++
+		s.drops.Add(1)
+		if time.Since(failing) > resubscribeFor {
+			return fmt.Errorf("esdb: subscription dropped: %w", err)
+		}
+		if err := s.pause(sctx, drops); err != nil {
+			return s.subErr(ctx, err)
+		}
+	}
+}
+
+// followError carries an error that must end Subscribe rather than cause
+// a resubscription.
+type followError struct{ err error }
+
+func (e *followError) Error() string { return e.err.Error() }
+
+// follow runs one subscription from *next and advances *next past every
+// event handed to fn. It returns when the subscription drops (a plain
+// error), or with a *followError.
+func (s *Store) follow(ctx context.Context, next *uint64, fn func(eventstore.Record) error) (delivered bool, err error) {
+	// Start after the $all position of the event just before next; when
+	// there is none (next is 1, or beyond the end), start at the beginning
+	// and skip what comes before next.
+	var start esdb.AllPosition = esdb.Start{}
+	if *next > 1 {
+		prev, err := s.srv.readEvents(ctx, s.log, esdb.Revision(*next-2), false, 1)
+		if err != nil {
+			return false, err
+		}
+		if len(prev) == 1 && prev[0].EventNumber == *next-2 {
+			start = prev[0].Position
+		}
+	}
+	sub, err := s.srv.subscribeAll(ctx, start, s.log)
 	if err != nil {
-		return s.subErr(ctx, err)
+		return false, err
 	}
 	defer sub.close()
-	next := from
 	for {
 		e, err := sub.recv()
 		if err != nil {
-			return s.subErr(ctx, err)
+			return delivered, err
 		}
 		if e.StreamID != s.log || strings.HasPrefix(e.EventType, "$") {
 			continue
 		}
 		switch pos := e.EventNumber + 1; {
-		case pos < next:
+		case pos < *next:
 			continue // before from, or delivered already
-		case pos > next:
-			return fmt.Errorf("esdb: subscription: position %d after %d: gap", pos, next-1)
+		case pos > *next:
+			return delivered, &followError{fmt.Errorf("esdb: subscription: position %d after %d: gap", pos, *next-1)}
 		}
 		r, err := fromESDB(e)
 		if err != nil {
-			return err
+			return delivered, &followError{err}
 		}
 		if err := fn(r); err != nil {
-			return fmt.Errorf("eventstore: subscriber: %w", err)
+			return delivered, &followError{fmt.Errorf("eventstore: subscriber: %w", err)}
 		}
-		next++
+		*next++
+		delivered = true
 	}
 }
+
+// Drops returns how many times subscriptions of this store were dropped
+// and resubscribed (or given up).
+func (s *Store) Drops() uint64 { return s.drops.Load() }
 
 func (s *Store) subErr(ctx context.Context, err error) error {
 	if s.closed.Load() {

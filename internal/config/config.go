@@ -26,7 +26,8 @@ type Config struct {
 	Mode string `json:"mode"`
 
 	// Store is empty for the embedded store (DataDir/e4c2.db), a file path
-	// for another embedded store, or an esdb:// / kurrentdb:// URL.
+	// for another embedded store, an esdb:// / kurrentdb:// URL, or a
+	// nats:// / tls:// URL of a NATS JetStream server or cluster.
 	Store string `json:"store"`
 
 	// MasterKeyFile is the 0600 file holding the 32-byte master key
@@ -128,6 +129,9 @@ type Config struct {
 	// default, c2.DefaultSnapshotEvery). Snapshots live in
 	// <data-dir>/snapshots and spare a start the replay of the whole log.
 	SnapshotEvery uint64 `json:"snapshot_every"`
+	// Monitor configures the traffic monitor (off by default; serve
+	// --monitor turns it on with the defaults).
+	Monitor MonitorConfig `json:"monitor"`
 	// FromScratch ignores the snapshots at start and replays the whole
 	// log (a flag, not a file setting: it is for one start).
 	FromScratch bool `json:"-"`
@@ -135,6 +139,29 @@ type Config struct {
 	// be damaged (a broken chain): no write of any kind, no delivery, no
 	// automation, no broker (a flag, not a file setting).
 	ReadOnly bool `json:"-"`
+}
+
+// MonitorConfig configures the traffic monitor (package monitor). Zero
+// values take the monitor's defaults.
+type MonitorConfig struct {
+	// Enabled subscribes the monitor to the managed topics: the embedded
+	// broker's publishes, or a shared subscription on an external broker.
+	Enabled bool `json:"enabled"`
+	// QueueSize bounds the messages waiting for classification (default
+	// 4096); past it the monitor samples (drops are counted).
+	QueueSize int `json:"queue_size"`
+	// Workers classify in parallel (default 1).
+	Workers int `json:"workers"`
+	// Window is the aggregation window of findings (default 1m).
+	Window Duration `json:"window"`
+	// RateBucket is the bucket of the rate baseline (default 10s).
+	RateBucket Duration `json:"rate_bucket"`
+	// ReplayCapacity bounds the digests remembered per topic for replay
+	// detection (default 65536; negative: off).
+	ReplayCapacity int `json:"replay_capacity"`
+	// SharedGroup is the shared-subscription group on an external broker
+	// (default "e4c2-monitor": instances in one group split the traffic).
+	SharedGroup string `json:"shared_group"`
 }
 
 // Duration is a time.Duration that reads "30s" in JSON.
@@ -254,6 +281,8 @@ const (
 	StoreEmbedded StoreKind = iota
 	// StoreESDB is an EventStoreDB / KurrentDB server.
 	StoreESDB
+	// StoreJetStream is a NATS JetStream server or cluster.
+	StoreJetStream
 )
 
 // StoreKind returns the backend kind and, for the embedded store, its path.
@@ -262,6 +291,9 @@ func (c *Config) StoreKind() (StoreKind, string) {
 	if strings.HasPrefix(s, "esdb://") || strings.HasPrefix(s, "esdb+discover://") ||
 		strings.HasPrefix(s, "kurrentdb://") || strings.HasPrefix(s, "kurrent://") {
 		return StoreESDB, s
+	}
+	if strings.HasPrefix(s, "nats://") || strings.HasPrefix(s, "tls://") {
+		return StoreJetStream, s
 	}
 	if s == "" {
 		return StoreEmbedded, filepath.Join(c.DataDir, "e4c2.db")
@@ -353,6 +385,19 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout.Duration <= 0 {
 		return errors.New("shutdown timeout must be positive")
+	}
+	return c.Monitor.validate()
+}
+
+func (m *MonitorConfig) validate() error {
+	if m.QueueSize < 0 || m.Workers < 0 {
+		return errors.New("monitor: queue_size and workers must be >= 0")
+	}
+	if m.Window.Duration < 0 || m.RateBucket.Duration < 0 {
+		return errors.New("monitor: window and rate_bucket must be >= 0")
+	}
+	if strings.ContainsAny(m.SharedGroup, "/+#") {
+		return fmt.Errorf("monitor: shared_group %q: no /, + or #", m.SharedGroup)
 	}
 	return nil
 }

@@ -35,6 +35,9 @@ func TestValidateRefusesBadCombinations(t *testing.T) {
 		"bad listen":        {func(c *Config) { c.HTTPListen = "nocolon" }, "http listen"},
 		"bad level":         {func(c *Config) { c.LogLevel = "loud" }, "log level"},
 		"negative window":   {func(c *Config) { c.DeliveryWindow = -1 }, "window"},
+		"monitor queue":     {func(c *Config) { c.Monitor.QueueSize = -1 }, "monitor"},
+		"monitor bucket":    {func(c *Config) { c.Monitor.RateBucket.Duration = -time.Second }, "monitor"},
+		"monitor group":     {func(c *Config) { c.Monitor.SharedGroup = "a/b" }, "shared_group"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -104,5 +107,21 @@ func TestValidateRefusesClearTextBeyondLoopback(t *testing.T) {
 	c.TLSKeyFile = ""
 	if err := c.Validate(); err == nil {
 		t.Fatal("a certificate without its key was accepted")
+	}
+}
+
+func TestStoreKindJetStream(t *testing.T) {
+	for store, want := range map[string]StoreKind{
+		"nats://a:4222,nats://b:4222?replicas=3": StoreJetStream,
+		"tls://nats.example:4222":                StoreJetStream,
+		"esdb://h:2113":                          StoreESDB,
+		"/var/lib/e4c2/e4c2.db":                  StoreEmbedded,
+		"":                                       StoreEmbedded,
+	} {
+		c := Default()
+		c.Store = store
+		if k, where := c.StoreKind(); k != want || (want != StoreEmbedded && where != store) {
+			t.Errorf("StoreKind(%q) = %v %q, want %v", store, k, where, want)
+		}
 	}
 }

@@ -149,6 +149,15 @@ func Encode(ev domain.Event, stream string, version uint64, s sealing.Sealer) ([
 		b = binary.AppendUvarint(b, e.Protects)
 		b = binary.AppendUvarint(b, e.Unprotects)
 		b = binary.AppendUvarint(b, e.Failures)
+	case *domain.MonitorFinding:
+		b = putBytes(b, []byte(e.Kind))
+		b = append(b, e.Topic[:]...)
+		b = append(b, e.Client[:]...)
+		b = binary.AppendUvarint(b, e.KeyVersion)
+		b = binary.AppendUvarint(b, e.WindowStart)
+		b = binary.AppendUvarint(b, e.WindowEnd)
+		b = binary.AppendUvarint(b, e.Count)
+		b = putBytes(b, []byte(e.Detail))
 	default:
 		return nil, fmt.Errorf("eventcodec: encode %T: %w", ev, domain.ErrUnknownEvent)
 	}
@@ -319,6 +328,17 @@ func DecodeType(t domain.Type, data []byte) (domain.Event, error) {
 		e.Protects = d.uvarint()
 		e.Unprotects = d.uvarint()
 		e.Failures = d.uvarint()
+		ev = e
+	case domain.TypeMonitorFinding:
+		e := &domain.MonitorFinding{}
+		e.Kind = string(d.bytes(maxBlob))
+		d.id(&e.Topic)
+		d.id(&e.Client)
+		e.KeyVersion = d.uvarint()
+		e.WindowStart = d.uvarint()
+		e.WindowEnd = d.uvarint()
+		e.Count = d.uvarint()
+		e.Detail = string(d.bytes(maxBlob))
 		ev = e
 	default:
 		return nil, fmt.Errorf("eventcodec: decode: %w", domain.ErrUnknownEvent)

@@ -54,6 +54,9 @@ func eventsWith(secret func(tag byte) domain.Secret) []domain.Event {
 		&domain.DeviceSeen{Client: id(25)},
 		&domain.DeviceReleased{Client: id(27)},
 		&domain.KeyUsed{Topic: id(26), KeyVersion: 3, Minute: 1_767_225_600, Protects: 1, Unprotects: 1 << 33, Failures: 2},
+		&domain.MonitorFinding{Kind: "forged", Topic: id(27), Client: id(28), KeyVersion: 4,
+			WindowStart: 1_767_225_600, WindowEnd: 1_767_225_660, Count: 1 << 34, Detail: "rate 80/10s vs 10.0±5.0"},
+		&domain.MonitorFinding{Kind: "rate_drop", Topic: id(29)},
 	}
 }
 

@@ -24,6 +24,8 @@ type metrics struct {
 	inFlight   prometheus.Gauge
 	storeOps   *prometheus.HistogramVec
 	operations *prometheus.CounterVec
+	// automation engine restarts after it stopped on an error
+	automationRestarts prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -48,9 +50,11 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"op"}),
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "e4c2_store_appends_total", Help: "Event store appends by outcome."}, []string{"outcome"}),
+		automationRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "e4c2_automation_restarts_total", Help: "Restarts of the automation engine after it stopped on an error (e.g. its log subscription dropped)."}),
 	}
 	m.reg.MustRegister(m.published, m.delivered, m.retries, m.failures, m.unavail,
-		m.inWorker, m.inFlight, m.storeOps, m.operations,
+		m.inWorker, m.inFlight, m.storeOps, m.operations, m.automationRestarts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -74,6 +78,17 @@ func (m *metrics) watchService(svc *c2.Service) {
 			Name: "e4c2_commands_confirmed_total",
 			Help: "Queued commands the devices' own MQTT sessions confirmed (command.confirmed.v1 in the log; a broker's acceptance alone is e4c2_delivery_delivered_total)."},
 			func() float64 { return float64(svc.Confirmations()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "e4c2_log_following", Help: "1 while the read models follow the log, 0 while they subscribe again after the store dropped their subscription or once they stopped."},
+			func() float64 {
+				if svc.FollowErr() != nil {
+					return 0
+				}
+				return 1
+			}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "e4c2_log_subscription_drops_total", Help: "Subscriptions of the read models to the log that the store dropped (each followed by a new one)."},
+			func() float64 { return float64(svc.Resubscriptions()) }),
 		&fleetCollector{svc: svc},
 	)
 }

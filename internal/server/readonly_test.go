@@ -150,3 +150,22 @@ func equalSums(a, b map[string][32]byte) bool {
 	}
 	return true
 }
+
+// TestReadOnlyRefusesSharedLogs: --read-only is the forensic mode for a copy
+// of the embedded store; with a shared log (EventStoreDB, JetStream) it is
+// refused before any connection is tried, never silently ignored.
+func TestReadOnlyRefusesSharedLogs(t *testing.T) {
+	for _, url := range []string{"esdb://127.0.0.1:1?tls=false", "nats://127.0.0.1:1"} {
+		cfg := testConfig(t)
+		cfg.Store = url
+		cfg.ReadOnly = true
+		srv, err := tryStart(t, cfg, server.Options{})
+		if err == nil {
+			stop(t, srv)
+			t.Fatalf("%s: read-only start succeeded", url)
+		}
+		if !strings.Contains(err.Error(), "--read-only serves the embedded store only") {
+			t.Fatalf("%s: error %q does not name the refusal", url, err)
+		}
+	}
+}

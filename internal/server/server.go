@@ -30,6 +30,7 @@ import (
 	"github.com/e4c2/e4c2/eventstore/boltstore"
 	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/monitor"
 	"github.com/e4c2/e4c2/suites"
 	"github.com/e4c2/e4c2/transport/mqtt"
 	"github.com/e4c2/e4c2/transport/mqtt/broker"
@@ -54,12 +55,15 @@ type Server struct {
 	rules     *automation.Engine // see automation.go
 	stopRules context.CancelFunc
 	rulesDone chan error
+	rulesErr  atomic.Pointer[error] // why the engine is not running (restarting), see automation.go
 
 	workerDone chan error
 	closeOnce  sync.Once
 
-	presence        *presence   // embedded broker only
-	wakeOnLog       bool        // external broker: wake the worker on device.released / device.seen
+	presence        *presence // embedded broker only
+	wakeOnLog       bool      // external broker: wake the worker on device.released / device.seen
+	monitor         *monitor.Monitor
+	monitorDone     chan struct{}
 	shutdownStarted atomic.Bool // closeAll turned keep-alives off (tests)
 	tlsReload       []*tlsfiles.Reloader
 	stopBg          context.CancelFunc
@@ -75,6 +79,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock is the service's clock (tests).
 	Clock func() time.Time
+	// WrapStore, if set, wraps the opened store (tests inject faults).
+	WrapStore func(eventstore.Store) eventstore.Store
 }
 
 // Start opens everything the configuration names and starts serving. The
@@ -116,7 +122,7 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		return nil, err
 	}
 
-	if s.store, err = openStore(ctx, cfg); err != nil {
+	if s.store, err = openWrapped(ctx, cfg, opt.WrapStore); err != nil {
 		return nil, err
 	}
 	if cfg.ReadOnly {
@@ -164,6 +170,7 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 	if err := s.startBroker(ctx); err != nil {
 		return nil, err
 	}
+	s.startMonitor(bg)
 	s.worker = mqtt.NewWorker(newDeliverySource(s.svc), s.pub, mqtt.Config{
 		Window:  cfg.DeliveryWindow,
 		Now:     s.clock, // commands are protected with the service's clock
@@ -250,6 +257,7 @@ func (s *Server) closeAll(ctx context.Context) error {
 	if s.stopBg != nil {
 		s.stopBg()
 	}
+	s.stopMonitor(ctx)
 	if s.worker != nil {
 		if err := s.worker.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("delivery shutdown: %w", err))
@@ -286,13 +294,27 @@ func (s *Server) closeAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// openWrapped is openStore with the store wrapped by wrap (if not nil).
+func openWrapped(ctx context.Context, cfg config.Config, wrap func(eventstore.Store) eventstore.Store) (eventstore.Store, error) {
+	st, err := openStore(ctx, cfg)
+	if err != nil || wrap == nil {
+		return st, err
+	}
+	return wrap(st), nil
+}
+
 func openStore(ctx context.Context, cfg config.Config) (eventstore.Store, error) {
 	kind, path := cfg.StoreKind()
-	if kind == config.StoreESDB {
-		return openESDB(ctx, path)
-	}
-	if cfg.ReadOnly && kind == config.StoreESDB {
+	// A shared log cannot be opened read-only from here: the forensic
+	// mode is for a copy of the embedded store's file.
+	if cfg.ReadOnly && kind != config.StoreEmbedded {
 		return nil, errors.New("--read-only serves the embedded store only")
+	}
+	switch kind {
+	case config.StoreESDB:
+		return openESDB(ctx, path)
+	case config.StoreJetStream:
+		return openJetStream(ctx, path)
 	}
 	st, err := boltstore.Open(path, &boltstore.Options{ReadOnly: cfg.ReadOnly})
 	if err != nil {
@@ -305,6 +327,9 @@ func storeDescription(cfg config.Config) string {
 	kind, path := cfg.StoreKind()
 	if kind == config.StoreESDB {
 		return "eventstoredb"
+	}
+	if kind == config.StoreJetStream {
+		return "jetstream"
 	}
 	return path
 }
@@ -459,6 +484,10 @@ func checkDataDir(dir string, log *slog.Logger) error {
 }
 
 func (s *Server) startBroker(ctx context.Context) error {
+	// The monitor first: the embedded broker's publish tap feeds it.
+	if err := s.newMonitor(); err != nil {
+		return err
+	}
 	window := s.cfg.DeliveryWindow
 	if s.cfg.Broker == "" {
 		// Devices authenticate with their E4 credential and see only
@@ -485,6 +514,7 @@ func (s *Server) startBroker(ctx context.Context) error {
 			Authority:           deviceAuthority{svc: s.svc, clock: s.clock},
 			Observer:            s.presence,
 			AnonymousReadTopics: s.cfg.MQTTAnonymousRead,
+			Tap:                 s.tap(),
 		})
 		if err != nil {
 			return err
@@ -590,11 +620,19 @@ func brokerTLS(cfg config.Config) (*tls.Config, error) {
 }
 
 func (s *Server) ready(ctx context.Context) error {
+	// The backend's own health first: it answers at once, where a read
+	// from a store whose server is unreachable waits for its retries.
+	if err := storeHealth(s.store); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
 	if _, err := s.store.ReadAll(ctx, s.svc.Position()+1, 1); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	if err := storeHealth(s.store); err != nil {
-		return fmt.Errorf("store: %w", err)
+	if err := s.svc.FollowErr(); err != nil {
+		return fmt.Errorf("projections: %w", err)
+	}
+	if err := s.automationErr(); err != nil {
+		return fmt.Errorf("automation: %w", err)
 	}
 	if s.pub == nil {
 		return nil // read-only: no broker

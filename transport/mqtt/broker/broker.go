@@ -105,6 +105,9 @@ type Config struct {
 	// Observer, if set, hears devices come online (subscribed to their
 	// control topic) and go offline.
 	Observer Observer
+	// Tap, if set, sees every application message clients publish (the
+	// traffic monitor's source; see PublishTap).
+	Tap PublishTap
 	// PersistPath, if set, is a bbolt file where the broker keeps sessions,
 	// subscriptions and unacknowledged QoS 1/2 messages, so a broker
 	// restart does not drop what it had accepted for offline devices.
@@ -277,6 +280,11 @@ func (b *Broker) Start(ctx context.Context) error {
 	devices := &deviceHook{auth: hook, obs: b.cfg.Observer, room: max(b.cfg.MaxPendingWrites/2, 1)}
 	if err := srv.AddHook(devices, nil); err != nil {
 		return fmt.Errorf("broker: device hook: %w", err)
+	}
+	if b.cfg.Tap != nil {
+		if err := srv.AddHook(&tapHook{auth: hook, tap: b.cfg.Tap}, nil); err != nil {
+			return fmt.Errorf("broker: tap hook: %w", err)
+		}
 	}
 	rp := &reaper{srv: srv, auth: hook, devices: devices,
 		expiry: b.cfg.SessionExpiry, deviceExpiry: b.cfg.DeviceSessionExpiry}

@@ -1,0 +1,59 @@
+package monitor
+
+import "time"
+
+// replaySet remembers the digests of the authentic messages of one topic
+// seen inside the timestamp window, to tell a replay from a new message.
+// It is bounded: past capacity the oldest digest is forgotten (counted in
+// evicted), so a replay of a message older than the last capacity
+// messages goes unnoticed unless its timestamp is already stale. Entries
+// also expire once the window they could be replayed in is over: a replay
+// after that is classified stale by its timestamp. Not safe for
+// concurrent use (the topic's lock guards it).
+type replaySet struct {
+	seen     map[uint64]struct{}
+	ring     []replayEntry // insertion order, a circular buffer
+	head, n  int
+	keep     time.Duration
+	evicted  uint64
+	capacity int
+}
+
+type replayEntry struct {
+	digest uint64
+	at     int64 // Unix ns of insertion
+}
+
+func newReplaySet(capacity int, keep time.Duration) *replaySet {
+	return &replaySet{seen: make(map[uint64]struct{}), ring: make([]replayEntry, capacity),
+		keep: keep, capacity: capacity}
+}
+
+// seenBefore records digest d at now and reports whether it was already
+// there.
+func (r *replaySet) seenBefore(d uint64, now time.Time) bool {
+	ns := now.UnixNano()
+	for r.n > 0 && ns-r.ring[r.head].at > int64(r.keep) {
+		r.pop()
+	}
+	if _, ok := r.seen[d]; ok {
+		return true
+	}
+	if r.capacity == 0 {
+		return false
+	}
+	if r.n == r.capacity {
+		r.pop()
+		r.evicted++
+	}
+	r.ring[(r.head+r.n)%r.capacity] = replayEntry{digest: d, at: ns}
+	r.n++
+	r.seen[d] = struct{}{}
+	return false
+}
+
+func (r *replaySet) pop() {
+	delete(r.seen, r.ring[r.head].digest)
+	r.head = (r.head + 1) % r.capacity
+	r.n--
+}
