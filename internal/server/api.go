@@ -39,6 +39,7 @@ func (s *Server) apiHandler(metricsHandler nethttp.Handler) (nethttp.Handler, fu
 		AsOf:     s.svc.StateAsOf,
 		TLS:      hc.TLS,
 		ReadOnly: s.cfg.ReadOnly,
+		Monitor:  s.cfg.Monitor.Enabled && !s.cfg.ReadOnly,
 		Logger:   s.log.With("component", "console"),
 	})
 	if err != nil {
