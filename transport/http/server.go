@@ -136,7 +136,7 @@ type Server struct {
 	roles   map[string]Role // "METHOD /path/:param" -> minimal role
 	limiter *rateLimiter
 	// authFails throttles invalid tokens per source address (nil: off).
-	authFails *authFailLimiter
+	authFails *FailLimiter
 	openapi   []byte
 
 	streams streamCounter // open SSE streams per token (sse.go)
@@ -169,7 +169,7 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 		s.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
 	}
 	if cfg.AuthFailLimit > 0 {
-		s.authFails = newAuthFailLimiter(cfg.AuthFailLimit, cfg.AuthFailWindow, cfg.Now)
+		s.authFails = NewFailLimiter(cfg.AuthFailLimit, cfg.AuthFailWindow, cfg.Now)
 	}
 	e := echo.New()
 	e.HideBanner = true

@@ -286,8 +286,8 @@ func (c *Console) showLogin(q *req, msg string, status int) error {
 // login exchanges an API token for a session.
 func (c *Console) login(q *req) error {
 	r := q.r
-	ip := peerIP(r)
-	if wait, blocked := c.loginFail.blocked(ip); blocked {
+	ip := httpapi.PeerIP(r)
+	if wait, blocked := c.loginFail.Blocked(ip); blocked {
 		q.w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 		return c.showLogin(q, "too many failed logins from this address; retry later", nethttp.StatusTooManyRequests)
 	}
@@ -306,7 +306,7 @@ func (c *Console) login(q *req) error {
 	sum := sha256.Sum256([]byte(secret))
 	tok, err := c.api.TokenByHash(r.Context(), sum)
 	if err != nil || subtle.ConstantTimeCompare(tok.Hash[:], sum[:]) != 1 || !tok.Role.Valid() {
-		c.loginFail.fail(ip)
+		c.loginFail.Fail(ip)
 		return c.showLogin(q, "invalid or revoked token", nethttp.StatusUnauthorized)
 	}
 	id := c.sessions.create(sum, tok.Name, tok.Role)

@@ -77,7 +77,7 @@ type Console struct {
 	api       httpapi.Backend
 	log       *slog.Logger
 	sessions  *sessionStore
-	loginFail *failLimiter // nil: no limit
+	loginFail *httpapi.FailLimiter // nil: no limit
 	pages     map[string]*template.Template
 	mux       *nethttp.ServeMux
 	static    nethttp.Handler
@@ -120,7 +120,7 @@ func New(cfg Config) (*Console, error) {
 		sessions: newSessionStore(cfg.SessionTTL, cfg.SessionIdle, cfg.Now),
 		replays:  make(chan struct{}, maxReplays), streams: map[[32]byte]int{}}
 	if cfg.LoginFailLimit > 0 {
-		c.loginFail = newFailLimiter(cfg.LoginFailLimit, cfg.LoginFailWindow, cfg.Now)
+		c.loginFail = httpapi.NewFailLimiter(cfg.LoginFailLimit, cfg.LoginFailWindow, cfg.Now)
 	}
 	pages, err := parseTemplates()
 	if err != nil {
