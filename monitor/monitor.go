@@ -241,14 +241,20 @@ func (m *Monitor) Process(msg Message) Verdict {
 	}
 	ts.account(v.Class, len(msg.Payload), now)
 	client, hasClient := msg.Client, msg.HasClient
-	if v.HasSigner {
-		client, hasClient = domain.ID(v.Signer), true
+	detail := reasonOf(v, now)
+	// The broker's authenticated publisher is the finding's client: a
+	// signed message can be copied and republished by anybody, so its
+	// signer is the client only when the source cannot say who published.
+	if signer := domain.ID(v.Signer); v.HasSigner && !hasClient {
+		client, hasClient = signer, true
+	} else if v.HasSigner && signer != client {
+		detail = strings.TrimPrefix(detail+"; signed by "+signer.String()+", published by another client", "; ")
 	}
 	if hasClient {
 		m.accountClient(client, v.Class, len(msg.Payload))
 	}
 	if v.Class.Finding() {
-		m.agg.add(aggKey{kind: v.Class.String(), topic: ts.hash, client: client}, v.KeyVersion, now, reasonOf(v, now))
+		m.agg.add(aggKey{kind: v.Class.String(), topic: ts.hash, client: client}, v.KeyVersion, now, detail)
 	}
 	return v
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,5 +197,56 @@ func TestRateAnomalyFinding(t *testing.T) {
 	}
 	if st := m.Stats(); st.Topics[0].Rate != 20 {
 		t.Fatalf("rate of the last bucket: %v, want 20/s", st.Topics[0].Rate)
+	}
+}
+
+// TestRelayNamesThePublisher: in PK mode, a device that republishes a
+// message another device signed (a replay, or an old message) is the
+// client of the finding when the broker names the publisher: the signer
+// id inside the payload is anybody's to copy, so it must not frame the
+// device that signed.
+func TestRelayNamesThePublisher(t *testing.T) {
+	for _, f := range fixtures(t) {
+		if f.mode != core.PubKey {
+			continue
+		}
+		t.Run(f.name, func(t *testing.T) {
+			svc := newFakeService(f, "plant/t1")
+			m, err := New(Config{Service: svc, Clock: func() time.Time { return f.now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			alice, bob := domain.ID(f.suite.ID("alice")), domain.ID(f.suite.ID("bob"))
+			p := f.protect(t, f.keys.Current, "alice", []byte("open the valve"), f.now)
+			if v := m.Process(Message{Topic: "plant/t1", Payload: p, Client: alice, HasClient: true}); v.Class != ClassCurrent {
+				t.Fatalf("alice's message: %s", v.Class)
+			}
+			if v := m.Process(Message{Topic: "plant/t1", Payload: p, Client: bob, HasClient: true}); v.Class != ClassReplay {
+				t.Fatalf("bob's copy: %s", v.Class)
+			}
+			old := f.protect(t, f.keys.Older[0], "alice", []byte("old"), f.now)
+			m.Process(Message{Topic: "plant/t1", Payload: old, Client: bob, HasClient: true})
+			if err := m.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got := svc.recorded()
+			if len(got) != 2 {
+				t.Fatalf("findings: %+v", got)
+			}
+			for _, x := range got {
+				if x.Client != bob {
+					t.Errorf("%s finding names %s, want the publisher %s (bob)", x.Kind, x.Client, bob)
+				}
+				if !strings.Contains(x.Detail, alice.String()) {
+					t.Errorf("%s finding detail %q does not name the signer", x.Kind, x.Detail)
+				}
+			}
+			st := m.Stats()
+			for _, c := range st.Clients {
+				if c.Client == alice && c.Classes["replay"] != 0 {
+					t.Errorf("alice is counted for bob's replay: %+v", c)
+				}
+			}
+		})
 	}
 }
