@@ -271,9 +271,17 @@ func (c *Console) fail(q *req, err error) {
 	c.renderStatus(q, status, "error", "Error", map[string]any{"Status": status, "Message": err.Error()})
 }
 
-// loginPage shows the login form with a fresh CSRF cookie.
+// loginPage shows the login form with a fresh CSRF cookie, and why the
+// console sent the browser there: one of its own messages only, never
+// text from the link (anybody can send a link to the real console).
 func (c *Console) loginPage(q *req) error {
-	return c.showLogin(q, q.query("m"), nethttp.StatusOK)
+	msg := q.query("m")
+	switch msg {
+	case errEnded.Error(), errRevoked.Error(), msgLoggedOut:
+	default:
+		msg = ""
+	}
+	return c.showLogin(q, msg, nethttp.StatusOK)
 }
 
 func (c *Console) showLogin(q *req, msg string, status int) error {
@@ -316,10 +324,13 @@ func (c *Console) login(q *req) error {
 	return nil
 }
 
+// msgLoggedOut is the login page's message after a logout.
+const msgLoggedOut = "logged out"
+
 // logout ends the session.
 func (c *Console) logout(q *req) error {
 	c.sessions.remove(q.s.key)
 	nethttp.SetCookie(q.w, c.cookie(cookieName, "", -1))
-	nethttp.Redirect(q.w, q.r, Prefix+"login?m="+url.QueryEscape("logged out"), nethttp.StatusSeeOther)
+	nethttp.Redirect(q.w, q.r, Prefix+"login?m="+url.QueryEscape(msgLoggedOut), nethttp.StatusSeeOther)
 	return nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"html/template"
 	"io/fs"
 	nethttp "net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -317,5 +319,34 @@ func TestSessionSurvivesBackendFailure(t *testing.T) {
 	c.sessions.m[sha256.Sum256([]byte(id))].tokenHash = [32]byte{9}
 	if rec := get(); rec.Code != nethttp.StatusSeeOther || !strings.Contains(rec.Header().Get("Location"), "revoked") {
 		t.Fatalf("an unknown token: %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+}
+
+// TestLoginMessageNotFromTheLink: the login page shows only the console's
+// own reasons for sending a browser there; text put in the link by
+// somebody else (a phishing mail pointing at the real console: "paste
+// your admin token at ...") is not shown.
+func TestLoginMessageNotFromTheLink(t *testing.T) {
+	c, err := New(Config{Backend: flakyTokens{down: new(bool)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := func(m string) string {
+		r := httptest.NewRequest(nethttp.MethodGet, "/ui/login?m="+url.QueryEscape(m), nil)
+		rec := httptest.NewRecorder()
+		c.Handler().ServeHTTP(rec, r)
+		if rec.Code != nethttp.StatusOK {
+			t.Fatalf("login page = %d", rec.Code)
+		}
+		return rec.Body.String()
+	}
+	const phish = "Security update: your token expired, confirm it at evil.example"
+	if body := page(phish); strings.Contains(body, "evil.example") {
+		t.Fatal("the login page shows a message chosen by the link's author")
+	}
+	for _, m := range []string{errRevoked.Error(), errEnded.Error(), msgLoggedOut} {
+		if body := page(m); !strings.Contains(body, template.HTMLEscapeString(m)) {
+			t.Errorf("the console's own message %q is not shown", m)
+		}
 	}
 }
