@@ -93,15 +93,16 @@ type eventsData struct {
 const streamWriteTimeout = 30 * time.Second
 
 // tokenCheck is how often an open stream checks its session's token;
-// maxStreams is how many live streams one session may hold open.
+// maxStreams is how many live streams one token may hold open, over all
+// its sessions (a script may log in again and again).
 const (
 	tokenCheck = 5 * time.Second
 	maxStreams = 5
 )
 
-var errTooManyStreams = &statusError{nethttp.StatusTooManyRequests, "too many live event streams open in this session"}
+var errTooManyStreams = &statusError{nethttp.StatusTooManyRequests, "too many live event streams open with this token"}
 
-// openStream counts a live stream of the session; false when it has too
+// openStream counts a live stream of a token; false when it has too
 // many. closeStream undoes it.
 func (c *Console) openStream(key [32]byte) bool {
 	c.streamsMu.Lock()
@@ -126,10 +127,10 @@ func (c *Console) closeStream(key [32]byte) {
 // entry's public JSON: never a payload. The stream ends when the session
 // ends, when its token is revoked, or at shutdown.
 func (c *Console) eventStream(q *req) error {
-	if !c.openStream(q.s.key) {
+	if !c.openStream(q.s.tokenHash) {
 		return errTooManyStreams
 	}
-	defer c.closeStream(q.s.key)
+	defer c.closeStream(q.s.tokenHash)
 	var from uint64
 	if c.cfg.Position != nil {
 		from = c.cfg.Position() + 1

@@ -226,7 +226,7 @@ func (c *Console) authenticate(r *nethttp.Request) (view, bool, error) {
 	if tok.Role != s.role {
 		c.sessions.setRole(key, tok.Role)
 	}
-	return view{key: key, TokenName: tok.Name, Role: tok.Role, CSRF: s.csrf}, true, nil
+	return view{key: key, tokenHash: s.tokenHash, TokenName: tok.Name, Role: tok.Role, CSRF: s.csrf}, true, nil
 }
 
 // toLogin sends a request without a live session to the login page.

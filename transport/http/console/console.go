@@ -87,7 +87,7 @@ type Console struct {
 	replays chan struct{} // time-travel replays running at once (buffer = limit)
 
 	streamsMu sync.Mutex
-	streams   map[[32]byte]int // open live streams per session
+	streams   map[[32]byte]int // open live streams per token hash
 }
 
 // New builds the console.

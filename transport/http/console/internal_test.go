@@ -208,7 +208,8 @@ func TestTimeTravelBounded(t *testing.T) {
 	}
 }
 
-// TestStreamsPerSession: a session holds at most maxStreams live streams.
+// TestStreamsPerSession: a key (a token hash) holds at most maxStreams
+// live streams.
 func TestStreamsPerSession(t *testing.T) {
 	c := &Console{streams: map[[32]byte]int{}}
 	k := [32]byte{1}
@@ -348,5 +349,60 @@ func TestLoginMessageNotFromTheLink(t *testing.T) {
 		if body := page(m); !strings.Contains(body, template.HTMLEscapeString(m)) {
 			t.Errorf("the console's own message %q is not shown", m)
 		}
+	}
+}
+
+// blockingStream is a backend whose live stream sends nothing until the
+// request ends.
+type blockingStream struct{ flakyTokens }
+
+func (blockingStream) Subscribe(ctx context.Context, _ uint64, _ func(httpapi.Event) error) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestStreamsPerToken: the cap on live streams holds per token, not per
+// session: logging in again with the same token (a script can log in as
+// often as it likes) gives no more streams, each of which holds a
+// subscription to the store.
+func TestStreamsPerToken(t *testing.T) {
+	tok := httpapi.Token{Name: "viewer", Role: httpapi.RoleReader, Hash: sha256.Sum256([]byte("secret"))}
+	c, err := New(Config{Backend: blockingStream{flakyTokens{down: new(bool), tok: tok}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	open := func(session string) *nethttp.Response {
+		r, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, srv.URL+"/ui/events/stream", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.AddCookie(&nethttp.Cookie{Name: cookieName, Value: session})
+		resp, err := srv.Client().Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	first := c.sessions.create(tok.Hash, tok.Name, tok.Role)
+	for i := range maxStreams {
+		resp := open(first)
+		defer resp.Body.Close()
+		if resp.StatusCode != nethttp.StatusOK {
+			t.Fatalf("stream %d: %d", i, resp.StatusCode)
+		}
+		// The stream is counted once its first line arrives.
+		if _, err := resp.Body.Read(make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second := c.sessions.create(tok.Hash, tok.Name, tok.Role)
+	resp := open(second)
+	defer resp.Body.Close()
+	if resp.StatusCode != nethttp.StatusTooManyRequests {
+		t.Fatalf("a new session of the same token opened stream %d: %d", maxStreams+1, resp.StatusCode)
 	}
 }

@@ -31,6 +31,7 @@ type session struct {
 // view is what a handler sees of its session.
 type view struct {
 	key       [32]byte
+	tokenHash [32]byte // the token's, which the live streams are counted by
 	TokenName string
 	Role      httpapi.Role
 	CSRF      string
