@@ -49,6 +49,26 @@ func TestSessionLifetime(t *testing.T) {
 	}
 }
 
+// TestOneTokenCannotEvictOthers: logging in again and again with one
+// token (any reader's) ends that token's oldest sessions, not the
+// sessions of other tokens: an admin stays logged in.
+func TestOneTokenCannotEvictOthers(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	st := newSessionStore(time.Hour, time.Hour, func() time.Time { now = now.Add(time.Millisecond); return now })
+	admin := st.create(sha256.Sum256([]byte("admin")), "admin", httpapi.RoleAdmin)
+	reader := sha256.Sum256([]byte("reader"))
+	for i := 0; i < maxSessions+10; i++ {
+		st.create(reader, "viewer", httpapi.RoleReader)
+	}
+	if _, _, ok := st.get(admin); !ok {
+		t.Fatal("another token's logins ended the admin's session")
+	}
+	latest := st.create(reader, "viewer", httpapi.RoleReader)
+	if _, _, ok := st.get(latest); !ok {
+		t.Fatal("the newest session of the token was not kept")
+	}
+}
+
 // TestSessionsBounded: the store never holds more than maxSessions.
 func TestSessionsBounded(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)

@@ -61,7 +61,12 @@ func (v view) IsAdmin() bool { return v.Role == httpapi.RoleAdmin }
 func (v view) CanManageTokens() bool { return !v.ReadOnly && v.IsAdmin() }
 
 // maxSessions bounds the sessions kept at once; the oldest go first.
-const maxSessions = 10000
+// maxSessionsPerToken bounds those of one token, so that one token
+// logging in again and again ends its own oldest sessions, not others'.
+const (
+	maxSessions         = 10000
+	maxSessionsPerToken = 100
+)
 
 type sessionStore struct {
 	mu   sync.Mutex
@@ -81,12 +86,37 @@ func (s *sessionStore) create(tokenHash [32]byte, name string, role httpapi.Role
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.limitToken(tokenHash, now)
 	if len(s.m) >= maxSessions {
 		s.prune(now)
 	}
 	s.m[sha256.Sum256([]byte(id))] = &session{tokenHash: tokenHash, tokenName: name, role: role,
 		csrf: randomToken(), created: now, lastUsed: now}
 	return id
+}
+
+// limitToken makes room for one more session of a token: its expired
+// sessions end and, at maxSessionsPerToken, its oldest one.
+func (s *sessionStore) limitToken(h [32]byte, now time.Time) {
+	n := 0
+	var oldestKey [32]byte
+	var oldest time.Time
+	for k, v := range s.m {
+		if v.tokenHash != h {
+			continue
+		}
+		if s.expired(v, now) {
+			delete(s.m, k)
+			continue
+		}
+		n++
+		if oldest.IsZero() || v.created.Before(oldest) {
+			oldest, oldestKey = v.created, k
+		}
+	}
+	if n >= maxSessionsPerToken {
+		delete(s.m, oldestKey)
+	}
 }
 
 // prune drops expired sessions, then the oldest until there is room.
