@@ -56,9 +56,10 @@
 // (see Baseline).
 //
 // Sources hand messages over with Offer, which never blocks: the queue is
-// bounded, and a message that finds it full is not classified but counted
-// (Stats.Dropped, the sampled finding, e4c2_monitor_dropped_total): the
-// monitor then says it is sampling rather than falling behind.
+// bounded in messages and in payload bytes, and a message that finds it
+// full is not classified but counted (Stats.Dropped, the sampled finding,
+// e4c2_monitor_dropped_total): the monitor then says it is sampling
+// rather than falling behind.
 //
 // # What is never stored
 //

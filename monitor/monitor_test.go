@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
@@ -248,5 +249,38 @@ func TestRelayNamesThePublisher(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestQueueBoundedInBytes: the queue holds at most QueueBytes of payload
+// whatever its length in messages: a device publishing large messages
+// faster than they are classified cannot make the monitor keep gigabytes
+// (4096 messages of the broker's 1 MiB packet limit) in memory.
+func TestQueueBoundedInBytes(t *testing.T) {
+	f := fixtures(t)[0]
+	svc := newFakeService(f, "t")
+	m, err := New(Config{Service: svc, QueueSize: 4096, QueueBytes: 1 << 20, Clock: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 256<<10)
+	accepted := 0
+	for range 10 {
+		if m.Offer(Message{Topic: "t", Payload: big}) {
+			accepted++
+		}
+	}
+	if st := m.Stats(); accepted != 4 || st.Dropped != 6 {
+		t.Fatalf("accepted %d of 10 messages of 256 KiB under a 1 MiB bound, stats %+v", accepted, st)
+	}
+	// Classified messages give their room back.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	testwait.For(t, "the queue to drain", func() bool { return m.Stats().QueueLen == 0 })
+	testwait.For(t, "room for a large message again", func() bool { return m.Offer(Message{Topic: "t", Payload: big}) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
