@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/e4c2/e4c2/c2"
+	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/monitor"
 	"github.com/e4c2/e4c2/suites/core"
 	"github.com/e4c2/e4c2/transport/http/apitypes"
@@ -126,13 +127,38 @@ func (s *Server) monitorView(ctx context.Context, st monitor.Stats) apitypes.Mon
 		}
 		if !cl.Client.IsZero() {
 			mc.ClientID = cl.Client.String()
-			if ci, err := s.backend.Client(ctx, mc.ClientID); err == nil {
-				mc.Client = ci.Name
-			}
+			mc.Client = s.clientName(ctx, cl.Client)
 		}
 		out.Clients = append(out.Clients, mc)
 	}
 	return out
+}
+
+// clientNamer is implemented by a Backend that names a client by id
+// without computing its sync view (ServiceBackend).
+type clientNamer interface {
+	ClientName(id domain.ID) (string, bool)
+}
+
+// clientName is the name of a registered client, "" if unknown.
+func (s *Server) clientName(ctx context.Context, id domain.ID) string {
+	if n, ok := s.backend.(clientNamer); ok {
+		name, _ := n.ClientName(id)
+		return name
+	}
+	if ci, err := s.backend.Client(ctx, id.String()); err == nil {
+		return ci.Name
+	}
+	return ""
+}
+
+// ClientName returns the name of the registered client id.
+func (b *ServiceBackend) ClientName(id domain.ID) (string, bool) {
+	ci, err := b.svc.Client(c2.ByID(id))
+	if err != nil {
+		return "", false
+	}
+	return ci.Name, true
 }
 
 // Findings implements FindingsBackend.
@@ -165,9 +191,7 @@ func (b *ServiceBackend) findingView(f c2.Finding) apitypes.Finding {
 	}
 	if !f.MonitorFinding.Client.IsZero() {
 		out.ClientID = f.MonitorFinding.Client.String()
-		if ci, err := b.svc.Client(c2.ByID(f.MonitorFinding.Client)); err == nil {
-			out.Client = ci.Name
-		}
+		out.Client, _ = b.ClientName(f.MonitorFinding.Client)
 	}
 	return out
 }
