@@ -26,6 +26,9 @@ func (s *Server) apiHandler(metricsHandler nethttp.Handler) (nethttp.Handler, fu
 	hc.RateLimit, hc.RateBurst = s.cfg.APIRate, s.cfg.APIBurst
 	hc.Ready = s.ready
 	hc.Rules = httpapi.NewEngineRules(s.rules)
+	if s.monitor != nil {
+		hc.Monitor = s.monitor // never a typed nil: off is nil
+	}
 	backend := httpapi.NewServiceBackend(s.svc)
 	api, err := httpapi.New(hc, backend, s.log.With("component", "http"))
 	if err != nil {

@@ -71,6 +71,9 @@ type Config struct {
 	// (403 "crypto_helpers_disabled"): without them no token can use the
 	// C2 to encrypt or decrypt with a topic key.
 	DisableCryptoHelpers bool
+	// Monitor, if set, is this instance's traffic monitor: GET /monitor
+	// shows its counters and GET /findings says it runs. Nil: off.
+	Monitor MonitorStats
 }
 
 func (c Config) withDefaults() (Config, error) {
