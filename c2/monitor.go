@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/e4c2/e4c2/domain"
@@ -229,6 +230,8 @@ type FindingQuery struct {
 	Kind  string    // finding kind
 	Since time.Time // recorded at or after
 	Limit int       // the newest Limit (default 50)
+	// Client, if set, keeps the findings naming this publisher.
+	Client *domain.ID
 }
 
 // Findings returns the newest findings matching q, newest first. It finds
@@ -238,7 +241,7 @@ func (s *Service) Findings(ctx context.Context, q FindingQuery) ([]Finding, erro
 	if q.Limit <= 0 {
 		q.Limit = 50
 	}
-	aq := projections.AuditQuery{Type: domain.TypeMonitorFinding.WireName(), Since: q.Since, Limit: 1000}
+	aq := projections.AuditQuery{Type: domain.TypeMonitorFinding.WireName(), Since: q.Since, Limit: 1000, Client: q.Client}
 	if q.Topic != "" {
 		h := domain.TopicHash(q.Topic)
 		aq.Topic = &h
@@ -246,6 +249,13 @@ func (s *Service) Findings(ctx context.Context, q FindingQuery) ([]Finding, erro
 	var tail []projections.AuditEntry
 	for {
 		page, next := s.audit.Query(aq)
+		if q.Kind != "" {
+			// Keep only this kind before trimming, or a busy other kind
+			// would push it out of the tail (the record decides below).
+			page = slices.DeleteFunc(page, func(e projections.AuditEntry) bool {
+				return !projections.IsFindingOfKind(e, q.Kind)
+			})
+		}
 		tail = append(tail, page...)
 		if len(tail) > 4*q.Limit {
 			tail = tail[len(tail)-q.Limit:]

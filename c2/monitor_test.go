@@ -110,3 +110,41 @@ func TestRecordFindings(t *testing.T) {
 		t.Fatalf("plaintext findings: %+v, %v", all, err)
 	}
 }
+
+// TestFindingsKindAndClient: a kind buried under many newer findings of
+// another kind is still found (the kind is chosen before the newest are
+// kept), and the client filter keeps the findings of one publisher.
+func TestFindingsKindAndClient(t *testing.T) {
+	e := newEnv(t, core.SymKey)
+	ctx := context.Background()
+	dev := domain.ID{1}
+	fs := []domain.MonitorFinding{{Kind: "old_key", Topic: domain.TopicHash("a"), Client: dev, KeyVersion: 1, WindowStart: 1, WindowEnd: 61, Count: 3}}
+	for i := range 300 {
+		fs = append(fs, domain.MonitorFinding{Kind: "forged", Topic: domain.TopicHash("a"), WindowStart: uint64(100 + i), WindowEnd: uint64(160 + i), Count: 1})
+	}
+	if err := e.svc.RecordFindings(ctx, c2.Origin{}, fs); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := e.store.ReadStream(ctx, domain.MonitorStream, 1)
+	if err != nil || len(recs) != len(fs) {
+		t.Fatalf("monitor stream: %d records, %v", len(recs), err)
+	}
+	if err := e.svc.WaitPosition(ctx, recs[len(recs)-1].Position); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.svc.Findings(ctx, c2.FindingQuery{Kind: "old_key", Limit: 10})
+	if err != nil || len(got) != 1 || got[0].Client != dev || got[0].KeyVersion != 1 {
+		t.Fatalf("old_key findings: %+v, %v", got, err)
+	}
+	got, err = e.svc.Findings(ctx, c2.FindingQuery{Client: &dev, Limit: 10})
+	if err != nil || len(got) != 1 || got[0].Kind != "old_key" {
+		t.Fatalf("findings of the device: %+v, %v", got, err)
+	}
+	other := domain.ID{2}
+	if got, err = e.svc.Findings(ctx, c2.FindingQuery{Client: &other}); err != nil || len(got) != 0 {
+		t.Fatalf("findings of another device: %+v, %v", got, err)
+	}
+	if got, err = e.svc.Findings(ctx, c2.FindingQuery{Kind: "forged", Limit: 5}); err != nil || len(got) != 5 || got[0].WindowStart != 399 {
+		t.Fatalf("newest forged findings: %+v, %v", got, err)
+	}
+}

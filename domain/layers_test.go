@@ -47,6 +47,7 @@ var layers = map[string]int{
 	"cmd":                   9,
 	"internal/testbroker":   9,
 	"internal/c2test":       9,
+	"internal/benchlog":     9,
 	"internal/doccheck":     9,
 	"internal/tools":        9,
 }

@@ -214,3 +214,34 @@ func TestReplaySet(t *testing.T) {
 		t.Fatal("3 expired with its window, yet reported seen")
 	}
 }
+
+// TestReplaySetGrowsOnDemand: a topic's replay set takes memory for the
+// digests it holds, not for its capacity: every managed topic that sees
+// one message (a device or any broker client can publish on each) must
+// not cost the full 65536-entry ring. Past the growth it still detects
+// replays in order and evicts the oldest at capacity.
+func TestReplaySetGrowsOnDemand(t *testing.T) {
+	r := newReplaySet(65536, time.Minute)
+	now := testNow
+	r.seenBefore(1, now)
+	if n := cap(r.ring); n > 64 {
+		t.Fatalf("one digest holds a ring of %d entries", n)
+	}
+	small := newReplaySet(100, time.Minute)
+	for d := uint64(1); d <= 100; d++ {
+		if small.seenBefore(d, now) {
+			t.Fatalf("%d seen before its first time", d)
+		}
+	}
+	for d := uint64(1); d <= 100; d++ {
+		if !small.seenBefore(d, now) {
+			t.Fatalf("replay of %d not detected after growth", d)
+		}
+	}
+	if small.seenBefore(101, now) || small.evicted != 1 || small.seenBefore(1, now) {
+		t.Fatalf("at capacity: want the oldest evicted, evicted %d", small.evicted)
+	}
+	if !small.seenBefore(101, now) || !small.seenBefore(50, now) {
+		t.Fatal("a digest kept at capacity is not reported seen")
+	}
+}

@@ -41,7 +41,10 @@
 // # Aggregation, rates and cost
 //
 // Findings (every class but current and previous, plus rate_spike,
-// rate_drop and sampled) are counted per kind, topic and publisher in
+// rate_drop and sampled) are counted per kind, topic and publisher (the
+// broker's authenticated publisher when the source knows it, else the PK
+// signer: a signed message may be republished by another client, named
+// in the detail) in
 // windows that open at the first occurrence and close Config.FindingWindow
 // later; each closed window is one monitor.finding.v1 event appended
 // through the service with the actor "monitor". The audit, the time-travel
@@ -53,9 +56,10 @@
 // (see Baseline).
 //
 // Sources hand messages over with Offer, which never blocks: the queue is
-// bounded, and a message that finds it full is not classified but counted
-// (Stats.Dropped, the sampled finding, e4c2_monitor_dropped_total): the
-// monitor then says it is sampling rather than falling behind.
+// bounded in messages and in payload bytes, and a message that finds it
+// full is not classified but counted (Stats.Dropped, the sampled finding,
+// e4c2_monitor_dropped_total): the monitor then says it is sampling
+// rather than falling behind.
 //
 // # What is never stored
 //

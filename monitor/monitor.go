@@ -50,6 +50,11 @@ type Config struct {
 	// 4096). A message that finds the queue full is not classified: it is
 	// counted as dropped and reported as a "sampled" finding.
 	QueueSize int
+	// QueueBytes bounds the payload bytes waiting for classification
+	// (default 64 MiB), so that large messages cannot make the queue hold
+	// QueueSize times the broker's packet limit; past it a message is
+	// dropped like one that finds the queue full.
+	QueueBytes int64
 	// Workers classify in parallel (default 1).
 	Workers int
 	// FindingWindow is the aggregation window of findings (default 1
@@ -97,6 +102,8 @@ type Monitor struct {
 	// are in the aggregator before the other takes what is due.
 	tickMu sync.Mutex
 
+	queuedBytes atomic.Int64 // payload bytes in queue
+
 	offered, dropped, unmanaged, classified atomic.Uint64
 	recorded, recordErrs                    atomic.Uint64
 }
@@ -114,6 +121,9 @@ func New(cfg Config) (*Monitor, error) {
 	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 4096
+	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = 64 << 20
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
@@ -162,14 +172,19 @@ func New(cfg Config) (*Monitor, error) {
 // change it afterwards.
 func (m *Monitor) Offer(msg Message) bool {
 	m.offered.Add(1)
-	select {
-	case m.queue <- msg:
-		return true
-	default:
-		m.dropped.Add(1)
-		m.agg.add(aggKey{kind: kindSampled}, 0, m.cfg.Clock(), "queue full: messages not classified")
-		return false
+	n := int64(len(msg.Payload))
+	// An empty queue takes any message; otherwise the bytes are bounded.
+	if before := m.queuedBytes.Add(n) - n; before == 0 || before+n <= m.cfg.QueueBytes {
+		select {
+		case m.queue <- msg:
+			return true
+		default:
+		}
 	}
+	m.queuedBytes.Add(-n)
+	m.dropped.Add(1)
+	m.agg.add(aggKey{kind: kindSampled}, 0, m.cfg.Clock(), "queue full: messages not classified")
+	return false
 }
 
 // Run classifies queued messages with cfg.Workers goroutines, closes rate
@@ -185,6 +200,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 				select {
 				case msg := <-m.queue:
 					m.Process(msg)
+					m.queuedBytes.Add(-int64(len(msg.Payload)))
 				case <-ctx.Done():
 					return
 				}
@@ -241,14 +257,20 @@ func (m *Monitor) Process(msg Message) Verdict {
 	}
 	ts.account(v.Class, len(msg.Payload), now)
 	client, hasClient := msg.Client, msg.HasClient
-	if v.HasSigner {
-		client, hasClient = domain.ID(v.Signer), true
+	detail := reasonOf(v, now)
+	// The broker's authenticated publisher is the finding's client: a
+	// signed message can be copied and republished by anybody, so its
+	// signer is the client only when the source cannot say who published.
+	if signer := domain.ID(v.Signer); v.HasSigner && !hasClient {
+		client, hasClient = signer, true
+	} else if v.HasSigner && signer != client {
+		detail = strings.TrimPrefix(detail+"; signed by "+signer.String()+", published by another client", "; ")
 	}
 	if hasClient {
 		m.accountClient(client, v.Class, len(msg.Payload))
 	}
 	if v.Class.Finding() {
-		m.agg.add(aggKey{kind: v.Class.String(), topic: ts.hash, client: client}, v.KeyVersion, now, reasonOf(v, now))
+		m.agg.add(aggKey{kind: v.Class.String(), topic: ts.hash, client: client}, v.KeyVersion, now, detail)
 	}
 	return v
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/internal/testwait"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
@@ -196,5 +198,89 @@ func TestRateAnomalyFinding(t *testing.T) {
 	}
 	if st := m.Stats(); st.Topics[0].Rate != 20 {
 		t.Fatalf("rate of the last bucket: %v, want 20/s", st.Topics[0].Rate)
+	}
+}
+
+// TestRelayNamesThePublisher: in PK mode, a device that republishes a
+// message another device signed (a replay, or an old message) is the
+// client of the finding when the broker names the publisher: the signer
+// id inside the payload is anybody's to copy, so it must not frame the
+// device that signed.
+func TestRelayNamesThePublisher(t *testing.T) {
+	for _, f := range fixtures(t) {
+		if f.mode != core.PubKey {
+			continue
+		}
+		t.Run(f.name, func(t *testing.T) {
+			svc := newFakeService(f, "plant/t1")
+			m, err := New(Config{Service: svc, Clock: func() time.Time { return f.now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			alice, bob := domain.ID(f.suite.ID("alice")), domain.ID(f.suite.ID("bob"))
+			p := f.protect(t, f.keys.Current, "alice", []byte("open the valve"), f.now)
+			if v := m.Process(Message{Topic: "plant/t1", Payload: p, Client: alice, HasClient: true}); v.Class != ClassCurrent {
+				t.Fatalf("alice's message: %s", v.Class)
+			}
+			if v := m.Process(Message{Topic: "plant/t1", Payload: p, Client: bob, HasClient: true}); v.Class != ClassReplay {
+				t.Fatalf("bob's copy: %s", v.Class)
+			}
+			old := f.protect(t, f.keys.Older[0], "alice", []byte("old"), f.now)
+			m.Process(Message{Topic: "plant/t1", Payload: old, Client: bob, HasClient: true})
+			if err := m.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got := svc.recorded()
+			if len(got) != 2 {
+				t.Fatalf("findings: %+v", got)
+			}
+			for _, x := range got {
+				if x.Client != bob {
+					t.Errorf("%s finding names %s, want the publisher %s (bob)", x.Kind, x.Client, bob)
+				}
+				if !strings.Contains(x.Detail, alice.String()) {
+					t.Errorf("%s finding detail %q does not name the signer", x.Kind, x.Detail)
+				}
+			}
+			st := m.Stats()
+			for _, c := range st.Clients {
+				if c.Client == alice && c.Classes["replay"] != 0 {
+					t.Errorf("alice is counted for bob's replay: %+v", c)
+				}
+			}
+		})
+	}
+}
+
+// TestQueueBoundedInBytes: the queue holds at most QueueBytes of payload
+// whatever its length in messages: a device publishing large messages
+// faster than they are classified cannot make the monitor keep gigabytes
+// (4096 messages of the broker's 1 MiB packet limit) in memory.
+func TestQueueBoundedInBytes(t *testing.T) {
+	f := fixtures(t)[0]
+	svc := newFakeService(f, "t")
+	m, err := New(Config{Service: svc, QueueSize: 4096, QueueBytes: 1 << 20, Clock: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 256<<10)
+	accepted := 0
+	for range 10 {
+		if m.Offer(Message{Topic: "t", Payload: big}) {
+			accepted++
+		}
+	}
+	if st := m.Stats(); accepted != 4 || st.Dropped != 6 {
+		t.Fatalf("accepted %d of 10 messages of 256 KiB under a 1 MiB bound, stats %+v", accepted, st)
+	}
+	// Classified messages give their room back.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	testwait.For(t, "the queue to drain", func() bool { return m.Stats().QueueLen == 0 })
+	testwait.For(t, "room for a large message again", func() bool { return m.Offer(Message{Topic: "t", Payload: big}) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

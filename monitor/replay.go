@@ -9,7 +9,8 @@ import "time"
 // messages goes unnoticed unless its timestamp is already stale. Entries
 // also expire once the window they could be replayed in is over: a replay
 // after that is classified stale by its timestamp. Not safe for
-// concurrent use (the topic's lock guards it).
+// concurrent use (the topic's lock guards it). The ring grows with the
+// digests it holds, up to capacity: a quiet topic costs little.
 type replaySet struct {
 	seen     map[uint64]struct{}
 	ring     []replayEntry // insertion order, a circular buffer
@@ -25,8 +26,20 @@ type replayEntry struct {
 }
 
 func newReplaySet(capacity int, keep time.Duration) *replaySet {
-	return &replaySet{seen: make(map[uint64]struct{}), ring: make([]replayEntry, capacity),
-		keep: keep, capacity: capacity}
+	return &replaySet{seen: make(map[uint64]struct{}), keep: keep, capacity: capacity}
+}
+
+// minReplayRing is the ring's first size.
+const minReplayRing = 16
+
+// grow doubles the ring (at least minReplayRing, at most capacity),
+// keeping the entries in insertion order from index 0.
+func (r *replaySet) grow() {
+	ring := make([]replayEntry, min(max(2*len(r.ring), minReplayRing), r.capacity))
+	for i := range r.n {
+		ring[i] = r.ring[(r.head+i)%len(r.ring)]
+	}
+	r.ring, r.head = ring, 0
 }
 
 // seenBefore records digest d at now and reports whether it was already
@@ -42,11 +55,14 @@ func (r *replaySet) seenBefore(d uint64, now time.Time) bool {
 	if r.capacity == 0 {
 		return false
 	}
-	if r.n == r.capacity {
+	if r.n == len(r.ring) && len(r.ring) < r.capacity {
+		r.grow()
+	}
+	if r.n == len(r.ring) {
 		r.pop()
 		r.evicted++
 	}
-	r.ring[(r.head+r.n)%r.capacity] = replayEntry{digest: d, at: ns}
+	r.ring[(r.head+r.n)%len(r.ring)] = replayEntry{digest: d, at: ns}
 	r.n++
 	r.seen[d] = struct{}{}
 	return false
@@ -54,6 +70,6 @@ func (r *replaySet) seenBefore(d uint64, now time.Time) bool {
 
 func (r *replaySet) pop() {
 	delete(r.seen, r.ring[r.head].digest)
-	r.head = (r.head + 1) % r.capacity
+	r.head = (r.head + 1) % len(r.ring)
 	r.n--
 }

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/e4c2/e4c2/domain"
@@ -18,6 +19,13 @@ func keyUseDetail(x *domain.KeyUsed) string {
 }
 
 // findingDetail is the audit line of a monitor finding.
+// IsFindingOfKind says whether an audit entry is a monitor finding of
+// kind, from its detail (which findingDetail writes "monitor: KIND x...").
+// It lets a query select a kind without decoding every record.
+func IsFindingOfKind(e AuditEntry, kind string) bool {
+	return e.Type == domain.TypeMonitorFinding.WireName() && strings.HasPrefix(e.Detail, "monitor: "+kind+" x")
+}
+
 func findingDetail(x *domain.MonitorFinding) string {
 	d := fmt.Sprintf("monitor: %s x%d from %s to %s", x.Kind, x.Count,
 		time.Unix(int64(x.WindowStart), 0).UTC().Format("2006-01-02T15:04:05Z"),

@@ -346,7 +346,7 @@ func installBackup(ctx context.Context, from, dataDir string, m server.BackupMan
 		if err := os.Mkdir(aside, 0o700); err != nil {
 			return err
 		}
-		old := []string{"e4c2.db", "e4c2.db.pos", "broker.db", "snapshots"}
+		old := []string{"e4c2.db", "e4c2.db.pos", "e4c2.db.clean", "broker.db", "snapshots"}
 		cps, _ := filepath.Glob(filepath.Join(dataDir, "*.checkpoint"))
 		for _, p := range cps {
 			old = append(old, filepath.Base(p))

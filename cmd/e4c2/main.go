@@ -88,6 +88,7 @@ var subcommands = []func() *cobra.Command{
 	newBackupCmd, newRestoreCmd,
 	newBenchCmd,
 	newRuleCmd,
+	newFindingsCmd, newMonitorCmd,
 	newVersionCmd,
 	newTLSCmd,
 	newBrokerConfigCmd,

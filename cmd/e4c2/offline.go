@@ -295,9 +295,11 @@ func mkdirFor(path string) error {
 // credentialInURL matches the password part of a URL's user info, in each
 // of several comma-separated URLs (a JetStream cluster); tokenInURL a user
 // info without a password, which NATS reads as an authentication token.
+// Both run to the last '@' before the host, as Go's URL parser (and so
+// the store clients) does: a password or token may hold '@' itself.
 var (
-	credentialInURL = regexp.MustCompile(`(://[^:/@,]*):[^@/,]*@`)
-	tokenInURL      = regexp.MustCompile(`://[^:/@,]+@`)
+	credentialInURL = regexp.MustCompile(`(://[^:/,]*):[^/,]*@`)
+	tokenInURL      = regexp.MustCompile(`://[^:/,]+@`)
 )
 
 // shownLocation is where for printing: a store URL's password (EventStoreDB

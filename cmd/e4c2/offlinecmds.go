@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"os/user"
+	"path/filepath"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -399,7 +400,7 @@ func newAuditCmd() *cobra.Command {
 
 func newVerifyCmd() *cobra.Command {
 	o := &storeOpts{}
-	var quiet bool
+	var quiet, replaySnaps bool
 	c := &cobra.Command{
 		Use:   "verify",
 		Short: "check the log's hash chains and that every sealed key opens with the master key (server stopped)",
@@ -441,16 +442,48 @@ func newVerifyCmd() *cobra.Command {
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "ok: %d events in %d streams, hash chains intact; %d sealed keys open with the master key\n",
 					rep.Records, rep.Streams, sealed)
-				return nil
+				return verifySnapshots(ctx, cmd.OutOrStdout(), cfg, st, kr, replaySnaps)
 			})
 		},
 	}
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	c.Flags().BoolVar(&replaySnaps, "snapshots", false, "also compare each key-state snapshot with a replay of the log up to its position")
 	addStoreFlags(c, o)
 	// Verify changes nothing: no rebuilt index or head is written, so it
 	// works on an immutable copy and a full disk and keeps the evidence.
 	o.readOnly = true
 	return c
+}
+
+// verifySnapshots checks the key-state snapshots of the data directory as
+// a start would use them (sealed digest, position within the log) and,
+// with replay, against a replay of the log. A snapshot is a cache: one
+// that fails is ignored by a start (which replays more of the log), but
+// verify reports it and fails, since it means a damaged or planted file or
+// a projection bug.
+func verifySnapshots(ctx context.Context, w io.Writer, cfg config.Config, st eventstore.Store, kr sealing.Sealer, replay bool) error {
+	sd := projections.SnapshotDir{Dir: filepath.Join(cfg.DataDir, "snapshots"), Sealer: kr}
+	checks, err := sd.Check(ctx, st, replay)
+	if err != nil {
+		return fmt.Errorf("check snapshots: %w", err)
+	}
+	var bad error
+	for _, c := range checks {
+		name := filepath.Base(c.Path)
+		switch {
+		case c.Err != nil:
+			fmt.Fprintf(w, "snapshot %s: FAILED: %v\n", name, c.Err)
+			if bad == nil {
+				bad = withHint(fmt.Errorf("snapshot %s: %w", name, c.Err),
+					"a snapshot is a cache: a start ignores it and replays the log; delete it, or find out who wrote it")
+			}
+		case c.Replayed:
+			fmt.Fprintf(w, "snapshot %s: position %d, sealed digest ok, equals a replay of the log\n", name, c.Position)
+		default:
+			fmt.Fprintf(w, "snapshot %s: position %d, sealed digest ok\n", name, c.Position)
+		}
+	}
+	return bad
 }
 
 // verifySealed decodes every record and opens every sealed key it holds

@@ -285,15 +285,21 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 // It fails when OLD does not occur, so a tamper test cannot pass vacuously.
 func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 3 || len(args[1]) != len(args[2]) {
-		ts.Fatalf("usage: replace FILE OLD NEW (same length)")
+		ts.Fatalf("usage: replace FILE OLD NEW (same length; FILE may be a pattern: every match)")
 	}
-	p := ts.MkAbs(args[0])
-	b, err := os.ReadFile(p)
+	paths, err := filepath.Glob(ts.MkAbs(args[0]))
 	ts.Check(err)
-	if !strings.Contains(string(b), args[1]) {
-		ts.Fatalf("%s does not contain %q", args[0], args[1])
+	if len(paths) == 0 {
+		ts.Fatalf("no file %s", args[0])
 	}
-	ts.Check(os.WriteFile(p, []byte(strings.ReplaceAll(string(b), args[1], args[2])), 0o600))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		ts.Check(err)
+		if !strings.Contains(string(b), args[1]) {
+			ts.Fatalf("%s does not contain %q", p, args[1])
+		}
+		ts.Check(os.WriteFile(p, []byte(strings.ReplaceAll(string(b), args[1], args[2])), 0o600))
+	}
 }
 
 // cmdUntil runs a command again until its standard output matches PATTERN,

@@ -78,61 +78,70 @@ func BenchmarkBaselineFsync(b *testing.B) {
 // BenchmarkAppend measures durable appends, one event per call, with 1, 8
 // and 64 concurrent writers (each on its own stream with an exact expected
 // version). It reports events/s and, against a same-run bare
-// append+fsync in the same directory, the per-call latency ratio.
+// append+fsync in the same directory, the per-call latency ratio. Each
+// runs with the freelist written at Close only (freelist=close, the
+// default) and at every commit (freelist=commit), so that one run compares
+// them.
 func BenchmarkAppend(b *testing.B) {
 	for _, writers := range []int{1, 8, 64} {
-		b.Run("writers="+strconv.Itoa(writers), func(b *testing.B) {
-			dir := b.TempDir()
-			before := fsyncBaseline(b, dir)
-			s, err := Open(filepath.Join(dir, "events.db"), nil)
-			if err != nil {
-				b.Fatal(err)
+		for _, fl := range []string{"close", "commit"} {
+			b.Run("writers="+strconv.Itoa(writers)+"/freelist="+fl, func(b *testing.B) {
+				benchAppend(b, writers, &Options{freelistEveryCommit: fl == "commit"})
+			})
+		}
+	}
+}
+
+func benchAppend(b *testing.B, writers int, opts *Options) {
+	dir := b.TempDir()
+	before := fsyncBaseline(b, dir)
+	s, err := Open(filepath.Join(dir, "events.db"), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	evs := make([]eventstore.EventData, 1024)
+	for i := range evs {
+		evs[i] = benchEvent(i)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stream := fmt.Sprintf("client-%d", w)
+			var version int64
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				ev := evs[i%int64(len(evs))]
+				ev.ID = strconv.FormatInt(i, 16)
+				v, err := s.Append(ctx, stream, version, ev)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				version = int64(v)
 			}
-			defer s.Close()
-			evs := make([]eventstore.EventData, 1024)
-			for i := range evs {
-				evs[i] = benchEvent(i)
-			}
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			ctx := context.Background()
-			b.ResetTimer()
-			start := time.Now()
-			for w := 0; w < writers; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					stream := fmt.Sprintf("client-%d", w)
-					var version int64
-					for {
-						i := next.Add(1)
-						if i > int64(b.N) {
-							return
-						}
-						ev := evs[i%int64(len(evs))]
-						ev.ID = strconv.FormatInt(i, 16)
-						v, err := s.Append(ctx, stream, version, ev)
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						version = int64(v)
-					}
-				}()
-			}
-			wg.Wait()
-			elapsed := time.Since(start)
-			b.StopTimer()
-			// The disk is shared: take the baseline on both sides of the run.
-			base := (before + fsyncBaseline(b, dir)) / 2
-			perCall := elapsed * time.Duration(writers) / time.Duration(b.N)
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
-			b.ReportMetric(float64(base.Microseconds()), "fsync-µs")
-			b.ReportMetric(float64(perCall)/float64(base), "latency/fsync")
-			if c := s.commits.Load(); c > 0 {
-				b.ReportMetric(float64(s.batched.Load())/float64(c), "appends/commit")
-			}
-		})
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	// The disk is shared: take the baseline on both sides of the run.
+	base := (before + fsyncBaseline(b, dir)) / 2
+	perCall := elapsed * time.Duration(writers) / time.Duration(b.N)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(base.Microseconds()), "fsync-µs")
+	b.ReportMetric(float64(perCall)/float64(base), "latency/fsync")
+	if c := s.commits.Load(); c > 0 {
+		b.ReportMetric(float64(s.batched.Load())/float64(c), "appends/commit")
 	}
 }
 

@@ -19,12 +19,22 @@
 // head; heads are never rebuilt from records (only the stream index is,
 // after a crash). Open checks the file before trusting it (both meta
 // pages, the file size against the pages in use, every page of the tree
-// before bbolt scans it), and a <file>.pos sidecar, written after each
+// and the freelist page), and a <file>.pos sidecar, written after each
 // commit, records the last acknowledged position, so a meta-page fallback
 // that lost a transaction is reported. Damage is an error wrapping
 // eventstore.ErrDamaged, never a panic; a write that finds no space fails
 // with eventstore.ErrNoSpace and Health reports it. Options.ReadOnly opens
 // the file without writing anything.
+//
+// Start-up cost: the last commit of Close writes bbolt's freelist (an open
+// then reads it instead of rebuilding it from every page; commits do not
+// write it, which on a large file would cost each of them tens of pages),
+// and Close leaves a
+// <file>.clean marker describing the file it closed (size, inode, a time
+// stamp set into the past, a hash of both meta pages). A read-write Open
+// consumes the marker and walks every page unless it matches: after a
+// crash, a copy, or any change to the file since the clean Close. At 10 M
+// events the walk takes seconds, the marker check a millisecond.
 //
 // Record encoding (format 1): a format byte, then uvarint-length-prefixed
 // stream, uvarint version, length-prefixed id and type, the time (flag byte,

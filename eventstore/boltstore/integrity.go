@@ -69,10 +69,15 @@ const (
 
 type metaPage struct {
 	pageSize uint32
+	freelist uint64 // the freelist page, or noFreelist when it is rebuilt at open
 	pgid     uint64 // pages in use: the file must hold at least pgid pages
 	txid     uint64
 	ok       bool
 }
+
+// noFreelist is the freelist page id of a meta page written without a
+// freelist (bbolt NoFreelistSync).
+const noFreelist = ^uint64(0)
 
 func parseMeta(b []byte) metaPage {
 	if len(b) < metaOffset+metaSize {
@@ -89,7 +94,7 @@ func parseMeta(b []byte) metaPage {
 	if ps < minPageSize || ps > maxPageSize {
 		return metaPage{}
 	}
-	return metaPage{pageSize: ps, pgid: le.Uint64(m[40:]), txid: le.Uint64(m[48:]), ok: true}
+	return metaPage{pageSize: ps, freelist: le.Uint64(m[32:]), pgid: le.Uint64(m[40:]), txid: le.Uint64(m[48:]), ok: true}
 }
 
 // precheck reads both meta pages of an existing file and checks that the

@@ -56,7 +56,13 @@ func checkPages(path string) error {
 	}
 	root := binary.LittleEndian.Uint64(raw[metaOffset+16:])
 	w := &pageWalker{f: f, pageSize: int(best.pageSize), hwm: best.pgid, seen: make([]uint64, best.pgid/64+1)}
-	return w.walk(root, 0)
+	if err := w.walk(root, 0); err != nil {
+		return err
+	}
+	if best.freelist == noFreelist {
+		return nil
+	}
+	return w.freelist(best.freelist)
 }
 
 const (
@@ -64,6 +70,7 @@ const (
 	elemSize       = 16
 	flagBranch     = 0x01
 	flagLeaf       = 0x02
+	flagFreelist   = 0x10
 	leafBucket     = 0x01
 	inBucketSize   = 16
 	maxTreeDepth   = 64
@@ -109,6 +116,65 @@ func (w *pageWalker) walk(id uint64, depth int) error {
 	}
 	return w.node(buf, id, depth)
 }
+
+// freelist checks the freelist page written by the newest commit (the
+// store keeps it so that an open does not rebuild it by reading every
+// page): bbolt trusts its ids and would hand out a page still in use, so
+// every id must lie among the pages in use and be reachable from no
+// bucket, and none may be listed twice. It runs after the tree walk.
+func (w *pageWalker) freelist(id uint64) error {
+	if id < 2 || id >= w.hwm {
+		return damaged("freelist page %d is outside the pages in use (2..%d)", id, w.hwm-1)
+	}
+	if w.isSeen(id) {
+		return damaged("freelist page %d is also a page of the tree", id)
+	}
+	hdr := make([]byte, pageHeaderSize+8)
+	if _, err := w.f.ReadAt(hdr, int64(id)*int64(w.pageSize)); err != nil {
+		return damaged("freelist page %d does not read: %v", id, err)
+	}
+	le := binary.LittleEndian
+	if got := le.Uint64(hdr); got != id {
+		return damaged("freelist page %d identifies as page %d (overwritten or zeroed)", id, got)
+	}
+	if flags := le.Uint16(hdr[8:]); flags != flagFreelist {
+		return damaged("freelist page %d has page type %#x", id, flags)
+	}
+	overflow := uint64(le.Uint32(hdr[12:]))
+	if id+overflow >= w.hwm {
+		return damaged("freelist page %d overflows past the pages in use", id)
+	}
+	for i := uint64(0); i <= overflow; i++ {
+		w.mark(id + i)
+	}
+	start, count := uint64(pageHeaderSize), uint64(le.Uint16(hdr[10:]))
+	if count == 0xFFFF {
+		start, count = pageHeaderSize+8, le.Uint64(hdr[pageHeaderSize:])
+	}
+	size := (overflow + 1) * uint64(w.pageSize)
+	if count > (size-start)/8 {
+		return damaged("freelist page %d: %d ids do not fit", id, count)
+	}
+	buf := make([]byte, start+count*8)
+	if _, err := w.f.ReadAt(buf, int64(id)*int64(w.pageSize)); err != nil {
+		return damaged("freelist page %d does not read: %v", id, err)
+	}
+	for i := uint64(0); i < count; i++ {
+		free := le.Uint64(buf[start+i*8:])
+		if free < 2 || free >= w.hwm {
+			return damaged("freelist page %d lists page %d, outside the pages in use", id, free)
+		}
+		if w.isSeen(free) {
+			return damaged("freelist page %d lists page %d, which is in use or listed twice", id, free)
+		}
+		w.mark(free)
+	}
+	return nil
+}
+
+func (w *pageWalker) isSeen(id uint64) bool { return w.seen[id/64]&(1<<(id%64)) != 0 }
+
+func (w *pageWalker) mark(id uint64) { w.seen[id/64] |= 1 << (id % 64) }
 
 // node checks a branch or leaf page held in p (a whole page, or the inline
 // page of a small bucket).

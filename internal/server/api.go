@@ -5,6 +5,7 @@ import (
 
 	"github.com/e4c2/e4c2/internal/config"
 	httpapi "github.com/e4c2/e4c2/transport/http"
+	"github.com/e4c2/e4c2/transport/http/console"
 )
 
 // apiConfig is the part of the API's configuration that comes from the
@@ -25,9 +26,28 @@ func (s *Server) apiHandler(metricsHandler nethttp.Handler) (nethttp.Handler, fu
 	hc.RateLimit, hc.RateBurst = s.cfg.APIRate, s.cfg.APIBurst
 	hc.Ready = s.ready
 	hc.Rules = httpapi.NewEngineRules(s.rules)
-	api, err := httpapi.New(hc, httpapi.NewServiceBackend(s.svc), s.log.With("component", "http"))
+	if s.monitor != nil {
+		hc.Monitor = s.monitor // never a typed nil: off is nil
+	}
+	backend := httpapi.NewServiceBackend(s.svc)
+	api, err := httpapi.New(hc, backend, s.log.With("component", "http"))
 	if err != nil {
 		return nil, nil, err
 	}
-	return api.Handler(), api.Close, nil
+	ui, err := console.New(console.Config{
+		Backend:  backend,
+		Rules:    hc.Rules,
+		Ready:    s.ready,
+		Position: s.svc.Position,
+		AsOf:     s.svc.StateAsOf,
+		TLS:      hc.TLS,
+		ReadOnly: s.cfg.ReadOnly,
+		Monitor:  s.cfg.Monitor.Enabled && !s.cfg.ReadOnly,
+		Logger:   s.log.With("component", "console"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	closeAll := func() { api.Close(); ui.Close() }
+	return console.Mount(ui, api.Handler()), closeAll, nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/eventstore/boltstore"
+	"github.com/e4c2/e4c2/transport/mqtt/broker"
 )
 
 // Online backup (e4c2 backup DIR). The store is copied in one bbolt read
@@ -186,12 +188,22 @@ func (s *Server) writeBackup(ctx context.Context, w nethttp.ResponseWriter, st *
 	return tw.Close()
 }
 
-// backupBrokerFile copies the embedded broker's session file in a bbolt
-// read transaction when it can be opened. While the embedded broker runs
-// it cannot: its storage hook holds the file's exclusive lock and does not
-// share its handle. The file is then left out and the manifest says so;
-// it only spares devices a resend of what the C2's log still holds.
+// backupBrokerFile copies the embedded broker's session file (sessions,
+// subscriptions and the QoS 1/2 messages a device has not taken yet) in
+// one bbolt read transaction: through the running broker, which holds the
+// file's lock, or by opening the file when no broker runs (a read-only
+// server). When neither works the file is left out and the manifest says
+// so; it only spares devices a resend of what the C2's log still holds.
 func (s *Server) backupBrokerFile(add func(string, int64, func(io.Writer) error) error, m *BackupManifest) error {
+	copyTx := func(size int64, wt io.WriterTo) error {
+		return add("broker.db", size, func(w io.Writer) error { _, err := wt.WriteTo(w); return err })
+	}
+	if s.broker != nil {
+		err := s.broker.BackupSessions(copyTx)
+		if !errors.Is(err, broker.ErrNoSessionFile) {
+			return err
+		}
+	}
 	path := filepath.Join(s.cfg.DataDir, "broker.db")
 	if _, err := os.Stat(path); err != nil {
 		return nil
@@ -202,7 +214,5 @@ func (s *Server) backupBrokerFile(add func(string, int64, func(io.Writer) error)
 		return nil
 	}
 	defer db.Close()
-	return db.View(func(tx *bolt.Tx) error {
-		return add("broker.db", tx.Size(), func(w io.Writer) error { _, err := tx.WriteTo(w); return err })
-	})
+	return db.View(func(tx *bolt.Tx) error { return copyTx(tx.Size(), tx) })
 }

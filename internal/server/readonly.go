@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	nethttp "net/http"
 	"path/filepath"
+	"strings"
 
 	"github.com/e4c2/e4c2/automation"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/projections"
+	"github.com/e4c2/e4c2/transport/http/console"
 )
 
 // Read-only mode (serve --read-only) is for forensics on a store that must
@@ -72,11 +74,17 @@ func (s *Server) startReadOnly() error {
 // readOnlyHandler refuses every request but reads (GET, HEAD, OPTIONS)
 // before it reaches the API: the store would refuse the write anyway, but
 // later and with a less clear error, and some non-GET routes (protect)
-// would work while others fail.
+// would work while others fail. The web console's forms pass: it runs
+// with Config.ReadOnly and refuses every change itself, with a page, but
+// lets one log in and out and dry-run a rule.
 func readOnlyHandler(next nethttp.Handler) nethttp.Handler {
 	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		switch r.Method {
 		case nethttp.MethodGet, nethttp.MethodHead, nethttp.MethodOptions:
+			next.ServeHTTP(w, r)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, console.Prefix) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -34,4 +34,8 @@
 // (apiclient); since the document cannot be checked against the router it
 // is generated with, the tests check it against those types field by field
 // and validate every JSON answer the handler tests receive against it.
+//
+// The web console (package console, under /ui/) is served beside the API on
+// the same listener and calls the same Backend; the composition root mounts
+// both with console.Mount.
 package http

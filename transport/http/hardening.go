@@ -54,21 +54,22 @@ func (s *Server) authFailMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.authFails == nil || s.isPublic(c.Request().URL.Path) {
 			return next(c)
 		}
-		ip := peerIP(c.Request())
-		if wait, blocked := s.authFails.blocked(ip); blocked {
+		ip := PeerIP(c.Request())
+		if wait, blocked := s.authFails.Blocked(ip); blocked {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 			return errAuthThrottled
 		}
 		err := next(c)
 		if errors.Is(err, errBadToken) {
-			s.authFails.fail(ip)
+			s.authFails.Fail(ip)
 		}
 		return err
 	}
 }
 
-// peerIP is the host part of the request's remote address.
-func peerIP(r *nethttp.Request) string {
+// PeerIP is the host part of the request's TCP peer (never a header the
+// client writes): the key of the failure limits.
+func PeerIP(r *nethttp.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
@@ -80,10 +81,11 @@ func peerIP(r *nethttp.Request) string {
 // many addresses evicts the oldest windows rather than growing the map.
 const maxAuthFailAddrs = 1 << 16
 
-// authFailLimiter counts failed authentications per address in fixed
-// windows: the first failure opens a window of length window; limit
-// failures inside it block the address until it ends.
-type authFailLimiter struct {
+// FailLimiter counts failed authentications per address in fixed windows:
+// the first failure opens a window of length window; limit failures inside
+// it block the address until it ends. The API (invalid tokens) and the web
+// console (failed logins) each keep one. A nil *FailLimiter limits nothing.
+type FailLimiter struct {
 	mu     sync.Mutex
 	limit  int
 	window time.Duration
@@ -96,12 +98,17 @@ type failWindow struct {
 	n     int
 }
 
-func newAuthFailLimiter(limit int, window time.Duration, now func() time.Time) *authFailLimiter {
-	return &authFailLimiter{limit: limit, window: window, now: now, addrs: map[string]*failWindow{}}
+// NewFailLimiter returns a limiter of limit failures per window, reading
+// the time from now.
+func NewFailLimiter(limit int, window time.Duration, now func() time.Time) *FailLimiter {
+	return &FailLimiter{limit: limit, window: window, now: now, addrs: map[string]*failWindow{}}
 }
 
-// blocked says whether ip has used up its failures, and for how long.
-func (l *authFailLimiter) blocked(ip string) (time.Duration, bool) {
+// Blocked says whether ip has used up its failures, and for how long.
+func (l *FailLimiter) Blocked(ip string) (time.Duration, bool) {
+	if l == nil {
+		return 0, false
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	w, ok := l.addrs[ip]
@@ -116,8 +123,11 @@ func (l *authFailLimiter) blocked(ip string) (time.Duration, bool) {
 	return left, w.n >= l.limit
 }
 
-// fail records one failed authentication from ip.
-func (l *authFailLimiter) fail(ip string) {
+// Fail records one failed authentication from ip.
+func (l *FailLimiter) Fail(ip string) {
+	if l == nil {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -137,7 +147,7 @@ func (l *authFailLimiter) fail(ip string) {
 
 // prune drops the windows that have ended, then, if the map is still
 // full, arbitrary ones (map order).
-func (l *authFailLimiter) prune(now time.Time) {
+func (l *FailLimiter) prune(now time.Time) {
 	for ip, w := range l.addrs {
 		if now.Sub(w.start) >= l.window {
 			delete(l.addrs, ip)

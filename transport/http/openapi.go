@@ -177,6 +177,7 @@ func schemas() obj {
 		}),
 	}
 	maps.Copy(all, ruleSchemas())
+	maps.Copy(all, monitorSchemas())
 	return all
 }
 
@@ -191,6 +192,9 @@ var queryDocs = map[string]obj{
 	"type":         {"type": "string", "description": "event wire type, e.g. topic.key_rotated.v1"},
 	"reset_topics": {"type": "boolean", "description": "queue ResetTopics to the device before removing it"},
 	"full":         {"type": "boolean", "description": "resend every current key, held or not (default false: only what the device lacks)"},
+	"since":        {"type": "string", "format": "date-time", "description": "recorded at or after this time (RFC 3339)"},
+	"kind":         {"type": "string", "description": "finding kind, e.g. old_key, forged, plaintext, replay, rate_spike"},
+	"max_limit":    {"type": "integer", "minimum": 1, "maximum": 1000, "description": "at most this many (default 100, maximum 1000; outside: 400 invalid_limit)"},
 }
 
 // errorStatuses documents the error answers any authenticated route may give.
@@ -222,6 +226,9 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 			if !ok {
 				return nil, fmt.Errorf("undocumented query parameter %q", q)
 			}
+			if q == "max_limit" {
+				q = "limit" // the limit of a list without pages: bounded, not clamped
+			}
 			ps = append(ps, obj{"name": q, "in": "query", "required": false, "schema": d})
 		}
 		if r.stream {
@@ -247,6 +254,10 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 		responses := obj{strconv.Itoa(r.status): ok}
 		if r.id == "newTopic" {
 			responses["200"] = obj{"description": "rotated", "content": obj{"application/json": obj{"schema": ref(r.resp)}}}
+		}
+		if r.id == "findings" {
+			responses["501"] = obj{"description": "this server's backend keeps no findings (findings_unavailable)",
+				"content": obj{"application/json": obj{"schema": ref("Error")}}}
 		}
 		if strings.HasPrefix(r.path, apiPrefix+"/rules") {
 			responses["501"] = obj{"description": "this server runs no automation engine (rules_unavailable)",

@@ -74,6 +74,9 @@ var schemaTypes = map[string]any{
 	"DryRunRequest":     apitypes.DryRunRequest{},
 	"DryRunEvent":       apitypes.DryRunEvent{},
 	"RulePlan":          apitypes.RulePlan{},
+	"Finding":           apitypes.Finding{},
+	"FindingList":       apitypes.FindingList{},
+	"MonitorStatus":     apitypes.MonitorStatus{},
 	// Bodies the server decodes into its own types.
 	"RuleSpec":    automation.Spec{},
 	"SampleEvent": sampleEvent{},

@@ -71,6 +71,9 @@ type Config struct {
 	// (403 "crypto_helpers_disabled"): without them no token can use the
 	// C2 to encrypt or decrypt with a topic key.
 	DisableCryptoHelpers bool
+	// Monitor, if set, is this instance's traffic monitor: GET /monitor
+	// shows its counters and GET /findings says it runs. Nil: off.
+	Monitor MonitorStats
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -136,7 +139,7 @@ type Server struct {
 	roles   map[string]Role // "METHOD /path/:param" -> minimal role
 	limiter *rateLimiter
 	// authFails throttles invalid tokens per source address (nil: off).
-	authFails *authFailLimiter
+	authFails *FailLimiter
 	openapi   []byte
 
 	streams streamCounter // open SSE streams per token (sse.go)
@@ -169,7 +172,7 @@ func New(cfg Config, backend Backend, logger *slog.Logger) (*Server, error) {
 		s.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
 	}
 	if cfg.AuthFailLimit > 0 {
-		s.authFails = newAuthFailLimiter(cfg.AuthFailLimit, cfg.AuthFailWindow, cfg.Now)
+		s.authFails = NewFailLimiter(cfg.AuthFailLimit, cfg.AuthFailWindow, cfg.Now)
 	}
 	e := echo.New()
 	e.HideBanner = true

@@ -1,13 +1,19 @@
 package broker
 
 import (
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"go.etcd.io/bbolt"
 )
 
 // persistHook is mochi's bbolt storage hook with two repairs.
@@ -86,4 +92,51 @@ func (h persistHook) StoredInflightMessages() ([]storage.Message, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// ErrNoSessionFile is returned by BackupSessions when there is no session
+// file to copy: no persistence, a stopped broker, or a storage hook whose
+// database cannot be reached.
+var ErrNoSessionFile = errors.New("broker: no session file to copy")
+
+// BackupSessions hands fn a consistent copy of the session file (every
+// session, subscription and in-flight message as of one bbolt read
+// transaction, taken while the broker serves), and its size. The copy is
+// a complete bbolt file: restored as broker.db, a broker loads it.
+//
+// mochi's storage hook keeps its database unexported and holds the file's
+// exclusive lock, so no other handle can read the file while the broker
+// runs; the database is reached through the hook by reflection instead.
+// If a mochi upgrade renames the field, sessionDB finds nothing and
+// BackupSessions returns ErrNoSessionFile (a backup then says the file is
+// left out; the server test of a restore fails).
+func (b *Broker) BackupSessions(fn func(size int64, w io.WriterTo) error) error {
+	b.mu.RLock()
+	var db *bbolt.DB
+	if b.srv != nil && b.reaper != nil && b.reaper.store != nil {
+		// Under the lock with the server running: the hook's Stop (which
+		// clears the field) runs only after Close took b.srv.
+		db = sessionDB(b.reaper.store)
+	}
+	b.mu.RUnlock()
+	if db == nil {
+		return ErrNoSessionFile
+	}
+	// A Close meanwhile waits for this read transaction to end, or makes
+	// it fail with bbolt's ErrDatabaseNotOpen.
+	err := db.View(func(tx *bbolt.Tx) error { return fn(tx.Size(), tx) })
+	if err != nil {
+		return fmt.Errorf("broker: copy the session file: %w", err)
+	}
+	return nil
+}
+
+// sessionDB returns the bbolt database of mochi's storage hook (its
+// unexported field db), or nil when it has no such field.
+func sessionDB(h *bolt.Hook) *bbolt.DB {
+	f := reflect.ValueOf(h).Elem().FieldByName("db")
+	if !f.IsValid() || f.Type() != reflect.TypeFor[*bbolt.DB]() {
+		return nil
+	}
+	return *(**bbolt.DB)(unsafe.Pointer(f.UnsafeAddr()))
 }
