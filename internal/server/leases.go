@@ -63,6 +63,12 @@ func (s *Server) newHA() (*haState, error) {
 		return nil, nil
 	}
 	ha := &haState{instance: instanceID(s.cfg.InstanceID)}
+	if s.cfg.Broker == "" {
+		// Only the delivery lease holder delivers, through its own
+		// embedded broker: devices connected to another instance's
+		// broker would wait until that instance holds the lease.
+		s.log.Warn("a shared store with the embedded broker: run several instances with an external broker (--broker), see docs/high-availability.md", "instance", ha.instance)
+	}
 	for _, l := range []struct {
 		duty string
 		dst  **lease.Lease
