@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -95,26 +94,26 @@ func openStoreMode(ctx context.Context, where string, mustExist, readOnly bool) 
 	if jetstream.IsURL(where) {
 		st, err := jetstream.Open(ctx, where, nil)
 		if err != nil {
-			return nil, fmt.Errorf("jetstream: %w", redactedError{err})
+			return nil, fmt.Errorf("jetstream: %w", config.RedactedError{Err: err})
 		}
 		return st, nil
 	}
 	if isESDB(where) {
 		st, err := esdb.Open(ctx, where, nil)
 		if err != nil {
-			return nil, fmt.Errorf("eventstoredb: %w", redactedError{err})
+			return nil, fmt.Errorf("eventstoredb: %w", config.RedactedError{Err: err})
 		}
 		return st, nil
 	}
 	if mustExist {
 		if _, err := os.Stat(where); errors.Is(err, fs.ErrNotExist) {
-			return nil, withHint(fmt.Errorf("no store at %s", shownLocation(where)), "pass the server's --data-dir or --store")
+			return nil, withHint(fmt.Errorf("no store at %s", config.RedactStoreURL(where)), "pass the server's --data-dir or --store")
 		}
 	}
 	st, err := boltstore.Open(where, &boltstore.Options{LockTimeout: lockTimeout, ReadOnly: readOnly})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, withHint(fmt.Errorf("the store %s is locked by another process", shownLocation(where)),
+			return nil, withHint(fmt.Errorf("the store %s is locked by another process", config.RedactStoreURL(where)),
 				"stop e4c2 serve first: offline commands need the embedded store to themselves")
 		}
 		return nil, storeError(where, fmt.Errorf("embedded store %s: %w", where, err))
@@ -291,27 +290,3 @@ func mkdirFor(path string) error {
 	}
 	return nil
 }
-
-// credentialInURL matches the password part of a URL's user info, in each
-// of several comma-separated URLs (a JetStream cluster); tokenInURL a user
-// info without a password, which NATS reads as an authentication token.
-// Both run to the last '@' before the host, as Go's URL parser (and so
-// the store clients) does: a password or token may hold '@' itself.
-var (
-	credentialInURL = regexp.MustCompile(`(://[^:/,]*):[^/,]*@`)
-	tokenInURL      = regexp.MustCompile(`://[^:/,]+@`)
-)
-
-// shownLocation is where for printing: a store URL's password (EventStoreDB
-// or NATS user:pass@host) never reaches the terminal, a log or an error.
-func shownLocation(where string) string {
-	return tokenInURL.ReplaceAllString(credentialInURL.ReplaceAllString(where, "$1:xxxxx@"), "://xxxxx@")
-}
-
-// redactedError hides a store URL's password in the text of an error from
-// a client library (which may quote the URL it was given) and keeps the
-// chain for errors.Is and errors.As.
-type redactedError struct{ err error }
-
-func (e redactedError) Error() string { return shownLocation(e.err.Error()) }
-func (e redactedError) Unwrap() error { return e.err }

@@ -531,7 +531,7 @@ func newExportCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "exported %d events to %s; it opens with the same master key\n", n, shownLocation(to))
+				fmt.Fprintf(cmd.OutOrStdout(), "exported %d events to %s; it opens with the same master key\n", n, config.RedactStoreURL(to))
 				return nil
 			})
 		},
@@ -576,7 +576,7 @@ func newImportCmd() *cobra.Command {
 			if err != nil {
 				return storeError(from, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "imported %d events into %s; start the server with the source's master key (%s)\n", n, shownLocation(dst), cfg.MasterKeyPath())
+			fmt.Fprintf(cmd.OutOrStdout(), "imported %d events into %s; start the server with the source's master key (%s)\n", n, config.RedactStoreURL(dst), cfg.MasterKeyPath())
 			return nil
 		},
 	}

@@ -15,11 +15,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/boltstore"
 	"github.com/e4c2/e4c2/transport/mqtt/broker"
 )
@@ -96,9 +98,26 @@ func (s *Server) backupHandler(next nethttp.Handler) nethttp.Handler {
 			backupError(w, nethttp.StatusNotImplemented, "not_supported", "online backup covers the embedded store; back up EventStoreDB with its own tools")
 			return
 		}
+		// The database files are copied into spool files first, each in
+		// one short read transaction, and streamed from there: a read
+		// transaction held for as long as a slow client downloads would
+		// stall every write that needs the file to grow (bbolt remaps
+		// under the readers' lock), the broker's included.
+		sp, err := s.spoolBackup(r.Context(), st)
+		if err != nil {
+			s.log.Error("backup failed", "err", err)
+			if isNoSpace(err) {
+				backupError(w, nethttp.StatusInsufficientStorage, "insufficient_storage",
+					"no space left for the backup's spool files in the data directory; free space and retry")
+				return
+			}
+			backupError(w, nethttp.StatusInternalServerError, "backup_failed", "the backup could not be taken; see the server log")
+			return
+		}
+		defer sp.close()
 		// A large store takes longer than the server's write timeout.
 		_ = nethttp.NewResponseController(w).SetWriteDeadline(time.Time{})
-		if err := s.writeBackup(r.Context(), w, st, tok.Name); err != nil {
+		if err := s.writeBackup(w, sp, tok.Name); err != nil {
 			// Headers are sent: the client sees a truncated stream
 			// without a manifest and refuses it.
 			s.log.Error("backup failed", "err", err)
@@ -125,10 +144,11 @@ func (h *hashingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (s *Server) writeBackup(ctx context.Context, w nethttp.ResponseWriter, st *boltstore.Store, by string) error {
+func (s *Server) writeBackup(w nethttp.ResponseWriter, sp *backupSpool, by string) error {
 	w.Header().Set("Content-Type", "application/x-tar")
 	tw := tar.NewWriter(w)
-	m := BackupManifest{Format: 1, Created: s.clock().UTC(), Suite: s.cfg.Suite, Mode: s.cfg.Mode, MasterKey: masterKeyNote}
+	m := BackupManifest{Format: 1, Created: s.clock().UTC(), Suite: s.cfg.Suite, Mode: s.cfg.Mode, MasterKey: masterKeyNote,
+		Position: sp.position, Skipped: sp.skipped}
 	add := func(name string, size int64, write func(io.Writer) error) error {
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: size, ModTime: m.Created, Typeflag: tar.TypeReg}); err != nil {
 			return err
@@ -143,14 +163,7 @@ func (s *Server) writeBackup(ctx context.Context, w nethttp.ResponseWriter, st *
 		m.Files = append(m.Files, BackupManifestFile{Name: name, Size: size, SHA256: hex.EncodeToString(hw.h.Sum(nil))})
 		return nil
 	}
-	err := st.Backup(ctx, func(size int64, last uint64, wt io.WriterTo) error {
-		m.Position = last
-		return add("e4c2.db", size, func(w io.Writer) error {
-			_, err := wt.WriteTo(w)
-			return err
-		})
-	})
-	if err != nil {
+	if err := sp.store.addTo("e4c2.db", add); err != nil {
 		return err
 	}
 	s.log.Info("backup: store copied", "position", m.Position, "by", "token:"+by)
@@ -172,8 +185,10 @@ func (s *Server) writeBackup(ctx context.Context, w nethttp.ResponseWriter, st *
 			return err
 		}
 	}
-	if err := s.backupBrokerFile(add, &m); err != nil {
-		return err
+	if sp.broker != nil {
+		if err := sp.broker.addTo("broker.db", add); err != nil {
+			return err
+		}
 	}
 	mb, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -194,25 +209,110 @@ func (s *Server) writeBackup(ctx context.Context, w nethttp.ResponseWriter, st *
 // file's lock, or by opening the file when no broker runs (a read-only
 // server). When neither works the file is left out and the manifest says
 // so; it only spares devices a resend of what the C2's log still holds.
-func (s *Server) backupBrokerFile(add func(string, int64, func(io.Writer) error) error, m *BackupManifest) error {
+func (s *Server) backupBrokerFile(dir string) (*spoolFile, string, error) {
+	var sf *spoolFile
 	copyTx := func(size int64, wt io.WriterTo) error {
-		return add("broker.db", size, func(w io.Writer) error { _, err := wt.WriteTo(w); return err })
+		var err error
+		sf, err = spoolCopy(dir, size, wt)
+		return err
 	}
 	if s.broker != nil {
 		err := s.broker.BackupSessions(copyTx)
 		if !errors.Is(err, broker.ErrNoSessionFile) {
-			return err
+			return sf, "", err
 		}
 	}
 	path := filepath.Join(s.cfg.DataDir, "broker.db")
 	if _, err := os.Stat(path); err != nil {
-		return nil
+		return nil, "", nil
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
 	if err != nil {
-		m.Skipped = append(m.Skipped, "broker.db: held by the running broker (sessions only: devices get their pending commands from the C2's log)")
-		return nil
+		return nil, "broker.db: held by the running broker (sessions only: devices get their pending commands from the C2's log)", nil
 	}
 	defer db.Close()
-	return db.View(func(tx *bolt.Tx) error { return copyTx(tx.Size(), tx) })
+	err = db.View(func(tx *bolt.Tx) error { return copyTx(tx.Size(), tx) })
+	return sf, "", err
+}
+
+// backupSpool holds the copies of the database files a backup streams.
+type backupSpool struct {
+	position uint64
+	store    *spoolFile
+	broker   *spoolFile // nil: no session file
+	skipped  []string
+}
+
+// spoolBackup copies the store and the broker's session file into spool
+// files, each as of one read transaction, before anything is sent.
+func (s *Server) spoolBackup(ctx context.Context, st *boltstore.Store) (*backupSpool, error) {
+	sp := &backupSpool{}
+	err := st.Backup(ctx, func(size int64, last uint64, wt io.WriterTo) error {
+		sp.position = last
+		var err error
+		sp.store, err = spoolCopy(s.cfg.DataDir, size, wt)
+		return err
+	})
+	if err != nil {
+		sp.close()
+		return nil, err
+	}
+	bf, skipped, err := s.backupBrokerFile(s.cfg.DataDir)
+	if err != nil {
+		sp.close()
+		return nil, fmt.Errorf("broker sessions: %w", err)
+	}
+	sp.broker = bf
+	if skipped != "" {
+		sp.skipped = append(sp.skipped, skipped)
+	}
+	return sp, nil
+}
+
+func (sp *backupSpool) close() {
+	for _, f := range []*spoolFile{sp.store, sp.broker} {
+		if f != nil {
+			f.f.Close()
+		}
+	}
+}
+
+// spoolFile is a copy of one database file in an unlinked temporary file
+// of the data directory (the same disk and the same permissions as the
+// original: it holds only what the file holds, sealed keys included).
+type spoolFile struct {
+	f    *os.File
+	size int64
+}
+
+func spoolCopy(dir string, size int64, wt io.WriterTo) (*spoolFile, error) {
+	f, err := os.CreateTemp(dir, ".backup-spool-*")
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	// Unlinked at once: the spool disappears with the process, whatever
+	// ends it; the open descriptor keeps it readable until close.
+	_ = os.Remove(f.Name())
+	n, err := wt.WriteTo(f)
+	if err == nil && n != size {
+		err = fmt.Errorf("copied %d bytes of %d", n, size)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return &spoolFile{f: f, size: size}, nil
+}
+
+// addTo streams the spooled copy into the backup under name.
+func (sf *spoolFile) addTo(name string, add func(string, int64, func(io.Writer) error) error) error {
+	return add(name, sf.size, func(w io.Writer) error {
+		_, err := io.Copy(w, io.NewSectionReader(sf.f, 0, sf.size))
+		return err
+	})
+}
+
+// isNoSpace tells a spool that failed for want of disk space (or quota).
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, eventstore.ErrNoSpace)
 }

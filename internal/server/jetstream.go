@@ -6,6 +6,7 @@ import (
 
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/jetstream"
+	"github.com/e4c2/e4c2/internal/config"
 )
 
 // openJetStream opens the log on a NATS JetStream server or cluster named
@@ -13,7 +14,7 @@ import (
 func openJetStream(ctx context.Context, url string) (eventstore.Store, error) {
 	st, err := jetstream.Open(ctx, url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
+		return nil, fmt.Errorf("jetstream: %w", config.RedactedError{Err: err})
 	}
 	return st, nil
 }

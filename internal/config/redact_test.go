@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestShownLocationHidesPasswords(t *testing.T) {
+func TestRedactStoreURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"/var/lib/e4c2/e4c2.db":                            "/var/lib/e4c2/e4c2.db",
 		"esdb://admin:changeit@db:2113?tls=false":          "esdb://admin:xxxxx@db:2113?tls=false",
@@ -21,15 +21,15 @@ func TestShownLocationHidesPasswords(t *testing.T) {
 		"nats://s3cr@ttoken@a:4222":               "nats://xxxxx@a:4222",
 		"connect nats://u:a@b@h:1: i/o timeout":   "connect nats://u:xxxxx@h:1: i/o timeout",
 	} {
-		if got := shownLocation(in); got != want {
-			t.Errorf("shownLocation(%q) = %q, want %q", in, got, want)
+		if got := RedactStoreURL(in); got != want {
+			t.Errorf("RedactStoreURL(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
 
 func TestRedactedErrorKeepsTheChain(t *testing.T) {
 	base := errors.New("dial esdb://admin:s3cr3t@h:1 refused")
-	err := fmt.Errorf("eventstoredb: %w", redactedError{base})
+	err := fmt.Errorf("eventstoredb: %w", RedactedError{Err: base})
 	if strings.Contains(err.Error(), "s3cr3t") {
 		t.Fatalf("password in %q", err)
 	}
