@@ -29,6 +29,7 @@ var layers = map[string]int{
 	"internal/tlsfiles":     0,
 	"internal/testwait":     0,
 	"internal/pahostore":    0,
+	"internal/natsnode":     0, // the embedded nats-server of serve --cluster
 	"client":                1,
 	"domain":                1,
 	"eventstore":            1,

@@ -83,6 +83,13 @@ Precedence: defaults < --config file < E4C2_* environment variables < flags.`,
 	f.Uint64Var(&cfg.SnapshotEvery, "snapshot-every", cfg.SnapshotEvery, "write a key-state snapshot every N events (0: 100000); also at a graceful stop")
 	f.StringVar(&cfg.InstanceID, "instance-id", cfg.InstanceID, "name of this instance in the leases of a shared store (unique per instance; default: host name and a random suffix)")
 	f.DurationVar(&cfg.LeaseDuration.Duration, "lease-duration", cfg.LeaseDuration.Duration, "lease duration on a shared store: a dead instance's duties move within 1.25x this (0: 8s)")
+	f.BoolVar(&cfg.Cluster.Enabled, "cluster", cfg.Cluster.Enabled, "integrated mode: run an embedded JetStream node joined to --cluster-peers and keep the log in it (no --store)")
+	f.StringVar(&cfg.Cluster.Listen, "cluster-listen", cfg.Cluster.Listen, "cluster mode: route listen address the other nodes connect to (e.g. 0.0.0.0:6222; no TLS: beyond loopback needs --insecure-listen)")
+	f.StringVar(&cfg.Cluster.ClientListen, "cluster-client-listen", cfg.Cluster.ClientListen, "cluster mode: local NATS client listen address (default 127.0.0.1:4222)")
+	f.StringSliceVar(&cfg.Cluster.Peers, "cluster-peers", cfg.Cluster.Peers, "cluster mode: route URLs of the other nodes (nats://host:6222, comma-separated)")
+	f.StringVar(&cfg.Cluster.Name, "cluster-name", cfg.Cluster.Name, "cluster mode: NATS cluster name, the same on every node (default e4c2)")
+	f.StringVar(&cfg.Cluster.NodeName, "cluster-node-name", cfg.Cluster.NodeName, "cluster mode: this node's name, unique and stable across restarts (default --instance-id, else the host name)")
+	f.IntVar(&cfg.Cluster.Replicas, "cluster-replicas", cfg.Cluster.Replicas, "cluster mode: replication factor of the log (0: 3, or the number of nodes if fewer)")
 	f.BoolVar(&cfg.FromScratch, "from-scratch", cfg.FromScratch, "ignore the key-state snapshots and replay the whole log at start")
 	f.BoolVar(&cfg.ReadOnly, "read-only", cfg.ReadOnly, "forensics: serve the API read-only on a store that may be damaged (no write, no delivery, no automation, no broker)")
 	return cmd
@@ -163,10 +170,32 @@ func applyFlag(dst, flags *config.Config, name string) {
 		dst.InstanceID = flags.InstanceID
 	case "lease-duration":
 		dst.LeaseDuration = flags.LeaseDuration
+	case "cluster", "cluster-listen", "cluster-client-listen", "cluster-peers", "cluster-name", "cluster-node-name", "cluster-replicas":
+		applyClusterFlag(&dst.Cluster, &flags.Cluster, name)
 	case "from-scratch":
 		dst.FromScratch = flags.FromScratch
 	case "read-only":
 		dst.ReadOnly = flags.ReadOnly
+	}
+}
+
+// applyClusterFlag copies the cluster flag named name from src to dst.
+func applyClusterFlag(dst, src *config.ClusterConfig, name string) {
+	switch name {
+	case "cluster":
+		dst.Enabled = src.Enabled
+	case "cluster-listen":
+		dst.Listen = src.Listen
+	case "cluster-client-listen":
+		dst.ClientListen = src.ClientListen
+	case "cluster-peers":
+		dst.Peers = src.Peers
+	case "cluster-name":
+		dst.Name = src.Name
+	case "cluster-node-name":
+		dst.NodeName = src.NodeName
+	case "cluster-replicas":
+		dst.Replicas = src.Replicas
 	}
 }
 

@@ -142,6 +142,10 @@ type Config struct {
 	// Monitor configures the traffic monitor (off by default; serve
 	// --monitor turns it on with the defaults).
 	Monitor MonitorConfig `json:"monitor"`
+	// Cluster configures the integrated mode (serve --cluster): the
+	// instances run an embedded JetStream cluster among themselves and
+	// keep the log in it, with no external store.
+	Cluster ClusterConfig `json:"cluster"`
 	// FromScratch ignores the snapshots at start and replays the whole
 	// log (a flag, not a file setting: it is for one start).
 	FromScratch bool `json:"-"`
@@ -149,6 +153,78 @@ type Config struct {
 	// be damaged (a broken chain): no write of any kind, no delivery, no
 	// automation, no broker (a flag, not a file setting).
 	ReadOnly bool `json:"-"`
+}
+
+// ClusterConfig configures the integrated mode: an embedded NATS server
+// with JetStream in each instance, joined to the others by cluster routes.
+type ClusterConfig struct {
+	// Enabled runs the embedded node and keeps the log in its JetStream
+	// (the store setting must then be empty).
+	Enabled bool `json:"enabled"`
+	// Name is the NATS cluster name, the same on every node (default
+	// "e4c2").
+	Name string `json:"name"`
+	// NodeName names this node in the cluster; it must differ between the
+	// nodes and stay the same across restarts (default: instance_id, else
+	// the host name).
+	NodeName string `json:"node_name"`
+	// Listen is the route listen address the other nodes connect to
+	// (e.g. 0.0.0.0:6222). Routes carry no TLS yet: beyond loopback it
+	// needs insecure_listen and a private network.
+	Listen string `json:"listen"`
+	// ClientListen is the local NATS client listener the C2 (and an
+	// operator's nats CLI) connects to (default 127.0.0.1:4222).
+	ClientListen string `json:"client_listen"`
+	// Peers are the route URLs of the other nodes (nats://host:6222).
+	Peers []string `json:"peers"`
+	// Replicas is the replication factor of the log's streams (0: 3, or
+	// the number of nodes when fewer than 3 are configured).
+	Replicas int `json:"replicas"`
+}
+
+// DefaultClusterClientListen is the default of ClusterConfig.ClientListen.
+const DefaultClusterClientListen = "127.0.0.1:4222"
+
+// EffectiveReplicas is the replication factor the integrated mode uses.
+func (cc *ClusterConfig) EffectiveReplicas() int {
+	if cc.Replicas != 0 {
+		return cc.Replicas
+	}
+	return min(3, len(cc.Peers)+1)
+}
+
+func (c *Config) validateCluster() error {
+	cc := &c.Cluster
+	if !cc.Enabled {
+		return nil
+	}
+	if c.Store != "" {
+		return fmt.Errorf("cluster mode keeps the log in the embedded JetStream cluster: leave --store empty (it is %q)", RedactStoreURL(c.Store))
+	}
+	if cc.Listen == "" {
+		return errors.New("cluster mode: give the route listen address (--cluster-listen, e.g. 0.0.0.0:6222)")
+	}
+	for name, addr := range map[string]string{"cluster listen": cc.Listen, "cluster client listen": cc.ClientListen} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s address %q: %w", name, addr, err)
+		}
+		if !c.InsecureListen && !tlsfiles.IsLoopback(addr) {
+			return fmt.Errorf("%s %s: %w: routes and the NATS client port carry the log in clear (no TLS for them yet); keep them on loopback or a private network with --insecure-listen", name, addr, tlsfiles.ErrInsecureListen)
+		}
+	}
+	for _, p := range cc.Peers {
+		u, err := url.Parse(p)
+		if err != nil || u.Scheme != "nats" || u.Host == "" {
+			return fmt.Errorf("cluster peer %q: want nats://host:port (the route address of another node)", p)
+		}
+	}
+	if cc.Replicas < 0 || cc.Replicas > 5 || cc.Replicas > len(cc.Peers)+1 {
+		return fmt.Errorf("cluster replicas %d: want 1 to 5 and at most the number of nodes (%d); 0: 3", cc.Replicas, len(cc.Peers)+1)
+	}
+	return nil
 }
 
 // MonitorConfig configures the traffic monitor (package monitor). Zero
@@ -302,7 +378,7 @@ func (c *Config) StoreKind() (StoreKind, string) {
 		strings.HasPrefix(s, "kurrentdb://") || strings.HasPrefix(s, "kurrent://") {
 		return StoreESDB, s
 	}
-	if strings.HasPrefix(s, "nats://") || strings.HasPrefix(s, "tls://") {
+	if c.Cluster.Enabled || strings.HasPrefix(s, "nats://") || strings.HasPrefix(s, "tls://") {
 		return StoreJetStream, s
 	}
 	if s == "" {
@@ -406,6 +482,9 @@ func (c *Config) Validate() error {
 	}
 	if d := c.LeaseDuration.Duration; d != 0 && (d < time.Second || d > 10*time.Minute) {
 		return fmt.Errorf("lease duration %v: want between 1s and 10m (0: 8s)", d)
+	}
+	if err := c.validateCluster(); err != nil {
+		return err
 	}
 	return c.Monitor.validate()
 }

@@ -2,11 +2,17 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/jetstream"
 	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/internal/natsnode"
 )
 
 // openJetStream opens the log on a NATS JetStream server or cluster named
@@ -17,4 +23,91 @@ func openJetStream(ctx context.Context, url string) (eventstore.Store, error) {
 		return nil, fmt.Errorf("jetstream: %w", config.RedactedError{Err: err})
 	}
 	return st, nil
+}
+
+// startClusterNode starts the embedded NATS node of the integrated mode
+// (serve --cluster) and returns it with the store URL of the log on it:
+// the node's loopback client URL with the replication factor.
+func startClusterNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*natsnode.Node, string, error) {
+	cc := cfg.Cluster
+	name := cc.NodeName
+	if name == "" {
+		name = cfg.InstanceID
+	}
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, "", fmt.Errorf("cluster node name: %w (set cluster.node_name)", err)
+		}
+		name = h
+	}
+	clusterName := cc.Name
+	if clusterName == "" {
+		clusterName = "e4c2"
+	}
+	clientListen := cc.ClientListen
+	if clientListen == "" {
+		clientListen = config.DefaultClusterClientListen
+	}
+	dir := filepath.Join(cfg.DataDir, "nats")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("cluster: %w", err)
+	}
+	log.Info("starting the embedded nats node", "node_name", name, "cluster", clusterName,
+		"route_listen", cc.Listen, "peers", cc.Peers, "replicas", cc.EffectiveReplicas())
+	node, err := natsnode.Start(ctx, natsnode.Options{
+		ServerName:   name,
+		ClusterName:  clusterName,
+		StoreDir:     dir,
+		ClientListen: clientListen,
+		RouteListen:  cc.Listen,
+		Peers:        cc.Peers,
+		Logger:       log,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("cluster: %w", err)
+	}
+	return node, fmt.Sprintf("%s?replicas=%d", node.ClientURL(), cc.EffectiveReplicas()), nil
+}
+
+// clusterBootstrapper reports whether this instance may create what a
+// fresh log needs once (the keyring, the first admin token): in the
+// integrated mode only the node leading the JetStream meta group does, so
+// that three instances started together on empty data do not race.
+func (s *Server) clusterBootstrapper() bool {
+	return s.natsNode == nil || s.natsNode.MetaLeader() == s.natsNode.Name()
+}
+
+// waitClusterKeyring, in the integrated mode on a node that is not the
+// bootstrapper, waits until the bootstrapper saved the log's keyring.
+func (s *Server) waitClusterKeyring(ctx context.Context) error {
+	storage, ok := s.store.(eventstore.KeyringStorage)
+	if !ok || s.natsNode == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, natsnode.DefaultReadyTimeout)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for logged := false; ; {
+		if s.clusterBootstrapper() {
+			return nil
+		}
+		_, err := storage.LoadKeyring(ctx)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, eventstore.ErrNoKeyring) {
+			return fmt.Errorf("cluster: load keyring: %w", err)
+		}
+		if !logged {
+			s.log.Info("new log: waiting for the JetStream meta leader's instance to create the keyring", "meta_leader", s.natsNode.MetaLeader())
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: no keyring from the meta leader's instance: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
 }

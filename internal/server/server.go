@@ -30,6 +30,7 @@ import (
 	"github.com/e4c2/e4c2/eventstore/boltstore"
 	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/internal/natsnode"
 	"github.com/e4c2/e4c2/monitor"
 	"github.com/e4c2/e4c2/suites"
 	"github.com/e4c2/e4c2/transport/mqtt"
@@ -59,6 +60,8 @@ type Server struct {
 
 	workerDone chan error
 	closeOnce  sync.Once
+
+	natsNode *natsnode.Node // integrated mode (serve --cluster); nil otherwise
 
 	ha *haState // leases on a shared store; nil on the embedded one (see leases.go)
 
@@ -124,6 +127,12 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		return nil, err
 	}
 
+	if cfg.Cluster.Enabled && !cfg.ReadOnly {
+		if s.natsNode, cfg.Store, err = startClusterNode(ctx, cfg, s.log); err != nil {
+			return nil, err
+		}
+		s.cfg.Store = cfg.Store
+	}
 	if s.store, err = openWrapped(ctx, cfg, opt.WrapStore); err != nil {
 		return nil, err
 	}
@@ -134,6 +143,9 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		return nil, err
 	}
 	if err := checkLogSuite(ctx, s.store, cfg); err != nil {
+		return nil, err
+	}
+	if err := s.waitClusterKeyring(ctx); err != nil {
 		return nil, err
 	}
 	if s.keyring, err = openKeyring(ctx, cfg, s.store, s.log); err != nil {
@@ -324,6 +336,10 @@ func (s *Server) closeAll(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("store close: %w", err))
 		}
 	}
+	if s.natsNode != nil {
+		// After the store: the C2 is done with the log.
+		s.natsNode.Shutdown()
+	}
 	if len(errs) == 0 {
 		s.log.Info("e4c2 stopped")
 	}
@@ -468,6 +484,10 @@ func createMasterKeyFile(path string) error {
 // prints its secret once, to Out (never to the log).
 func (s *Server) bootstrapAdminToken(ctx context.Context, out io.Writer) error {
 	if len(s.svc.Tokens()) > 0 {
+		return nil
+	}
+	if !s.clusterBootstrapper() {
+		s.log.Info("no admin token yet: the instance of the JetStream meta leader creates the first one", "meta_leader", s.natsNode.MetaLeader())
 		return nil
 	}
 	var f *os.File
