@@ -125,3 +125,52 @@ func TestStoreKindJetStream(t *testing.T) {
 		}
 	}
 }
+
+// The integrated mode's settings are checked: an empty route address, a
+// store beside it, a peer that is no nats:// URL, routes beyond loopback
+// without --insecure-listen, and replicas beyond the nodes are refused.
+func TestValidateCluster(t *testing.T) {
+	base := func() Config {
+		c := Default()
+		c.Cluster = ClusterConfig{Enabled: true, Listen: "127.0.0.1:6222",
+			Peers: []string{"nats://127.0.0.1:6223", "nats://127.0.0.1:6224"}}
+		return c
+	}
+	if c := base(); c.Validate() != nil {
+		t.Fatalf("valid cluster config refused: %v", c.Validate())
+	}
+	if c := base(); c.Cluster.EffectiveReplicas() != 3 {
+		t.Fatalf("replicas %d, want 3", c.Cluster.EffectiveReplicas())
+	}
+	two := base()
+	two.Cluster.Peers = two.Cluster.Peers[:1]
+	if two.Cluster.EffectiveReplicas() != 2 {
+		t.Fatalf("two nodes: replicas %d, want 2", two.Cluster.EffectiveReplicas())
+	}
+	if c := base(); !c.SharedStore() {
+		t.Fatal("cluster mode is a shared store")
+	}
+	bad := map[string]func(*Config){
+		"no listen":      func(c *Config) { c.Cluster.Listen = "" },
+		"store":          func(c *Config) { c.Store = "nats://x:4222" },
+		"peer scheme":    func(c *Config) { c.Cluster.Peers = []string{"tcp://127.0.0.1:6223"} },
+		"public route":   func(c *Config) { c.Cluster.Listen = "0.0.0.0:6222" },
+		"public client":  func(c *Config) { c.Cluster.ClientListen = "0.0.0.0:4222" },
+		"replicas > n":   func(c *Config) { c.Cluster.Peers = nil; c.Cluster.Replicas = 3 },
+		"replicas < 0":   func(c *Config) { c.Cluster.Replicas = -1 },
+		"listen garbage": func(c *Config) { c.Cluster.Listen = "nope" },
+	}
+	for name, mutate := range bad {
+		c := base()
+		mutate(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	c := base()
+	c.Cluster.Listen = "0.0.0.0:6222"
+	c.InsecureListen = true
+	if err := c.Validate(); err != nil {
+		t.Errorf("routes beyond loopback with --insecure-listen: %v", err)
+	}
+}
