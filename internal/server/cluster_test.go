@@ -202,3 +202,48 @@ func TestIntegratedCluster(t *testing.T) {
 	clusterRead(t, rb, token, "integrated/two", pos2)
 	t.Logf("whole test %v", time.Since(began).Round(time.Millisecond))
 }
+
+// TestIntegratedClusterBinary runs the integrated mode through the built
+// binary's flags: three `e4c2 serve --cluster` processes started together
+// serve one log (a write through the first is read through the third),
+// exactly one prints the first admin token, and one stops cleanly on
+// SIGTERM (C2, then its NATS node) while the other two keep writing.
+func TestIntegratedClusterBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs three processes: not in -short")
+	}
+	bin := buildE4c2(t)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	t.Setenv("E4C2_TEST_CLUSTER_MASTER", hex.EncodeToString(key))
+	cfgs := clusterConfigs(t, 3, "E4C2_TEST_CLUSTER_MASTER")
+	procs := make([]*proc, 3)
+	bases := make([]string, 3)
+	for i, cfg := range cfgs {
+		bases[i] = "http://" + testbroker.FreeAddr(t)
+		procs[i] = startProc(t, bin, "serve", "--data-dir", cfg.DataDir,
+			"--http-listen", strings.TrimPrefix(bases[i], "http://"), "--mqtt-listen", testbroker.FreeAddr(t),
+			"--master-key-env", cfg.MasterKeyEnv, "--instance-id", cfg.InstanceID,
+			"--cluster", "--cluster-listen", cfg.Cluster.Listen, "--cluster-client-listen", "127.0.0.1:0",
+			"--cluster-peers", strings.Join(cfg.Cluster.Peers, ","))
+	}
+	for i, p := range procs {
+		waitHealthy(t, bases[i], p)
+	}
+	var token string
+	printed := 0
+	for _, p := range procs {
+		if _, tok, ok := strings.Cut(p.stdout.String(), "admin API token (shown once; store it now, e.g. export E4C2_TOKEN=...):\n"); ok {
+			token, _, _ = strings.Cut(tok, "\n")
+			printed++
+		}
+	}
+	if printed != 1 {
+		t.Fatalf("%d processes printed a first admin token, want 1", printed)
+	}
+	pos := clusterWrite(t, bases[0], token, "binary/one")
+	clusterRead(t, bases[2], token, "binary/one", pos)
+	stopProc(t, procs[0], 20*time.Second)
+	pos = clusterWrite(t, bases[1], token, "binary/two")
+	clusterRead(t, bases[2], token, "binary/two", pos)
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/jetstream"
+	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/natsnode"
 )
@@ -68,6 +69,30 @@ func startClusterNode(ctx context.Context, cfg config.Config, log *slog.Logger) 
 		return nil, "", fmt.Errorf("cluster: %w", err)
 	}
 	return node, fmt.Sprintf("%s?replicas=%d", node.ClientURL(), cc.EffectiveReplicas()), nil
+}
+
+// startCluster, in the integrated mode (serve --cluster), starts the
+// embedded NATS node and returns the store URL of the log on it; otherwise
+// it returns cfg.Store.
+func (s *Server) startCluster(ctx context.Context, cfg config.Config) (string, error) {
+	if !cfg.Cluster.Enabled || cfg.ReadOnly {
+		return cfg.Store, nil
+	}
+	node, storeURL, err := startClusterNode(ctx, cfg, s.log)
+	if err != nil {
+		return "", err
+	}
+	s.natsNode = node
+	return storeURL, nil
+}
+
+// openSharedKeyring is openKeyring after, in the integrated mode, the
+// wait for the bootstrapper's keyring on a new log (waitClusterKeyring).
+func (s *Server) openSharedKeyring(ctx context.Context, cfg config.Config) (*sealing.Keyring, error) {
+	if err := s.waitClusterKeyring(ctx); err != nil {
+		return nil, err
+	}
+	return openKeyring(ctx, cfg, s.store, s.log)
 }
 
 // clusterBootstrapper reports whether this instance may create what a

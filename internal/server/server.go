@@ -127,12 +127,10 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		return nil, err
 	}
 
-	if cfg.Cluster.Enabled && !cfg.ReadOnly {
-		if s.natsNode, cfg.Store, err = startClusterNode(ctx, cfg, s.log); err != nil {
-			return nil, err
-		}
-		s.cfg.Store = cfg.Store
+	if cfg.Store, err = s.startCluster(ctx, cfg); err != nil {
+		return nil, err
 	}
+	s.cfg.Store = cfg.Store
 	if s.store, err = openWrapped(ctx, cfg, opt.WrapStore); err != nil {
 		return nil, err
 	}
@@ -145,10 +143,7 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 	if err := checkLogSuite(ctx, s.store, cfg); err != nil {
 		return nil, err
 	}
-	if err := s.waitClusterKeyring(ctx); err != nil {
-		return nil, err
-	}
-	if s.keyring, err = openKeyring(ctx, cfg, s.store, s.log); err != nil {
+	if s.keyring, err = s.openSharedKeyring(ctx, cfg); err != nil {
 		return nil, err
 	}
 
