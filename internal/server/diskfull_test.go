@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	nethttp "net/http"
 	"os"
 	"os/exec"
@@ -45,23 +43,8 @@ func TestDiskFullReadyzAnd507(t *testing.T) {
 	if token == "" {
 		t.Fatal("no admin token printed")
 	}
-	base := "http://" + srv.HTTPAddr()
 	do := func(method, path string, body any) (int, string) {
-		var rd io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := nethttp.NewRequest(method, base+path, rd)
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := nethttp.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return apiRequest(t, srv.HTTPAddr(), token, method, path, body)
 	}
 	if st, body := do("GET", "/readyz", nil); st != 200 {
 		t.Fatalf("readyz before the disk fills: %d %s", st, body)

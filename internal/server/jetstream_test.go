@@ -68,21 +68,7 @@ func TestServeOnJetStream(t *testing.T) {
 	token := strings.TrimSpace(lines[len(lines)-1])
 
 	do := func(method, path string, body any) (int, string) {
-		var rd io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := nethttp.NewRequest(method, "http://"+srv.HTTPAddr()+path, rd)
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := nethttp.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return apiRequest(t, srv.HTTPAddr(), token, method, path, body)
 	}
 	waitStatus := func(what, method, path string, body any, want int) {
 		t.Helper()
@@ -148,21 +134,7 @@ func TestTwoInstancesOnJetStream(t *testing.T) {
 	b := start(cfgB, io.Discard)
 
 	do := func(srv *server.Server, method, path string, body any) (int, string) {
-		var rd io.Reader
-		if body != nil {
-			j, _ := json.Marshal(body)
-			rd = bytes.NewReader(j)
-		}
-		req, _ := nethttp.NewRequest(method, "http://"+srv.HTTPAddr()+path, rd)
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := nethttp.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		rb, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(rb)
+		return apiRequest(t, srv.HTTPAddr(), token, method, path, body)
 	}
 	count := func(srv *server.Server) int {
 		st, body := do(srv, "GET", "/api/v1/count/topics", nil)

@@ -3,9 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	nethttp "net/http"
 	"strings"
@@ -102,21 +100,7 @@ func TestDroppedSubscriptionReadyz(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	token := strings.TrimSpace(lines[len(lines)-1])
 	do := func(method, path string, body any) (int, string) {
-		var rd io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := nethttp.NewRequest(method, "http://"+srv.HTTPAddr()+path, rd)
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := nethttp.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return apiRequest(t, srv.HTTPAddr(), token, method, path, body)
 	}
 	wait := func(what string, cond func() bool) {
 		t.Helper()
