@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -55,7 +56,7 @@ func startClusterNode(ctx context.Context, cfg config.Config, log *slog.Logger) 
 		return nil, "", fmt.Errorf("cluster: %w", err)
 	}
 	log.Info("starting the embedded nats node", "node_name", name, "cluster", clusterName,
-		"route_listen", cc.Listen, "peers", cc.Peers, "replicas", cc.EffectiveReplicas())
+		"route_listen", cc.Listen, "peers", peerHosts(cc.Peers), "replicas", cc.EffectiveReplicas())
 	node, err := natsnode.Start(ctx, natsnode.Options{
 		ServerName:   name,
 		ClusterName:  clusterName,
@@ -135,4 +136,16 @@ func (s *Server) waitClusterKeyring(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// peerHosts returns the host:port of each peer URL, for the log (a URL
+// could carry route credentials).
+func peerHosts(peers []string) []string {
+	var out []string
+	for _, p := range peers {
+		if u, err := url.Parse(p); err == nil {
+			out = append(out, u.Host)
+		}
+	}
+	return out
 }
