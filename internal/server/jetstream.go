@@ -138,6 +138,38 @@ func (s *Server) waitClusterKeyring(ctx context.Context) error {
 	}
 }
 
+// waitClusterToken, in the integrated mode on a node that is not the
+// bootstrapper and a log without tokens, waits until this instance's
+// projections see the first admin token the bootstrapper creates, so
+// that every instance accepts it once started. It returns true when the
+// token was seen, false when this instance must create it.
+func (s *Server) waitClusterToken(ctx context.Context) (bool, error) {
+	if s.natsNode == nil {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, natsnode.DefaultReadyTimeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for logged := false; ; {
+		if len(s.svc.Tokens()) > 0 {
+			return true, nil
+		}
+		if s.clusterBootstrapper() {
+			return false, nil
+		}
+		if !logged {
+			s.log.Info("no admin token yet: waiting for the one the JetStream meta leader's instance creates", "meta_leader", s.natsNode.MetaLeader())
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("cluster: no first admin token from the meta leader's instance: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
 // peerHosts returns the host:port of each peer URL, for the log (a URL
 // could carry route credentials).
 func peerHosts(peers []string) []string {

@@ -481,9 +481,8 @@ func (s *Server) bootstrapAdminToken(ctx context.Context, out io.Writer) error {
 	if len(s.svc.Tokens()) > 0 {
 		return nil
 	}
-	if !s.clusterBootstrapper() {
-		s.log.Info("no admin token yet: the instance of the JetStream meta leader creates the first one", "meta_leader", s.natsNode.MetaLeader())
-		return nil
+	if seen, err := s.waitClusterToken(ctx); err != nil || seen {
+		return err
 	}
 	var f *os.File
 	if path := s.cfg.AdminTokenFile; path != "" {
