@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	jsapi "github.com/nats-io/nats.go/jetstream"
+
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/jetstream"
 	"github.com/e4c2/e4c2/eventstore/sealing"
@@ -165,6 +167,37 @@ func (s *Server) waitClusterToken(ctx context.Context) (bool, error) {
 		select {
 		case <-ctx.Done():
 			return false, fmt.Errorf("cluster: no first admin token from the meta leader's instance: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// errCodeNoPeers is JetStream's "no suitable peers for placement": the
+// meta leader does not know enough nodes with JetStream yet for the
+// replication factor.
+const errCodeNoPeers = 10005
+
+// openClusterJetStream opens the log on the local node of the integrated
+// mode. Right after the meta group formed, its leader may not know every
+// node yet and refuse to place a replicated stream: that is retried until
+// the ready timeout.
+func openClusterJetStream(ctx context.Context, storeURL string) (eventstore.Store, error) {
+	ctx, cancel := context.WithTimeout(ctx, natsnode.DefaultReadyTimeout)
+	defer cancel()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := jetstream.Open(ctx, storeURL, nil)
+		var apiErr *jsapi.APIError
+		if err == nil || !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeNoPeers {
+			if err != nil {
+				return nil, fmt.Errorf("cluster: %w", err)
+			}
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cluster: %w (are all the peers up? the replication factor needs as many nodes)", err)
 		case <-tick.C:
 		}
 	}

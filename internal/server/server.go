@@ -361,6 +361,9 @@ func openStore(ctx context.Context, cfg config.Config) (eventstore.Store, error)
 	case config.StoreESDB:
 		return openESDB(ctx, path)
 	case config.StoreJetStream:
+		if cfg.Cluster.Enabled {
+			return openClusterJetStream(ctx, path)
+		}
 		return openJetStream(ctx, path)
 	}
 	st, err := boltstore.Open(path, &boltstore.Options{ReadOnly: cfg.ReadOnly})
