@@ -36,7 +36,7 @@ type natsCluster struct {
 	nodes []*natsserver.Server
 }
 
-func startNATSCluster(t *testing.T) *natsCluster {
+func startNATSCluster(t testing.TB) *natsCluster {
 	t.Helper()
 	var routes []*url.URL
 	var ports []int
@@ -129,7 +129,7 @@ func (in *haInstance) metric(t *testing.T, name string) float64 {
 
 // haDo is httpDo with read-your-writes: it sends minPos as
 // X-E4C2-Min-Position and returns the X-E4C2-Position of the answer.
-func haDo(t *testing.T, method, u, token string, body any, minPos uint64) (int, []byte, uint64) {
+func haDo(t testing.TB, method, u, token string, body any, minPos uint64) (int, []byte, uint64) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
