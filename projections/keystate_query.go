@@ -169,20 +169,7 @@ func (k *KeyState) TopicCount() int {
 // page (0 when there is none). Cursors stay valid while clients are added
 // or removed.
 func (k *KeyState) Clients(cursor, limit int) ([]ClientInfo, int) {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	var out []ClientInfo
-	for i := max(cursor, 0); i < len(k.clients); i++ {
-		c := &k.clients[i]
-		if !c.live {
-			continue
-		}
-		if len(out) == limit {
-			return out, i
-		}
-		out = append(out, c.info(c.isPK()))
-	}
-	return out, 0
+	return k.clientsWhere(cursor, limit, nil)
 }
 
 // Topic returns a topic.

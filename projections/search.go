@@ -18,15 +18,21 @@ func (k *KeyState) SearchClients(sub string, cursor, limit int) ([]ClientInfo, i
 	if err != nil || len(prefix) == 0 {
 		prefix = nil
 	}
+	return k.clientsWhere(cursor, limit, func(c *clientRec) bool {
+		return strings.Contains(strings.ToLower(c.name), sub) || (prefix != nil && bytes.HasPrefix(c.id[:], prefix))
+	})
+}
+
+// clientsWhere is the one paging loop of the client lists: up to limit
+// live clients that match (nil: all) from cursor, in registration order,
+// and the cursor of the next page (0 when there is none).
+func (k *KeyState) clientsWhere(cursor, limit int, match func(*clientRec) bool) ([]ClientInfo, int) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	var out []ClientInfo
 	for i := max(cursor, 0); i < len(k.clients); i++ {
 		c := &k.clients[i]
-		if !c.live {
-			continue
-		}
-		if !strings.Contains(strings.ToLower(c.name), sub) && (prefix == nil || !bytes.HasPrefix(c.id[:], prefix)) {
+		if !c.live || (match != nil && !match(c)) {
 			continue
 		}
 		if len(out) == limit {
