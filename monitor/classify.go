@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/suites/core"
 )
 
@@ -66,30 +67,13 @@ func Classes() []Class {
 func (c Class) Finding() bool { return c != ClassCurrent && c != ClassPrevious && c < numClasses }
 
 // Key is one version of a topic key, in clear (held in memory only).
-type Key struct {
-	Version uint64
-	Key     []byte
-}
+type Key = c2.VersionedKey
 
-// TopicKeys is what the classifier knows of a topic's keys.
-type TopicKeys struct {
-	Current Key
-	// Previous is the key Current replaced (Version 0: none) and Replaced
-	// when; inside the transition window it still counts as valid.
-	Previous Key
-	Replaced time.Time
-	// Older are the versions before Previous, newest first (bounded).
-	Older []Key
-}
-
-// wipe zeroes every key.
-func (t *TopicKeys) wipe() {
-	clear(t.Current.Key)
-	clear(t.Previous.Key)
-	for _, k := range t.Older {
-		clear(k.Key)
-	}
-}
+// TopicKeys is what the classifier knows of a topic's keys: the service's
+// key history as it is (Previous counts as valid inside the transition
+// window after Replaced; Older, newest first, are bounded). Wipe zeroes
+// them.
+type TopicKeys = c2.TopicKeyHistory
 
 // Signer is what the classifier knows of a PK sender id.
 type Signer struct {

@@ -329,7 +329,7 @@ func (m *Monitor) refresh(ts *topicState) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if ts.keys != nil {
-		ts.keys.wipe()
+		ts.keys.Wipe()
 		ts.keys = nil
 	}
 	if err != nil {
@@ -337,11 +337,7 @@ func (m *Monitor) refresh(ts *topicState) {
 		m.log.Warn("monitor: topic keys unavailable", "topic", ts.name, "err", err)
 		return
 	}
-	k := &TopicKeys{Current: Key(hist.Current), Previous: Key(hist.Previous), Replaced: hist.Replaced}
-	for _, o := range hist.Older {
-		k.Older = append(k.Older, Key(o))
-	}
-	ts.keys, ts.keysVersion = k, hist.Current.Version
+	ts.keys, ts.keysVersion = &hist, hist.Current.Version
 }
 
 func (m *Monitor) signer(id []byte, topic domain.ID) (Signer, bool) {
