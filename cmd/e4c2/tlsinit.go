@@ -60,7 +60,7 @@ func newClusterCertsCmd() *cobra.Command {
 			"--cluster-tls-key <node>.key, --cluster-tls-ca ca.crt). Every certificate names its node,\n" +
 			"the --hosts the peers dial (as in --cluster-peers) and 127.0.0.1 and localhost, and is valid\n" +
 			"for both ends of a route. Keys are ECDSA P-256, written 0600 and never overwritten. Copy to\n" +
-			"each node only ca.crt and its own pair; keep ca.key offline (it is needed only to add nodes).",
+			"each node only ca.crt and its own pair; keep ca.key offline.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var cn []tlsfiles.ClusterNode

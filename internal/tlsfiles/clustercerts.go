@@ -41,8 +41,8 @@ var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 // addresses the peers dial: IP addresses or DNS names, the same list for
 // every node) and 127.0.0.1 and localhost. Keys are ECDSA P-256, written
 // 0600; existing files are never overwritten. For a deployment without a
-// PKI of its own; ca.key is only needed to add nodes later and should not
-// stay on the nodes.
+// PKI of its own; ca.key is not needed by any node and should not stay on
+// them.
 func ClusterCerts(dir string, nodes []ClusterNode, hosts []string, validity time.Duration, now time.Time) error {
 	if err := checkClusterNodes(dir, nodes); err != nil {
 		return err
