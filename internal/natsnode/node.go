@@ -124,20 +124,33 @@ func serverOptions(o Options) (*server.Options, error) {
 		Cluster: server.ClusterOpts{Name: o.ClusterName, Host: rhost, Port: rport},
 		Routes:  routes,
 	}
-	secureRoutes(so, o)
+	if err := secureRoutes(so, o); err != nil {
+		return nil, err
+	}
 	return so, nil
 }
+
+// ErrRouteTLS: a route TLS configuration that would not verify both ends.
+var ErrRouteTLS = errors.New("natsnode: route TLS must verify peers: give RootCAs, ClientCAs and a certificate")
 
 // secureRoutes adds the route TLS and the route authentication of o to so.
 // The password goes into the listener's options and into the in-memory
 // route URLs only: a copy of each URL, so the caller's Peers stay clean.
-func secureRoutes(so *server.Options, o Options) {
-	if o.RouteTLS != nil {
-		so.Cluster.TLSConfig = o.RouteTLS.Clone()
+//
+// Route TLS is always mutual here: a configuration that skips a check is
+// refused, and client certificates are required whatever ClientAuth said.
+func secureRoutes(so *server.Options, o Options) error {
+	if tc := o.RouteTLS; tc != nil {
+		if tc.RootCAs == nil || tc.ClientCAs == nil || tc.InsecureSkipVerify ||
+			len(tc.Certificates) == 0 && tc.GetCertificate == nil {
+			return ErrRouteTLS
+		}
+		so.Cluster.TLSConfig = tc.Clone()
+		so.Cluster.TLSConfig.ClientAuth = tls.RequireAndVerifyClientCert
 		so.Cluster.TLSTimeout = RouteTLSTimeout.Seconds()
 	}
 	if len(o.RouteSecret) == 0 {
-		return
+		return nil
 	}
 	pass := RoutePassword(o.RouteSecret)
 	so.Cluster.Username, so.Cluster.Password = routeUser, pass
@@ -146,6 +159,7 @@ func secureRoutes(so *server.Options, o Options) {
 		c.User = url.UserPassword(routeUser, pass)
 		so.Routes[i] = &c
 	}
+	return nil
 }
 
 func splitHostPort(addr string) (string, int, error) {

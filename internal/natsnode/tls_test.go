@@ -314,3 +314,33 @@ func TestRoutePasswordInMemoryOnly(t *testing.T) {
 		t.Fatalf("a peer URL with credentials: %v", err)
 	}
 }
+
+// Route TLS is mutual or refused: a configuration without the roots to
+// verify the listener, without the client CAs to verify the dialer, that
+// skips verification or has no certificate is an error; ClientAuth is
+// forced to RequireAndVerifyClientCert.
+func TestRouteTLSMustBeMutual(t *testing.T) {
+	ca := newTestCA(t)
+	o := Options{ClientListen: "127.0.0.1:0", RouteListen: "127.0.0.1:6222"}
+	o.RouteTLS = ca.routeTLS(t, "n1")
+	o.RouteTLS.ClientAuth = tls.NoClientCert
+	so, err := serverOptions(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if so.Cluster.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert || so.Cluster.TLSTimeout != 5 {
+		t.Fatalf("route TLS: client auth %v, timeout %v", so.Cluster.TLSConfig.ClientAuth, so.Cluster.TLSTimeout)
+	}
+	for name, weaken := range map[string]func(*tls.Config){
+		"no roots":       func(c *tls.Config) { c.RootCAs = nil },
+		"no client CAs":  func(c *tls.Config) { c.ClientCAs = nil },
+		"skip verify":    func(c *tls.Config) { c.InsecureSkipVerify = true },
+		"no certificate": func(c *tls.Config) { c.Certificates = nil },
+	} {
+		o.RouteTLS = ca.routeTLS(t, "n1")
+		weaken(o.RouteTLS)
+		if _, err := serverOptions(o); !errors.Is(err, ErrRouteTLS) {
+			t.Errorf("%s: %v, want ErrRouteTLS", name, err)
+		}
+	}
+}
