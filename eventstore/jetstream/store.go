@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -83,8 +84,10 @@ func IsURL(s string) bool {
 }
 
 // ParseURL splits a store URL into the NATS server URLs and the Options
-// its query sets: stream, prefix, replicas and creds (a NATS credentials
-// file). Several servers are separated by commas, as for nats.Connect:
+// its query sets: stream, prefix, replicas, creds (a NATS credentials
+// file) and token_file (a file holding the server's authentication token,
+// as the client port of the integrated mode's node requires; read once,
+// here). Several servers are separated by commas, as for nats.Connect:
 // "nats://a:4222,nats://b:4222?replicas=3"; the query may follow any of
 // them.
 func ParseURL(s string) (servers string, opts Options, err error) {
@@ -127,11 +130,32 @@ func applyQuery(q url.Values, o *Options) error {
 			o.Replicas = n
 		case "creds":
 			o.NATSOptions = append(o.NATSOptions, nats.UserCredentials(v))
+		case "token_file":
+			tok, err := ReadTokenFile(v)
+			if err != nil {
+				return err
+			}
+			o.NATSOptions = append(o.NATSOptions, nats.Token(tok))
 		default:
-			return fmt.Errorf("jetstream: store URL: unknown parameter %q (stream, prefix, replicas, creds)", k)
+			return fmt.Errorf("jetstream: store URL: unknown parameter %q (stream, prefix, replicas, creds, token_file)", k)
 		}
 	}
 	return nil
+}
+
+// ReadTokenFile reads a NATS authentication token from path: the file's
+// content without surrounding white space. Errors name the file, never
+// what it holds.
+func ReadTokenFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("jetstream: token file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("jetstream: token file %s is empty", path)
+	}
+	return tok, nil
 }
 
 // redactURL drops the user information of a URL for error messages.

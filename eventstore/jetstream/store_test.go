@@ -3,11 +3,15 @@ package jetstream
 import (
 	"context"
 	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	jsapi "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/e4c2/e4c2/eventstore"
@@ -78,6 +82,38 @@ func TestParseURL(t *testing.T) {
 	}
 	if _, _, err := ParseURL("http://user:secret@h"); err == nil || strings.Contains(err.Error(), "secret") {
 		t.Errorf("ParseURL error leaks the password or is missing: %v", err)
+	}
+}
+
+// TestParseURLTokenFile: token_file reads the token once (a comma in the
+// path survives when escaped), and a missing or empty file is an error
+// naming the file, never a token.
+func TestParseURLTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a,b.token")
+	if err := os.WriteFile(path, []byte("  s3cret-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	servers, o, err := ParseURL("nats://a:4222,nats://b:4222?" + url.Values{"token_file": {path}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if servers != "nats://a:4222,nats://b:4222" || len(o.NATSOptions) != 1 {
+		t.Fatalf("ParseURL: %q, %d NATS options", servers, len(o.NATSOptions))
+	}
+	var no nats.Options
+	if err := o.NATSOptions[0](&no); err != nil || no.Token != "s3cret-token" {
+		t.Fatalf("token option: %q, %v", no.Token, err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{filepath.Join(dir, "missing"), empty} {
+		_, _, err := ParseURL("nats://a?" + url.Values{"token_file": {bad}}.Encode())
+		if err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("token_file %s: %v, want an error naming it", bad, err)
+		}
 	}
 }
 

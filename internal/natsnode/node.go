@@ -48,6 +48,11 @@ type Options struct {
 	// node presents it to its peers. It never leaves memory but as the
 	// route password derived from it (RoutePassword), on the route itself.
 	RouteSecret []byte
+	// ClientToken, if set, is the token every client of the client
+	// listener must present (nats-server's token authorization). The
+	// client port has no TLS; on loopback the token keeps the other local
+	// users of the machine from writing to the log.
+	ClientToken string
 }
 
 // RouteTLSTimeout bounds a route's TLS handshake (nats-server's default
@@ -124,6 +129,7 @@ func serverOptions(o Options) (*server.Options, error) {
 		Cluster: server.ClusterOpts{Name: o.ClusterName, Host: rhost, Port: rport},
 		Routes:  routes,
 	}
+	so.Authorization = o.ClientToken
 	if err := secureRoutes(so, o); err != nil {
 		return nil, err
 	}

@@ -3,13 +3,16 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	jsapi "github.com/nats-io/nats.go/jetstream"
@@ -65,6 +68,11 @@ func startClusterNode(ctx context.Context, cfg config.Config, log *slog.Logger) 
 		return nil, "", err
 	}
 	defer clear(secret)
+	tokenFile := filepath.Join(dir, ClientTokenFile)
+	token, err := clusterClientToken(tokenFile)
+	if err != nil {
+		return nil, "", err
+	}
 	log.Info("starting the embedded nats node", "node_name", name, "cluster", clusterName,
 		"route_listen", cc.Listen, "peers", peerHosts(cc.Peers), "replicas", cc.EffectiveReplicas(),
 		"route_tls", routeTLS != nil, "route_secret", secret != nil)
@@ -78,11 +86,55 @@ func startClusterNode(ctx context.Context, cfg config.Config, log *slog.Logger) 
 		Logger:       log,
 		RouteTLS:     routeTLS,
 		RouteSecret:  secret,
+		ClientToken:  token,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("cluster: %w", err)
 	}
-	return node, fmt.Sprintf("%s?replicas=%d", node.ClientURL(), cc.EffectiveReplicas()), nil
+	q := url.Values{"replicas": {strconv.Itoa(cc.EffectiveReplicas())}, "token_file": {tokenFile}}
+	return node, node.ClientURL() + "?" + q.Encode(), nil
+}
+
+// ClientTokenFile is the file, in <data_dir>/nats, holding the token that
+// the integrated node's client port requires: the instance's own
+// connection and local tools (e4c2 export --store
+// 'nats://127.0.0.1:4222?token_file=...') read it there.
+const ClientTokenFile = "client.token"
+
+// clusterClientToken returns the client port's token from path, made
+// (32 random bytes, hex, mode 0600) on the first start. Without it any
+// local user could append to the log through the loopback port; a file
+// that group or others may read is refused for the same reason.
+func clusterClientToken(path string) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("cluster client token: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		_, werr := f.WriteString(hex.EncodeToString(b) + "\n")
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return "", fmt.Errorf("cluster client token: %w", werr)
+		}
+	case !errors.Is(err, os.ErrExist):
+		return "", fmt.Errorf("cluster client token: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("cluster client token: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("cluster client token file %s: mode %04o, want 0600: %w", path, fi.Mode().Perm(), ErrInsecureSecretFile)
+	}
+	tok, err := jetstream.ReadTokenFile(path)
+	if err != nil {
+		return "", fmt.Errorf("cluster client token: %w", err)
+	}
+	return tok, nil
 }
 
 // routeSecurity loads what protects the cluster routes: the mutual TLS
