@@ -234,7 +234,7 @@ func (r *rdev) key(topic string) []byte {
 	return tk.Key
 }
 
-func (r *rdev) failOnErrors(t *testing.T) {
+func (r *rdev) failOnErrors(t testing.TB) {
 	t.Helper()
 	r.mu.Lock()
 	errs := slices.Clone(r.errs)
@@ -269,7 +269,7 @@ func (r *rdev) holdsExactly(want map[string][]byte) bool {
 	return true
 }
 
-func exportKey(t *testing.T, svc *c2.Service, topic string) []byte {
+func exportKey(t testing.TB, svc *c2.Service, topic string) []byte {
 	t.Helper()
 	k, err := svc.ExportTopicKey(opContext(t), resOrigin, topic)
 	if err != nil {
