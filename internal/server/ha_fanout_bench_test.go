@@ -12,6 +12,7 @@ import (
 
 	"github.com/e4c2/e4c2/client/e4mqtt"
 	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/internal/lease"
 	"github.com/e4c2/e4c2/internal/testbroker"
 	"github.com/e4c2/e4c2/internal/testwait"
 )
@@ -51,16 +52,32 @@ func BenchmarkFanoutInstances(b *testing.B) {
 			f := startFanout(b, tc.instances, tc.jetstream, *fanoutDevices)
 			var total time.Duration
 			rotations := 0
+			// By whether the instance that took the rotation holds the
+			// delivery lease (0) or not (1): the second adds the trip
+			// through the replicated log to the holder.
+			var split [2]time.Duration
+			var splitN [2]int
 			// b.Loop runs this function once per -count: the fleet is
 			// set up once, outside the timer, whatever -benchtime says.
 			for b.Loop() {
-				total += f.rotate(b, rotations%len(f.srvs))
+				at := rotations % len(f.srvs)
+				took := f.rotate(b, at)
+				total += took
 				rotations++
+				i := 0
+				if !f.deliversAt(at) {
+					i = 1
+				}
+				split[i] += took
+				splitN[i]++
 			}
-			ms := total.Seconds() * 1000 / float64(rotations)
-			b.ReportMetric(ms, "ms/rotation")
+			b.ReportMetric(total.Seconds()*1000/float64(rotations), "ms/rotation")
 			b.ReportMetric(float64(rotations)/total.Seconds(), "rotations/s")
 			b.ReportMetric(float64(rotations*len(f.devs))/total.Seconds(), "devices/s")
+			if splitN[0] > 0 && splitN[1] > 0 {
+				b.ReportMetric(split[0].Seconds()*1000/float64(splitN[0]), "ms/rotation-at-holder")
+				b.ReportMetric(split[1].Seconds()*1000/float64(splitN[1]), "ms/rotation-at-other")
+			}
 		})
 	}
 }
@@ -195,6 +212,17 @@ func (f *fanoutBench) rotate(b *testing.B, at int) time.Duration {
 	f.key = want
 	f.settle(b, before+uint64(n))
 	return took
+}
+
+// deliversAt reports whether instance at holds the delivery lease (on the
+// embedded store its one instance delivers without a lease).
+func (f *fanoutBench) deliversAt(at int) bool {
+	for _, st := range f.srvs[at].LeaseStatus() {
+		if st.Duty == DutyDelivery {
+			return st.State == lease.Holder
+		}
+	}
+	return true
 }
 
 // settle waits until every instance counts at least want confirmations
