@@ -27,6 +27,9 @@ const fanoutTopic = "bench/fanout"
 //
 //	go test -run '^$' -bench BenchmarkFanoutInstances -benchtime 10x -count 5 ./internal/server/
 //
+// (-count repeats each configuration back to back; for ratios between
+// configurations measured close in time, as the README's, run the command
+// with -count 1 several times.)
 // -fanout.devices (default 200) device-library devices connect with the
 // acknowledgement extension to one external mosquitto and are attached to
 // one topic. One iteration is one rotate of the topic key through the API
