@@ -72,9 +72,13 @@ func startNATSCluster(t testing.TB) *natsCluster {
 			}
 		}
 	})
-	testwait.For(t, "a JetStream meta leader", func() bool {
+	// A leader alone is not enough: until it has every node's stats it
+	// refuses to place a stream with replicas=3 ("no suitable peers for
+	// placement, peer offline"), which failed an instance's start in
+	// BenchmarkFanoutInstances about one run in ten.
+	testwait.For(t, "a JetStream meta leader that sees the 3 nodes online", func() bool {
 		for _, ns := range c.nodes {
-			if ns.JetStreamIsLeader() {
+			if ns.JetStreamIsLeader() && len(ns.JetStreamClusterPeers()) == len(c.nodes) {
 				return true
 			}
 		}
