@@ -142,6 +142,7 @@ func TestCluster(t *testing.T) {
 	})
 	t.Run("LeaderKilledDuringAppends", func(t *testing.T) { testLeaderKilled(t, c) })
 	t.Run("KeepsReplicas", func(t *testing.T) { testKeepsReplicas(t, c) })
+	t.Run("ConsumerNodeKilled", func(t *testing.T) { testConsumerNodeKilled(t, c) })
 }
 
 // testKeepsReplicas: an instance opened without a replication factor

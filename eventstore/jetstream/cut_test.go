@@ -25,6 +25,9 @@ type cutProxy struct {
 	target string
 	mu     sync.Mutex
 	conns  []net.Conn
+	// frozen holds every byte in the proxy, both ways, without closing
+	// anything: a connection that hangs (a peer gone without a reset).
+	frozen atomic.Bool
 }
 
 func newCutProxy(t *testing.T, target string) *cutProxy {
@@ -53,8 +56,27 @@ func (p *cutProxy) serve() {
 		p.mu.Lock()
 		p.conns = append(p.conns, c, s)
 		p.mu.Unlock()
-		go func() { _, _ = io.Copy(s, c); _ = s.Close() }()
-		go func() { _, _ = io.Copy(c, s); _ = c.Close() }()
+		go func() { p.copy(s, c); _ = s.Close() }()
+		go func() { p.copy(c, s); _ = c.Close() }()
+	}
+}
+
+// copy is io.Copy that holds the bytes it read while the proxy is frozen.
+func (p *cutProxy) copy(dst io.Writer, src io.Reader) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		for p.frozen.Load() {
+			time.Sleep(5 * time.Millisecond) // a hung link: poll until thawed
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	jsapi "github.com/nats-io/nats.go/jetstream"
@@ -210,38 +211,128 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) ([]e
 	return out, nil
 }
 
+// ErrStalled ends a subscription whose consumer delivered nothing for
+// Options.StallAfter while the log held messages past its position (or
+// while the server could not tell): the caller subscribes again from its
+// position, and reports the stall meanwhile.
+var ErrStalled = errors.New("jetstream: subscription stalled")
+
 // Subscribe implements eventstore.Store through an ordered consumer from
 // sequence from: the server delivers the stored messages, then new ones,
-// in sequence order; the consumer is recreated from the last delivered
-// sequence after a missed heartbeat or a reconnection, and scan drops what
-// it delivers twice and fails on a gap.
+// in sequence order; the client library recreates the consumer from the
+// last delivered sequence after a missed heartbeat or a reconnection, and
+// scan drops what it delivers twice and fails on a gap.
+//
+// The library's recovery is not enough: after a node of the cluster died,
+// an ordered consumer was seen to deliver nothing more, without an error,
+// while the log grew (the instance then never delivered the commands it
+// was meant to). A watchdog ends such a subscription with ErrStalled.
 func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.Record) error) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
 	sctx, cancel := s.withDone(ctx)
 	defer cancel()
+	wctx, stop := context.WithCancelCause(sctx)
+	w := &stallWatch{}
+	w.next.Store(max(from, 1))
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		s.watchStall(wctx, w, stop)
+	}()
+	defer func() { <-watched }()
+	defer stop(nil)
 	var fnErr error
-	err := s.scan(sctx, max(from, 1), "", func(seq uint64, m jsapi.Msg) (bool, error) {
+	err := s.scan(wctx, max(from, 1), "", func(seq uint64, m jsapi.Msg) (bool, error) {
 		r, err := decodeRecord(s.opts.SubjectPrefix, m.Subject(), seq, m.Data())
 		if err != nil {
 			return false, err
 		}
-		if err := fn(r); err != nil {
+		w.busy.Store(true)
+		err = fn(r)
+		w.next.Store(seq + 1)
+		w.delivered.Add(1)
+		w.busy.Store(false)
+		if err != nil {
 			fnErr = fmt.Errorf("eventstore: subscriber: %w", err)
 			return false, fnErr
 		}
 		return true, nil
 	})
-	switch {
+	switch cause := context.Cause(wctx); {
 	case fnErr != nil:
 		return fnErr
 	case s.closed.Load():
 		return eventstore.ErrClosed
 	case ctx.Err() != nil:
 		return ctx.Err()
+	case errors.Is(cause, ErrStalled):
+		s.stalls.Add(1)
+		return cause
 	case errors.Is(err, errMapping):
 		return err
 	}
 	return fmt.Errorf("jetstream: subscription dropped: %w", err)
 }
+
+// stallWatch is what the stall watchdog sees of a subscription.
+type stallWatch struct {
+	next      atomic.Uint64 // the sequence the subscriber waits for
+	delivered atomic.Uint64 // records handed to the subscriber
+	busy      atomic.Bool   // the subscriber's function is running
+}
+
+// watchStall checks the subscription every StallAfter/4 until ctx is
+// done, and stops it with ErrStalled once it delivered nothing for
+// StallAfter while the log held messages past its position, or while the
+// stream leader did not answer (a connection that hangs without closing
+// stalls the consumer too). A subscriber busy with one record is not
+// stalled, and neither is an idle log.
+func (s *Store) watchStall(ctx context.Context, w *stallWatch, stop context.CancelCauseFunc) {
+	t := time.NewTicker(max(s.opts.StallAfter/4, time.Millisecond))
+	defer t.Stop()
+	seen, since := w.delivered.Load(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if d := w.delivered.Load(); d != seen || w.busy.Load() {
+			seen, since = d, time.Now()
+			continue
+		}
+		if time.Since(since) < s.opts.StallAfter {
+			continue
+		}
+		last, err := s.lastSeqOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		next := w.next.Load()
+		switch {
+		case err != nil:
+			stop(fmt.Errorf("%w: nothing delivered for %v and the stream leader does not answer: %w", ErrStalled, s.opts.StallAfter, err))
+			return
+		case last >= next:
+			stop(fmt.Errorf("%w: nothing delivered for %v while the log holds sequence %d and the subscriber waits for %d", ErrStalled, s.opts.StallAfter, last, next))
+			return
+		}
+		since = time.Now() // an idle log: nothing to deliver
+	}
+}
+
+// lastSeqOnce is lastSeq without retries, bounded by RequestTimeout.
+func (s *Store) lastSeqOnce(ctx context.Context) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+	defer cancel()
+	info, err := s.log.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.LastSeq, nil
+}
+
+// Stalls returns how many subscriptions the stall watchdog ended.
+func (s *Store) Stalls() int64 { return s.stalls.Load() }

@@ -37,6 +37,12 @@ type Options struct {
 	// (no responders, timeouts, leader elections) before it fails
 	// (default 30 s). The caller's context still bounds it.
 	RetryFor time.Duration
+	// StallAfter is how long a subscription may deliver nothing while the
+	// log holds messages past its position before Subscribe gives up on
+	// its consumer and returns ErrStalled (default 10 s). An ordered
+	// consumer whose node died can stop without any error (see
+	// Subscribe); the caller subscribes again from its position.
+	StallAfter time.Duration
 	// NATSOptions are added to the connection options of Open.
 	NATSOptions []nats.Option
 }
@@ -45,6 +51,7 @@ type Options struct {
 const (
 	DefaultStream        = "E4C2"
 	DefaultSubjectPrefix = "e4c2"
+	DefaultStallAfter    = 10 * time.Second
 )
 
 // Store is the JetStream-backed event log.
@@ -59,6 +66,8 @@ type Store struct {
 	// recovered counts appends whose answer was lost and that a later
 	// attempt found stored (for tests and diagnostics).
 	recovered atomic.Int64
+	// stalls counts subscriptions ended by the stall watchdog.
+	stalls atomic.Int64
 }
 
 var (
@@ -179,6 +188,9 @@ func merge(base, over Options) Options {
 	if over.RetryFor != 0 {
 		base.RetryFor = over.RetryFor
 	}
+	if over.StallAfter != 0 {
+		base.StallAfter = over.StallAfter
+	}
 	base.NATSOptions = append(base.NATSOptions, over.NATSOptions...)
 	return base
 }
@@ -204,6 +216,9 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Store, error) {
 	}
 	if o.RetryFor <= 0 {
 		o.RetryFor = 30 * time.Second
+	}
+	if o.StallAfter <= 0 {
+		o.StallAfter = DefaultStallAfter
 	}
 	js, err := jsapi.New(nc)
 	if err != nil {

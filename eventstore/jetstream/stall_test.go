@@ -1,0 +1,144 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/e4c2/e4c2/eventstore"
+	"github.com/e4c2/e4c2/eventstore/storetest"
+	"github.com/e4c2/e4c2/internal/testwait"
+)
+
+// TestSubscriptionStallEnds: a subscription whose connection hangs (bytes
+// held, nothing closed, so neither the client library nor the ordered
+// consumer notices for minutes) while another instance appends ends with
+// ErrStalled within StallAfter and a few checks; a subscription on an
+// idle log is not ended, however long it waits; and one that resumes from
+// its position after the stall misses nothing.
+func TestSubscriptionStallEnds(t *testing.T) {
+	srv := startServer(t, "stall", t.TempDir(), 0, nil)
+	t.Cleanup(srv.Shutdown)
+	proxy := newCutProxy(t, srv.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const stallAfter = 600 * time.Millisecond
+	opts := &Options{RequestTimeout: 300 * time.Millisecond, StallAfter: stallAfter,
+		NATSOptions: []nats.Option{nats.IgnoreDiscoveredServers()}}
+	hung, err := Open(ctx, "nats://"+proxy.ln.Addr().String(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	writer, err := Open(ctx, clientURL(srv), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+
+	var got atomic.Uint64 // the last position delivered
+	sub := func(from uint64) chan error {
+		done := make(chan error, 1)
+		go func() {
+			done <- hung.Subscribe(ctx, from, func(r eventstore.Record) error {
+				if r.Position != got.Load()+1 {
+					t.Errorf("record at %d after %d", r.Position, got.Load())
+				}
+				got.Store(r.Position)
+				return nil
+			})
+		}()
+		return done
+	}
+	if _, err := writer.Append(ctx, "a", eventstore.Any, storetest.Event(1)); err != nil {
+		t.Fatal(err)
+	}
+	done := sub(1)
+	testwait.For(t, "the first record", func() bool { return got.Load() == 1 })
+
+	// Idle log: five stall periods without a record end nothing.
+	select {
+	case err := <-done:
+		t.Fatalf("a subscription on an idle log ended: %v", err)
+	case <-time.After(5 * stallAfter):
+	}
+
+	// The link hangs while the log grows: the watchdog ends the subscription.
+	proxy.frozen.Store(true)
+	hungAt := time.Now()
+	if _, err := writer.Append(ctx, "a", eventstore.Any, storetest.Event(2), storetest.Event(3)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err = <-done:
+	case <-time.After(20 * stallAfter):
+		t.Fatalf("the subscription did not end %v after its link hung", 20*stallAfter)
+	}
+	if !errors.Is(err, ErrStalled) {
+		t.Fatalf("the hung subscription ended with %v, want ErrStalled", err)
+	}
+	t.Logf("ended %v after the link hung: %v", time.Since(hungAt).Round(time.Millisecond), err)
+	if hung.Stalls() != 1 {
+		t.Fatalf("Stalls() = %d, want 1", hung.Stalls())
+	}
+
+	// The link comes back; subscribing again from the position delivers
+	// what was missed, once.
+	proxy.frozen.Store(false)
+	proxy.cut() // what a peer's reset does at last
+	done = sub(got.Load() + 1)
+	testwait.For(t, "the records appended while the link hung", func() bool { return got.Load() == 3 })
+	select {
+	case err := <-done:
+		t.Fatalf("the new subscription ended: %v", err)
+	default:
+	}
+}
+
+// TestStallWatchLogAhead: the watchdog ends a subscription that delivers
+// nothing while the stream leader answers with a log past its position
+// (the ordered consumer that stopped after its node died), and leaves
+// alone one whose subscriber is busy with a record.
+func TestStallWatchLogAhead(t *testing.T) {
+	srv := startServer(t, "watch", t.TempDir(), 0, nil)
+	t.Cleanup(srv.Shutdown)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const stallAfter = 300 * time.Millisecond
+	s, err := Open(ctx, clientURL(srv), &Options{StallAfter: stallAfter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Append(ctx, "a", eventstore.Any, storetest.Event(1), storetest.Event(2)); err != nil {
+		t.Fatal(err)
+	}
+	watch := func(busy bool) error {
+		wctx, stop := context.WithCancelCause(ctx)
+		defer stop(nil)
+		w := &stallWatch{}
+		w.next.Store(2) // one record delivered, the second one never comes
+		w.busy.Store(busy)
+		done := make(chan struct{})
+		go func() { defer close(done); s.watchStall(wctx, w, stop) }()
+		select {
+		case <-done:
+		case <-time.After(10 * stallAfter):
+			stop(nil)
+			<-done
+		}
+		return context.Cause(wctx)
+	}
+	err = watch(false)
+	if !errors.Is(err, ErrStalled) {
+		t.Fatalf("watchdog over a log ahead of the subscriber: %v, want ErrStalled", err)
+	}
+	t.Log(err)
+	if err := watch(true); !errors.Is(err, context.Canceled) {
+		t.Fatalf("watchdog over a busy subscriber: %v, want no stall", err)
+	}
+}
