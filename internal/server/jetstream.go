@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +19,7 @@ import (
 	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/natsnode"
+	"github.com/e4c2/e4c2/internal/tlsfiles"
 )
 
 // openJetStream opens the log on a NATS JetStream server or cluster named
@@ -57,8 +60,14 @@ func startClusterNode(ctx context.Context, cfg config.Config, log *slog.Logger) 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, "", fmt.Errorf("cluster: %w", err)
 	}
+	routeTLS, secret, err := routeSecurity(cc)
+	if err != nil {
+		return nil, "", err
+	}
+	defer clear(secret)
 	log.Info("starting the embedded nats node", "node_name", name, "cluster", clusterName,
-		"route_listen", cc.Listen, "peers", peerHosts(cc.Peers), "replicas", cc.EffectiveReplicas())
+		"route_listen", cc.Listen, "peers", peerHosts(cc.Peers), "replicas", cc.EffectiveReplicas(),
+		"route_tls", routeTLS != nil, "route_secret", secret != nil)
 	node, err := natsnode.Start(ctx, natsnode.Options{
 		ServerName:   name,
 		ClusterName:  clusterName,
@@ -67,11 +76,70 @@ func startClusterNode(ctx context.Context, cfg config.Config, log *slog.Logger) 
 		RouteListen:  cc.Listen,
 		Peers:        cc.Peers,
 		Logger:       log,
+		RouteTLS:     routeTLS,
+		RouteSecret:  secret,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("cluster: %w", err)
 	}
 	return node, fmt.Sprintf("%s?replicas=%d", node.ClientURL(), cc.EffectiveReplicas()), nil
+}
+
+// routeSecurity loads what protects the cluster routes: the mutual TLS
+// configuration from the route certificate, key and CA files, and the
+// shared secret (nil for what is not configured).
+func routeSecurity(cc config.ClusterConfig) (*tls.Config, []byte, error) {
+	var tc *tls.Config
+	if cc.RouteTLS() {
+		var err error
+		if tc, err = tlsfiles.RouteConfig(cc.TLSCertFile, cc.TLSKeyFile, cc.TLSCAFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cc.SecretFile == "" {
+		return tc, nil, nil
+	}
+	secret, err := readClusterSecret(cc.SecretFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tc, secret, nil
+}
+
+// MinClusterSecret is the shortest route secret accepted, in bytes: the
+// secret is the only thing that keeps a node without route TLS out.
+const MinClusterSecret = 16
+
+// ErrInsecureSecretFile: a cluster secret file that group or others may
+// read or write.
+var ErrInsecureSecretFile = errors.New("cluster secret file readable or writable by others")
+
+// readClusterSecret reads the route secret from path, refused (like ssh
+// refuses a private key) when group or others may access the file: any
+// local user who reads it could join the cluster. Surrounding white space
+// (the newline of an echo) is not part of the secret. Errors name the
+// file, never its contents.
+func readClusterSecret(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("cluster secret file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("cluster secret file %s is not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o, want 0600 or 0400 (chmod 600 %s)", ErrInsecureSecretFile, path, perm, path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cluster secret file: %w", err)
+	}
+	secret := bytes.TrimSpace(b)
+	if len(secret) < MinClusterSecret {
+		clear(b)
+		return nil, fmt.Errorf("cluster secret file %s: %d bytes, want at least %d (e.g. head -c 32 /dev/urandom | base64 > %s)", path, len(secret), MinClusterSecret, path)
+	}
+	return secret, nil
 }
 
 // startCluster, in the integrated mode (serve --cluster), starts the
