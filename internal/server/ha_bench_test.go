@@ -8,15 +8,20 @@ import (
 	"io"
 	"log/slog"
 	nethttp "net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
 	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/internal/testbroker"
 	"github.com/e4c2/e4c2/internal/testwait"
 )
 
@@ -186,4 +191,72 @@ func benchAddrs(srvs []*Server) []string {
 		addrs = append(addrs, s.HTTPAddr())
 	}
 	return addrs
+}
+
+// natsCluster is a 3-node JetStream cluster inside the test process: enough
+// for the benchmark, which kills no node (TestHAThreeInstances runs its
+// nodes as processes, natsProcs, to kill one with SIGKILL).
+type natsCluster struct {
+	nodes []*natsserver.Server
+}
+
+func startNATSCluster(t testing.TB) *natsCluster {
+	t.Helper()
+	var routes []*url.URL
+	var ports []int
+	for range 3 {
+		_, p, _ := strings.Cut(testbroker.FreeAddr(t), ":")
+		n, _ := strconv.Atoi(p)
+		ports = append(ports, n)
+		u, _ := url.Parse(fmt.Sprintf("nats://127.0.0.1:%d", n))
+		routes = append(routes, u)
+	}
+	c := &natsCluster{}
+	for i, port := range ports {
+		ns, err := natsserver.NewServer(&natsserver.Options{
+			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1,
+			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+			JetStreamMaxMemory: 64 << 20, JetStreamMaxStore: 1 << 30,
+			Cluster: natsserver.ClusterOpts{Name: "e4c2-ha", Host: "127.0.0.1", Port: port},
+			Routes:  routes,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go ns.Start()
+		if !ns.ReadyForConnections(20 * time.Second) {
+			t.Fatal("nats-server did not start")
+		}
+		c.nodes = append(c.nodes, ns)
+	}
+	t.Cleanup(func() {
+		for _, ns := range c.nodes {
+			if ns != nil {
+				ns.Shutdown()
+			}
+		}
+	})
+	// A leader alone is not enough: until it has every node's stats it
+	// refuses to place a stream with replicas=3 ("no suitable peers for
+	// placement, peer offline"), which failed an instance's start in
+	// BenchmarkFanoutInstances about one run in ten.
+	testwait.For(t, "a JetStream meta leader that sees the 3 nodes online", func() bool {
+		for _, ns := range c.nodes {
+			if ns.JetStreamIsLeader() && len(ns.JetStreamClusterPeers()) == len(c.nodes) {
+				return true
+			}
+		}
+		return false
+	})
+	return c
+}
+
+func (c *natsCluster) urls() string {
+	var u []string
+	for _, ns := range c.nodes {
+		if ns != nil {
+			u = append(u, ns.ClientURL())
+		}
+	}
+	return strings.Join(u, ",")
 }

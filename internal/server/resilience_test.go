@@ -768,9 +768,17 @@ type proc struct {
 
 func startProc(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, nil, bin, args...)
+}
+
+// startProcEnv is startProc with env (KEY=value) added to the child's
+// environment: the HA test's NATS nodes are this test binary re-executed,
+// told by an environment variable which node to be.
+func startProcEnv(t *testing.T, env []string, bin string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{},
 		lines: make(chan string, 64), done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), "E4C2_TOKEN=")
+	p.cmd.Env = append(append(os.Environ(), "E4C2_TOKEN="), env...)
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
