@@ -153,7 +153,7 @@ func TestLostAnswer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.publish(ctx, msgs, "first"); err != nil {
+		if err := s.publish(ctx, msgs, "first", s.opts.RequestTimeout); err != nil {
 			t.Fatalf("first attempt: %v", err)
 		}
 		a.remember(h.seq) // its answer "was lost"
@@ -167,7 +167,7 @@ func TestLostAnswer(t *testing.T) {
 		}
 		// The same messages again (a late retry): refused or deduplicated.
 		msgs, _ = a.messages(h)
-		err = s.publish(ctx, msgs, "second")
+		err = s.publish(ctx, msgs, "second", s.opts.RequestTimeout)
 		var apiErr *jsapi.APIError
 		if !errors.Is(err, errDuplicate) && !(errors.As(err, &apiErr) && (apiErr.ErrorCode == codeBatchDuplicate || apiErr.ErrorCode == codeWrongLastSeq)) {
 			t.Fatalf("publishing an append again: %v, want a duplicate or wrong-last-sequence refusal", err)
@@ -203,7 +203,7 @@ func TestBatchIsAtomic(t *testing.T) {
 		t.Fatal(err)
 	}
 	var apiErr *jsapi.APIError
-	if err := s.publish(ctx, msgs, "b"); !errors.As(err, &apiErr) || apiErr.ErrorCode != codeWrongLastSeq {
+	if err := s.publish(ctx, msgs, "b", s.opts.RequestTimeout); !errors.As(err, &apiErr) || apiErr.ErrorCode != codeWrongLastSeq {
 		t.Fatalf("batch against a stale head: %v, want wrong last sequence", err)
 	}
 	all, err := s.ReadAll(ctx, 1, 10)
