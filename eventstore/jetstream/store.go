@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strconv"
@@ -44,6 +45,11 @@ type Options struct {
 	// consumer whose node died can stop without any error (see
 	// Subscribe); the caller subscribes again from its position.
 	StallAfter time.Duration
+	// Logger receives what the connection reports on its own: an
+	// asynchronous error (a slow consumer: messages the server or the
+	// client dropped), a disconnection and a reconnection (default: the
+	// messages are discarded).
+	Logger *slog.Logger
 	// NATSOptions are added to the connection options of Open.
 	NATSOptions []nats.Option
 }
@@ -182,7 +188,8 @@ func Open(ctx context.Context, storeURL string, opts *Options) (*Store, error) {
 		nats.Name("e4c2"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
-	}, o.NATSOptions...)
+	}, connLogging(o.Logger)...)
+	nopts = append(nopts, o.NATSOptions...)
 	nc, err := nats.Connect(servers, nopts...)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: connect: %w", err)
@@ -193,6 +200,32 @@ func Open(ctx context.Context, storeURL string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// connLogging returns the connection options that report to log what the
+// NATS connection would otherwise keep to itself: a slow consumer (the
+// server or the client dropped messages, which leaves requests without
+// answers and subscriptions behind), a disconnection, a reconnection.
+// Server URLs are logged without user information.
+func connLogging(log *slog.Logger) []nats.Option {
+	if log == nil {
+		return nil
+	}
+	return []nats.Option{
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			log.Warn("nats connection error", "error", err, "subject", subj)
+		}),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			log.Warn("disconnected from nats", "error", err, "server", redactURL(nc.ConnectedUrlRedacted()))
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("reconnected to nats", "server", redactURL(nc.ConnectedUrlRedacted()))
+		}),
+	}
 }
 
 // merge returns base with the fields set in over.
@@ -214,6 +247,9 @@ func merge(base, over Options) Options {
 	}
 	if over.StallAfter != 0 {
 		base.StallAfter = over.StallAfter
+	}
+	if over.Logger != nil {
+		base.Logger = over.Logger
 	}
 	base.NATSOptions = append(base.NATSOptions, over.NATSOptions...)
 	return base

@@ -27,8 +27,8 @@ import (
 
 // openJetStream opens the log on a NATS JetStream server or cluster named
 // by a nats:// or tls:// URL (see jetstream.ParseURL for its parameters).
-func openJetStream(ctx context.Context, url string) (eventstore.Store, error) {
-	st, err := jetstream.Open(ctx, url, nil)
+func openJetStream(ctx context.Context, url string, log *slog.Logger) (eventstore.Store, error) {
+	st, err := jetstream.Open(ctx, url, &jetstream.Options{Logger: log.With("component", "jetstream")})
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", config.RedactedError{Err: err})
 	}
@@ -301,13 +301,13 @@ const errCodeNoPeers = 10005
 // mode. Right after the meta group formed, its leader may not know every
 // node yet and refuse to place a replicated stream: that is retried until
 // the ready timeout.
-func openClusterJetStream(ctx context.Context, storeURL string) (eventstore.Store, error) {
+func openClusterJetStream(ctx context.Context, storeURL string, log *slog.Logger) (eventstore.Store, error) {
 	ctx, cancel := context.WithTimeout(ctx, natsnode.DefaultReadyTimeout)
 	defer cancel()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		st, err := jetstream.Open(ctx, storeURL, nil)
+		st, err := jetstream.Open(ctx, storeURL, &jetstream.Options{Logger: log.With("component", "jetstream")})
 		var apiErr *jsapi.APIError
 		if err == nil || !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeNoPeers {
 			if err != nil {
