@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,58 +20,29 @@ import (
 	"github.com/e4c2/e4c2/internal/testwait"
 )
 
-// natsNodeEnv carries the natsnode.Options (JSON) of the node a re-executed
-// test binary is to run; TestHelperNATSNode skips without it.
-const natsNodeEnv = "E4C2_TEST_NATS_NODE"
+// natsNodeEnv and natsNodeReady are nodeproc's environment variable and
+// ready line (internal/natsnode/nodeproc, a main package: not importable).
+const (
+	natsNodeEnv   = "E4C2_NATS_NODE"
+	natsNodeReady = "nats node ready "
+)
 
-// natsNodeReady starts the stdout line of a node process that is ready;
-// its client URL follows.
-const natsNodeReady = "nats node ready "
-
-// TestHelperNATSNode is not a test: it is one node of the HA test's NATS
-// cluster when the test binary is re-executed by natsProcs, so that the
-// node is a process of its own which the test can kill with SIGKILL (an
-// in-process Shutdown closes connections cleanly and flushes the store; a
-// kill -9 does neither). It runs until killed.
-func TestHelperNATSNode(t *testing.T) {
-	spec, ok := os.LookupEnv(natsNodeEnv)
-	if !ok {
-		t.Skip("a NATS node process of TestHAThreeInstances, started by it")
+// buildNodeProc builds internal/natsnode/nodeproc, without the race
+// detector whatever the test's flags (see its documentation).
+func buildNodeProc(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "nodeproc")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/e4c2/e4c2/internal/natsnode/nodeproc")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build nodeproc: %v\n%s", err, out)
 	}
-	var o natsnode.Options
-	if err := json.Unmarshal([]byte(spec), &o); err != nil {
-		t.Fatalf("%s: %v", natsNodeEnv, err)
-	}
-	// nats-server does not report a failed bind (it only logs it, and the
-	// node logs nothing), so a port taken since the parent chose it would
-	// surface as a ready timeout: checking first makes it a quick exit the
-	// parent retries with other ports.
-	for _, addr := range []string{o.ClientListen, o.RouteListen} {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatalf("port taken: %v", err)
-		}
-		_ = l.Close()
-	}
-	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	n, err := natsnode.Start(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Println(natsNodeReady + n.ClientURL())
-	// The parent kills this process. Should the parent die first (a go test
-	// timeout, a kill), the process is reparented: stop then rather than
-	// keep the ports and the store busy forever.
-	ppid := os.Getppid()
-	for os.Getppid() == ppid {
-		time.Sleep(200 * time.Millisecond) // a liveness poll, not synchronization
-	}
-	n.Shutdown()
+	return bin
 }
 
 // natsProcs is a 3-node JetStream cluster whose nodes are child processes
-// (TestHelperNATSNode).
+// (internal/natsnode/nodeproc).
 type natsProcs struct {
+	bin   string // nodeproc
 	specs []natsnode.Options
 	procs []*proc // nil while the node is down
 	urls  []string
@@ -85,10 +57,10 @@ const natsStartAttempts = 3
 // cluster answers JetStream requests.
 func startNATSProcs(t *testing.T) *natsProcs {
 	t.Helper()
+	bin := buildNodeProc(t)
 	for attempt := 1; ; attempt++ {
-		c, err := tryNATSProcs(t)
+		c, err := tryNATSProcs(t, bin)
 		if err == nil {
-			t.Cleanup(func() { c.checkRaces(t) })
 			return c
 		}
 		if attempt == natsStartAttempts {
@@ -100,7 +72,7 @@ func startNATSProcs(t *testing.T) *natsProcs {
 
 // tryNATSProcs is one attempt of startNATSProcs; on error no node of it
 // keeps running.
-func tryNATSProcs(t *testing.T) (*natsProcs, error) {
+func tryNATSProcs(t *testing.T, bin string) (*natsProcs, error) {
 	t.Helper()
 	// The ports are chosen here, not by the nodes: every node must know its
 	// peers' route ports before it starts, and a restarted node must come
@@ -118,7 +90,7 @@ func tryNATSProcs(t *testing.T) (*natsProcs, error) {
 	for _, l := range ls {
 		_ = l.Close()
 	}
-	c := &natsProcs{procs: make([]*proc, 3), urls: make([]string, 3)}
+	c := &natsProcs{bin: bin, procs: make([]*proc, 3), urls: make([]string, 3)}
 	for i := range 3 {
 		var peers []string
 		for j := range 3 {
@@ -172,8 +144,7 @@ func (c *natsProcs) spawn(t *testing.T, i int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.procs[i] = startProcEnv(t, []string{natsNodeEnv + "=" + string(spec)}, os.Args[0],
-		"-test.run=^TestHelperNATSNode$", "-test.count=1", "-test.timeout=0")
+	c.procs[i] = startProcEnv(t, []string{natsNodeEnv + "=" + string(spec)}, c.bin)
 	c.all = append(c.all, c.procs[i])
 }
 
@@ -290,14 +261,4 @@ func waitReplicasCurrent(t *testing.T, js jsapi.JetStream, stream string, replic
 		}
 		return true
 	})
-}
-
-// checkRaces fails the test on a data race the race detector reported in
-// a node process: in process, it would have failed the test.
-func (c *natsProcs) checkRaces(t *testing.T) {
-	for _, p := range c.all {
-		if strings.Contains(p.stderr.String(), "WARNING: DATA RACE") {
-			t.Errorf("a NATS node process reported a data race:\n%s", p.stderr.String())
-		}
-	}
 }
