@@ -306,6 +306,17 @@ func (b *Broker) Start(ctx context.Context) error {
 		}
 	}
 	front.hooks = hooks
+	if p, err := newPoller(); err == nil {
+		front.poll = p
+	} else {
+		b.cfg.Logger.Debug("broker: device sessions without the poller", "error", err)
+	}
+	started := false
+	defer func() {
+		if !started && front.poll != nil {
+			front.poll.close()
+		}
+	}()
 	ln := NewListener(ListenerConfig{
 		ID: "tcp", Address: b.cfg.Address, TLS: b.cfg.TLS,
 		MaxConns: b.cfg.MaxConns, Wrap: b.cfg.WrapListener,
@@ -326,6 +337,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		return fmt.Errorf("broker: front end: %w", err)
 	}
 	b.srv, b.ln, b.order, b.devices, b.reaper, b.front = srv, ln, order, devices, rp, front
+	started = true
 	rp.start()
 	b.stop = context.AfterFunc(ctx, func() { b.closeServer(srv) })
 	return nil
@@ -360,7 +372,7 @@ func (b *Broker) closeServer(srv *mqtt.Server) error {
 		b.mu.Unlock()
 		return nil
 	}
-	rp := b.reaper
+	rp, front := b.reaper, b.front
 	b.srv, b.ln, b.order, b.devices, b.reaper, b.front = nil, nil, nil, nil, nil, nil
 	if rp != nil {
 		rp.halt()
@@ -370,7 +382,11 @@ func (b *Broker) closeServer(srv *mqtt.Server) error {
 		b.stop = nil
 	}
 	b.mu.Unlock()
-	if err := srv.Close(); err != nil {
+	err := srv.Close()
+	if front != nil && front.poll != nil {
+		front.poll.close()
+	}
+	if err != nil {
 		return fmt.Errorf("broker: close: %w", err)
 	}
 	return nil

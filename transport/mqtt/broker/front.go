@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -80,6 +81,7 @@ type frontEnd struct {
 	order     *orderHook
 	devices   *deviceHook
 	hooks     []mqtt.Hook // the broker's hooks, in the order mochi calls them
+	poll      *poller     // nil: a goroutine per session (no epoll, or it failed)
 	maxPacket int
 	log       *slog.Logger
 
@@ -107,7 +109,24 @@ type session struct {
 	gone      atomic.Bool   // taken over: teardown leaves the shared session alone
 	n         int           // bytes in buf
 	buf       [frontBufSize]byte
+
+	// With the poller (raw != nil): who reads, see ready and kill.
+	raw   syscall.RawConn
+	tok   int32       // the poller's token
+	timer *time.Timer // keepalive: no packet for that long ends the session
+	smu   sync.Mutex
+	state uint8 // stIdle, stBusy, stDying, stDead
+	cause error // why a busy session was killed
 }
+
+// Session states. A session without the poller is stBusy for its whole
+// life (its goroutine reads).
+const (
+	stBusy  uint8 = iota // a goroutine reads and processes its packets
+	stIdle               // armed in the poller, no goroutine
+	stDying              // killed while busy: its goroutine ends it
+	stDead               // torn down (or tearing down)
+)
 
 // serve is the accept path of one connection (Listener's per-connection
 // goroutine). It reads the CONNECT: a device speaking MQTT 3.1.1 stays
@@ -116,10 +135,17 @@ type session struct {
 func (f *frontEnd) serve(lid string, c net.Conn, establish listeners.EstablishFn) error {
 	s, other, err := f.open(lid, c)
 	if err != nil {
+		_ = c.Close()
 		return err
 	}
 	if other != nil {
-		return establish(lid, other)
+		err := establish(lid, other)
+		_ = c.Close() // mochi closed it already; this releases the slot for sure
+		return err
+	}
+	if s.raw != nil {
+		s.idle()
+		return nil
 	}
 	s.run()
 	return nil
@@ -227,6 +253,9 @@ func (f *frontEnd) connect(lid string, c net.Conn, pk packets.Packet) (*session,
 	cl.ParseConnect(lid, pk)
 	cl.Net.Remote = c.RemoteAddr().String()
 	s := &session{fe: f, conn: c, cl: cl}
+	if rc, ok := c.(interface{ rawConn() syscall.RawConn }); ok && f.poll != nil {
+		s.raw = rc.rawConn()
+	}
 	s.id, _ = credential.ParseUsername(string(pk.Connect.Username))
 	if ka := cl.State.Keepalive; ka > 0 {
 		s.keepalive = time.Duration(ka)*time.Second + time.Duration(ka)*time.Second/2
@@ -448,7 +477,7 @@ func (f *frontEnd) closeAll() {
 		sh.mu.Lock()
 		for _, s := range sh.m {
 			s.cl.Stop(packets.ErrServerShuttingDown)
-			_ = s.conn.Close()
+			s.kill(ErrNotRunning)
 		}
 		sh.mu.Unlock()
 	}
@@ -494,7 +523,7 @@ func (f *frontEnd) qos0(_ *mqtt.Client, _ packets.Subscription, pk packets.Packe
 func (s *session) takeOver() {
 	s.gone.Store(true)
 	s.cl.Stop(packets.ErrSessionTakenOver)
-	_ = s.conn.Close()
+	s.kill(errTakenOver)
 }
 
 // write encodes pk and writes it to the device.
@@ -515,7 +544,7 @@ func (s *session) writeLocked(pk packets.Packet) error {
 	}
 	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := s.conn.Write(buf.Bytes()); err != nil {
-		_ = s.conn.Close()
+		s.kill(err)
 		return fmt.Errorf("broker: write to device: %w", err)
 	}
 	return nil

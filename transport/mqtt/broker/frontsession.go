@@ -222,6 +222,12 @@ func (s *session) teardown(err error) {
 		cl.Properties.Will = mqtt.Will{}
 	}
 	cl.Stop(err)
+	if s.raw != nil {
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		f.poll.remove(s)
+	}
 	_ = s.conn.Close()
 	f.unregister(s)
 	expire := cl.Properties.Clean
@@ -299,4 +305,90 @@ func (h *frontHook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 	if s := h.fe.byID(id); s != nil {
 		s.takeOver()
 	}
+}
+
+// idle hands a new session to the poller; the accepting goroutine ends.
+func (s *session) idle() {
+	s.smu.Lock()
+	if s.state == stDying { // killed during its establishment
+		s.state = stDead
+		err := s.cause
+		s.smu.Unlock()
+		s.teardown(err)
+		return
+	}
+	if s.keepalive > 0 {
+		s.timer = time.AfterFunc(s.keepalive, func() { s.kill(errKeepalive) })
+	}
+	s.state = stIdle
+	s.smu.Unlock()
+	if err := s.fe.poll.add(s); err != nil {
+		s.kill(err)
+	}
+}
+
+// errKeepalive ends a session that sent nothing for 1.5 keepalives.
+var errKeepalive = errors.New("broker: device keepalive expired")
+
+// ready is the poller's call: the connection is readable.
+func (s *session) ready() {
+	s.smu.Lock()
+	if s.state != stIdle {
+		s.smu.Unlock()
+		return
+	}
+	s.state = stBusy
+	s.smu.Unlock()
+	go s.work()
+}
+
+// work reads and processes what the device sent, then goes back to the
+// poller: a packet cut short is waited for here, under the keepalive
+// deadline.
+func (s *session) work() {
+	err := s.fill()
+	for err == nil {
+		if err = s.drain(); err != nil || s.n == 0 {
+			break
+		}
+		err = s.fill()
+	}
+	if err == nil && s.timer != nil {
+		s.timer.Reset(s.keepalive)
+	}
+	s.smu.Lock()
+	if err == nil && s.state == stBusy {
+		s.state = stIdle
+		s.smu.Unlock()
+		if err = s.fe.poll.arm(s); err != nil {
+			s.kill(err)
+		}
+		return
+	}
+	if err == nil {
+		err = s.cause
+	}
+	s.state = stDead
+	s.smu.Unlock()
+	s.teardown(err)
+}
+
+// kill ends the session from outside its reading: an idle session is
+// torn down (on a goroutine of its own: the caller may hold locks the
+// teardown's hooks take), a busy one is told to end and its connection
+// closed under it.
+func (s *session) kill(err error) {
+	s.smu.Lock()
+	switch s.state {
+	case stIdle:
+		s.state = stDead
+		s.smu.Unlock()
+		go s.teardown(err)
+		return
+	case stBusy:
+		s.state = stDying
+		s.cause = err
+	}
+	s.smu.Unlock()
+	_ = s.conn.Close()
 }

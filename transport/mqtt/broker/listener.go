@@ -192,13 +192,15 @@ func (l *Listener) Serve(establish listeners.EstablishFn) {
 		l.accepted.Add(1)
 		c := &countedConn{Conn: conn, l: l}
 		go func() {
-			var err error
 			if l.front != nil {
-				err = l.front(l.id, c, establish)
-			} else {
-				err = establish(l.id, c)
+				// The front end closes c when it is done with it (a
+				// device session outlives this goroutine).
+				if err := l.front(l.id, c, establish); err != nil {
+					l.log.Debug("broker: connection ended", "error", err)
+				}
+				return
 			}
-			if err != nil {
+			if err := establish(l.id, c); err != nil {
 				l.log.Debug("broker: connection ended", "error", err)
 			}
 			// mochi closes the connection when the client stops; closing
@@ -248,6 +250,17 @@ type countedConn struct {
 	net.Conn
 	l    *Listener
 	once sync.Once
+}
+
+// rawConn returns the descriptor access of a plain TCP connection (nil
+// for TLS or a test's wrapped connection), for the front end's poller.
+func (c *countedConn) rawConn() syscall.RawConn {
+	if tc, ok := c.Conn.(*net.TCPConn); ok {
+		if rc, err := tc.SyscallConn(); err == nil {
+			return rc
+		}
+	}
+	return nil
 }
 
 func (c *countedConn) Close() error {
