@@ -12,5 +12,5 @@ func newPoller() (*poller, error) { return nil, errors.New("broker: no epoll on 
 
 func (p *poller) add(*session) error { return errors.New("broker: no epoll on this system") }
 func (p *poller) arm(*session) error { return errors.New("broker: no epoll on this system") }
-func (p *poller) remove(*session)     {}
-func (p *poller) close()              {}
+func (p *poller) remove(*session)    {}
+func (p *poller) close()             {}
