@@ -86,14 +86,25 @@ type frontEnd struct {
 	log       *slog.Logger
 
 	shards [deviceShards]frontShard
-	wg     sync.WaitGroup // sessions, from CONNECT to the end of their teardown
-	closed atomic.Bool
 	live   atomic.Int64 // registered sessions (the QoS 0 path skips work at 0)
+
+	// Sessions from their establishment to the end of their teardown,
+	// which Close waits for. (A WaitGroup may not grow from zero while
+	// Close waits.)
+	cmu     sync.Mutex
+	count   int
+	closing bool
+	drained chan struct{}
 }
 
 type frontShard struct {
 	mu sync.Mutex
 	m  map[[16]byte]*session
+	// emu orders a session's establishment (taking the client id over)
+	// and the end of a clean session (giving the id up), so that the
+	// latter never removes its successor's entries, which share the
+	// client id.
+	emu sync.Mutex
 }
 
 // session is one device connection.
@@ -271,9 +282,7 @@ func (f *frontEnd) connect(lid string, c net.Conn, pk packets.Packet) (*session,
 		_ = s.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ReasonCode: code.Code})
 		return nil, fmt.Errorf("broker: device connect refused: %w", code)
 	}
-	f.wg.Add(1)
-	if f.closed.Load() {
-		f.wg.Done()
+	if !f.enter() {
 		return nil, ErrNotRunning
 	}
 	if err := f.establish(s, pk); err != nil {
@@ -292,9 +301,12 @@ func (f *frontEnd) establish(s *session, pk packets.Packet) error {
 	// publishes, which may wait for this session's write lock.
 	f.order.OnSessionEstablish(cl, pk)
 	s.wmu.Lock()
+	sh := f.shard(s.id)
+	sh.emu.Lock()
 	present := f.inherit(s, pk)
 	f.register(s)
 	f.srv.Clients.Add(cl)
+	sh.emu.Unlock()
 	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, SessionPresent: present}
 	err := s.writeLocked(ack)
 	if err == nil {
@@ -471,7 +483,15 @@ func deviceClientID(cid string) ([16]byte, bool) {
 // for their teardown, which must finish before mochi stops the hooks (the
 // persistence file closes).
 func (f *frontEnd) closeAll() {
-	f.closed.Store(true)
+	f.cmu.Lock()
+	f.closing = true
+	done := make(chan struct{})
+	if f.count == 0 {
+		close(done)
+	} else {
+		f.drained = done
+	}
+	f.cmu.Unlock()
 	for i := range f.shards {
 		sh := &f.shards[i]
 		sh.mu.Lock()
@@ -481,13 +501,67 @@ func (f *frontEnd) closeAll() {
 		}
 		sh.mu.Unlock()
 	}
-	done := make(chan struct{})
-	go func() { f.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(2 * writeTimeout):
 		f.log.Warn("broker: device sessions still ending at close")
 	}
+}
+
+// enter counts a session in, unless the broker is closing.
+func (f *frontEnd) enter() bool {
+	f.cmu.Lock()
+	defer f.cmu.Unlock()
+	if f.closing {
+		return false
+	}
+	f.count++
+	return true
+}
+
+// leave counts a session out at the end of its teardown.
+func (f *frontEnd) leave() {
+	f.cmu.Lock()
+	defer f.cmu.Unlock()
+	f.count--
+	if f.count == 0 && f.drained != nil {
+		close(f.drained)
+		f.drained = nil
+	}
+}
+
+// isClosing reports whether the broker is closing.
+func (f *frontEnd) isClosing() bool {
+	f.cmu.Lock()
+	defer f.cmu.Unlock()
+	return f.closing
+}
+
+// release gives up the client id of a clean session that ends, unless a
+// newer session took it: it leaves the client table and the topic index
+// (no hooks: the caller runs them without the lock). It returns the
+// subscriptions removed and whether it was still the id's session.
+func (f *frontEnd) release(s *session) (packets.Subscriptions, bool) {
+	sh := f.shard(s.id)
+	sh.emu.Lock()
+	defer sh.emu.Unlock()
+	cl := s.cl
+	if s.gone.Load() {
+		return nil, false
+	}
+	if cur, ok := f.srv.Clients.Get(cl.ID); !ok || cur != cl {
+		return nil, false
+	}
+	f.srv.Clients.Delete(cl.ID)
+	var subs packets.Subscriptions
+	for filter, sub := range cl.State.Subscriptions.GetAll() {
+		cl.State.Subscriptions.Delete(filter)
+		if f.srv.Topics.Unsubscribe(filter, cl.ID) {
+			atomic.AddInt64(&f.srv.Info.Subscriptions, -1)
+		}
+		subs = append(subs, sub)
+	}
+	return subs, true
 }
 
 // qos0 is the handler of the inline subscription on "#": it delivers the
@@ -510,10 +584,7 @@ func (f *frontEnd) qos0(_ *mqtt.Client, _ packets.Subscription, pk packets.Packe
 		if s == nil || s.cl.ID != cid || !f.auth.mayRead(roleDevice, id, pk.TopicName) {
 			continue
 		}
-		out := pk.Copy(false)
-		out.FixedHeader.Qos, out.FixedHeader.Retain, out.FixedHeader.Dup = 0, false, false
-		out.PacketID = 0
-		_ = s.write(out)
+		_ = s.write(qos0Copy(pk))
 	}
 }
 

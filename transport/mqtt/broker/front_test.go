@@ -400,3 +400,24 @@ func TestFrontKeepalive(t *testing.T) {
 		testwait.For(t, "offline", func() bool { return !b.Online(a) })
 	})
 }
+
+// A retained message reaches a device that subscribes at QoS 0 (mochi
+// would drop it for a client without a connection).
+func TestFrontRetainedQoS0(t *testing.T) {
+	auth := newAuthority()
+	a := auth.device(1)
+	auth.allow([]string{"state"}, nil)
+	b := startBroker(t, Config{Authority: auth, AllowAnonymous: true})
+	pub := mustDial(t, b.Addr(), rawConnect{version: 4, clientID: "pub", clean: true})
+	if err := pub.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Retain: true},
+		TopicName: "state", Payload: []byte("kept")}); err != nil {
+		t.Fatal(err)
+	}
+	pub.roundTrip(t)
+	dev := mustDial(t, b.Addr(), rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
+	dev.subscribe(t, 0, "state")
+	pk := readPublish(t, dev)
+	if string(pk.Payload) != "kept" || !pk.FixedHeader.Retain || pk.FixedHeader.Qos != 0 {
+		t.Fatalf("got %q retain %v qos %d", pk.Payload, pk.FixedHeader.Retain, pk.FixedHeader.Qos)
+	}
+}

@@ -213,9 +213,8 @@ func (s *session) reply(pk packets.Packet) error {
 // to its successor.
 func (s *session) teardown(err error) {
 	f, cl := s.fe, s.cl
-	defer f.wg.Done()
-	takenOver := s.gone.Load()
-	if !s.graceful && !takenOver && !f.closed.Load() {
+	defer f.leave()
+	if !s.graceful && !s.gone.Load() && !f.isClosing() {
 		f.sendWill(cl)
 	}
 	if s.graceful {
@@ -231,12 +230,17 @@ func (s *session) teardown(err error) {
 	_ = s.conn.Close()
 	f.unregister(s)
 	expire := cl.Properties.Clean
+	var subs packets.Subscriptions
+	owned := false
+	if expire {
+		subs, owned = f.release(s)
+	}
 	f.each(mqtt.OnDisconnect, func(h mqtt.Hook) { h.OnDisconnect(cl, err, expire) })
-	if expire && !takenOver {
-		if cur, ok := f.srv.Clients.Get(cl.ID); ok && cur == cl {
-			cl.ClearInflights()
-			f.srv.UnsubscribeClient(cl)
-			f.srv.Clients.Delete(cl.ID)
+	if owned {
+		cl.ClearInflights()
+		if len(subs) > 0 {
+			un := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsubscribe}, Filters: subs}
+			f.each(mqtt.OnUnsubscribed, func(h mqtt.Hook) { h.OnUnsubscribed(cl, un) })
 		}
 	}
 }
@@ -285,10 +289,36 @@ func (h *frontHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byt
 	if pk.FixedHeader.Type != packets.Subscribe || pk.PacketID == 0 {
 		return
 	}
-	if s := h.fe.lookup(cl); s != nil {
-		_ = s.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback},
-			PacketID: pk.PacketID, ReasonCodes: codes})
+	s := h.fe.lookup(cl)
+	if s == nil {
+		return
 	}
+	if s.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback},
+		PacketID: pk.PacketID, ReasonCodes: codes}) != nil {
+		return
+	}
+	// mochi sends the retained messages next, but drops those at QoS 0
+	// (no connection): they go out here.
+	for i, sub := range pk.Filters {
+		if i >= len(codes) || codes[i] > packets.CodeGrantedQos2.Code {
+			continue
+		}
+		for _, m := range h.fe.srv.Topics.Messages(sub.Filter) {
+			if min(m.FixedHeader.Qos, codes[i]) == 0 && h.fe.auth.mayRead(roleDevice, s.id, m.TopicName) {
+				out := qos0Copy(m)
+				out.FixedHeader.Retain = true // sent because of the subscription
+				_ = s.write(out)
+			}
+		}
+	}
+}
+
+// qos0Copy is a message as a QoS 0 PUBLISH to a device.
+func qos0Copy(pk packets.Packet) packets.Packet {
+	out := pk.Copy(false)
+	out.FixedHeader.Qos, out.FixedHeader.Retain, out.FixedHeader.Dup = 0, false, false
+	out.PacketID = 0
+	return out
 }
 
 // OnSessionEstablish ends the front-end session of a client id that a
