@@ -262,6 +262,10 @@ func (c *replayConn) Read(p []byte) (int, error) {
 func (f *frontEnd) connect(lid string, c net.Conn, pk packets.Packet) (*session, error) {
 	cl := f.srv.NewClient(nil, lid, "", false)
 	cl.ParseConnect(lid, pk)
+	// Own copies: the client would otherwise keep the whole CONNECT
+	// packet (and the password in it) alive for the session's life.
+	cl.Properties.Username = bytes.Clone(pk.Connect.Username)
+	cl.Properties.Will.Payload = bytes.Clone(cl.Properties.Will.Payload)
 	cl.Net.Remote = c.RemoteAddr().String()
 	s := &session{fe: f, conn: c, cl: cl}
 	if rc, ok := c.(interface{ rawConn() syscall.RawConn }); ok && f.poll != nil {
