@@ -331,9 +331,23 @@ func TestFrontMQTT5DeviceServedByMochi(t *testing.T) {
 	}
 	// And a 3.1.1 connection of the same device takes it over.
 	dev2 := deviceSubscribed(t, b, auth, a, 2)
-	go dev2.serveQoS2(nil)
+	ended := make(chan struct{})
+	go func() { dev2.serveQoS2(nil); close(ended) }()
 	testwait.For(t, "front end", func() bool { return b.frontSessions() == 1 && b.Online(a) })
 	if err := b.Deliver(ctx, a, []byte("v4")); err != nil {
+		t.Fatal(err)
+	}
+	// And an MQTT 5 connection takes the front end's session over.
+	dev3 := mustDial(t, b.Addr(), rawConnect{version: 5, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
+	select {
+	case <-ended:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the 3.1.1 connection survived the take-over")
+	}
+	dev3.subscribe(t, 2, ControlTopic(a))
+	go dev3.serveQoS2(nil)
+	testwait.For(t, "back on mochi", func() bool { return b.frontSessions() == 0 && b.Online(a) })
+	if err := b.Deliver(ctx, a, []byte("v5 again")); err != nil {
 		t.Fatal(err)
 	}
 }
