@@ -137,11 +137,15 @@ type Config struct {
 	// MaxPendingWrites caps the packets waiting for a connected client's
 	// socket (mochi's per-client write channel; default
 	// DefaultMaxPendingWrites). It costs 8 bytes per slot on every
-	// connection, idle or not, so it is small. mochi drops a message that
+	// session, idle or not, so it is small. mochi drops a message that
 	// finds the channel full, for good; in-process publishes (Publish,
 	// Deliver) to a device's control topic therefore wait while the device
 	// has half of it queued. Other traffic (TCP publishers, non-device
-	// subscribers) is not held back and can be dropped past it.
+	// subscribers) is not held back and can be dropped past it. Devices
+	// served by the front end (MQTT 3.1.1, see doc.go) do not use the
+	// channel: their messages are written at once, a write that blocks
+	// for 10 s disconnecting the device (its messages stay queued in its
+	// session).
 	MaxPendingWrites int
 	// MaxPacketSize caps the size of a packet a client may send (default
 	// DefaultMaxPacketSize). mochi disconnects a client that exceeds it,

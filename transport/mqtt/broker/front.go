@@ -87,6 +87,9 @@ type frontEnd struct {
 
 	shards [deviceShards]frontShard
 	live   atomic.Int64 // registered sessions (the QoS 0 path skips work at 0)
+	// anyQoS0 is set for good once a session holds a QoS 0 subscription:
+	// until then a QoS 1/2 message needs no second routing (qos0).
+	anyQoS0 atomic.Bool
 
 	// Sessions from their establishment to the end of their teardown,
 	// which Close waits for. (A WaitGroup may not grow from zero while
@@ -365,6 +368,9 @@ func (f *frontEnd) inherit(s *session, pk packets.Packet) bool {
 		}
 		cl.State.Subscriptions.Add(filter, sub)
 		existing.State.Subscriptions.Delete(filter)
+		if sub.Qos == 0 {
+			f.anyQoS0.Store(true)
+		}
 	}
 	return true
 }
@@ -572,7 +578,7 @@ func (f *frontEnd) release(s *session) (packets.Subscriptions, bool) {
 // messages that reach a front-end session at QoS 0 (mochi drops those for
 // a client without a connection).
 func (f *frontEnd) qos0(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
-	if f.live.Load() == 0 || pk.Ignore {
+	if f.live.Load() == 0 || pk.Ignore || pk.FixedHeader.Qos > 0 && !f.anyQoS0.Load() {
 		return
 	}
 	subs := f.srv.Topics.Subscribers(pk.TopicName)

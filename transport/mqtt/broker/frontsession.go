@@ -293,6 +293,9 @@ func (h *frontHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byt
 	if s == nil {
 		return
 	}
+	if bytes.IndexByte(codes, 0) >= 0 {
+		h.fe.anyQoS0.Store(true)
+	}
 	if s.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback},
 		PacketID: pk.PacketID, ReasonCodes: codes}) != nil {
 		return
