@@ -435,3 +435,103 @@ func TestFrontRetainedQoS0(t *testing.T) {
 		t.Fatalf("got %q retain %v qos %d", pk.Payload, pk.FixedHeader.Retain, pk.FixedHeader.Qos)
 	}
 }
+
+// A device that keeps taking its own session over while the C2 publishes
+// gets every message, first occurrences in order.
+func TestFrontTakeoverStress(t *testing.T) {
+	frontModes(t, func(t *testing.T, wrap func(net.Listener) net.Listener) {
+		auth := newAuthority()
+		a := auth.device(1)
+		b := startBroker(t, Config{Authority: auth, WrapListener: wrap})
+		rc := rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a)}
+		first := mustDial(t, b.Addr(), rc)
+		first.subscribe(t, 2, ControlTopic(a))
+		const n = 300
+		var mu sync.Mutex
+		var got []string
+		record := func(pk packets.Packet) {
+			mu.Lock()
+			got = append(got, string(pk.Payload))
+			mu.Unlock()
+		}
+		go first.serveQoS2(record)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range n {
+				if err := b.Publish(ControlTopic(a), []byte(strconv.Itoa(i))); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%10 == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+		for range 10 {
+			time.Sleep(3 * time.Millisecond)
+			c, _, err := dialRaw(t, b.Addr(), rc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go c.serveQoS2(record)
+		}
+		<-done
+		testwait.For(t, "all messages", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			seen := map[string]bool{}
+			for _, m := range got {
+				seen[m] = true
+			}
+			return len(seen) == n
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		next := 0
+		seen := map[string]bool{}
+		for _, m := range got {
+			if seen[m] {
+				continue // a resend of an unacknowledged message
+			}
+			seen[m] = true
+			if m != strconv.Itoa(next) {
+				t.Fatalf("message %q arrived first where %d was due", m, next)
+			}
+			next++
+		}
+	})
+}
+
+// Clean sessions of one device replacing each other while the C2
+// publishes: the last one stays subscribed and online, and its Deliver is
+// confirmed (a clean session ending never removes its successor's
+// subscription).
+func TestFrontCleanTakeoverStress(t *testing.T) {
+	frontModes(t, func(t *testing.T, wrap func(net.Listener) net.Listener) {
+		auth := newAuthority()
+		a := auth.device(1)
+		b := startBroker(t, Config{Authority: auth, WrapListener: wrap})
+		stop := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_ = b.Publish(ControlTopic(a), []byte("x"))
+			}
+		}()
+		for range 20 {
+			go deviceSubscribed(t, b, auth, a, 2).serveQoS2(nil)
+		}
+		close(stop)
+		testwait.For(t, "online", func() bool { return b.Online(a) && b.frontSessions() == 1 })
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if err := b.Deliver(ctx, a, []byte("last")); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
