@@ -117,6 +117,11 @@ type session struct {
 	cl   *mqtt.Client
 	id   [16]byte
 	wmu  sync.Mutex // serialises writes to conn
+	// pmu is read-held while mochi processes one of the device's packets,
+	// so that a take-over can wait for the packet in progress (an old
+	// SUBSCRIBE must not land in mochi's topic index after the session
+	// moved).
+	pmu sync.RWMutex
 
 	keepalive time.Duration // read deadline (1.5x the keepalive), 0: none
 	graceful  bool          // the device sent DISCONNECT (reader goroutine only)
@@ -307,6 +312,15 @@ func (f *frontEnd) establish(s *session, pk packets.Packet) error {
 	// Before the write lock: the take-over gate waits for in-process
 	// publishes, which may wait for this session's write lock.
 	f.order.OnSessionEstablish(cl, pk)
+	// A clean session replacing another holds the gate too, until it is
+	// in the client table: an in-process publish that routed to the old
+	// session's subscription would otherwise reach the new one before it
+	// subscribed (mochi looks the client up by id after the routing).
+	gated := false
+	if _, ok := f.srv.Clients.Get(cl.ID); ok && pk.Connect.Clean {
+		f.order.gate.Lock()
+		gated = true
+	}
 	s.wmu.Lock()
 	sh := f.shard(s.id)
 	sh.emu.Lock()
@@ -314,6 +328,9 @@ func (f *frontEnd) establish(s *session, pk packets.Packet) error {
 	f.register(s)
 	f.srv.Clients.Add(cl)
 	sh.emu.Unlock()
+	if gated {
+		f.order.gate.Unlock()
+	}
 	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, SessionPresent: present}
 	err := s.writeLocked(ack)
 	if err == nil {
@@ -604,7 +621,22 @@ func (f *frontEnd) qos0(_ *mqtt.Client, _ packets.Subscription, pk packets.Packe
 func (s *session) takeOver() {
 	s.gone.Store(true)
 	s.cl.Stop(packets.ErrSessionTakenOver)
+	s.quiesce()
 	s.kill(errTakenOver)
+}
+
+// quiesce waits for the packet mochi is processing for s, if any (no new
+// one starts once gone is set). The wait is bounded: a hook blocked in
+// that processing must not hold the successor forever.
+func (s *session) quiesce() {
+	deadline := time.Now().Add(takeoverWait)
+	for !s.pmu.TryLock() {
+		if time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.pmu.Unlock()
 }
 
 // write encodes pk and writes it to the device.

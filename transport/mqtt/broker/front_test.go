@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -523,15 +524,69 @@ func TestFrontCleanTakeoverStress(t *testing.T) {
 				_ = b.Publish(ControlTopic(a), []byte("x"))
 			}
 		}()
+		var codes []byte
 		for range 20 {
-			go deviceSubscribed(t, b, auth, a, 2).serveQoS2(nil)
+			rc := mustDial(t, b.Addr(), rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
+			codes = rc.subscribe(t, 2, ControlTopic(a))
+			go rc.serveQoS2(nil)
 		}
 		close(stop)
-		testwait.For(t, "online", func() bool { return b.Online(a) && b.frontSessions() == 1 })
+		deadline := time.Now().Add(5 * time.Second)
+		for !(b.Online(a) && b.frontSessions() == 1) {
+			if time.Now().After(deadline) {
+				t.Fatalf("online %v, %d sessions, %d in the poller, last SUBACK %v", b.Online(a), b.frontSessions(), b.pollerSize(), codes)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		if err := b.Deliver(ctx, a, []byte("last")); err != nil {
 			t.Fatal(err)
 		}
 	})
+}
+
+// Random bytes after a device's CONNECT (and random bytes that look like
+// packets of each type) never take the broker down.
+func TestFrontRandomInput(t *testing.T) {
+	frontModes(t, func(t *testing.T, wrap func(net.Listener) net.Listener) {
+		auth := newAuthority()
+		a := auth.device(1)
+		auth.allow([]string{"t"}, []string{"t"})
+		b := startBroker(t, Config{Authority: auth, MaxPacketSize: 4096, WrapListener: wrap})
+		rng := rand.New(rand.NewPCG(1, 2))
+		for i := range 200 {
+			dev := mustDial(t, b.Addr(), rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: i%2 == 0})
+			junk := make([]byte, 2+rng.IntN(80))
+			for j := range junk {
+				junk[j] = byte(rng.Uint32())
+			}
+			junk[0] = byte(rng.IntN(16))<<4 | junk[0]&0x0f
+			junk[1] = byte(len(junk) - 2)
+			_, _ = dev.conn.Write(junk)
+			_ = dev.conn.Close()
+		}
+		dev := deviceSubscribed(t, b, auth, a, 2)
+		dev.roundTrip(t)
+		go dev.serveQoS2(nil)
+		testwait.For(t, "online", func() bool { return b.Online(a) })
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if err := b.Deliver(ctx, a, []byte("still here")); err != nil {
+			t.Fatal(err)
+		}
+		if wrap == nil {
+			testwait.For(t, "one session in the poller", func() bool { return b.pollerSize() == 1 })
+		}
+	})
+}
+
+// pollerSize returns the number of sessions in the front end's poller.
+func (b *Broker) pollerSize() int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.front == nil || b.front.poll == nil {
+		return 0
+	}
+	return b.front.poll.size()
 }

@@ -169,13 +169,26 @@ func (s *session) handle(hb byte, body []byte) error {
 		s.graceful = true
 		return io.EOF
 	}
+	if err := s.inject(pk); err != nil {
+		return err
+	}
+	return s.reply(pk)
+}
+
+// inject hands a packet to mochi, unless the session was taken over.
+func (s *session) inject(pk packets.Packet) error {
+	s.pmu.RLock()
+	defer s.pmu.RUnlock()
+	if s.gone.Load() {
+		return errTakenOver
+	}
 	if err := s.fe.srv.InjectPacket(s.cl, pk); err != nil {
 		return fmt.Errorf("broker: device packet: %w", err)
 	}
 	if s.cl.Closed() {
 		return errClientStopped
 	}
-	return s.reply(pk)
+	return nil
 }
 
 // reply writes the acknowledgement of a processed packet. The SUBACK went
@@ -346,6 +359,12 @@ func (s *session) idle() {
 	if s.state == stDying { // killed during its establishment
 		s.state = stDead
 		err := s.cause
+		s.smu.Unlock()
+		s.teardown(err)
+		return
+	}
+	if err := s.fe.poll.assign(s); err != nil {
+		s.state = stDead
 		s.smu.Unlock()
 		s.teardown(err)
 		return

@@ -85,11 +85,12 @@ func (p *poller) loop() {
 	}
 }
 
-// add registers s (armed for one event) and gives it its token.
-func (p *poller) add(s *session) error {
+// assign gives s its token, before it is armed: whoever ends the session
+// then finds the token to remove.
+func (p *poller) assign(s *session) error {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.closed {
-		p.mu.Unlock()
 		return ErrNotRunning
 	}
 	for {
@@ -103,9 +104,11 @@ func (p *poller) add(s *session) error {
 	}
 	s.tok = p.next
 	p.byTok[s.tok] = s
-	p.mu.Unlock()
-	return p.ctl(s, syscall.EPOLL_CTL_ADD)
+	return nil
 }
+
+// add arms s, which has its token, for its first event.
+func (p *poller) add(s *session) error { return p.ctl(s, syscall.EPOLL_CTL_ADD) }
 
 // arm re-arms s for its next event.
 func (p *poller) arm(s *session) error { return p.ctl(s, syscall.EPOLL_CTL_MOD) }
@@ -149,4 +152,11 @@ func (p *poller) close() {
 	_ = syscall.Close(p.epfd)
 	p.wakeR.Close()
 	p.wakeW.Close()
+}
+
+// size returns the number of registered sessions (for leak tests).
+func (p *poller) size() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.byTok)
 }
