@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -589,4 +591,42 @@ func (b *Broker) pollerSize() int {
 		return 0
 	}
 	return b.front.poll.size()
+}
+
+// With debug logging, a delivery to a front-end device logs no line of
+// mochi's (its "failed publishing packet": queued for a client without a
+// connection, with the packet).
+func TestFrontDeliveryNotLogged(t *testing.T) {
+	var buf syncBuffer
+	auth := newAuthority()
+	a := auth.device(1)
+	b := startBroker(t, Config{Authority: auth,
+		Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	dev := deviceSubscribed(t, b, auth, a, 2)
+	go dev.serveQoS2(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := b.Deliver(ctx, a, []byte("secret-ish")); err != nil {
+		t.Fatal(err)
+	}
+	if s := buf.String(); strings.Contains(s, "failed publishing packet") || strings.Contains(s, "secret-ish") {
+		t.Fatalf("delivery logged:\n%s", s)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
