@@ -600,8 +600,15 @@ func TestFrontDeliveryNotLogged(t *testing.T) {
 	var buf syncBuffer
 	auth := newAuthority()
 	a := auth.device(1)
-	b := startBroker(t, Config{Authority: auth,
+	b, err := New(Config{Address: "127.0.0.1:0", Authority: auth,
 		Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
 	dev := deviceSubscribed(t, b, auth, a, 2)
 	go dev.serveQoS2(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
