@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -636,4 +638,74 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// BackupSessions copies the front end's device sessions (they live in
+// mochi's store): a restore brings the queued command back.
+func TestFrontBackupSessions(t *testing.T) {
+	auth := newAuthority()
+	a := auth.device(1)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	b := startBroker(t, Config{Address: addr, Authority: auth, PersistPath: filepath.Join(dir, "b.db")})
+	rc := rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a)}
+	dev := mustDial(t, addr, rc)
+	dev.subscribe(t, 2, ControlTopic(a))
+	dev.conn.Close()
+	testwait.For(t, "offline", func() bool { return b.frontSessions() == 0 })
+	if err := b.Publish(ControlTopic(a), []byte("queued")); err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(dir, "copy.db")
+	err := b.BackupSessions(func(_ int64, w io.WriterTo) error {
+		f, err := os.Create(copyPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = w.WriteTo(f)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := storeCounts(t, copyPath); got["CL"] != 1 || got["SUB"] != 1 || got["IFM"] != 1 {
+		t.Fatalf("backup holds %v, want the device's session", got)
+	}
+	startBroker(t, Config{Address: addr, Authority: auth, PersistPath: copyPath})
+	dev, ack, err := dialRaw(t, addr, rc)
+	if err != nil || !ack.SessionPresent {
+		t.Fatalf("reconnect on the restored file: %v, session present %v", err, ack.SessionPresent)
+	}
+	if pk := readPublish(t, dev); string(pk.Payload) != "queued" {
+		t.Fatalf("got %q", pk.Payload)
+	}
+}
+
+// An offline device's session holds at most MaxQueuedPerClient messages.
+func TestFrontQueueBound(t *testing.T) {
+	auth := newAuthority()
+	a := auth.device(1)
+	b := startBroker(t, Config{Authority: auth, MaxQueuedPerClient: 5})
+	rc := rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a)}
+	dev := mustDial(t, b.Addr(), rc)
+	dev.subscribe(t, 2, ControlTopic(a))
+	dev.conn.Close()
+	testwait.For(t, "offline", func() bool { return b.frontSessions() == 0 })
+	for i := range 8 {
+		if err := b.Publish(ControlTopic(a), []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dev = mustDial(t, b.Addr(), rc)
+	var got []string
+	for _, pk := range dev.roundTrip(t) {
+		got = append(got, string(pk.Payload))
+	}
+	if len(got) != 5 || got[0] != "0" || got[4] != "4" {
+		t.Fatalf("resent %v, want the first 5", got)
+	}
 }
