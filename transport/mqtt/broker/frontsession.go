@@ -235,9 +235,6 @@ func (s *session) teardown(err error) {
 	}
 	cl.Stop(err)
 	if s.raw != nil {
-		if s.timer != nil {
-			s.timer.Stop()
-		}
 		f.poll.remove(s)
 	}
 	_ = s.conn.Close()
@@ -369,9 +366,7 @@ func (s *session) idle() {
 		s.teardown(err)
 		return
 	}
-	if s.keepalive > 0 {
-		s.timer = time.AfterFunc(s.keepalive, func() { s.kill(errKeepalive) })
-	}
+	s.last.Store(time.Now().UnixNano())
 	s.state = stIdle
 	s.smu.Unlock()
 	if err := s.fe.poll.add(s); err != nil {
@@ -405,8 +400,8 @@ func (s *session) work() {
 		}
 		err = s.fill()
 	}
-	if err == nil && s.timer != nil {
-		s.timer.Reset(s.keepalive)
+	if err == nil {
+		s.last.Store(time.Now().UnixNano())
 	}
 	s.smu.Lock()
 	if err == nil && s.state == stBusy {
