@@ -34,7 +34,8 @@ func (s *session) run() {
 
 // fill reads what the device sent into the fixed buffer.
 func (s *session) fill() error {
-	if s.keepalive > 0 {
+	if s.keepalive > 0 && s.raw == nil {
+		// (The poller's sessions have the keepalive sweep instead.)
 		_ = s.conn.SetReadDeadline(time.Now().Add(s.keepalive))
 	}
 	n, err := s.conn.Read(s.buf[s.n:])
@@ -90,7 +91,8 @@ func (s *session) take(hl, rem, total int) ([]byte, error) {
 	}
 	have := copy(body, s.buf[1+hl:s.n])
 	s.n = 0
-	if s.keepalive > 0 {
+	if s.keepalive > 0 && s.raw == nil {
+		// (The poller's sessions have the keepalive sweep instead.)
 		_ = s.conn.SetReadDeadline(time.Now().Add(s.keepalive))
 	}
 	if _, err := io.ReadFull(s.conn, body[have:]); err != nil {
