@@ -387,8 +387,14 @@ func TestFrontMalformedPackets(t *testing.T) {
 }
 
 // A device that sends nothing for 1.5 keepalives is disconnected and
-// reported offline.
+// reported offline, also when it stops in the middle of a packet.
 func TestFrontKeepalive(t *testing.T) {
+	for _, partial := range []bool{false, true} {
+		t.Run("partial="+strconv.FormatBool(partial), func(t *testing.T) { testKeepalive(t, partial) })
+	}
+}
+
+func testKeepalive(t *testing.T, partial bool) {
 	frontModes(t, func(t *testing.T, wrap func(net.Listener) net.Listener) {
 		auth := newAuthority()
 		a := auth.device(1)
@@ -409,6 +415,11 @@ func TestFrontKeepalive(t *testing.T) {
 		dev.subscribe(t, 2, ControlTopic(a))
 		testwait.For(t, "online", func() bool { return b.Online(a) })
 		start := time.Now()
+		if partial {
+			if _, err := conn.Write([]byte{0x30, 0x10, 0x00}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		var ne net.Error
 		if _, err := dev.read(5 * time.Second); err == nil || errors.As(err, &ne) && ne.Timeout() {
 			t.Fatalf("read: %v, want the connection closed", err)
