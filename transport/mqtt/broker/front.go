@@ -277,6 +277,7 @@ func (f *frontEnd) connect(lid string, c net.Conn, pk packets.Packet) (*session,
 	cl.Properties.Will.Payload = bytes.Clone(cl.Properties.Will.Payload)
 	cl.Net.Remote = c.RemoteAddr().String()
 	s := &session{fe: f, conn: c, cl: cl}
+	s.last.Store(time.Now().UnixNano()) // before the keepalive sweep can see it
 	if rc, ok := c.(interface{ rawConn() syscall.RawConn }); ok && f.poll != nil {
 		s.raw = rc.rawConn()
 	}

@@ -720,3 +720,29 @@ func TestFrontQueueBound(t *testing.T) {
 		t.Fatalf("resent %v, want the first 5", got)
 	}
 }
+
+// The keepalive sweep never ends a session that is just being
+// established (found by the memory benchmark: a session registered
+// before its first activity stamp looked idle since 1970).
+func TestFrontSweepSparesNewSessions(t *testing.T) {
+	old := sweepEvery
+	sweepEvery = time.Millisecond
+	t.Cleanup(func() { sweepEvery = old })
+	auth := newAuthority()
+	b := startBroker(t, Config{Authority: auth})
+	const n = 200
+	conns := make([]*rawClient, n)
+	for i := range n {
+		a := auth.device(i)
+		conns[i] = mustDial(t, b.Addr(), rawConnect{version: 4, clientID: clientID(a), user: user(a), pass: auth.password(a), clean: true})
+	}
+	time.Sleep(50 * time.Millisecond)
+	for i, rc := range conns {
+		if other := rc.roundTrip(t); len(other) != 0 {
+			t.Fatalf("device %d: unexpected packets", i)
+		}
+	}
+	if got := b.frontSessions(); got != n {
+		t.Fatalf("%d sessions, want %d", got, n)
+	}
+}

@@ -368,7 +368,6 @@ func (s *session) idle() {
 		s.teardown(err)
 		return
 	}
-	s.last.Store(time.Now().UnixNano())
 	s.state = stIdle
 	s.smu.Unlock()
 	if err := s.fe.poll.add(s); err != nil {
