@@ -58,7 +58,7 @@
 //
 // Memory: BenchmarkIdleDeviceMemory measures the broker's RSS per
 // connected device next to mosquitto's (benchmarks/README.md has the
-// figures and their breakdown): about 8.5 KB per idle device and 9.6 KB
+// figures and their breakdown): about 8.5 KB per idle device and 9.3 KB
 // per device that got a command, nearly all heap (mochi's client record
 // and subscription map, 3.3 KB of it), next to mosquitto's 1.2 KB.
 //
