@@ -53,8 +53,11 @@
 // device has no goroutine at all: the connection waits in an epoll
 // instance of the front end's, and gets a goroutine only while it has
 // packets to process (a goroutine blocked in a read keeps a 4 KB stack at
-// least once it has done any real work). TLS connections keep one
-// goroutine each (the TLS layer buffers what epoll cannot see).
+// least once it has done any real work); one sweep a few times a second
+// enforces their keepalive. TLS connections keep one goroutine each (the
+// TLS layer buffers what epoll cannot see). A take-over waits, bounded,
+// for the old connection's packet in progress, and a clean one holds the
+// in-process publish gate until the new client is in mochi's table.
 //
 // Memory: BenchmarkIdleDeviceMemory measures the broker's RSS per
 // connected device next to mosquitto's (benchmarks/README.md has the
