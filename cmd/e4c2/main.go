@@ -90,6 +90,6 @@ var subcommands = []func() *cobra.Command{
 	newRuleCmd,
 	newFindingsCmd, newMonitorCmd,
 	newVersionCmd,
-	newTLSCmd,
+	newTLSCmd, newClusterCertsCmd,
 	newBrokerConfigCmd,
 }

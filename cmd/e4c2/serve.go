@@ -84,11 +84,15 @@ Precedence: defaults < --config file < E4C2_* environment variables < flags.`,
 	f.StringVar(&cfg.InstanceID, "instance-id", cfg.InstanceID, "name of this instance in the leases of a shared store (unique per instance; default: host name and a random suffix)")
 	f.DurationVar(&cfg.LeaseDuration.Duration, "lease-duration", cfg.LeaseDuration.Duration, "lease duration on a shared store: a dead instance's duties move within 1.25x this (0: 8s)")
 	f.BoolVar(&cfg.Cluster.Enabled, "cluster", cfg.Cluster.Enabled, "integrated mode: run an embedded JetStream node joined to --cluster-peers and keep the log in it (no --store)")
-	f.StringVar(&cfg.Cluster.Listen, "cluster-listen", cfg.Cluster.Listen, "cluster mode: route listen address the other nodes connect to (e.g. 0.0.0.0:6222; no TLS: beyond loopback needs --insecure-listen)")
+	f.StringVar(&cfg.Cluster.Listen, "cluster-listen", cfg.Cluster.Listen, "cluster mode: route listen address the other nodes connect to (e.g. 0.0.0.0:6222; beyond loopback needs --cluster-tls-* or --insecure-listen)")
 	f.StringVar(&cfg.Cluster.ClientListen, "cluster-client-listen", cfg.Cluster.ClientListen, "cluster mode: local NATS client listen address (default 127.0.0.1:4222)")
 	f.StringSliceVar(&cfg.Cluster.Peers, "cluster-peers", cfg.Cluster.Peers, "cluster mode: route URLs of the other nodes (nats://host:6222, comma-separated)")
 	f.StringVar(&cfg.Cluster.Name, "cluster-name", cfg.Cluster.Name, "cluster mode: NATS cluster name, the same on every node (default e4c2)")
 	f.StringVar(&cfg.Cluster.NodeName, "cluster-node-name", cfg.Cluster.NodeName, "cluster mode: this node's name, unique and stable across restarts (default --instance-id, else the host name)")
+	f.StringVar(&cfg.Cluster.TLSCertFile, "cluster-tls-cert", cfg.Cluster.TLSCertFile, "cluster mode: PEM certificate of this node's routes (mutual TLS; for server and client use; e4c2 cluster-certs makes a set)")
+	f.StringVar(&cfg.Cluster.TLSKeyFile, "cluster-tls-key", cfg.Cluster.TLSKeyFile, "cluster mode: PEM private key of --cluster-tls-cert")
+	f.StringVar(&cfg.Cluster.TLSCAFile, "cluster-tls-ca", cfg.Cluster.TLSCAFile, "cluster mode: PEM CA bundle every node's route certificate must chain to")
+	f.StringVar(&cfg.Cluster.SecretFile, "cluster-secret-file", cfg.Cluster.SecretFile, "cluster mode: file (mode 0600) holding a secret shared by the nodes: routes from nodes without it are refused")
 	f.IntVar(&cfg.Cluster.Replicas, "cluster-replicas", cfg.Cluster.Replicas, "cluster mode: replication factor of the log (0: 3, or the number of nodes if fewer)")
 	f.BoolVar(&cfg.FromScratch, "from-scratch", cfg.FromScratch, "ignore the key-state snapshots and replay the whole log at start")
 	f.BoolVar(&cfg.ReadOnly, "read-only", cfg.ReadOnly, "forensics: serve the API read-only on a store that may be damaged (no write, no delivery, no automation, no broker)")
@@ -170,7 +174,8 @@ func applyFlag(dst, flags *config.Config, name string) {
 		dst.InstanceID = flags.InstanceID
 	case "lease-duration":
 		dst.LeaseDuration = flags.LeaseDuration
-	case "cluster", "cluster-listen", "cluster-client-listen", "cluster-peers", "cluster-name", "cluster-node-name", "cluster-replicas":
+	case "cluster", "cluster-listen", "cluster-client-listen", "cluster-peers", "cluster-name", "cluster-node-name", "cluster-replicas",
+		"cluster-tls-cert", "cluster-tls-key", "cluster-tls-ca", "cluster-secret-file":
 		applyClusterFlag(&dst.Cluster, &flags.Cluster, name)
 	case "from-scratch":
 		dst.FromScratch = flags.FromScratch
@@ -196,6 +201,14 @@ func applyClusterFlag(dst, src *config.ClusterConfig, name string) {
 		dst.NodeName = src.NodeName
 	case "cluster-replicas":
 		dst.Replicas = src.Replicas
+	case "cluster-tls-cert":
+		dst.TLSCertFile = src.TLSCertFile
+	case "cluster-tls-key":
+		dst.TLSKeyFile = src.TLSKeyFile
+	case "cluster-tls-ca":
+		dst.TLSCAFile = src.TLSCAFile
+	case "cluster-secret-file":
+		dst.SecretFile = src.SecretFile
 	}
 }
 

@@ -144,12 +144,12 @@ func (a *appendOp) attempt(ctx context.Context, n int) (v uint64, done bool, err
 		}
 		return 0, true, err
 	}
-	if v, ok, err := a.landed(ctx); err != nil {
+	if v, ok, err := a.landed(ctx, n); err != nil {
 		return retry(err)
 	} else if ok {
 		return v, true, nil
 	}
-	actx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+	actx, cancel := context.WithTimeout(ctx, s.attemptTimeout(n))
 	h, err := s.readHead(actx, a.subj)
 	cancel()
 	if err != nil {
@@ -157,7 +157,7 @@ func (a *appendOp) attempt(ctx context.Context, n int) (v uint64, done bool, err
 	}
 	if err := eventstore.CheckExpected(a.stream, a.expected, h.version); err != nil {
 		// An earlier attempt may have been stored just before the read.
-		if v, ok, lerr := a.landed(ctx); lerr != nil {
+		if v, ok, lerr := a.landed(ctx, n); lerr != nil {
 			return retry(lerr)
 		} else if ok {
 			return v, true, nil
@@ -172,7 +172,7 @@ func (a *appendOp) attempt(ctx context.Context, n int) (v uint64, done bool, err
 		return 0, true, err
 	}
 	a.remember(h.seq)
-	err = s.publish(ctx, msgs, a.nonce+"-"+strconv.Itoa(n))
+	err = s.publish(ctx, msgs, a.nonce+"-"+strconv.Itoa(n), s.attemptTimeout(n))
 	if err == nil {
 		a.tried = nil
 		return h.version + uint64(len(a.evs)), true, nil
@@ -203,12 +203,12 @@ func (a *appendOp) remember(seq uint64) {
 // stream version it reached. Only the next message of the subject after
 // the sequence an attempt expected can be that attempt's first event;
 // once another message holds that place, the attempt can never be stored.
-func (a *appendOp) landed(ctx context.Context) (uint64, bool, error) {
+func (a *appendOp) landed(ctx context.Context, n int) (uint64, bool, error) {
 	s := a.s
 	keep := a.tried[:0]
 	defer func() { a.tried = keep }()
 	for i, seq := range a.tried {
-		actx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+		actx, cancel := context.WithTimeout(ctx, s.attemptTimeout(n))
 		m, err := s.log.GetMsg(actx, seq+1, jsapi.WithGetMsgSubject(a.subj))
 		cancel()
 		if errors.Is(err, jsapi.ErrMsgNotFound) {
@@ -270,8 +270,8 @@ type pubAck struct {
 
 // publish stores msgs: one message by a plain publish, several as one
 // atomic batch (all stored at consecutive sequences, or none).
-func (s *Store) publish(ctx context.Context, msgs []*nats.Msg, batchID string) error {
-	actx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+func (s *Store) publish(ctx context.Context, msgs []*nats.Msg, batchID string, timeout time.Duration) error {
+	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	last := msgs[len(msgs)-1]
 	if len(msgs) > 1 {

@@ -142,3 +142,15 @@ func TestStallWatchLogAhead(t *testing.T) {
 		t.Fatalf("watchdog over a busy subscriber: %v, want no stall", err)
 	}
 }
+
+// TestAttemptTimeout: a lost request costs a fifth of RequestTimeout the
+// first time, and later attempts get up to the whole bound.
+func TestAttemptTimeout(t *testing.T) {
+	s := &Store{opts: Options{RequestTimeout: 5 * time.Second}}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second, 5 * time.Second}
+	for n, w := range want {
+		if got := s.attemptTimeout(n); got != w {
+			t.Errorf("attempt %d: %v, want %v", n, got, w)
+		}
+	}
+}

@@ -3,11 +3,15 @@ package jetstream
 import (
 	"context"
 	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	jsapi "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/e4c2/e4c2/eventstore"
@@ -81,6 +85,38 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
+// TestParseURLTokenFile: token_file reads the token once (a comma in the
+// path survives when escaped), and a missing or empty file is an error
+// naming the file, never a token.
+func TestParseURLTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a,b.token")
+	if err := os.WriteFile(path, []byte("  s3cret-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	servers, o, err := ParseURL("nats://a:4222,nats://b:4222?" + url.Values{"token_file": {path}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if servers != "nats://a:4222,nats://b:4222" || len(o.NATSOptions) != 1 {
+		t.Fatalf("ParseURL: %q, %d NATS options", servers, len(o.NATSOptions))
+	}
+	var no nats.Options
+	if err := o.NATSOptions[0](&no); err != nil || no.Token != "s3cret-token" {
+		t.Fatalf("token option: %q, %v", no.Token, err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{filepath.Join(dir, "missing"), empty} {
+		_, _, err := ParseURL("nats://a?" + url.Values{"token_file": {bad}}.Encode())
+		if err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("token_file %s: %v, want an error naming it", bad, err)
+		}
+	}
+}
+
 // TestLostAnswer publishes an append's messages as a first attempt whose
 // answer is lost, then runs the append: it must find its events stored
 // and report their version instead of appending them again or reporting a
@@ -117,7 +153,7 @@ func TestLostAnswer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.publish(ctx, msgs, "first"); err != nil {
+		if err := s.publish(ctx, msgs, "first", s.opts.RequestTimeout); err != nil {
 			t.Fatalf("first attempt: %v", err)
 		}
 		a.remember(h.seq) // its answer "was lost"
@@ -131,7 +167,7 @@ func TestLostAnswer(t *testing.T) {
 		}
 		// The same messages again (a late retry): refused or deduplicated.
 		msgs, _ = a.messages(h)
-		err = s.publish(ctx, msgs, "second")
+		err = s.publish(ctx, msgs, "second", s.opts.RequestTimeout)
 		var apiErr *jsapi.APIError
 		if !errors.Is(err, errDuplicate) && !(errors.As(err, &apiErr) && (apiErr.ErrorCode == codeBatchDuplicate || apiErr.ErrorCode == codeWrongLastSeq)) {
 			t.Fatalf("publishing an append again: %v, want a duplicate or wrong-last-sequence refusal", err)
@@ -167,7 +203,7 @@ func TestBatchIsAtomic(t *testing.T) {
 		t.Fatal(err)
 	}
 	var apiErr *jsapi.APIError
-	if err := s.publish(ctx, msgs, "b"); !errors.As(err, &apiErr) || apiErr.ErrorCode != codeWrongLastSeq {
+	if err := s.publish(ctx, msgs, "b", s.opts.RequestTimeout); !errors.As(err, &apiErr) || apiErr.ErrorCode != codeWrongLastSeq {
 		t.Fatalf("batch against a stale head: %v, want wrong last sequence", err)
 	}
 	all, err := s.ReadAll(ctx, 1, 10)

@@ -169,8 +169,8 @@ type ClusterConfig struct {
 	// the host name).
 	NodeName string `json:"node_name"`
 	// Listen is the route listen address the other nodes connect to
-	// (e.g. 0.0.0.0:6222). Routes carry no TLS yet: beyond loopback it
-	// needs insecure_listen and a private network.
+	// (e.g. 0.0.0.0:6222). Beyond loopback it needs the route TLS
+	// (TLSCertFile, TLSKeyFile, TLSCAFile) or insecure_listen.
 	Listen string `json:"listen"`
 	// ClientListen is the local NATS client listener the C2 (and an
 	// operator's nats CLI) connects to (default 127.0.0.1:4222).
@@ -180,6 +180,23 @@ type ClusterConfig struct {
 	// Replicas is the replication factor of the log's streams (0: 3, or
 	// the number of nodes when fewer than 3 are configured).
 	Replicas int `json:"replicas"`
+	// TLSCertFile and TLSKeyFile are this node's route certificate and
+	// key, TLSCAFile the CA bundle every node's route certificate must
+	// chain to: together they make the routes mutual TLS (each side
+	// verifies the other's certificate), all three or none.
+	TLSCertFile string `json:"tls_cert_file"`
+	TLSKeyFile  string `json:"tls_key_file"`
+	TLSCAFile   string `json:"tls_ca_file"`
+	// SecretFile holds a secret shared by the nodes (owner-only file):
+	// a route is accepted only from a node that proves it. A second
+	// lock besides TLS, or the only one where TLS is terminated
+	// elsewhere (it crosses the route in clear without route TLS).
+	SecretFile string `json:"secret_file"`
+}
+
+// RouteTLS reports whether the routes are configured for mutual TLS.
+func (cc *ClusterConfig) RouteTLS() bool {
+	return cc.TLSCertFile != "" && cc.TLSKeyFile != "" && cc.TLSCAFile != ""
 }
 
 // DefaultClusterClientListen is the default of ClusterConfig.ClientListen.
@@ -204,25 +221,67 @@ func (c *Config) validateCluster() error {
 	if cc.Listen == "" {
 		return errors.New("cluster mode: give the route listen address (--cluster-listen, e.g. 0.0.0.0:6222)")
 	}
-	for name, addr := range map[string]string{"cluster listen": cc.Listen, "cluster client listen": cc.ClientListen} {
-		if addr == "" {
-			continue
-		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return fmt.Errorf("%s address %q: %w", name, addr, err)
-		}
-		if !c.InsecureListen && !tlsfiles.IsLoopback(addr) {
-			return fmt.Errorf("%s %s: %w: routes and the NATS client port carry the log in clear (no TLS for them yet); keep them on loopback or a private network with --insecure-listen", name, addr, tlsfiles.ErrInsecureListen)
-		}
+	if err := cc.validateRouteTLS(); err != nil {
+		return err
+	}
+	if err := c.validateClusterListen(); err != nil {
+		return err
 	}
 	for _, p := range cc.Peers {
 		u, err := url.Parse(p)
 		if err != nil || u.Scheme != "nats" || u.Host == "" {
-			return fmt.Errorf("cluster peer %q: want nats://host:port (the route address of another node)", p)
+			return fmt.Errorf("cluster peer %q: want nats://host:port (the route address of another node)", RedactStoreURL(p))
+		}
+		// A password in a flag is readable by every local user in ps
+		// and lands in shell histories: the secret comes from a file.
+		if u.User != nil {
+			return fmt.Errorf("cluster peer %q: no credentials in peer URLs; give the shared secret in --cluster-secret-file", RedactStoreURL(p))
 		}
 	}
 	if cc.Replicas < 0 || cc.Replicas > 5 || cc.Replicas > len(cc.Peers)+1 {
 		return fmt.Errorf("cluster replicas %d: want 1 to 5 and at most the number of nodes (%d); 0: 3", cc.Replicas, len(cc.Peers)+1)
+	}
+	return nil
+}
+
+// validateRouteTLS refuses a partial route TLS configuration: a
+// certificate without its key, or either without the CA that verifies
+// the peers, would leave the routes weaker than the operator meant.
+func (cc *ClusterConfig) validateRouteTLS() error {
+	set := 0
+	for _, f := range []string{cc.TLSCertFile, cc.TLSKeyFile, cc.TLSCAFile} {
+		if f != "" {
+			set++
+		}
+	}
+	if set != 0 && set != 3 {
+		return errors.New("cluster tls: give all three of --cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca (mutual TLS: each node verifies the others against the CA)")
+	}
+	return nil
+}
+
+// validateClusterListen refuses listeners beyond loopback that would
+// carry the log in clear. The route listener may leave loopback with
+// route TLS; the client listener never has TLS or authentication.
+func (c *Config) validateClusterListen() error {
+	cc := &c.Cluster
+	for _, l := range []struct {
+		name, addr string
+		tls        bool
+	}{{"cluster listen", cc.Listen, cc.RouteTLS()}, {"cluster client listen", cc.ClientListen, false}} {
+		if l.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			return fmt.Errorf("%s address %q: %w", l.name, l.addr, err)
+		}
+		if c.InsecureListen || l.tls || tlsfiles.IsLoopback(l.addr) {
+			continue
+		}
+		if l.name == "cluster listen" {
+			return fmt.Errorf("%s %s: %w: the routes would carry the log in clear; give --cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca (e4c2 cluster-certs makes a set), or --insecure-listen on a private network", l.name, l.addr, tlsfiles.ErrInsecureListen)
+		}
+		return fmt.Errorf("%s %s: %w: the NATS client port has no TLS nor authentication; keep it on loopback, or give --insecure-listen on a private network", l.name, l.addr, tlsfiles.ErrInsecureListen)
 	}
 	return nil
 }

@@ -159,6 +159,17 @@ func TestValidateCluster(t *testing.T) {
 		"replicas > n":   func(c *Config) { c.Cluster.Peers = nil; c.Cluster.Replicas = 3 },
 		"replicas < 0":   func(c *Config) { c.Cluster.Replicas = -1 },
 		"listen garbage": func(c *Config) { c.Cluster.Listen = "nope" },
+		"tls cert only":  func(c *Config) { c.Cluster.TLSCertFile = "n.crt" },
+		"tls no CA":      func(c *Config) { c.Cluster.TLSCertFile, c.Cluster.TLSKeyFile = "n.crt", "n.key" },
+		"tls no cert":    func(c *Config) { c.Cluster.TLSKeyFile, c.Cluster.TLSCAFile = "n.key", "ca.crt" },
+		"public route, secret only": func(c *Config) {
+			c.Cluster.Listen, c.Cluster.SecretFile = "0.0.0.0:6222", "route.secret"
+		},
+		"public client with route tls": func(c *Config) {
+			c.Cluster.TLSCertFile, c.Cluster.TLSKeyFile, c.Cluster.TLSCAFile = "n.crt", "n.key", "ca.crt"
+			c.Cluster.ClientListen = "0.0.0.0:4222"
+		},
+		"peer credentials": func(c *Config) { c.Cluster.Peers = []string{"nats://u:p@127.0.0.1:6223"} },
 	}
 	for name, mutate := range bad {
 		c := base()
@@ -172,5 +183,15 @@ func TestValidateCluster(t *testing.T) {
 	c.InsecureListen = true
 	if err := c.Validate(); err != nil {
 		t.Errorf("routes beyond loopback with --insecure-listen: %v", err)
+	}
+	c = base()
+	c.Cluster.Listen = "0.0.0.0:6222"
+	c.Cluster.TLSCertFile, c.Cluster.TLSKeyFile, c.Cluster.TLSCAFile = "n.crt", "n.key", "ca.crt"
+	if err := c.Validate(); err != nil {
+		t.Errorf("routes beyond loopback with route TLS: %v", err)
+	}
+	c.Cluster.Peers = []string{"nats://u:hunter2@127.0.0.1:6223"}
+	if err := c.Validate(); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("peer URL with a password: %v", err)
 	}
 }

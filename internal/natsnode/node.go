@@ -2,11 +2,16 @@ package natsnode
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -33,6 +38,40 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// Logger receives the node's start and stop (default: discarded).
 	Logger *slog.Logger
+	// RouteTLS, if set, makes every route mutual TLS with this
+	// configuration (it must verify the peer both as server and as client:
+	// RootCAs, ClientCAs and RequireAndVerifyClientCert; see
+	// tlsfiles.RouteConfig). Nil: routes in clear.
+	RouteTLS *tls.Config
+	// RouteSecret, if set, is the secret every node of the cluster shares:
+	// a route is accepted only from a node that presents it, and this
+	// node presents it to its peers. It never leaves memory but as the
+	// route password derived from it (RoutePassword), on the route itself.
+	RouteSecret []byte
+	// ClientToken, if set, is the token every client of the client
+	// listener must present (nats-server's token authorization). The
+	// client port has no TLS; on loopback the token keeps the other local
+	// users of the machine from writing to the log.
+	ClientToken string
+}
+
+// RouteTLSTimeout bounds a route's TLS handshake (nats-server's default
+// is 2 s; a loaded machine doing three handshakes at once at start needs
+// more).
+const RouteTLSTimeout = 5 * time.Second
+
+// routeUser is the user name of the route authentication: the secret is
+// the password, the name only what nats-server compares it with.
+const routeUser = "e4c2-route"
+
+// RoutePassword derives the route password from the shared secret. The
+// derivation keeps the file's bytes out of the CONNECT protocol and makes
+// any secret a valid password: nats-server would read a secret starting
+// with "$2" as a bcrypt hash, and a URL's user info needs escaping.
+func RoutePassword(secret []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("e4c2 cluster route password v1"))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // Node is a running embedded nats-server.
@@ -66,6 +105,9 @@ func serverOptions(o Options) (*server.Options, error) {
 		if u.Scheme != "nats" && u.Scheme != "nats-route" || u.Host == "" {
 			return nil, fmt.Errorf("natsnode: peer %q: want nats://host:port", p)
 		}
+		if u.User != nil {
+			return nil, fmt.Errorf("natsnode: peer %s: credentials in a peer URL (give Options.RouteSecret)", u.Redacted())
+		}
 		routes = append(routes, u)
 	}
 	if port == 0 {
@@ -74,17 +116,56 @@ func serverOptions(o Options) (*server.Options, error) {
 	if rport == 0 {
 		rport = server.RANDOM_PORT
 	}
-	return &server.Options{
+	so := &server.Options{
 		ServerName: o.ServerName,
 		Host:       host,
 		Port:       port,
 		JetStream:  true,
 		StoreDir:   o.StoreDir,
-		NoLog:      true,
-		NoSigs:     true,
-		Cluster:    server.ClusterOpts{Name: o.ClusterName, Host: rhost, Port: rport},
-		Routes:     routes,
-	}, nil
+		// NoLog: nats-server's own log would name route URLs; this
+		// package logs what an operator needs, redacted.
+		NoLog:   true,
+		NoSigs:  true,
+		Cluster: server.ClusterOpts{Name: o.ClusterName, Host: rhost, Port: rport},
+		Routes:  routes,
+	}
+	so.Authorization = o.ClientToken
+	if err := secureRoutes(so, o); err != nil {
+		return nil, err
+	}
+	return so, nil
+}
+
+// ErrRouteTLS: a route TLS configuration that would not verify both ends.
+var ErrRouteTLS = errors.New("natsnode: route TLS must verify peers: give RootCAs, ClientCAs and a certificate")
+
+// secureRoutes adds the route TLS and the route authentication of o to so.
+// The password goes into the listener's options and into the in-memory
+// route URLs only: a copy of each URL, so the caller's Peers stay clean.
+//
+// Route TLS is always mutual here: a configuration that skips a check is
+// refused, and client certificates are required whatever ClientAuth said.
+func secureRoutes(so *server.Options, o Options) error {
+	if tc := o.RouteTLS; tc != nil {
+		if tc.RootCAs == nil || tc.ClientCAs == nil || tc.InsecureSkipVerify ||
+			len(tc.Certificates) == 0 && tc.GetCertificate == nil {
+			return ErrRouteTLS
+		}
+		so.Cluster.TLSConfig = tc.Clone()
+		so.Cluster.TLSConfig.ClientAuth = tls.RequireAndVerifyClientCert
+		so.Cluster.TLSTimeout = RouteTLSTimeout.Seconds()
+	}
+	if len(o.RouteSecret) == 0 {
+		return nil
+	}
+	pass := RoutePassword(o.RouteSecret)
+	so.Cluster.Username, so.Cluster.Password = routeUser, pass
+	for i, u := range so.Routes {
+		c := *u
+		c.User = url.UserPassword(routeUser, pass)
+		so.Routes[i] = &c
+	}
+	return nil
 }
 
 func splitHostPort(addr string) (string, int, error) {
@@ -169,6 +250,24 @@ func (n *Node) ClientURL() string { return n.srv.ClientURL() }
 
 // RouteAddr is the bound address of the route listener.
 func (n *Node) RouteAddr() net.Addr { return n.srv.ClusterAddr() }
+
+// RouteNames returns the server names of the nodes this node has a route
+// with, sorted and without repeats (nats-server pools several routes per
+// peer).
+func (n *Node) RouteNames() []string {
+	rz, err := n.srv.Routez(&server.RoutezOptions{})
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, r := range rz.Routes {
+		if r.RemoteName != "" && !slices.Contains(names, r.RemoteName) {
+			names = append(names, r.RemoteName)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
 
 // Name is the node's server name.
 func (n *Node) Name() string { return n.srv.Name() }

@@ -5,16 +5,22 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	nethttp "net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/e4c2/e4c2/eventstore/jetstream"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/testbroker"
 	"github.com/e4c2/e4c2/internal/testwait"
@@ -166,6 +172,7 @@ func TestIntegratedCluster(t *testing.T) {
 
 	pos := clusterWrite(t, base(0), token, "integrated/one")
 	clusterRead(t, base(2), token, "integrated/one", pos)
+	checkClientPortToken(t, srvs[0], cfgs[0])
 
 	// Stop the instance whose node leads the JetStream meta group.
 	leader := -1
@@ -201,6 +208,37 @@ func TestIntegratedCluster(t *testing.T) {
 	clusterRead(t, rb, token, "integrated/one", pos2)
 	clusterRead(t, rb, token, "integrated/two", pos2)
 	t.Logf("whole test %v", time.Since(began).Round(time.Millisecond))
+}
+
+// checkClientPortToken: the node's loopback client port refuses a client
+// without the token (any local user could otherwise append to the log),
+// and the token file (mode 0600 in <data_dir>/nats) lets a local tool in.
+func checkClientPortToken(t *testing.T, srv *Server, cfg config.Config) {
+	t.Helper()
+	u := srv.natsNode.ClientURL()
+	if nc, err := nats.Connect(u, nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatalf("the node's client port %s accepted a client without the token", u)
+	}
+	if nc, err := nats.Connect(u, nats.MaxReconnects(0), nats.Token("not-the-token")); err == nil {
+		nc.Close()
+		t.Fatal("the node's client port accepted a wrong token")
+	}
+	path := filepath.Join(cfg.DataDir, "nats", ClientTokenFile)
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file %s: %v %v, want mode 0600", path, fi, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := jetstream.Open(ctx, u+"?"+url.Values{"token_file": {path}}.Encode(), nil)
+	if err != nil {
+		t.Fatalf("a local tool with the token file: %v", err)
+	}
+	defer st.Close()
+	if recs, err := st.ReadAll(ctx, 1, 1); err != nil || len(recs) != 1 {
+		t.Fatalf("read through the token file: %d records, %v", len(recs), err)
+	}
 }
 
 // TestIntegratedClusterBinary runs the integrated mode through the built
@@ -246,4 +284,25 @@ func TestIntegratedClusterBinary(t *testing.T) {
 	stopProc(t, procs[0], 20*time.Second)
 	pos = clusterWrite(t, bases[1], token, "binary/two")
 	clusterRead(t, bases[2], token, "binary/two", pos)
+}
+
+// TestClusterClientToken: the client port's token is made once (mode 0600)
+// and kept across restarts; a token file others may read is refused.
+func TestClusterClientToken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ClientTokenFile)
+	first, err := clusterClientToken(path)
+	if err != nil || len(first) != 64 {
+		t.Fatalf("first token: %d chars, %v", len(first), err)
+	}
+	again, err := clusterClientToken(path)
+	if err != nil || again != first {
+		t.Fatalf("second start: token changed or %v", err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = clusterClientToken(path)
+	if !errors.Is(err, ErrInsecureSecretFile) || strings.Contains(err.Error(), first) {
+		t.Fatalf("token file readable by others: %v, want ErrInsecureSecretFile without the token", err)
+	}
 }

@@ -8,14 +8,20 @@ import (
 	"io"
 	"log/slog"
 	nethttp "net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
 	"github.com/e4c2/e4c2/c2"
 	"github.com/e4c2/e4c2/domain"
+	"github.com/e4c2/e4c2/internal/config"
+	"github.com/e4c2/e4c2/internal/testbroker"
 	"github.com/e4c2/e4c2/internal/testwait"
 )
 
@@ -105,38 +111,8 @@ func BenchmarkAttachInstances(b *testing.B) {
 // admin token and the client names.
 func benchInstances(b *testing.B, n int, jetstream bool) ([]string, string, []string) {
 	b.Helper()
-	base := resConfig(b.TempDir(), "standard", "sk", "")
-	if jetstream {
-		c := startNATSCluster(b)
-		base.Store = c.urls() + "?replicas=3&stream=BENCH&prefix=bench"
-	}
-	var addrs []string
-	var token string
-	var first *Server
-	for i := range n {
-		cfg := base
-		if i > 0 {
-			cfg.DataDir = b.TempDir()
-			cfg.MasterKeyFile = base.MasterKeyPath()
-		}
-		cfg.InstanceID = fmt.Sprintf("bench-%d", i+1)
-		var out bytes.Buffer
-		srv, err := Start(context.Background(), cfg, Options{Out: &out, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			b.Fatalf("start instance %d: %v", i+1, err)
-		}
-		b.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(ctx)
-		})
-		if i == 0 {
-			first = srv
-			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-			token = strings.TrimSpace(lines[len(lines)-1])
-		}
-		addrs = append(addrs, srv.HTTPAddr())
-	}
+	srvs, token := startBenchInstances(b, n, jetstream, nil)
+	first := srvs[0]
 	ctx := context.Background()
 	sys := c2.Origin{Actor: "bench"}
 	var names []string
@@ -157,6 +133,7 @@ func benchInstances(b *testing.B, n int, jetstream bool) ([]string, string, []st
 	// Every instance must know the clients and topics before the clock
 	// starts (a shared log is read by each instance's own subscription).
 	topics := b.N/len(names) + 1
+	addrs := benchAddrs(srvs)
 	for _, a := range addrs {
 		testwait.For(b, "instance "+a+" to read the registrations", func() bool {
 			st, body, _ := haDo(b, "GET", "http://"+a+"/api/v1/count/topics", token, nil, 0)
@@ -164,4 +141,122 @@ func benchInstances(b *testing.B, n int, jetstream bool) ([]string, string, []st
 		})
 	}
 	return addrs, token, names
+}
+
+// startBenchInstances starts n instances on one log (the embedded store
+// when jetstream is false, else a fresh 3-node cluster, replication 3),
+// each configuration edited by edit when it is not nil; it returns the
+// instances and the admin token the first one printed.
+func startBenchInstances(b *testing.B, n int, jetstream bool, edit func(*config.Config)) ([]*Server, string) {
+	b.Helper()
+	base := resConfig(b.TempDir(), "standard", "sk", "")
+	if jetstream {
+		c := startNATSCluster(b)
+		base.Store = c.urls() + "?replicas=3&stream=BENCH&prefix=bench"
+	}
+	if edit != nil {
+		edit(&base)
+	}
+	var srvs []*Server
+	var token string
+	for i := range n {
+		cfg := base
+		if i > 0 {
+			cfg.DataDir = b.TempDir()
+			cfg.MasterKeyFile = base.MasterKeyPath()
+		}
+		cfg.InstanceID = fmt.Sprintf("bench-%d", i+1)
+		var out bytes.Buffer
+		srv, err := Start(context.Background(), cfg, Options{Out: &out, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatalf("start instance %d: %v", i+1, err)
+		}
+		b.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		})
+		if i == 0 {
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			token = strings.TrimSpace(lines[len(lines)-1])
+		}
+		srvs = append(srvs, srv)
+	}
+	return srvs, token
+}
+
+func benchAddrs(srvs []*Server) []string {
+	var addrs []string
+	for _, s := range srvs {
+		addrs = append(addrs, s.HTTPAddr())
+	}
+	return addrs
+}
+
+// natsCluster is a 3-node JetStream cluster inside the test process: enough
+// for the benchmark, which kills no node (TestHAThreeInstances runs its
+// nodes as processes, natsProcs, to kill one with SIGKILL).
+type natsCluster struct {
+	nodes []*natsserver.Server
+}
+
+func startNATSCluster(t testing.TB) *natsCluster {
+	t.Helper()
+	var routes []*url.URL
+	var ports []int
+	for range 3 {
+		_, p, _ := strings.Cut(testbroker.FreeAddr(t), ":")
+		n, _ := strconv.Atoi(p)
+		ports = append(ports, n)
+		u, _ := url.Parse(fmt.Sprintf("nats://127.0.0.1:%d", n))
+		routes = append(routes, u)
+	}
+	c := &natsCluster{}
+	for i, port := range ports {
+		ns, err := natsserver.NewServer(&natsserver.Options{
+			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1,
+			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+			JetStreamMaxMemory: 64 << 20, JetStreamMaxStore: 1 << 30,
+			Cluster: natsserver.ClusterOpts{Name: "e4c2-ha", Host: "127.0.0.1", Port: port},
+			Routes:  routes,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go ns.Start()
+		if !ns.ReadyForConnections(20 * time.Second) {
+			t.Fatal("nats-server did not start")
+		}
+		c.nodes = append(c.nodes, ns)
+	}
+	t.Cleanup(func() {
+		for _, ns := range c.nodes {
+			if ns != nil {
+				ns.Shutdown()
+			}
+		}
+	})
+	// A leader alone is not enough: until it has every node's stats it
+	// refuses to place a stream with replicas=3 ("no suitable peers for
+	// placement, peer offline"), which failed an instance's start in
+	// BenchmarkFanoutInstances about one run in ten.
+	testwait.For(t, "a JetStream meta leader that sees the 3 nodes online", func() bool {
+		for _, ns := range c.nodes {
+			if ns.JetStreamIsLeader() && len(ns.JetStreamClusterPeers()) == len(c.nodes) {
+				return true
+			}
+		}
+		return false
+	})
+	return c
+}
+
+func (c *natsCluster) urls() string {
+	var u []string
+	for _, ns := range c.nodes {
+		if ns != nil {
+			u = append(u, ns.ClientURL())
+		}
+	}
+	return strings.Join(u, ",")
 }

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
+	jsapi "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/e4c2/e4c2/client"
 	"github.com/e4c2/e4c2/client/e4mqtt"
@@ -30,68 +30,6 @@ import (
 	"github.com/e4c2/e4c2/suites"
 	"github.com/e4c2/e4c2/suites/core"
 )
-
-// natsCluster is a 3-node JetStream cluster inside the test process.
-type natsCluster struct {
-	nodes []*natsserver.Server
-}
-
-func startNATSCluster(t testing.TB) *natsCluster {
-	t.Helper()
-	var routes []*url.URL
-	var ports []int
-	for range 3 {
-		_, p, _ := strings.Cut(testbroker.FreeAddr(t), ":")
-		n, _ := strconv.Atoi(p)
-		ports = append(ports, n)
-		u, _ := url.Parse(fmt.Sprintf("nats://127.0.0.1:%d", n))
-		routes = append(routes, u)
-	}
-	c := &natsCluster{}
-	for i, port := range ports {
-		ns, err := natsserver.NewServer(&natsserver.Options{
-			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1,
-			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-			JetStreamMaxMemory: 64 << 20, JetStreamMaxStore: 1 << 30,
-			Cluster: natsserver.ClusterOpts{Name: "e4c2-ha", Host: "127.0.0.1", Port: port},
-			Routes:  routes,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go ns.Start()
-		if !ns.ReadyForConnections(20 * time.Second) {
-			t.Fatal("nats-server did not start")
-		}
-		c.nodes = append(c.nodes, ns)
-	}
-	t.Cleanup(func() {
-		for _, ns := range c.nodes {
-			if ns != nil {
-				ns.Shutdown()
-			}
-		}
-	})
-	testwait.For(t, "a JetStream meta leader", func() bool {
-		for _, ns := range c.nodes {
-			if ns.JetStreamIsLeader() {
-				return true
-			}
-		}
-		return false
-	})
-	return c
-}
-
-func (c *natsCluster) urls() string {
-	var u []string
-	for _, ns := range c.nodes {
-		if ns != nil {
-			u = append(u, ns.ClientURL())
-		}
-	}
-	return strings.Join(u, ",")
-}
 
 // haInstance is one e4c2 process of the HA test.
 type haInstance struct {
@@ -114,6 +52,22 @@ func (in *haInstance) holds(t *testing.T) map[string]bool {
 		out[m[1]] = true
 	}
 	return out
+}
+
+// holderOf waits until one of ins holds duty and returns it.
+func holderOf(t *testing.T, ins []*haInstance, duty string) *haInstance {
+	t.Helper()
+	var h *haInstance
+	testwait.For(t, "an instance to hold the "+duty+" lease", func() bool {
+		for _, in := range ins {
+			if in.holds(t)[duty] {
+				h = in
+				return true
+			}
+		}
+		return false
+	})
+	return h
 }
 
 func (in *haInstance) metric(t *testing.T, name string) float64 {
@@ -165,11 +119,14 @@ func haDo(t testing.TB, method, u, token string, body any, minPos uint64) (int, 
 // external mosquitto, a fleet of device-library devices (200; 40 under
 // -short). Operations go through all three instances concurrently; then
 // the holder of the delivery lease is killed (-9) in the middle of a
-// fan-out of topic rotations, and one NATS node is shut down. Every
+// fan-out of topic rotations, and so is one NATS node (a process of its
+// own, the leader of the log's stream) in the middle of another. Every
 // acknowledged operation is in the log, every device ends on the newest
 // key, the scheduled rule fired at most once per tick, and each surviving
-// instance's live state equals a replay of the log. The failover time
-// (kill to a survivor holding the delivery lease) is logged.
+// instance's live state equals a replay of the log. The killed NATS node
+// then restarts from its store and the log is replicated 3 times again.
+// The failover time (kill to a survivor holding the delivery lease) is
+// logged.
 func TestHAThreeInstances(t *testing.T) {
 	n := 200
 	if testing.Short() {
@@ -177,8 +134,8 @@ func TestHAThreeInstances(t *testing.T) {
 	}
 	mq := testbroker.StartMosquittoPersistent(t, 0) // skips when mosquitto is missing
 	bin := buildE4c2(t)
-	nc := startNATSCluster(t)
-	storeURL := nc.urls() + "?replicas=3&stream=HA&prefix=ha"
+	nc := startNATSProcs(t)
+	storeURL := nc.clientURLs() + "?replicas=3&stream=HA&prefix=ha"
 
 	var keyFile string
 	startInstance := func(i int) *haInstance {
@@ -467,18 +424,40 @@ func TestHAThreeInstances(t *testing.T) {
 		return false
 	})
 
-	// One NATS node goes; the majority keeps the log writable.
-	nc.nodes[0].Shutdown()
-	nc.nodes[0].WaitForShutdown()
-	nc.nodes[0] = nil
-	for i := range 2 {
-		op(i, nethttp.MethodPost, "/api/v1/topics/"+url.PathEscape(topic)+"/rotate", nil, nethttp.StatusOK, "rotate")
+	// One NATS node is killed -9 in the middle of a rotation's fan-out: the
+	// leader of the log's stream, so the log changes leader too, and every
+	// reader of the log (the instances' subscriptions) must go on from
+	// another node. The majority keeps the log writable.
+	js, err := jsapi.New(nc.connect(t))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("2 rotations with a NATS node down on every device in %v", converged("every device to hold the newest key with one NATS node down").Round(10*time.Millisecond))
+	victim := nc.streamLeader(t, js, "HA")
+	deliverer := holderOf(t, live(), "delivery")
+	published = deliverer.metric(t, "e4c2_delivery_published_total")
+	op(0, nethttp.MethodPost, "/api/v1/topics/"+url.PathEscape(topic)+"/rotate", nil, nethttp.StatusOK, "rotate")
+	testwait.For(t, "the fan-out before the NATS node's kill", func() bool {
+		return deliverer.metric(t, "e4c2_delivery_published_total") > published
+	})
+	nc.kill(t, victim)
+	op(1, nethttp.MethodPost, "/api/v1/topics/"+url.PathEscape(topic)+"/rotate", nil, nethttp.StatusOK, "rotate")
+	t.Logf("2 rotations, NATS node %s (the log's leader) killed -9 in the first's fan-out, on every device in %v", nc.specs[victim].ServerName,
+		converged("every device to hold the newest key with one NATS node killed").Round(10*time.Millisecond))
+	for _, in := range live() {
+		t.Logf("%s after the NATS kill: log subscription drops %v", in.name, in.metric(t, "e4c2_log_subscription_drops_total"))
+	}
+	// What an operator does next: the node restarts from its store, rejoins
+	// and catches up; both streams are replicated 3 times again.
+	restarted := time.Now()
+	nc.restart(t, victim)
+	for _, stream := range []string{"HA", "HA_KEYRING"} {
+		waitReplicasCurrent(t, js, stream, 3)
+	}
+	t.Logf("NATS node %s restarted: 3 current replicas again in %v", nc.specs[victim].ServerName, time.Since(restarted).Round(10*time.Millisecond))
 	// The survivor holding the schedules lease fires the rule (every 2 s):
 	// the log shows two fires decided after the kill.
 	ctx := context.Background()
-	st, err := jetstream.Open(ctx, nc.urls()+"?stream=HA&prefix=ha", nil)
+	st, err := jetstream.Open(ctx, nc.clientURLs()+"?stream=HA&prefix=ha", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -560,7 +539,7 @@ func TestHAThreeInstances(t *testing.T) {
 
 	// Replay equals live on each survivor.
 	replay := func() string {
-		out, err := exec.Command(bin, "replay", "--store", nc.urls()+"?stream=HA&prefix=ha", "--json").Output()
+		out, err := exec.Command(bin, "replay", "--store", nc.clientURLs()+"?stream=HA&prefix=ha", "--json").Output()
 		if err != nil {
 			t.Fatalf("replay: %v", err)
 		}

@@ -1,13 +1,18 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	jsapi "github.com/nats-io/nats.go/jetstream"
@@ -17,12 +22,13 @@ import (
 	"github.com/e4c2/e4c2/eventstore/sealing"
 	"github.com/e4c2/e4c2/internal/config"
 	"github.com/e4c2/e4c2/internal/natsnode"
+	"github.com/e4c2/e4c2/internal/tlsfiles"
 )
 
 // openJetStream opens the log on a NATS JetStream server or cluster named
 // by a nats:// or tls:// URL (see jetstream.ParseURL for its parameters).
-func openJetStream(ctx context.Context, url string) (eventstore.Store, error) {
-	st, err := jetstream.Open(ctx, url, nil)
+func openJetStream(ctx context.Context, url string, log *slog.Logger) (eventstore.Store, error) {
+	st, err := jetstream.Open(ctx, url, &jetstream.Options{Logger: log.With("component", "jetstream")})
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", config.RedactedError{Err: err})
 	}
@@ -57,8 +63,19 @@ func startClusterNode(ctx context.Context, cfg config.Config, log *slog.Logger) 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, "", fmt.Errorf("cluster: %w", err)
 	}
+	routeTLS, secret, err := routeSecurity(cc)
+	if err != nil {
+		return nil, "", err
+	}
+	defer clear(secret)
+	tokenFile := filepath.Join(dir, ClientTokenFile)
+	token, err := clusterClientToken(tokenFile)
+	if err != nil {
+		return nil, "", err
+	}
 	log.Info("starting the embedded nats node", "node_name", name, "cluster", clusterName,
-		"route_listen", cc.Listen, "peers", peerHosts(cc.Peers), "replicas", cc.EffectiveReplicas())
+		"route_listen", cc.Listen, "peers", peerHosts(cc.Peers), "replicas", cc.EffectiveReplicas(),
+		"route_tls", routeTLS != nil, "route_secret", secret != nil)
 	node, err := natsnode.Start(ctx, natsnode.Options{
 		ServerName:   name,
 		ClusterName:  clusterName,
@@ -67,11 +84,114 @@ func startClusterNode(ctx context.Context, cfg config.Config, log *slog.Logger) 
 		RouteListen:  cc.Listen,
 		Peers:        cc.Peers,
 		Logger:       log,
+		RouteTLS:     routeTLS,
+		RouteSecret:  secret,
+		ClientToken:  token,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("cluster: %w", err)
 	}
-	return node, fmt.Sprintf("%s?replicas=%d", node.ClientURL(), cc.EffectiveReplicas()), nil
+	q := url.Values{"replicas": {strconv.Itoa(cc.EffectiveReplicas())}, "token_file": {tokenFile}}
+	return node, node.ClientURL() + "?" + q.Encode(), nil
+}
+
+// ClientTokenFile is the file, in <data_dir>/nats, holding the token that
+// the integrated node's client port requires: the instance's own
+// connection and local tools (e4c2 export --store
+// 'nats://127.0.0.1:4222?token_file=...') read it there.
+const ClientTokenFile = "client.token"
+
+// clusterClientToken returns the client port's token from path, made
+// (32 random bytes, hex, mode 0600) on the first start. Without it any
+// local user could append to the log through the loopback port; a file
+// that group or others may read is refused for the same reason.
+func clusterClientToken(path string) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("cluster client token: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		_, werr := f.WriteString(hex.EncodeToString(b) + "\n")
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return "", fmt.Errorf("cluster client token: %w", werr)
+		}
+	case !errors.Is(err, os.ErrExist):
+		return "", fmt.Errorf("cluster client token: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("cluster client token: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("cluster client token file %s: mode %04o, want 0600: %w", path, fi.Mode().Perm(), ErrInsecureSecretFile)
+	}
+	tok, err := jetstream.ReadTokenFile(path)
+	if err != nil {
+		return "", fmt.Errorf("cluster client token: %w", err)
+	}
+	return tok, nil
+}
+
+// routeSecurity loads what protects the cluster routes: the mutual TLS
+// configuration from the route certificate, key and CA files, and the
+// shared secret (nil for what is not configured).
+func routeSecurity(cc config.ClusterConfig) (*tls.Config, []byte, error) {
+	var tc *tls.Config
+	if cc.RouteTLS() {
+		var err error
+		if tc, err = tlsfiles.RouteConfig(cc.TLSCertFile, cc.TLSKeyFile, cc.TLSCAFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cc.SecretFile == "" {
+		return tc, nil, nil
+	}
+	secret, err := readClusterSecret(cc.SecretFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tc, secret, nil
+}
+
+// MinClusterSecret is the shortest route secret accepted, in bytes: the
+// secret is the only thing that keeps a node without route TLS out.
+const MinClusterSecret = 16
+
+// ErrInsecureSecretFile: a cluster secret file that group or others may
+// read or write.
+var ErrInsecureSecretFile = errors.New("cluster secret file readable or writable by others")
+
+// readClusterSecret reads the route secret from path, refused (like ssh
+// refuses a private key) when group or others may access the file: any
+// local user who reads it could join the cluster. Surrounding white space
+// (the newline of an echo) is not part of the secret. Errors name the
+// file, never its contents.
+func readClusterSecret(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("cluster secret file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("cluster secret file %s is not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o, want 0600 or 0400 (chmod 600 %s)", ErrInsecureSecretFile, path, perm, path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cluster secret file: %w", err)
+	}
+	secret := bytes.TrimSpace(b)
+	if len(secret) < MinClusterSecret {
+		clear(b)
+		return nil, fmt.Errorf("cluster secret file %s: %d bytes, want at least %d (e.g. head -c 32 /dev/urandom | base64 > %s)", path, len(secret), MinClusterSecret, path)
+	}
+	return secret, nil
 }
 
 // startCluster, in the integrated mode (serve --cluster), starts the
@@ -181,13 +301,13 @@ const errCodeNoPeers = 10005
 // mode. Right after the meta group formed, its leader may not know every
 // node yet and refuse to place a replicated stream: that is retried until
 // the ready timeout.
-func openClusterJetStream(ctx context.Context, storeURL string) (eventstore.Store, error) {
+func openClusterJetStream(ctx context.Context, storeURL string, log *slog.Logger) (eventstore.Store, error) {
 	ctx, cancel := context.WithTimeout(ctx, natsnode.DefaultReadyTimeout)
 	defer cancel()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		st, err := jetstream.Open(ctx, storeURL, nil)
+		st, err := jetstream.Open(ctx, storeURL, &jetstream.Options{Logger: log.With("component", "jetstream")})
 		var apiErr *jsapi.APIError
 		if err == nil || !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeNoPeers {
 			if err != nil {

@@ -124,7 +124,7 @@ func waitFor(t *testing.T, what string, cond func() bool, devs ...*rdev) {
 
 // opContext bounds the service calls of a test, so that a hung call fails
 // the test with its error instead of running into go test's timeout.
-func opContext(t *testing.T) context.Context {
+func opContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*resWait)
 	t.Cleanup(cancel)
 	return ctx
@@ -153,11 +153,15 @@ type rdev struct {
 	errs     []error
 	history  map[string][][]byte
 	onProbe  func() // called for each application message
+	// onCommand is called after each command the device applied, with
+	// r.mu held (a benchmark reads the device's own state there instead of
+	// polling every device).
+	onCommand func()
 }
 
 // registerDevice registers a device with the C2 (a fresh key, or identity
 // in PK mode) and builds its client; it does not connect it.
-func registerDevice(t *testing.T, svc *c2.Service, name string, track ...string) *rdev {
+func registerDevice(t testing.TB, svc *c2.Service, name string, track ...string) *rdev {
 	t.Helper()
 	c := RegisterTestDevice(t, opContext(t), svc, resOrigin, name, domain.RoleBoth, nil)
 	return &rdev{name: name, c: c, track: track, history: map[string][][]byte{}}
@@ -165,9 +169,17 @@ func registerDevice(t *testing.T, svc *c2.Service, name string, track ...string)
 
 // connect connects the device with a persistent session (CleanSession
 // false): the broker keeps its subscription and queue while it is away.
-func (r *rdev) connect(t *testing.T, brokerURL string) {
+func (r *rdev) connect(t testing.TB, brokerURL string) {
 	t.Helper()
-	d, err := e4mqtt.Connect(opContext(t), r.c, e4mqtt.Config{BrokerURL: brokerURL, OnMessage: r.onMessage})
+	r.connectWith(t, e4mqtt.Config{BrokerURL: brokerURL})
+}
+
+// connectWith is connect with the other connection settings of cfg (acks:
+// what lets a C2 on an external broker confirm the device's keys).
+func (r *rdev) connectWith(t testing.TB, cfg e4mqtt.Config) {
+	t.Helper()
+	cfg.OnMessage = r.onMessage
+	d, err := e4mqtt.Connect(opContext(t), r.c, cfg)
 	if err != nil {
 		t.Fatalf("connect %s: %v", r.name, err)
 	}
@@ -207,6 +219,9 @@ func (r *rdev) onMessage(m e4mqtt.Message) {
 				r.history[topic] = append(h, k)
 			}
 		}
+		if r.onCommand != nil {
+			r.onCommand()
+		}
 	}
 }
 
@@ -219,7 +234,7 @@ func (r *rdev) key(topic string) []byte {
 	return tk.Key
 }
 
-func (r *rdev) failOnErrors(t *testing.T) {
+func (r *rdev) failOnErrors(t testing.TB) {
 	t.Helper()
 	r.mu.Lock()
 	errs := slices.Clone(r.errs)
@@ -254,7 +269,7 @@ func (r *rdev) holdsExactly(want map[string][]byte) bool {
 	return true
 }
 
-func exportKey(t *testing.T, svc *c2.Service, topic string) []byte {
+func exportKey(t testing.TB, svc *c2.Service, topic string) []byte {
 	t.Helper()
 	k, err := svc.ExportTopicKey(opContext(t), resOrigin, topic)
 	if err != nil {
@@ -753,9 +768,17 @@ type proc struct {
 
 func startProc(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, nil, bin, args...)
+}
+
+// startProcEnv is startProc with env (KEY=value) added to the child's
+// environment: the HA test's NATS nodes are this test binary re-executed,
+// told by an environment variable which node to be.
+func startProcEnv(t *testing.T, env []string, bin string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{},
 		lines: make(chan string, 64), done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), "E4C2_TOKEN=")
+	p.cmd.Env = append(append(os.Environ(), "E4C2_TOKEN="), env...)
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -131,7 +131,7 @@ func Start(ctx context.Context, cfg config.Config, opt Options) (_ *Server, err 
 		return nil, err
 	}
 	s.cfg.Store = cfg.Store
-	if s.store, err = openWrapped(ctx, cfg, opt.WrapStore); err != nil {
+	if s.store, err = openWrapped(ctx, cfg, opt.WrapStore, s.log); err != nil {
 		return nil, err
 	}
 	if cfg.ReadOnly {
@@ -342,15 +342,15 @@ func (s *Server) closeAll(ctx context.Context) error {
 }
 
 // openWrapped is openStore with the store wrapped by wrap (if not nil).
-func openWrapped(ctx context.Context, cfg config.Config, wrap func(eventstore.Store) eventstore.Store) (eventstore.Store, error) {
-	st, err := openStore(ctx, cfg)
+func openWrapped(ctx context.Context, cfg config.Config, wrap func(eventstore.Store) eventstore.Store, log *slog.Logger) (eventstore.Store, error) {
+	st, err := openStore(ctx, cfg, log)
 	if err != nil || wrap == nil {
 		return st, err
 	}
 	return wrap(st), nil
 }
 
-func openStore(ctx context.Context, cfg config.Config) (eventstore.Store, error) {
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (eventstore.Store, error) {
 	kind, path := cfg.StoreKind()
 	// A shared log cannot be opened read-only from here: the forensic
 	// mode is for a copy of the embedded store's file.
@@ -362,9 +362,9 @@ func openStore(ctx context.Context, cfg config.Config) (eventstore.Store, error)
 		return openESDB(ctx, path)
 	case config.StoreJetStream:
 		if cfg.Cluster.Enabled {
-			return openClusterJetStream(ctx, path)
+			return openClusterJetStream(ctx, path, log)
 		}
-		return openJetStream(ctx, path)
+		return openJetStream(ctx, path, log)
 	}
 	st, err := boltstore.Open(path, &boltstore.Options{ReadOnly: cfg.ReadOnly})
 	if err != nil {
