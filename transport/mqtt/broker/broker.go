@@ -41,6 +41,9 @@ const (
 	clientWriteBufferSize = 1024
 )
 
+// frontSubID identifies the front end's inline subscription.
+const frontSubID = 1
+
 // ErrNotRunning is returned by Publish when the broker is not started (or
 // was closed). Callers treat it as "broker unavailable", not as a failure of
 // the message.
@@ -134,11 +137,15 @@ type Config struct {
 	// MaxPendingWrites caps the packets waiting for a connected client's
 	// socket (mochi's per-client write channel; default
 	// DefaultMaxPendingWrites). It costs 8 bytes per slot on every
-	// connection, idle or not, so it is small. mochi drops a message that
+	// session, idle or not, so it is small. mochi drops a message that
 	// finds the channel full, for good; in-process publishes (Publish,
 	// Deliver) to a device's control topic therefore wait while the device
 	// has half of it queued. Other traffic (TCP publishers, non-device
-	// subscribers) is not held back and can be dropped past it.
+	// subscribers) is not held back and can be dropped past it. Devices
+	// served by the front end (MQTT 3.1.1, see doc.go) do not use the
+	// channel: their messages are written at once, a write that blocks
+	// for 10 s disconnecting the device (its messages stay queued in its
+	// session).
 	MaxPendingWrites int
 	// MaxPacketSize caps the size of a packet a client may send (default
 	// DefaultMaxPacketSize). mochi disconnects a client that exceeds it,
@@ -174,6 +181,7 @@ type Broker struct {
 	order   *orderHook
 	devices *deviceHook
 	reaper  *reaper
+	front   *frontEnd
 	stop    func() bool // unregisters the ctx watcher
 }
 
@@ -269,43 +277,58 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	hook := &authHook{c2: b.cfg.C2, users: users, authority: b.cfg.Authority,
 		anonymous: b.cfg.AllowAnonymous, anonRead: anonRead}
-	if err := srv.AddHook(hook, nil); err != nil {
-		return fmt.Errorf("broker: auth hook: %w", err)
-	}
 	order := &orderHook{}
 	order.srv.Store(srv)
-	if err := srv.AddHook(order, nil); err != nil {
-		return fmt.Errorf("broker: order hook: %w", err)
-	}
 	devices := &deviceHook{auth: hook, obs: b.cfg.Observer, room: max(b.cfg.MaxPendingWrites/2, 1)}
-	if err := srv.AddHook(devices, nil); err != nil {
-		return fmt.Errorf("broker: device hook: %w", err)
-	}
-	if b.cfg.Tap != nil {
-		if err := srv.AddHook(&tapHook{auth: hook, tap: b.cfg.Tap}, nil); err != nil {
-			return fmt.Errorf("broker: tap hook: %w", err)
-		}
-	}
 	rp := &reaper{srv: srv, auth: hook, devices: devices,
 		expiry: b.cfg.SessionExpiry, deviceExpiry: b.cfg.DeviceSessionExpiry}
+	front := &frontEnd{srv: srv, auth: hook, order: order, devices: devices,
+		maxPacket: b.cfg.MaxPacketSize, log: b.cfg.Logger}
+	hooks := []mqtt.Hook{hook, order, devices}
+	if b.cfg.Tap != nil {
+		hooks = append(hooks, &tapHook{auth: hook, tap: b.cfg.Tap})
+	}
 	if b.cfg.PersistPath != "" {
 		rp.store = new(bolt.Hook)
-		if err := srv.AddHook(persistHook{rp.store}, &bolt.Options{
-			Path:    b.cfg.PersistPath,
-			Options: &bbolt.Options{Timeout: time.Second, NoSync: !b.cfg.PersistSync},
-		}); err != nil {
-			return fmt.Errorf("broker: persistence: %w", err)
+		hooks = append(hooks, persistHook{rp.store})
+	}
+	// The reaper after the store: its OnClientExpired runs first, ours then
+	// removes the rest of the session. The front end last: it writes what
+	// the others (the store above all) have seen.
+	hooks = append(hooks, rp, &frontHook{fe: front})
+	for _, h := range hooks {
+		var config any
+		if p, ok := h.(persistHook); ok {
+			config = &bolt.Options{
+				Path:    b.cfg.PersistPath,
+				Options: &bbolt.Options{Timeout: time.Second, NoSync: !b.cfg.PersistSync},
+			}
+			h = p
+		}
+		if err := srv.AddHook(h, config); err != nil {
+			return fmt.Errorf("broker: hook %s: %w", h.ID(), err)
 		}
 	}
-	// After the store: its OnClientExpired runs first, ours then removes
-	// the rest of the session.
-	if err := srv.AddHook(rp, nil); err != nil {
-		return fmt.Errorf("broker: reaper hook: %w", err)
+	front.hooks = hooks
+	if p, err := newPoller(); err == nil {
+		front.poll = p
+		front.stopSweep = make(chan struct{})
+		go front.sweep(front.stopSweep)
+	} else {
+		b.cfg.Logger.Debug("broker: device sessions without the poller", "error", err)
 	}
+	started := false
+	defer func() {
+		if !started && front.poll != nil {
+			close(front.stopSweep)
+			front.poll.close()
+		}
+	}()
 	ln := NewListener(ListenerConfig{
 		ID: "tcp", Address: b.cfg.Address, TLS: b.cfg.TLS,
 		MaxConns: b.cfg.MaxConns, Wrap: b.cfg.WrapListener,
-		CloseClients: func(id string) { closeClients(srv, id) },
+		CloseClients: func(id string) { front.closeAll(); closeClients(srv, id) },
+		Front:        front.serve,
 	})
 	if err := srv.AddListener(ln); err != nil {
 		_ = srv.Close()
@@ -315,7 +338,13 @@ func (b *Broker) Start(ctx context.Context) error {
 		_ = srv.Close()
 		return fmt.Errorf("broker: serve: %w", err)
 	}
-	b.srv, b.ln, b.order, b.devices, b.reaper = srv, ln, order, devices, rp
+	// QoS 0 messages for front-end sessions (see frontEnd.qos0).
+	if err := srv.Subscribe("#", frontSubID, front.qos0); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("broker: front end: %w", err)
+	}
+	b.srv, b.ln, b.order, b.devices, b.reaper, b.front = srv, ln, order, devices, rp, front
+	started = true
 	rp.start()
 	b.stop = context.AfterFunc(ctx, func() { b.closeServer(srv) })
 	return nil
@@ -350,8 +379,8 @@ func (b *Broker) closeServer(srv *mqtt.Server) error {
 		b.mu.Unlock()
 		return nil
 	}
-	rp := b.reaper
-	b.srv, b.ln, b.order, b.devices, b.reaper = nil, nil, nil, nil, nil
+	rp, front := b.reaper, b.front
+	b.srv, b.ln, b.order, b.devices, b.reaper, b.front = nil, nil, nil, nil, nil, nil
 	if rp != nil {
 		rp.halt()
 	}
@@ -360,7 +389,12 @@ func (b *Broker) closeServer(srv *mqtt.Server) error {
 		b.stop = nil
 	}
 	b.mu.Unlock()
-	if err := srv.Close(); err != nil {
+	err := srv.Close()
+	if front != nil && front.poll != nil {
+		close(front.stopSweep)
+		front.poll.close()
+	}
+	if err != nil {
 		return fmt.Errorf("broker: close: %w", err)
 	}
 	return nil

@@ -367,7 +367,10 @@ func (h *deviceHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _
 	if d == nil || d.cur != cl {
 		return
 	}
-	d.queued++
+	if !isFront(cl) {
+		// A front-end session writes at once: nothing waits in a queue.
+		d.queued++
+	}
 	w := d.pending
 	if w == nil || w.cl != cl || w.registered || pk.FixedHeader.Qos != 2 || pk.TopicName != ControlTopic(id) {
 		return

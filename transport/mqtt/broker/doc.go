@@ -35,17 +35,35 @@
 // expiry of disconnected sessions, shorter for non-device clients; expired
 // sessions leave the persistence file as well.
 //
-// Memory: mochi runs two goroutines per connection. The reader stays
-// parked about 5.5 KB deep (mochi's attachClient and Client.Read frames)
-// after processing a packet has grown its stack to 16 KB (mochi's own
-// frames reach 13.6 KB for a SUBSCRIBE), which the runtime can then never
-// shrink; the writer idles 2.2 KB deep, in 4 KB until it writes its first
-// PUBLISH and in 8 KB for good after. That is about 20 KB of stack per
-// idle device and 24.6 KB per device that got a command, whatever the
-// broker's settings or where our hooks do their work. The settings only
-// remove what mochi allocated per connection on top (a 64 KB write
-// channel, 4 KB of buffers): BenchmarkIdleDeviceMemory measures the
-// result next to mosquitto, and benchmarks/README.md has the breakdown.
+// Device front end (front.go, frontsession.go, poll_linux.go): mochi runs
+// two goroutines per connection, whose stacks alone cost 20-25 KB per
+// device, so MQTT 3.1.1 connections of devices (a device id as username)
+// are served by our own session code instead. The accept path reads the
+// CONNECT itself; every other connection (MQTT 5 devices included) goes to
+// mochi with the bytes already read replayed. A device session is still a
+// mochi client in mochi's client table, but without a connection, so
+// routing, the ACL, the persistence file, expiry, take-over order and
+// Deliver's correlation run on mochi's data through the same hooks: mochi
+// queues a QoS 1/2 message in the client's in-flight table as for an
+// offline client, and our last hook writes it to the device (from the
+// publisher's goroutine, under the session's write lock, with a write
+// deadline); QoS 0 messages come through one inline subscription on "#".
+// Packets from a device go into mochi with InjectPacket, and the replies
+// mochi would have written are written by the session. On Linux an idle
+// device has no goroutine at all: the connection waits in an epoll
+// instance of the front end's, and gets a goroutine only while it has
+// packets to process (a goroutine blocked in a read keeps a 4 KB stack at
+// least once it has done any real work); one sweep a few times a second
+// enforces their keepalive. TLS connections keep one goroutine each (the
+// TLS layer buffers what epoll cannot see). A take-over waits, bounded,
+// for the old connection's packet in progress, and a clean one holds the
+// in-process publish gate until the new client is in mochi's table.
+//
+// Memory: BenchmarkIdleDeviceMemory measures the broker's RSS per
+// connected device next to mosquitto's (benchmarks/README.md has the
+// figures and their breakdown): about 8.5 KB per idle device and 9.3 KB
+// per device that got a command, nearly all heap (mochi's client record
+// and subscription map, 3.3 KB of it), next to mosquitto's 1.2 KB.
 //
 // The TCP listener is our own (Listener). mochi's listener returns from
 // its accept loop on the first accept error, so a burst of EMFILE (too

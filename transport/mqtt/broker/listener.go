@@ -53,6 +53,7 @@ type Listener struct {
 	maxConns int
 	wrap     func(net.Listener) net.Listener
 	closeCl  func(id string)
+	front    func(id string, c net.Conn, establish listeners.EstablishFn) error
 	log      *slog.Logger
 
 	mu     sync.Mutex
@@ -86,6 +87,11 @@ type ListenerConfig struct {
 	// lock that blocks the second read lock, and the broker hangs for
 	// good.
 	CloseClients func(id string)
+	// Front, if set, serves each accepted connection instead of handing
+	// it to mochi directly: it reads the CONNECT and keeps device
+	// connections for the broker's front end (front.go), passing the
+	// others on to establish.
+	Front func(id string, c net.Conn, establish listeners.EstablishFn) error
 }
 
 // NewListener returns a Listener; it binds in Init.
@@ -96,7 +102,7 @@ func NewListener(cfg ListenerConfig) *Listener {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns()
 	}
-	return &Listener{id: cfg.ID, address: cfg.Address, tls: cfg.TLS, maxConns: cfg.MaxConns, wrap: cfg.Wrap, closeCl: cfg.CloseClients}
+	return &Listener{id: cfg.ID, address: cfg.Address, tls: cfg.TLS, maxConns: cfg.MaxConns, wrap: cfg.Wrap, closeCl: cfg.CloseClients, front: cfg.Front}
 }
 
 // ID returns the mochi listener id.
@@ -186,6 +192,14 @@ func (l *Listener) Serve(establish listeners.EstablishFn) {
 		l.accepted.Add(1)
 		c := &countedConn{Conn: conn, l: l}
 		go func() {
+			if l.front != nil {
+				// The front end closes c when it is done with it (a
+				// device session outlives this goroutine).
+				if err := l.front(l.id, c, establish); err != nil {
+					l.log.Debug("broker: connection ended", "error", err)
+				}
+				return
+			}
 			if err := establish(l.id, c); err != nil {
 				l.log.Debug("broker: connection ended", "error", err)
 			}
@@ -236,6 +250,17 @@ type countedConn struct {
 	net.Conn
 	l    *Listener
 	once sync.Once
+}
+
+// rawConn returns the descriptor access of a plain TCP connection (nil
+// for TLS or a test's wrapped connection), for the front end's poller.
+func (c *countedConn) rawConn() syscall.RawConn {
+	if tc, ok := c.Conn.(*net.TCPConn); ok {
+		if rc, err := tc.SyscallConn(); err == nil {
+			return rc
+		}
+	}
+	return nil
 }
 
 func (c *countedConn) Close() error {

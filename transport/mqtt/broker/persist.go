@@ -61,6 +61,9 @@ func (h persistHook) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, err e
 
 // OnSubscribed stores the granted subscriptions of a SUBSCRIBE.
 func (h persistHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	if cl.Net.Inline {
+		return // the front end's inline subscription, made again at each start
+	}
 	var filters packets.Subscriptions
 	var granted []byte
 	for i, f := range pk.Filters {

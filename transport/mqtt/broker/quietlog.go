@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"log/slog"
+
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // quietFirstStart is the broker's log handler: mochi's storage hook logs
@@ -12,6 +14,13 @@ import (
 type quietFirstStart struct{ slog.Handler }
 
 func (h quietFirstStart) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelDebug && r.Message == "failed publishing packet" && attrIs(r, "error", packets.CodeDisconnect.Error()) {
+		// mochi's note that a message stayed queued for a client without
+		// a connection: every message to a front-end device takes that
+		// path (the front end writes it), so this would be a line, with
+		// the packet, per delivery.
+		return nil
+	}
 	if r.Level == slog.LevelError && r.Message == "failed to get data" {
 		notFound := false
 		r.Attrs(func(a slog.Attr) bool {
@@ -31,6 +40,19 @@ func (h quietFirstStart) Handle(ctx context.Context, r slog.Record) error {
 		}
 	}
 	return h.Handler.Handle(ctx, r)
+}
+
+// attrIs reports whether r has attribute key with the string value v.
+func attrIs(r slog.Record, key, v string) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == key {
+			found = a.Value.String() == v
+			return false
+		}
+		return true
+	})
+	return found
 }
 
 func (h quietFirstStart) WithAttrs(as []slog.Attr) slog.Handler {
