@@ -27,6 +27,14 @@ const (
 	natsNodeReady = "nats node ready "
 )
 
+// nodeSpec is what nodeproc reads from natsNodeEnv (its spec type: a main
+// package cannot be imported).
+type nodeSpec struct {
+	ServerName, ClusterName, StoreDir, ClientListen, RouteListen string
+	Peers                                                        []string
+	ReadyTimeout                                                 time.Duration
+}
+
 // buildNodeProc builds internal/natsnode/nodeproc, without the race
 // detector whatever the test's flags (see its documentation).
 func buildNodeProc(t *testing.T) string {
@@ -140,7 +148,9 @@ func tryNATSProcs(t *testing.T, bin string) (*natsProcs, error) {
 // spawn starts node i's process (again, after a kill: same store and ports).
 func (c *natsProcs) spawn(t *testing.T, i int) {
 	t.Helper()
-	spec, err := json.Marshal(c.specs[i])
+	o := c.specs[i]
+	spec, err := json.Marshal(nodeSpec{ServerName: o.ServerName, ClusterName: o.ClusterName, StoreDir: o.StoreDir,
+		ClientListen: o.ClientListen, RouteListen: o.RouteListen, Peers: o.Peers, ReadyTimeout: o.ReadyTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,11 +25,21 @@ func main() {
 	}
 }
 
+// spec is the JSON of Env: the natsnode.Options a test node needs (no
+// route TLS: a *tls.Config does not travel as JSON).
+type spec struct {
+	ServerName, ClusterName, StoreDir, ClientListen, RouteListen string
+	Peers                                                        []string
+	ReadyTimeout                                                 time.Duration
+}
+
 func run() error {
-	var o natsnode.Options
-	if err := json.Unmarshal([]byte(os.Getenv(Env)), &o); err != nil {
+	var sp spec
+	if err := json.Unmarshal([]byte(os.Getenv(Env)), &sp); err != nil {
 		return fmt.Errorf("%s: %w", Env, err)
 	}
+	o := natsnode.Options{ServerName: sp.ServerName, ClusterName: sp.ClusterName, StoreDir: sp.StoreDir,
+		ClientListen: sp.ClientListen, RouteListen: sp.RouteListen, Peers: sp.Peers, ReadyTimeout: sp.ReadyTimeout}
 	for _, addr := range []string{o.ClientListen, o.RouteListen} {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {

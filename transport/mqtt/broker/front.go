@@ -202,7 +202,6 @@ func readConnect(r io.Reader, max int) (raw []byte, pk packets.Packet, ok bool) 
 	if _, err := io.ReadFull(r, hdr[:1]); err != nil {
 		return nil, pk, false
 	}
-	raw = hdr[:1]
 	n := 1
 	rem, mul := 0, 1
 	for {
