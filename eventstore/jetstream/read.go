@@ -212,10 +212,16 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) ([]e
 }
 
 // ErrStalled ends a subscription whose consumer delivered nothing for
-// Options.StallAfter while the log held messages past its position (or
-// while the server could not tell): the caller subscribes again from its
-// position, and reports the stall meanwhile.
+// Options.StallAfter, maxStalls times in a row, while the log held
+// messages past its position (or while the server could not tell): the
+// caller subscribes again from its position, and reports the stall
+// meanwhile.
 var ErrStalled = errors.New("jetstream: subscription stalled")
+
+// maxStalls is how many consumers in a row a subscription recreates after
+// a stall, without a record in between, before it gives up with
+// ErrStalled (so that a cluster that stays silent shows in /readyz).
+const maxStalls = 3
 
 // Subscribe implements eventstore.Store through an ordered consumer from
 // sequence from: the server delivers the stored messages, then new ones,
@@ -226,16 +232,47 @@ var ErrStalled = errors.New("jetstream: subscription stalled")
 // The library's recovery is not enough: after a node of the cluster died,
 // an ordered consumer was seen to deliver nothing more, without an error,
 // while the log grew (the instance then never delivered the commands it
-// was meant to). A watchdog ends such a subscription with ErrStalled.
+// was meant to), and its own recovery takes up to 10 s when it works. A
+// watchdog stops a consumer that delivered nothing for StallAfter while
+// the log is ahead of it, and Subscribe recreates it from the next
+// sequence (no gap, no repeat); after maxStalls stalls in a row it
+// returns ErrStalled.
 func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.Record) error) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
 	sctx, cancel := s.withDone(ctx)
 	defer cancel()
-	wctx, stop := context.WithCancelCause(sctx)
 	w := &stallWatch{}
 	w.next.Store(max(from, 1))
+	for stalls := 0; ; {
+		delivered := w.delivered.Load()
+		err := s.watchedScan(sctx, w, fn)
+		switch {
+		case s.closed.Load():
+			return eventstore.ErrClosed
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !errors.Is(err, ErrStalled):
+			return err
+		}
+		s.stalls.Add(1)
+		if w.delivered.Load() != delivered {
+			stalls = 0
+		}
+		if stalls++; stalls >= maxStalls {
+			return err
+		}
+		if s.opts.Logger != nil {
+			s.opts.Logger.Warn("log subscription stalled; recreating its consumer", "position", w.next.Load(), "error", err)
+		}
+	}
+}
+
+// watchedScan runs one consumer of Subscribe from w.next under the stall
+// watchdog.
+func (s *Store) watchedScan(ctx context.Context, w *stallWatch, fn func(eventstore.Record) error) error {
+	wctx, stop := context.WithCancelCause(ctx)
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
@@ -244,7 +281,7 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.R
 	defer func() { <-watched }()
 	defer stop(nil)
 	var fnErr error
-	err := s.scan(wctx, max(from, 1), "", func(seq uint64, m jsapi.Msg) (bool, error) {
+	err := s.scan(wctx, w.next.Load(), "", func(seq uint64, m jsapi.Msg) (bool, error) {
 		r, err := decodeRecord(s.opts.SubjectPrefix, m.Subject(), seq, m.Data())
 		if err != nil {
 			return false, err
@@ -263,15 +300,12 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.R
 	switch cause := context.Cause(wctx); {
 	case fnErr != nil:
 		return fnErr
-	case s.closed.Load():
-		return eventstore.ErrClosed
-	case ctx.Err() != nil:
-		return ctx.Err()
 	case errors.Is(cause, ErrStalled):
-		s.stalls.Add(1)
 		return cause
 	case errors.Is(err, errMapping):
 		return err
+	case ctx.Err() != nil:
+		return ctx.Err()
 	}
 	return fmt.Errorf("jetstream: subscription dropped: %w", err)
 }

@@ -16,10 +16,11 @@ import (
 
 // TestSubscriptionStallEnds: a subscription whose connection hangs (bytes
 // held, nothing closed, so neither the client library nor the ordered
-// consumer notices for minutes) while another instance appends ends with
-// ErrStalled within StallAfter and a few checks; a subscription on an
-// idle log is not ended, however long it waits; and one that resumes from
-// its position after the stall misses nothing.
+// consumer notices for minutes) while another instance appends has its
+// consumer recreated, and gets the records once the link is back; one
+// whose link stays hung ends with ErrStalled after maxStalls stalls; a
+// subscription on an idle log is not ended, however long it waits; and
+// one that resumes from its position after the end misses nothing.
 func TestSubscriptionStallEnds(t *testing.T) {
 	srv := startServer(t, "stall", t.TempDir(), 0, nil)
 	t.Cleanup(srv.Shutdown)
@@ -67,23 +68,41 @@ func TestSubscriptionStallEnds(t *testing.T) {
 	case <-time.After(5 * stallAfter):
 	}
 
-	// The link hangs while the log grows: the watchdog ends the subscription.
+	// The link hangs while the log grows: the watchdog stops the consumer
+	// and Subscribe recreates it; once the link is back, the records
+	// arrive, once each, on the same subscription.
 	proxy.frozen.Store(true)
-	hungAt := time.Now()
 	if _, err := writer.Append(ctx, "a", eventstore.Any, storetest.Event(2), storetest.Event(3)); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, "a stall", func() bool { return hung.Stalls() >= 1 })
+	proxy.frozen.Store(false)
+	testwait.For(t, "the records appended while the link hung", func() bool { return got.Load() == 3 })
+	select {
+	case err := <-done:
+		t.Fatalf("the subscription ended after a stall it recovered from: %v", err)
+	default:
+	}
+
+	// The link hangs for good: after maxStalls consumers in a row
+	// delivered nothing, Subscribe gives up with ErrStalled.
+	proxy.frozen.Store(true)
+	stalls := hung.Stalls()
+	hungAt := time.Now()
+	if _, err := writer.Append(ctx, "a", eventstore.Any, storetest.Event(4)); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err = <-done:
-	case <-time.After(20 * stallAfter):
-		t.Fatalf("the subscription did not end %v after its link hung", 20*stallAfter)
+	case <-time.After(20 * stallAfter * maxStalls):
+		t.Fatalf("the subscription did not end %v after its link hung", 20*stallAfter*maxStalls)
 	}
 	if !errors.Is(err, ErrStalled) {
 		t.Fatalf("the hung subscription ended with %v, want ErrStalled", err)
 	}
 	t.Logf("ended %v after the link hung: %v", time.Since(hungAt).Round(time.Millisecond), err)
-	if hung.Stalls() != 1 {
-		t.Fatalf("Stalls() = %d, want 1", hung.Stalls())
+	if n := hung.Stalls() - stalls; n != maxStalls {
+		t.Fatalf("%d stalls before the end, want %d", n, maxStalls)
 	}
 
 	// The link comes back; subscribing again from the position delivers
@@ -91,7 +110,7 @@ func TestSubscriptionStallEnds(t *testing.T) {
 	proxy.frozen.Store(false)
 	proxy.cut() // what a peer's reset does at last
 	done = sub(got.Load() + 1)
-	testwait.For(t, "the records appended while the link hung", func() bool { return got.Load() == 3 })
+	testwait.For(t, "the record appended while the link hung", func() bool { return got.Load() == 4 })
 	select {
 	case err := <-done:
 		t.Fatalf("the new subscription ended: %v", err)

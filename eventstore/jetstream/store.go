@@ -41,10 +41,12 @@ type Options struct {
 	RetryFor time.Duration
 	// StallAfter is how long a subscription may deliver nothing while the
 	// log holds messages past its position before Subscribe gives up on
-	// its consumer and returns ErrStalled (default 3 s: a healthy
-	// subscription delivers within milliseconds). An ordered
-	// consumer whose node died can stop without any error (see
-	// Subscribe); the caller subscribes again from its position.
+	// its consumer and recreates it (default 10 s: the client library's own
+	// recovery after a node's death takes up to that, and a shorter bound
+	// made the three-instance test's holder stall for good once in a few
+	// runs after a NATS node kill, for a reason not found). After
+	// maxStalls stalls in a row Subscribe returns ErrStalled and the
+	// caller subscribes again from its position.
 	StallAfter time.Duration
 	// Logger receives what the connection reports on its own: an
 	// asynchronous error (a slow consumer: messages the server or the
@@ -59,7 +61,7 @@ type Options struct {
 const (
 	DefaultStream        = "E4C2"
 	DefaultSubjectPrefix = "e4c2"
-	DefaultStallAfter    = 3 * time.Second
+	DefaultStallAfter    = 10 * time.Second
 )
 
 // Store is the JetStream-backed event log.
