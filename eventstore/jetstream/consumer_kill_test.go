@@ -72,7 +72,7 @@ func testConsumerNodeKilled(t *testing.T, c *cluster) {
 		appendOne(i)
 	}
 	testwait.For(t, "the records appended after the kill", func() bool { return got.Load() == 20 })
-	t.Logf("all records delivered %v after the kill; %d stalls", time.Since(killedAt).Round(time.Millisecond), sub.Stalls())
+	t.Logf("all records delivered %v after the kill; %d stalls", time.Since(killedAt).Round(time.Millisecond), sub.stalls.Load())
 	select {
 	case err := <-done:
 		t.Fatalf("subscription ended: %v", err)

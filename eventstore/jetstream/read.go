@@ -367,6 +367,3 @@ func (s *Store) lastSeqOnce(ctx context.Context) (uint64, error) {
 	}
 	return info.State.LastSeq, nil
 }
-
-// Stalls returns how many subscriptions the stall watchdog ended.
-func (s *Store) Stalls() int64 { return s.stalls.Load() }

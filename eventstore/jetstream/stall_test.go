@@ -75,7 +75,7 @@ func TestSubscriptionStallEnds(t *testing.T) {
 	if _, err := writer.Append(ctx, "a", eventstore.Any, storetest.Event(2), storetest.Event(3)); err != nil {
 		t.Fatal(err)
 	}
-	testwait.For(t, "a stall", func() bool { return hung.Stalls() >= 1 })
+	testwait.For(t, "a stall", func() bool { return hung.stalls.Load() >= 1 })
 	proxy.frozen.Store(false)
 	testwait.For(t, "the records appended while the link hung", func() bool { return got.Load() == 3 })
 	select {
@@ -87,7 +87,7 @@ func TestSubscriptionStallEnds(t *testing.T) {
 	// The link hangs for good: after maxStalls consumers in a row
 	// delivered nothing, Subscribe gives up with ErrStalled.
 	proxy.frozen.Store(true)
-	stalls := hung.Stalls()
+	stalls := hung.stalls.Load()
 	hungAt := time.Now()
 	if _, err := writer.Append(ctx, "a", eventstore.Any, storetest.Event(4)); err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ func TestSubscriptionStallEnds(t *testing.T) {
 		t.Fatalf("the hung subscription ended with %v, want ErrStalled", err)
 	}
 	t.Logf("ended %v after the link hung: %v", time.Since(hungAt).Round(time.Millisecond), err)
-	if n := hung.Stalls() - stalls; n != maxStalls {
+	if n := hung.stalls.Load() - stalls; n != maxStalls {
 		t.Fatalf("%d stalls before the end, want %d", n, maxStalls)
 	}
 

@@ -2,18 +2,15 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	nethttp "net/http"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/e4c2/e4c2/client"
-	"github.com/e4c2/e4c2/client/e4mqtt"
 	"github.com/e4c2/e4c2/internal/testbroker"
 	"github.com/e4c2/e4c2/suites"
 	"github.com/e4c2/e4c2/suites/core"
@@ -61,14 +58,7 @@ func TestConvergenceC2Kill9(t *testing.T) {
 	s, _ := suites.ByName("standard")
 	const topic = "fleet-rotating"
 	api(nethttp.MethodPost, "/api/v1/topics", map[string]string{"topic": topic}, nethttp.StatusCreated)
-	type dev struct {
-		name string
-		c    *client.Client
-		mu   sync.Mutex
-		errs []error
-		d    *e4mqtt.Device
-	}
-	fleet := make([]*dev, n)
+	fleet := make([]*fleetDev, n)
 	names := make([]string, n)
 	for i := range fleet {
 		name := fmt.Sprintf("dev-%03d", i)
@@ -78,37 +68,10 @@ func TestConvergenceC2Kill9(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fleet[i], names[i] = &dev{name: name, c: c}, name
+		fleet[i], names[i] = &fleetDev{name: name, c: c}, name
 	}
 	api(nethttp.MethodPost, "/api/v1/batch/attach", map[string]any{"topic": topic, "clients": names}, nethttp.StatusOK)
-	var wg sync.WaitGroup
-	for _, f := range fleet {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d, err := e4mqtt.Connect(context.Background(), f.c, e4mqtt.Config{BrokerURL: "tcp://" + mqttAddr,
-				OnMessage: func(m e4mqtt.Message) {
-					if m.Err != nil {
-						f.mu.Lock()
-						f.errs = append(f.errs, m.Err)
-						f.mu.Unlock()
-					}
-				}})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			f.d = d
-		}()
-	}
-	wg.Wait()
-	t.Cleanup(func() {
-		for _, f := range fleet {
-			if f.d != nil {
-				f.d.Close()
-			}
-		}
-	})
+	connectFleet(t, "tcp://"+mqttAddr, fleet)
 	if t.Failed() {
 		return
 	}

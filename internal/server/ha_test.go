@@ -22,7 +22,6 @@ import (
 	jsapi "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/e4c2/e4c2/client"
-	"github.com/e4c2/e4c2/client/e4mqtt"
 	"github.com/e4c2/e4c2/eventstore"
 	"github.com/e4c2/e4c2/eventstore/jetstream"
 	"github.com/e4c2/e4c2/internal/testbroker"
@@ -81,8 +80,10 @@ func (in *haInstance) metric(t *testing.T, name string) float64 {
 	return 0
 }
 
-// haDo is httpDo with read-your-writes: it sends minPos as
-// X-E4C2-Min-Position and returns the X-E4C2-Position of the answer.
+// haDo sends one API request (a JSON body if body is not nil, the token
+// if not empty) with read-your-writes: it sends minPos as
+// X-E4C2-Min-Position when not 0 and returns the X-E4C2-Position of the
+// answer. A transport error is status 0 with the error as the body.
 func haDo(t testing.TB, method, u, token string, body any, minPos uint64) (int, []byte, uint64) {
 	t.Helper()
 	var rd io.Reader
@@ -100,7 +101,9 @@ func haDo(t testing.TB, method, u, token string, body any, minPos uint64) (int, 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	if minPos > 0 {
 		req.Header.Set(MinPositionHeader, strconv.FormatUint(minPos, 10))
 	}
@@ -230,14 +233,7 @@ func TestHAThreeInstances(t *testing.T) {
 
 	// The fleet registers through all three instances at once.
 	s, _ := suites.ByName("standard")
-	type dev struct {
-		name string
-		c    *client.Client
-		d    *e4mqtt.Device
-		mu   sync.Mutex
-		errs []error
-	}
-	fleet := make([]*dev, n)
+	fleet := make([]*fleetDev, n)
 	names := make([]string, n)
 	for i := range fleet {
 		key, _ := s.GenerateKey()
@@ -245,9 +241,7 @@ func TestHAThreeInstances(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fleet[i], names[i] = &dev{name: fmt.Sprintf("ha-%03d", i), c: c}, fmt.Sprintf("ha-%03d", i)
-		fleet[i].errs = nil
-		_ = key
+		fleet[i], names[i] = &fleetDev{name: fmt.Sprintf("ha-%03d", i), c: c}, fmt.Sprintf("ha-%03d", i)
 	}
 	var wg sync.WaitGroup
 	for w := range 3 {
@@ -267,33 +261,7 @@ func TestHAThreeInstances(t *testing.T) {
 	}
 	// Devices connect (persistent sessions on mosquitto) before any
 	// command is sent to them.
-	for _, f := range fleet {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d, err := e4mqtt.Connect(context.Background(), f.c, e4mqtt.Config{BrokerURL: mq.URL(),
-				OnMessage: func(m e4mqtt.Message) {
-					if m.Err != nil {
-						f.mu.Lock()
-						f.errs = append(f.errs, m.Err)
-						f.mu.Unlock()
-					}
-				}})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			f.d = d
-		}()
-	}
-	wg.Wait()
-	t.Cleanup(func() {
-		for _, f := range fleet {
-			if f.d != nil {
-				f.d.Close()
-			}
-		}
-	})
+	connectFleet(t, mq.URL(), fleet)
 	if t.Failed() {
 		return
 	}

@@ -106,18 +106,19 @@ const ClientTokenFile = "client.token"
 // local user could append to the log through the loopback port; a file
 // that group or others may read is refused for the same reason.
 func clusterClientToken(path string) (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("cluster client token: %w", err)
-	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	switch {
 	case err == nil:
-		_, werr := f.WriteString(hex.EncodeToString(b) + "\n")
+		b := make([]byte, 32)
+		_, werr := rand.Read(b)
+		if werr == nil {
+			_, werr = f.WriteString(hex.EncodeToString(b) + "\n")
+		}
 		if cerr := f.Close(); werr == nil {
 			werr = cerr
 		}
 		if werr != nil {
+			_ = os.Remove(path) // a partial token would refuse every later start
 			return "", fmt.Errorf("cluster client token: %w", werr)
 		}
 	case !errors.Is(err, os.ErrExist):

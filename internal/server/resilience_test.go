@@ -139,6 +139,51 @@ func must(t *testing.T) func(c2.Result, error) {
 	}
 }
 
+// fleetDev is a device of the process tests' fleets (C2 kill -9, HA): its
+// client, its connection and the errors its messages raised.
+type fleetDev struct {
+	name string
+	c    *client.Client
+	d    *e4mqtt.Device
+	mu   sync.Mutex
+	errs []error
+}
+
+// connectFleet connects every device of fleet to brokerURL at once
+// (persistent sessions, errors of received messages recorded) and closes
+// them when the test ends; a failed connection fails t.
+func connectFleet(t *testing.T, brokerURL string, fleet []*fleetDev) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, f := range fleet {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := e4mqtt.Connect(context.Background(), f.c, e4mqtt.Config{BrokerURL: brokerURL,
+				OnMessage: func(m e4mqtt.Message) {
+					if m.Err != nil {
+						f.mu.Lock()
+						f.errs = append(f.errs, m.Err)
+						f.mu.Unlock()
+					}
+				}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			f.d = d
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, f := range fleet {
+			if f.d != nil {
+				f.d.Close()
+			}
+		}
+	})
+}
+
 // rdev is a device-library client that remembers, for the topics it
 // tracks, every distinct key it held, in order: the key history shows
 // whether rotations arrived in order and whether an old command came back.
@@ -570,32 +615,8 @@ func TestResilienceC2Restart(t *testing.T) {
 // httpDo sends a request to the API and returns the status and body.
 func httpDo(t *testing.T, method, u, token string, body any) (int, []byte) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := nethttp.NewRequest(method, u, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	cl := &nethttp.Client{Timeout: 10 * time.Second}
-	resp, err := cl.Do(req)
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	code, out, _ := haDo(t, method, u, token, body, 0)
+	return code, out
 }
 
 // metricValue reads one unlabelled sample from /metrics.
