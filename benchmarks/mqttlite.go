@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -16,9 +17,10 @@ import (
 // writes need no lock. Keep-alive is off (0): the benchmark's connections
 // live a few minutes on loopback.
 type liteConn struct {
-	c  net.Conn
-	r  *bufio.Reader
-	wb []byte
+	c   net.Conn
+	r   *bufio.Reader
+	wmu sync.Mutex // Serve's acks and Close's DISCONNECT share wb and the conn
+	wb  []byte
 }
 
 // errProtocol is a malformed or unexpected packet from the broker.
@@ -169,6 +171,8 @@ func (lc *liteConn) Close() error {
 }
 
 func (lc *liteConn) write(header byte, body []byte) error {
+	lc.wmu.Lock()
+	defer lc.wmu.Unlock()
 	b := append(lc.wb[:0], header)
 	b = appendVarint(b, len(body))
 	b = append(b, body...)
