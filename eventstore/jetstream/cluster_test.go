@@ -143,6 +143,7 @@ func TestCluster(t *testing.T) {
 	t.Run("LeaderKilledDuringAppends", func(t *testing.T) { testLeaderKilled(t, c) })
 	t.Run("KeepsReplicas", func(t *testing.T) { testKeepsReplicas(t, c) })
 	t.Run("ConsumerNodeKilled", func(t *testing.T) { testConsumerNodeKilled(t, c) })
+	t.Run("QuorumLost", func(t *testing.T) { testQuorumLost(t, c) })
 }
 
 // testKeepsReplicas: an instance opened without a replication factor

@@ -79,3 +79,94 @@ func testConsumerNodeKilled(t *testing.T, c *cluster) {
 	default:
 	}
 }
+
+// testQuorumLost kills the node hosting a subscription's consumer and a
+// second node, so that the cluster cannot make a consumer any more: the
+// client library's recovery of the consumer fails, and the subscription
+// must end with an error (the read models then report it and subscribe
+// again) instead of waiting inside the library for ever. The stall
+// watchdog is set out of reach: the end must come from the failed
+// recovery itself. Once the nodes are back, a subscription from the
+// position gets the records appended since, once each.
+func testQuorumLost(t *testing.T, c *cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	opts := &Options{Stream: uniqName("QLOST"), SubjectPrefix: "qlost", Replicas: 3,
+		RequestTimeout: time.Second, RetryFor: 2 * time.Second, StallAfter: time.Hour}
+	// A node the previous case restarted may not be a peer again yet: the
+	// stream cannot be placed on 3 nodes until it is.
+	var sub *Store
+	testwait.For(t, "the stream placed on 3 nodes", func() bool {
+		s, err := Open(ctx, c.urls(), opts)
+		if err != nil {
+			t.Logf("open: %v", err)
+			return false
+		}
+		sub = s
+		return true
+	})
+	defer sub.Close()
+	writer, err := Open(ctx, c.urls(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+
+	var got atomic.Uint64
+	deliver := func(r eventstore.Record) error {
+		if r.Position != got.Load()+1 {
+			t.Errorf("record at %d after %d", r.Position, got.Load())
+		}
+		got.Store(r.Position)
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- sub.Subscribe(ctx, 1, deliver) }()
+	if _, err := writer.Append(ctx, "s", eventstore.Any, storetest.Event(1)); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, "the first record", func() bool { return got.Load() == 1 })
+
+	var host string
+	lister := sub.log.ListConsumers(ctx)
+	for info := range lister.Info() {
+		if info.Cluster != nil {
+			host = info.Cluster.Leader
+		}
+	}
+	first := c.index(host)
+	if first < 0 {
+		t.Fatalf("consumer host %q is not a running node", host)
+	}
+	second := (first + 1) % 3
+	t.Logf("killing %s (the consumer's host) and n%d", host, second+1)
+	c.kill(first)
+	c.kill(second)
+	killedAt := time.Now()
+	const bound = 90 * time.Second
+	select {
+	case err = <-done:
+	case <-time.After(bound):
+		t.Fatalf("the subscription did not end %v after the cluster lost its quorum", bound)
+	}
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("the subscription ended with %v", err)
+	}
+	t.Logf("ended %v after the kills: %v", time.Since(killedAt).Round(time.Millisecond), err)
+
+	c.start(first)
+	c.start(second)
+	testwait.For(t, "the log writable again", func() bool {
+		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		defer acancel()
+		_, err := writer.Append(actx, "s", eventstore.Any, storetest.Event(2))
+		return err == nil
+	})
+	go func() { done <- sub.Subscribe(ctx, got.Load()+1, deliver) }()
+	testwait.For(t, "the record appended after the restart", func() bool { return got.Load() >= 2 })
+	select {
+	case err := <-done:
+		t.Fatalf("the new subscription ended: %v", err)
+	default:
+	}
+}

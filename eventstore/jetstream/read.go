@@ -38,7 +38,18 @@ func (s *Store) scan(ctx context.Context, start uint64, filter string, fn func(s
 	// after reading its stream) would exhaust the limit. scan deletes its
 	// consumer when it returns; the short threshold covers a client that
 	// died before it could.
-	cfg := jsapi.OrderedConsumerConfig{DeliverPolicy: jsapi.DeliverAllPolicy, InactiveThreshold: consumerIdle}
+	//
+	// MaxResetAttempts is 1: when the library recreates a consumer (after
+	// missed heartbeats or a reconnection) it makes one attempt, and Next
+	// returns the error if it fails. Its default retries forever inside
+	// Next, holding the consumer's lock, so neither the caller's context
+	// nor Stop can end it (Stop waits for that lock). After a NATS node's
+	// kill -9 such a retry was seen to go on for over a minute, until the
+	// test ended: the read models it fed stopped, every write then waited
+	// for them, and the lease holder delivered nothing more. scan's callers
+	// make a new consumer instead (Subscribe from its next sequence; a
+	// bounded read fails, and its caller retries).
+	cfg := jsapi.OrderedConsumerConfig{DeliverPolicy: jsapi.DeliverAllPolicy, InactiveThreshold: consumerIdle, MaxResetAttempts: 1}
 	if start > 1 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jsapi.DeliverByStartSequencePolicy, start
 	}
@@ -55,7 +66,7 @@ func (s *Store) scan(ctx context.Context, start uint64, filter string, fn func(s
 		return err
 	}
 	defer s.deleteConsumer(cons)
-	it, err := cons.Messages()
+	it, err := cons.Messages(jsapi.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		return err
 	}
@@ -64,7 +75,10 @@ func (s *Store) scan(ctx context.Context, start uint64, filter string, fn func(s
 	for {
 		m, err := it.Next(jsapi.NextContext(ctx))
 		if err != nil {
-			return err
+			if ctx.Err() != nil {
+				return err
+			}
+			return fmt.Errorf("%w: %w", errDropped, err)
 		}
 		md, err := m.Metadata()
 		if err != nil {
@@ -85,6 +99,15 @@ func (s *Store) scan(ctx context.Context, start uint64, filter string, fn func(s
 		}
 	}
 }
+
+// pullHeartbeat is how often the server tells an ordered consumer's pull
+// request it is alive while it has nothing to send; two missed ones make
+// the library recreate the consumer. The library's default for ordered
+// consumers is 5 s. A pull request that the server never registered then
+// left a subscription silent for 10 s: in the three-instance test a new
+// consumer reported 1,817 messages pending and no pull request waiting,
+// now and then, after an instance or a NATS node was killed.
+const pullHeartbeat = time.Second
 
 // consumerIdle is the inactivity threshold of the ordered consumers: the
 // server deletes one that nobody read for that long.
@@ -218,9 +241,15 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) ([]e
 // meanwhile.
 var ErrStalled = errors.New("jetstream: subscription stalled")
 
+// errDropped marks a consumer that failed after it was made (the library
+// could not recreate it after a lost connection or missed heartbeats):
+// Subscribe makes a new one from its next sequence, as after a stall.
+var errDropped = errors.New("jetstream: consumer failed")
+
 // maxStalls is how many consumers in a row a subscription recreates after
-// a stall, without a record in between, before it gives up with
-// ErrStalled (so that a cluster that stays silent shows in /readyz).
+// a stall or a failure, without a record in between, before it gives up
+// with the last error (so that a cluster that stays silent shows in
+// /readyz).
 const maxStalls = 3
 
 // Subscribe implements eventstore.Store through an ordered consumer from
@@ -235,8 +264,9 @@ const maxStalls = 3
 // was meant to), and its own recovery takes up to 10 s when it works. A
 // watchdog stops a consumer that delivered nothing for StallAfter while
 // the log is ahead of it, and Subscribe recreates it from the next
-// sequence (no gap, no repeat); after maxStalls stalls in a row it
-// returns ErrStalled.
+// sequence (no gap, no repeat); so it does when the library's own
+// recovery fails (see scan). After maxStalls stalls or failures in a row
+// it returns the last error, ErrStalled after a stall.
 func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.Record) error) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -253,7 +283,7 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.R
 			return eventstore.ErrClosed
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case !errors.Is(err, ErrStalled):
+		case !errors.Is(err, ErrStalled) && !errors.Is(err, errDropped):
 			return err
 		}
 		s.stalls.Add(1)
@@ -264,7 +294,12 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.R
 			return err
 		}
 		if s.opts.Logger != nil {
-			s.opts.Logger.Warn("log subscription stalled; recreating its consumer", "position", w.next.Load(), "error", err)
+			s.opts.Logger.Warn("log subscription stalled or failed; recreating its consumer", "position", w.next.Load(), "error", err)
+		}
+		if s.pause(sctx, stalls) != nil && s.closed.Load() {
+			return eventstore.ErrClosed
+		} else if ctx.Err() != nil {
+			return ctx.Err()
 		}
 	}
 }
@@ -306,6 +341,8 @@ func (s *Store) watchedScan(ctx context.Context, w *stallWatch, fn func(eventsto
 		return err
 	case ctx.Err() != nil:
 		return ctx.Err()
+	case errors.Is(err, errDropped):
+		return err
 	}
 	return fmt.Errorf("jetstream: subscription dropped: %w", err)
 }
