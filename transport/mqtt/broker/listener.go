@@ -28,14 +28,14 @@ const (
 // so that the broker refusing a connection happens before the process as a
 // whole runs out of descriptors.
 func DefaultMaxConns() int {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+	limit, ok := openFileLimit()
+	if !ok {
 		return 1024
 	}
 	n := uint64(10000)
-	if rl.Cur > 256 && rl.Cur-256 < n {
-		n = rl.Cur - 256
-	} else if rl.Cur <= 256 {
+	if limit > 256 && limit-256 < n {
+		n = limit - 256
+	} else if limit <= 256 {
 		n = 16
 	}
 	if n < 16 {
