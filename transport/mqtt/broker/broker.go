@@ -312,15 +312,14 @@ func (b *Broker) Start(ctx context.Context) error {
 	front.hooks = hooks
 	if p, err := newPoller(); err == nil {
 		front.poll = p
-		front.stopSweep = make(chan struct{})
-		go front.sweep(front.stopSweep)
+		front.startSweep()
 	} else {
 		b.cfg.Logger.Debug("broker: device sessions without the poller", "error", err)
 	}
 	started := false
 	defer func() {
 		if !started && front.poll != nil {
-			close(front.stopSweep)
+			front.stopSweepWait()
 			front.poll.close()
 		}
 	}()
@@ -391,7 +390,7 @@ func (b *Broker) closeServer(srv *mqtt.Server) error {
 	b.mu.Unlock()
 	err := srv.Close()
 	if front != nil && front.poll != nil {
-		close(front.stopSweep)
+		front.stopSweepWait()
 		front.poll.close()
 	}
 	if err != nil {

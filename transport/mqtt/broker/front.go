@@ -83,6 +83,7 @@ type frontEnd struct {
 	hooks     []mqtt.Hook // the broker's hooks, in the order mochi calls them
 	poll      *poller     // nil: a goroutine per session (no epoll, or it failed)
 	stopSweep chan struct{}
+	sweepDone chan struct{} // closed when the sweep goroutine returned
 	maxPacket int
 	log       *slog.Logger
 
@@ -534,6 +535,22 @@ func (f *frontEnd) closeAll() {
 	case <-time.After(2 * writeTimeout):
 		f.log.Warn("broker: device sessions still ending at close")
 	}
+}
+
+// startSweep runs the keepalive sweep until stopSweepWait.
+func (f *frontEnd) startSweep() {
+	f.stopSweep, f.sweepDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(f.sweepDone)
+		f.sweep(f.stopSweep)
+	}()
+}
+
+// stopSweepWait stops the keepalive sweep and waits for it to return, so
+// that nothing of a closed broker runs on.
+func (f *frontEnd) stopSweepWait() {
+	close(f.stopSweep)
+	<-f.sweepDone
 }
 
 // sweepEvery is how often the keepalive sweep looks at idle sessions.
