@@ -142,15 +142,26 @@ func (s *Store) lastSeq(ctx context.Context) (uint64, error) {
 
 // boundedRead runs a read that must end (ReadAll, ReadStream) within
 // RetryFor, so that an unreachable cluster makes it fail instead of hang.
+// A read whose consumer failed (errDropped: the library could not recreate
+// it) is run again from its start, with a new consumer, within the same
+// bound; read must start afresh on each call.
 func (s *Store) boundedRead(ctx context.Context, op string, read func(ctx context.Context) error) error {
 	rctx, cancel := s.withDone(ctx)
 	defer cancel()
 	rctx, cancelT := context.WithTimeout(rctx, s.opts.RetryFor+s.opts.RequestTimeout)
 	defer cancelT()
-	if err := read(rctx); err != nil {
-		return s.mapErr(ctx, op, err)
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 && s.pause(rctx, attempt) != nil {
+			return s.mapErr(ctx, op, rctx.Err())
+		}
+		err := read(rctx)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errDropped) || rctx.Err() != nil {
+			return s.mapErr(ctx, op, err)
+		}
 	}
-	return nil
 }
 
 // ReadAll implements eventstore.Store: the messages of the log from
@@ -165,6 +176,7 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, limit int) ([]eventsto
 	from = max(from, 1)
 	var out []eventstore.Record
 	err := s.boundedRead(ctx, "read all", func(ctx context.Context) error {
+		out = nil
 		last, err := s.lastSeq(ctx)
 		if err != nil || from > last {
 			return err
@@ -197,6 +209,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) ([]e
 	subj := s.subject(stream)
 	var out []eventstore.Record
 	err := s.boundedRead(ctx, "read stream", func(ctx context.Context) error {
+		out = nil
 		var h head
 		err := s.retry(ctx, func(actx context.Context) error {
 			var err error

@@ -3,6 +3,7 @@ package jetstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -171,5 +172,42 @@ func TestAttemptTimeout(t *testing.T) {
 		if got := s.attemptTimeout(n); got != w {
 			t.Errorf("attempt %d: %v, want %v", n, got, w)
 		}
+	}
+}
+
+// TestBoundedReadRetriesDroppedConsumer: a read whose consumer failed
+// (the library could not recreate it) runs again with a new one; any
+// other error, and a failure past the bound, ends the read.
+func TestBoundedReadRetriesDroppedConsumer(t *testing.T) {
+	s := &Store{opts: Options{RequestTimeout: 100 * time.Millisecond, RetryFor: 300 * time.Millisecond}, done: make(chan struct{})}
+	ctx := context.Background()
+	dropped := fmt.Errorf("%w: nats: no heartbeat received", errDropped)
+
+	calls := 0
+	err := s.boundedRead(ctx, "read", func(context.Context) error {
+		if calls++; calls == 1 {
+			return dropped
+		}
+		return nil
+	})
+	if err != nil || calls != 2 {
+		t.Fatalf("a dropped consumer: %v after %d calls, want success at the second", err, calls)
+	}
+
+	calls = 0
+	other := errors.New("permission denied")
+	err = s.boundedRead(ctx, "read", func(context.Context) error { calls++; return other })
+	if !errors.Is(err, other) || calls != 1 {
+		t.Fatalf("another error: %v after %d calls, want it at once", err, calls)
+	}
+
+	calls = 0
+	start := time.Now()
+	err = s.boundedRead(ctx, "read", func(context.Context) error { calls++; return dropped })
+	if err == nil || calls < 2 {
+		t.Fatalf("a consumer that keeps failing: %v after %d calls", err, calls)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the read ended %v after it started; its bound is %v", d, s.opts.RetryFor+s.opts.RequestTimeout)
 	}
 }
