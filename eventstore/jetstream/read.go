@@ -30,9 +30,7 @@ func (s *Store) withDone(ctx context.Context) (context.Context, context.CancelFu
 // ordered consumer, until fn returns false or an error. Without a filter
 // it checks that sequences follow each other: a repeated sequence (after
 // the consumer was recreated) is skipped, a missing one is an error.
-// heartbeat is the pull requests' idle heartbeat (readHeartbeat or
-// subscribeHeartbeat).
-func (s *Store) scan(ctx context.Context, start uint64, filter string, heartbeat time.Duration, fn func(seq uint64, m jsapi.Msg) (bool, error)) error {
+func (s *Store) scan(ctx context.Context, start uint64, filter string, fn func(seq uint64, m jsapi.Msg) (bool, error)) error {
 	// An ordered consumer is ephemeral, but the server keeps it for its
 	// inactivity threshold (5 minutes by default) after the client stops
 	// reading, and a stream holds at most 1,000 consumers by default:
@@ -68,7 +66,7 @@ func (s *Store) scan(ctx context.Context, start uint64, filter string, heartbeat
 		return err
 	}
 	defer s.deleteConsumer(cons)
-	it, err := cons.Messages(jsapi.PullHeartbeat(heartbeat))
+	it, err := cons.Messages(jsapi.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		return err
 	}
@@ -102,22 +100,14 @@ func (s *Store) scan(ctx context.Context, start uint64, filter string, heartbeat
 	}
 }
 
-// Heartbeats: how often the server tells an ordered consumer's pull
+// pullHeartbeat is how often the server tells an ordered consumer's pull
 // request it is alive while it has nothing to send; two missed ones make
 // the library recreate the consumer. The library's default for ordered
 // consumers is 5 s. A pull request that the server never registered then
-// left the read silent for 10 s: in the three-instance test, a new
+// left a subscription silent for 10 s: in the three-instance test a new
 // consumer reported 1,817 messages pending and no pull request waiting,
-// and in about half of its runs a rotation waited 10 s on the read of its
-// topic's stream. A bounded read (ReadStream, ReadAll) is short and never idle
-// but at its start, so it uses the shortest heartbeat the library allows
-// and loses 1 s when that happens; a subscription, idle most of its life,
-// uses 1 s, so that a busy machine's late heartbeat seldom recreates its
-// consumer for nothing.
-const (
-	subscribeHeartbeat = time.Second
-	readHeartbeat      = 500 * time.Millisecond
-)
+// now and then, after an instance or a NATS node was killed.
+const pullHeartbeat = time.Second
 
 // consumerIdle is the inactivity threshold of the ordered consumers: the
 // server deletes one that nobody read for that long.
@@ -193,7 +183,7 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, limit int) ([]eventsto
 		}
 		n := min(uint64(limit), last-from+1)
 		out = make([]eventstore.Record, 0, n)
-		return s.scan(ctx, from, "", readHeartbeat, func(seq uint64, m jsapi.Msg) (bool, error) {
+		return s.scan(ctx, from, "", func(seq uint64, m jsapi.Msg) (bool, error) {
 			r, err := decodeRecord(s.opts.SubjectPrefix, m.Subject(), seq, m.Data())
 			if err != nil {
 				return false, err
@@ -235,7 +225,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) ([]e
 		}
 		want := h.version - from + 1
 		out = make([]eventstore.Record, 0, want)
-		return s.scan(ctx, 1, subj, readHeartbeat, func(seq uint64, m jsapi.Msg) (bool, error) {
+		return s.scan(ctx, 1, subj, func(seq uint64, m jsapi.Msg) (bool, error) {
 			r, err := decodeRecord(s.opts.SubjectPrefix, m.Subject(), seq, m.Data())
 			if err != nil {
 				return false, err
@@ -339,7 +329,7 @@ func (s *Store) watchedScan(ctx context.Context, w *stallWatch, fn func(eventsto
 	defer func() { <-watched }()
 	defer stop(nil)
 	var fnErr error
-	err := s.scan(wctx, w.next.Load(), "", subscribeHeartbeat, func(seq uint64, m jsapi.Msg) (bool, error) {
+	err := s.scan(wctx, w.next.Load(), "", func(seq uint64, m jsapi.Msg) (bool, error) {
 		r, err := decodeRecord(s.opts.SubjectPrefix, m.Subject(), seq, m.Data())
 		if err != nil {
 			return false, err
