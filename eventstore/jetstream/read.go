@@ -104,9 +104,15 @@ func (s *Store) scan(ctx context.Context, start uint64, filter string, fn func(s
 // request it is alive while it has nothing to send; two missed ones make
 // the library recreate the consumer. The library's default for ordered
 // consumers is 5 s. A pull request that the server never registered then
-// left a subscription silent for 10 s: in the three-instance test a new
-// consumer reported 1,817 messages pending and no pull request waiting,
-// now and then, after an instance or a NATS node was killed.
+// left a read silent for 10 s: in the three-instance test a new consumer
+// reported 1,817 messages pending and no pull request waiting, and in
+// about half of its runs a rotation waited 10 s on the read of its topic's
+// stream; with 1 s it waits 2 s. 500 ms (the library's least) was tried
+// for the reads of a stream: rotations then waited 1 s, but a NATS node's
+// kill -9 cost 7 to 10 s in 4 of 23 runs, against at most 5.2 s in 38
+// runs with 1 s (likely more consumers recreated, for nothing, while the
+// cluster elected leaders, each recreation waiting up to the library's
+// fixed 10 s).
 const pullHeartbeat = time.Second
 
 // consumerIdle is the inactivity threshold of the ordered consumers: the
