@@ -52,18 +52,7 @@ func testConsumerNodeKilled(t *testing.T, c *cluster) {
 	appendOne(1)
 	testwait.For(t, "the first record", func() bool { return got.Load() == 1 })
 
-	// The subscription's consumer is the only one on the stream.
-	var host string
-	lister := sub.log.ListConsumers(ctx)
-	for info := range lister.Info() {
-		if info.Cluster != nil {
-			host = info.Cluster.Leader
-		}
-	}
-	killed := c.index(host)
-	if killed < 0 {
-		t.Fatalf("consumer host %q is not a running node", host)
-	}
+	host, killed := consumerHost(ctx, t, c, sub)
 	t.Logf("killing %s, the host of the subscription's consumer (subscriber connected to %s)", host, sub.nc.ConnectedServerName())
 	c.kill(killed)
 	killedAt := time.Now()
@@ -78,6 +67,24 @@ func testConsumerNodeKilled(t *testing.T, c *cluster) {
 		t.Fatalf("subscription ended: %v", err)
 	default:
 	}
+}
+
+// consumerHost returns the name and index in c of the node hosting the
+// consumer of sub's subscription, the only consumer on its stream.
+func consumerHost(ctx context.Context, t *testing.T, c *cluster, sub *Store) (string, int) {
+	t.Helper()
+	var host string
+	lister := sub.log.ListConsumers(ctx)
+	for info := range lister.Info() {
+		if info.Cluster != nil {
+			host = info.Cluster.Leader
+		}
+	}
+	i := c.index(host)
+	if i < 0 {
+		t.Fatalf("consumer host %q is not a running node", host)
+	}
+	return host, i
 }
 
 // testQuorumLost kills the node hosting a subscription's consumer and a
@@ -127,17 +134,7 @@ func testQuorumLost(t *testing.T, c *cluster) {
 	}
 	testwait.For(t, "the first record", func() bool { return got.Load() == 1 })
 
-	var host string
-	lister := sub.log.ListConsumers(ctx)
-	for info := range lister.Info() {
-		if info.Cluster != nil {
-			host = info.Cluster.Leader
-		}
-	}
-	first := c.index(host)
-	if first < 0 {
-		t.Fatalf("consumer host %q is not a running node", host)
-	}
+	host, first := consumerHost(ctx, t, c, sub)
 	second := (first + 1) % 3
 	t.Logf("killing %s (the consumer's host) and n%d", host, second+1)
 	c.kill(first)

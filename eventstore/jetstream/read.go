@@ -47,8 +47,8 @@ func (s *Store) scan(ctx context.Context, start uint64, filter string, fn func(s
 	// kill -9 such a retry was seen to go on for over a minute, until the
 	// test ended: the read models it fed stopped, every write then waited
 	// for them, and the lease holder delivered nothing more. scan's callers
-	// make a new consumer instead (Subscribe from its next sequence; a
-	// bounded read fails, and its caller retries).
+	// make a new consumer instead: Subscribe from its next sequence,
+	// boundedRead by running the read again.
 	cfg := jsapi.OrderedConsumerConfig{DeliverPolicy: jsapi.DeliverAllPolicy, InactiveThreshold: consumerIdle, MaxResetAttempts: 1}
 	if start > 1 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jsapi.DeliverByStartSequencePolicy, start
@@ -280,7 +280,7 @@ const maxStalls = 3
 // The library's recovery is not enough: after a node of the cluster died,
 // an ordered consumer was seen to deliver nothing more, without an error,
 // while the log grew (the instance then never delivered the commands it
-// was meant to), and its own recovery takes up to 10 s when it works. A
+// was meant to), and its own recovery fails now and then (see scan). A
 // watchdog stops a consumer that delivered nothing for StallAfter while
 // the log is ahead of it, and Subscribe recreates it from the next
 // sequence (no gap, no repeat); so it does when the library's own
@@ -292,17 +292,23 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.R
 	}
 	sctx, cancel := s.withDone(ctx)
 	defer cancel()
+	// ended: why the subscription must end, once the store closed or ctx
+	// is done (nil otherwise).
+	ended := func() error {
+		if s.closed.Load() {
+			return eventstore.ErrClosed
+		}
+		return ctx.Err()
+	}
 	w := &stallWatch{}
 	w.next.Store(max(from, 1))
 	for stalls := 0; ; {
 		delivered := w.delivered.Load()
 		err := s.watchedScan(sctx, w, fn)
-		switch {
-		case s.closed.Load():
-			return eventstore.ErrClosed
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case !errors.Is(err, ErrStalled) && !errors.Is(err, errDropped):
+		if e := ended(); e != nil {
+			return e
+		}
+		if !errors.Is(err, ErrStalled) && !errors.Is(err, errDropped) {
 			return err
 		}
 		s.stalls.Add(1)
@@ -315,10 +321,8 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(eventstore.R
 		if s.opts.Logger != nil {
 			s.opts.Logger.Warn("log subscription stalled or failed; recreating its consumer", "position", w.next.Load(), "error", err)
 		}
-		if s.pause(sctx, stalls) != nil && s.closed.Load() {
-			return eventstore.ErrClosed
-		} else if ctx.Err() != nil {
-			return ctx.Err()
+		if s.pause(sctx, stalls) != nil {
+			return ended()
 		}
 	}
 }

@@ -41,12 +41,11 @@ type Options struct {
 	RetryFor time.Duration
 	// StallAfter is how long a subscription may deliver nothing while the
 	// log holds messages past its position before Subscribe gives up on
-	// its consumer and recreates it (default 10 s: the client library's own
-	// recovery after a node's death takes up to that, and a shorter bound
-	// made the three-instance test's holder stall for good once in a few
-	// runs after a NATS node kill, for a reason not found). After
-	// maxStalls stalls in a row Subscribe returns ErrStalled and the
-	// caller subscribes again from its position.
+	// its consumer and recreates it (default 10 s: the client library
+	// notices most losses itself within 2 s; this is the backstop for a
+	// consumer that stops without any sign). After maxStalls stalls or
+	// failures in a row Subscribe returns the last error and the caller
+	// subscribes again from its position.
 	StallAfter time.Duration
 	// Logger receives what the connection reports on its own: an
 	// asynchronous error (a slow consumer: messages the server or the
@@ -76,7 +75,8 @@ type Store struct {
 	// recovered counts appends whose answer was lost and that a later
 	// attempt found stored (for tests and diagnostics).
 	recovered atomic.Int64
-	// stalls counts subscriptions ended by the stall watchdog.
+	// stalls counts the consumers Subscribe gave up on: stopped by the
+	// stall watchdog, or failed (errDropped).
 	stalls atomic.Int64
 }
 

@@ -124,12 +124,8 @@ func clusterClientToken(path string) (string, error) {
 	case !errors.Is(err, os.ErrExist):
 		return "", fmt.Errorf("cluster client token: %w", err)
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "", fmt.Errorf("cluster client token: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("cluster client token file %s: mode %04o, want 0600: %w", path, fi.Mode().Perm(), ErrInsecureSecretFile)
+	if err := ownerOnly(path, "cluster client token file"); err != nil {
+		return "", err
 	}
 	tok, err := jetstream.ReadTokenFile(path)
 	if err != nil {
@@ -163,9 +159,25 @@ func routeSecurity(cc config.ClusterConfig) (*tls.Config, []byte, error) {
 // secret is the only thing that keeps a node without route TLS out.
 const MinClusterSecret = 16
 
-// ErrInsecureSecretFile: a cluster secret file that group or others may
-// read or write.
+// ErrInsecureSecretFile: a cluster secret file (the route secret, the
+// client port's token) that group or others may read or write.
 var ErrInsecureSecretFile = errors.New("cluster secret file readable or writable by others")
+
+// ownerOnly checks that path (a secret file, named what in errors) is a
+// regular file that group and others can neither read nor write.
+func ownerOnly(path, what string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s %s is not a regular file", what, path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%w: %s has mode %04o, want 0600 or 0400 (chmod 600 %s)", ErrInsecureSecretFile, path, perm, path)
+	}
+	return nil
+}
 
 // readClusterSecret reads the route secret from path, refused (like ssh
 // refuses a private key) when group or others may access the file: any
@@ -173,15 +185,8 @@ var ErrInsecureSecretFile = errors.New("cluster secret file readable or writable
 // (the newline of an echo) is not part of the secret. Errors name the
 // file, never its contents.
 func readClusterSecret(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("cluster secret file: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("cluster secret file %s is not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o, want 0600 or 0400 (chmod 600 %s)", ErrInsecureSecretFile, path, perm, path)
+	if err := ownerOnly(path, "cluster secret file"); err != nil {
+		return nil, err
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
