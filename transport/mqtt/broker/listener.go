@@ -60,6 +60,11 @@ type Listener struct {
 	ln     net.Listener
 	closed atomic.Bool
 
+	// handoffs counts the connections being handed to mochi (establish
+	// running); hmu orders that count with closed. See guard.
+	hmu      sync.Mutex
+	handoffs sync.WaitGroup
+
 	active   atomic.Int64
 	refused  atomic.Uint64
 	accErrs  atomic.Uint64
@@ -191,6 +196,7 @@ func (l *Listener) Serve(establish listeners.EstablishFn) {
 		}
 		l.accepted.Add(1)
 		c := &countedConn{Conn: conn, l: l}
+		establish := l.guard(establish)
 		go func() {
 			if l.front != nil {
 				// The front end closes c when it is done with it (a
@@ -210,9 +216,43 @@ func (l *Listener) Serve(establish listeners.EstablishFn) {
 	}
 }
 
-// Close stops accepting and closes the listener's clients.
+// errListenerClosed refuses a connection whose hand-off to mochi would
+// start after Close.
+var errListenerClosed = errors.New("broker: listener closed")
+
+// guard wraps establish so that no hand-off to mochi starts once Close has
+// begun, and Close can wait for those already started. mochi counts its
+// clients in a WaitGroup that its Close waits on after closing the
+// listeners; a hand-off starting during that wait (a connection whose
+// CONNECT the front end was still reading) is a WaitGroup reused during
+// Wait: the race detector reported it and sync panicked, once in CI.
+func (l *Listener) guard(establish listeners.EstablishFn) listeners.EstablishFn {
+	return func(id string, c net.Conn) error {
+		l.hmu.Lock()
+		if l.closed.Load() {
+			l.hmu.Unlock()
+			_ = c.Close()
+			return errListenerClosed
+		}
+		l.handoffs.Add(1)
+		l.hmu.Unlock()
+		defer l.handoffs.Done()
+		return establish(id, c)
+	}
+}
+
+// handoffWait bounds Close's wait for the hand-offs in flight: each has
+// registered with mochi within microseconds of its start, and one that
+// closeClients missed (it registered just after) ends with its client.
+const handoffWait = 2 * time.Second
+
+// Close stops accepting and closes the listener's clients, then waits for
+// the hand-offs to mochi in flight to end (at most handoffWait).
 func (l *Listener) Close(closeClients listeners.CloseFn) {
-	if l.closed.CompareAndSwap(false, true) {
+	l.hmu.Lock()
+	first := l.closed.CompareAndSwap(false, true)
+	l.hmu.Unlock()
+	if first {
 		if l.closeCl != nil {
 			l.closeCl(l.id)
 		} else {
@@ -224,6 +264,16 @@ func (l *Listener) Close(closeClients listeners.CloseFn) {
 	l.mu.Unlock()
 	if ln != nil {
 		_ = ln.Close()
+	}
+	done := make(chan struct{})
+	go func() {
+		l.handoffs.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(handoffWait):
+		l.log.Warn("broker: connections still being handed over at close")
 	}
 }
 
