@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -214,6 +215,13 @@ func applyClusterFlag(dst, src *config.ClusterConfig, name string) {
 
 func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	srv, err := server.Start(ctx, cfg, server.Options{Out: cmd.OutOrStdout()})
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// SIGINT or SIGTERM while starting (e.g. an integrated-mode
+		// instance still waiting for its peers): a requested stop, not a
+		// failure; Start closed what it had opened.
+		fmt.Fprintln(cmd.ErrOrStderr(), "e4c2: stopped while starting")
+		return nil
+	}
 	if err != nil {
 		// A damaged file, a broken chain or a full disk: one line and
 		// what to do.
